@@ -1,0 +1,157 @@
+//! Memory: the three allocation families of CPython's `Include/pymem.h` and
+//! `Include/objimpl.h`.
+//!
+//! | family | CPython | serves |
+//! | --- | --- | --- |
+//! | `raw_*` | `PyMem_RawMalloc` | the system allocator, thread-safe, any size |
+//! | `mem_*` | `PyMem_Malloc` | general buffers |
+//! | `object_*` | `PyObject_Malloc` | objects |
+//!
+//! Every function returns null on failure and never panics. A pointer must be
+//! given back to the family that handed it out: "never mix calls to
+//! `PyObject_` memory functions with calls to the platform malloc or with
+//! `PyMem_`".
+//!
+//! Every block is aligned to [`ALIGNMENT`] (16 bytes). A request of 0 bytes
+//! returns a unique pointer (which must still be freed); a request past
+//! `isize::MAX`, or a `calloc` whose `n * size` overflows, returns null.
+
+mod system;
+
+/// The alignment of every block handed out by every family: 16 bytes, as
+/// CPython's `ALIGNMENT` on 64-bit platforms.
+///
+/// ```
+/// let p = objimpl_core::alloc::object_malloc(24);
+/// assert_eq!(p as usize % objimpl_core::alloc::ALIGNMENT, 0);
+/// // SAFETY: `p` came from `object_malloc` and is freed once.
+/// unsafe { objimpl_core::alloc::object_free(p) };
+/// ```
+pub const ALIGNMENT: usize = 16;
+
+macro_rules! family {
+    (
+        $family:literal, $cpython:literal,
+        $malloc:ident, $calloc:ident, $realloc:ident, $free:ident,
+        $imp:path
+    ) => {
+        #[doc = concat!("Allocates `size` bytes from the ", $family, " family (`", $cpython, "_Malloc`).")]
+        ///
+        /// Returns a pointer aligned to [`ALIGNMENT`], or null if the memory could not be
+        /// had or `size` exceeds `isize::MAX`. The bytes are uninitialised. `size == 0`
+        /// returns a unique non-null pointer.
+        ///
+        /// ```
+        #[doc = concat!("use objimpl_core::alloc::{", stringify!($malloc), ", ", stringify!($free), "};")]
+        #[doc = concat!("let p = ", stringify!($malloc), "(100);")]
+        /// assert!(!p.is_null());
+        #[doc = concat!("// SAFETY: `p` came from `", stringify!($malloc), "` and is freed once.")]
+        #[doc = concat!("unsafe { ", stringify!($free), "(p) };")]
+        /// ```
+        #[inline]
+        #[must_use = "the memory leaks unless it is freed"]
+        pub fn $malloc(size: usize) -> *mut u8 {
+            use $imp as imp;
+            imp::malloc(size)
+        }
+
+        #[doc = concat!("Allocates `n * size` zeroed bytes from the ", $family, " family (`", $cpython, "_Calloc`).")]
+        ///
+        /// Returns null if `n * size` overflows or exceeds `isize::MAX`, or if the memory
+        /// could not be had.
+        ///
+        /// ```
+        #[doc = concat!("use objimpl_core::alloc::{", stringify!($calloc), ", ", stringify!($free), "};")]
+        #[doc = concat!("let p = ", stringify!($calloc), "(4, 8);")]
+        #[doc = concat!("// SAFETY: `", stringify!($calloc), "` returned 32 zeroed bytes.")]
+        /// assert_eq!(unsafe { std::slice::from_raw_parts(p, 32) }, &[0; 32]);
+        #[doc = concat!("assert!(", stringify!($calloc), "(usize::MAX, 2).is_null());")]
+        #[doc = concat!("// SAFETY: `p` came from `", stringify!($calloc), "` and is freed once.")]
+        #[doc = concat!("unsafe { ", stringify!($free), "(p) };")]
+        /// ```
+        #[inline]
+        #[must_use = "the memory leaks unless it is freed"]
+        pub fn $calloc(n: usize, size: usize) -> *mut u8 {
+            use $imp as imp;
+            imp::calloc(n, size)
+        }
+
+        #[doc = concat!("Resizes a block of the ", $family, " family to `size` bytes (`", $cpython, "_Realloc`).")]
+        ///
+        /// The contents up to the smaller of the old and new sizes are kept. A null `p`
+        /// makes this a `malloc`. On failure it returns null and `p` stays valid.
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!("- `p` is null or a live pointer returned by this family (`", stringify!($malloc), "`,")]
+        #[doc = concat!("  `", stringify!($calloc), "` or `", stringify!($realloc), "`);")]
+        /// - on success `p` is no longer valid: use the returned pointer.
+        ///
+        /// ```
+        #[doc = concat!("use objimpl_core::alloc::{", stringify!($malloc), ", ", stringify!($realloc), ", ", stringify!($free), "};")]
+        #[doc = concat!("let p = ", stringify!($malloc), "(8);")]
+        /// // SAFETY: `p` is a live block of at least 8 bytes.
+        /// unsafe { p.write_bytes(7, 8) };
+        #[doc = concat!("// SAFETY: `p` is live and from this family; we use only `q` afterwards.")]
+        #[doc = concat!("let q = unsafe { ", stringify!($realloc), "(p, 1000) };")]
+        /// // SAFETY: the first 8 bytes were kept.
+        /// assert_eq!(unsafe { *q.add(7) }, 7);
+        #[doc = concat!("// SAFETY: `q` came from `", stringify!($realloc), "` and is freed once.")]
+        #[doc = concat!("unsafe { ", stringify!($free), "(q) };")]
+        /// ```
+        #[inline]
+        #[must_use = "on success the old pointer is dangling: use the returned one"]
+        pub unsafe fn $realloc(p: *mut u8, size: usize) -> *mut u8 {
+            use $imp as imp;
+            // SAFETY: the caller upholds this function's contract, which is `imp::realloc`'s.
+            unsafe { imp::realloc(p, size) }
+        }
+
+        #[doc = concat!("Frees a block of the ", $family, " family (`", $cpython, "_Free`). Null does nothing.")]
+        ///
+        /// # Safety
+        ///
+        #[doc = concat!("- `p` is null or a live pointer returned by this family (`", stringify!($malloc), "`,")]
+        #[doc = concat!("  `", stringify!($calloc), "` or `", stringify!($realloc), "`), not freed before.")]
+        ///
+        /// ```
+        #[doc = concat!("use objimpl_core::alloc::", stringify!($free), ";")]
+        /// // SAFETY: freeing null is allowed and does nothing.
+        #[doc = concat!("unsafe { ", stringify!($free), "(std::ptr::null_mut()) };")]
+        /// ```
+        #[inline]
+        pub unsafe fn $free(p: *mut u8) {
+            use $imp as imp;
+            // SAFETY: the caller upholds this function's contract, which is `imp::free`'s.
+            unsafe { imp::free(p) }
+        }
+    };
+}
+
+family!(
+    "raw",
+    "PyMem_Raw",
+    raw_malloc,
+    raw_calloc,
+    raw_realloc,
+    raw_free,
+    system
+);
+family!(
+    "mem",
+    "PyMem",
+    mem_malloc,
+    mem_calloc,
+    mem_realloc,
+    mem_free,
+    system
+);
+family!(
+    "object",
+    "PyObject",
+    object_malloc,
+    object_calloc,
+    object_realloc,
+    object_free,
+    system
+);

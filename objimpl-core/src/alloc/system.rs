@@ -1,0 +1,70 @@
+//! The system allocator (the C library's `malloc`), as CPython's raw domain
+//! uses it: 0-byte requests become 1-byte ones so that every call returns a
+//! unique pointer, and sizes past `isize::MAX` are refused before the C
+//! library sees them. glibc aligns every block to 16 bytes on 64-bit
+//! targets, which is [`ALIGNMENT`].
+
+use super::ALIGNMENT;
+
+/// `malloc(size)`, null past `isize::MAX`.
+#[inline]
+pub(crate) fn malloc(size: usize) -> *mut u8 {
+    if size > isize::MAX as usize {
+        return core::ptr::null_mut();
+    }
+    // Miri's malloc aligns small requests only to their size; ask for at
+    // least ALIGNMENT bytes so that it gives the alignment glibc gives.
+    let size = if cfg!(miri) {
+        size.max(ALIGNMENT)
+    } else {
+        size.max(1)
+    };
+    // SAFETY: malloc has no preconditions; the size is non-zero and in range.
+    unsafe { libc::malloc(size).cast() }
+}
+
+/// `calloc(n, size)`, null on overflow or past `isize::MAX`.
+#[inline]
+pub(crate) fn calloc(n: usize, size: usize) -> *mut u8 {
+    let Some(total) = n.checked_mul(size).filter(|&t| t <= isize::MAX as usize) else {
+        return core::ptr::null_mut();
+    };
+    let total = if cfg!(miri) {
+        total.max(ALIGNMENT)
+    } else {
+        total.max(1)
+    };
+    // SAFETY: calloc has no preconditions; the size is non-zero and in range.
+    unsafe { libc::calloc(1, total).cast() }
+}
+
+/// `realloc(p, size)`.
+///
+/// # Safety
+///
+/// - `p` is null or a live pointer from this module's `malloc`, `calloc` or `realloc`.
+#[inline]
+pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    if size > isize::MAX as usize {
+        return core::ptr::null_mut();
+    }
+    let size = if cfg!(miri) {
+        size.max(ALIGNMENT)
+    } else {
+        size.max(1)
+    };
+    // SAFETY: the caller guarantees `p` is null or a live block of the C
+    // library's allocator; a non-zero size keeps realloc from freeing it.
+    unsafe { libc::realloc(p.cast(), size).cast() }
+}
+
+/// `free(p)`.
+///
+/// # Safety
+///
+/// - `p` is null or a live pointer from this module's `malloc`, `calloc` or `realloc`.
+#[inline]
+pub(crate) unsafe fn free(p: *mut u8) {
+    // SAFETY: the caller guarantees `p` is null or a live block of the C library's allocator.
+    unsafe { libc::free(p.cast()) }
+}

@@ -1,0 +1,41 @@
+//! Object types that the documentation's examples share. Not public API.
+
+use crate::{Py, PyObject, PyObjectType, PyVarObject, TypeObject};
+
+macro_rules! doc_type {
+    ($(#[$m:meta])* $name:ident $body:tt, $tp:ident, $tpname:literal, $header:ty, $item:ty) => {
+        $(#[$m])*
+        #[derive(Debug)]
+        pub struct $name $body
+        static $tp: TypeObject = TypeObject::new::<$name>($tpname);
+        // SAFETY: TYPE is a static built by `TypeObject::new::<Self>`, for this type alone.
+        unsafe impl PyObjectType for $name {
+            type Header = $header;
+            type Item = $item;
+            const TYPE: &'static TypeObject = &$tp;
+        }
+    };
+}
+
+doc_type!(/** A fixed-size object with no fields. */ Unit {}, UNIT_TYPE, c"Unit", PyObject, ());
+doc_type!(/** Another, to show a wrong downcast. */ Other {}, OTHER_TYPE, c"Other", PyObject, ());
+doc_type!(
+    /** A fixed-size object with one field. */
+    Counter { /** The count. */ pub n: u32 }, COUNTER_TYPE, c"Counter", PyObject, ()
+);
+doc_type!(
+    /** A fixed-size object with two fields. */
+    Point { /** x */ pub x: f64, /** y */ pub y: f64 }, POINT_TYPE, c"Point", PyObject, ()
+);
+doc_type!(
+    /** A var-size object of bytes, like CPython's bytes. */
+    Bytes { /** The cached hash. */ pub hash: isize }, BYTES_TYPE, c"bytes", PyVarObject, u8
+);
+doc_type!(
+    /** A var-size object of 30-bit digits, like CPython's int. */
+    Long { /** The sign. */ pub sign: i8 }, LONG_TYPE, c"int", PyVarObject, u32
+);
+doc_type!(
+    /** A var-size object of references, like CPython's tuple. */
+    Tuple {}, TUPLE_TYPE, c"tuple", PyVarObject, Py<Unit>
+);

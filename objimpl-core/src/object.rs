@@ -1,0 +1,738 @@
+//! Object headers, owned references (`Py<T>`, `PyAny`) and reference counting.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+use core::ops::Deref;
+use core::ptr::{self, NonNull};
+
+use crate::layout::{self, ObjectHeader};
+use crate::objimpl::{new_object, new_var_object};
+use crate::{MemoryError, TypeObject, alloc};
+
+/// `PyObject`: the header every object starts with (`PyObject_HEAD`).
+///
+/// `#[repr(C)]` with CPython's field order: 16 bytes on 64-bit targets.
+///
+/// ```
+/// assert_eq!(size_of::<objimpl_core::PyObject>(), 2 * size_of::<usize>());
+/// ```
+#[repr(C)]
+#[derive(Debug)]
+pub struct PyObject {
+    /// `ob_refcnt`: the number of strong references (`Py_REFCNT`).
+    pub ob_refcnt: isize,
+    /// `ob_type`: the object's type (`Py_TYPE`).
+    pub ob_type: *const TypeObject,
+}
+
+/// `PyVarObject`: the header of objects with a variable number of items
+/// (`PyObject_VAR_HEAD`).
+///
+/// `#[repr(C)]` with CPython's field order: 24 bytes on 64-bit targets.
+///
+/// ```
+/// assert_eq!(size_of::<objimpl_core::PyVarObject>(), 3 * size_of::<usize>());
+/// ```
+#[repr(C)]
+#[derive(Debug)]
+pub struct PyVarObject {
+    /// `ob_base`: the fixed header.
+    pub ob_base: PyObject,
+    /// `ob_size`: the number of items (`Py_SIZE`).
+    pub ob_size: isize,
+}
+
+static_assertions::assert_eq_size!(PyObject, [usize; 2]);
+static_assertions::assert_eq_size!(PyVarObject, [usize; 3]);
+static_assertions::assert_eq_align!(PyVarObject, usize);
+static_assertions::const_assert_eq!(core::mem::offset_of!(PyObject, ob_refcnt), 0);
+static_assertions::const_assert_eq!(core::mem::offset_of!(PyObject, ob_type), size_of::<usize>());
+static_assertions::const_assert_eq!(core::mem::offset_of!(PyVarObject, ob_base), 0);
+static_assertions::const_assert_eq!(
+    core::mem::offset_of!(PyVarObject, ob_size),
+    2 * size_of::<usize>()
+);
+
+/// A Rust type whose values live in objects: it has a type object, a header,
+/// and (for var-size objects) an item type.
+///
+/// `#[pyobject]` implements it; by hand, build `TYPE` with
+/// [`TypeObject::new`] as below.
+///
+/// # Safety
+///
+/// - `TYPE` points at a `static` built by `TypeObject::new::<Self>(..)`, and
+///   no other type's `TYPE` points at it (type identity is address identity).
+///
+/// ```
+/// use objimpl_core::{Py, PyObjectType, PyVarObject, TypeObject};
+///
+/// struct Tuple { hash: isize }
+/// static TUPLE_TYPE: TypeObject = TypeObject::new::<Tuple>(c"tuple");
+/// // SAFETY: TYPE is a static built by `TypeObject::new::<Tuple>`, for Tuple alone.
+/// unsafe impl PyObjectType for Tuple {
+///     type Header = PyVarObject;
+///     type Item = Py<Tuple>;
+///     const TYPE: &'static TypeObject = &TUPLE_TYPE;
+/// }
+///
+/// let empty = Py::new(Tuple { hash: 0 })?;
+/// let pair = Py::new_var(Tuple { hash: 0 }, [empty.clone(), empty.clone()])?;
+/// assert_eq!(pair.len(), 2);
+/// assert_eq!(empty.refcnt(), 3);
+/// # Ok::<(), objimpl_core::MemoryError>(())
+/// ```
+pub unsafe trait PyObjectType: Sized + 'static {
+    /// [`PyObject`] for a fixed-size object, [`PyVarObject`] for one with items.
+    type Header: ObjectHeader;
+    /// The type of the items after the payload; `()` for a fixed-size object.
+    type Item;
+    /// The type object (`ob_type` of every object of this type).
+    const TYPE: &'static TypeObject;
+}
+
+/// An owned strong reference to an object holding a `T` (and, for var-size
+/// types, `len()` items of `T::Item`).
+///
+/// Like `Rc<T>`: `Clone` increments the reference count, `Drop` decrements
+/// it, and the last drop calls the type's `tp_dealloc`, which drops the
+/// value and the items once and returns the memory to the pool. The count is
+/// not atomic, as in CPython's default build, so `Py<T>` is neither `Send`
+/// nor `Sync`.
+///
+/// ```
+/// use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+///
+/// struct Point { x: f64, y: f64 }
+/// static POINT_TYPE: TypeObject = TypeObject::new::<Point>(c"Point");
+/// // SAFETY: TYPE is a static built by `TypeObject::new::<Point>`, for Point alone.
+/// unsafe impl PyObjectType for Point {
+///     type Header = PyObject;
+///     type Item = ();
+///     const TYPE: &'static TypeObject = &POINT_TYPE;
+/// }
+///
+/// let p = Py::new(Point { x: 1.0, y: 2.0 })?;
+/// let q = p.clone();
+/// assert_eq!(p.refcnt(), 2);
+/// assert_eq!(q.x + q.y, 3.0);
+/// assert_eq!(p.type_object().name(), "Point");
+/// # Ok::<(), objimpl_core::MemoryError>(())
+/// ```
+pub struct Py<T: PyObjectType> {
+    ptr: NonNull<PyObject>,
+    /// Owns a `T` (for drop check); the raw pointer keeps `Py` `!Send + !Sync`.
+    _owns: PhantomData<T>,
+}
+
+impl<T: PyObjectType> Py<T> {
+    /// Forces `T::TYPE` to be checked against `T`'s layout at compile time.
+    const CHECKED: () = layout::check_type_object::<T>();
+
+    /// `PyObject_New`: allocates an object of type `T::TYPE` and moves
+    /// `value` into it, with a reference count of 1. A var-size object gets
+    /// no items.
+    ///
+    /// # Errors
+    ///
+    /// [`MemoryError`] if the memory could not be had; `value` is dropped.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Point;
+    /// let p = Py::new(Point { x: 1.0, y: 2.0 })?;
+    /// assert_eq!(p.refcnt(), 1);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn new(value: T) -> Result<Py<T>, MemoryError> {
+        let () = Self::CHECKED;
+        let op = if T::Header::IS_VAR {
+            new_var_object(T::TYPE, 0)?.cast::<PyObject>()
+        } else {
+            new_object(T::TYPE)?
+        };
+        // SAFETY: `op` is a fresh object of `T::TYPE`, whose basicsize (checked
+        // above against `T`'s layout) covers the payload; the payload is
+        // written before anyone can read it.
+        unsafe { payload_ptr::<T>(op).write(value) };
+        Ok(Py {
+            ptr: op,
+            _owns: PhantomData,
+        })
+    }
+
+    /// The reference count (`Py_REFCNT`).
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Unit;
+    /// let a = Py::new(Unit {})?;
+    /// let b = a.clone();
+    /// assert_eq!(a.refcnt(), 2);
+    /// drop(b);
+    /// assert_eq!(a.refcnt(), 1);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn refcnt(&self) -> isize {
+        // SAFETY: `self` keeps the object alive.
+        unsafe { refcnt(self.ptr) }
+    }
+
+    /// The type object (`Py_TYPE`): always `T::TYPE`.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Unit;
+    /// let a = Py::new(Unit {})?;
+    /// assert!(std::ptr::eq(a.type_object(), Unit::TYPE));
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn type_object(&self) -> &'static TypeObject {
+        T::TYPE
+    }
+
+    /// The object's address, without giving up the reference.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Unit;
+    /// let a = Py::new(Unit {})?;
+    /// assert_eq!(a.as_ptr() as usize % 16, 0);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn as_ptr(&self) -> *mut PyObject {
+        self.ptr.as_ptr()
+    }
+
+    /// The value, mutably, while this is the only reference.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Counter};
+    /// let mut c = Py::new(Counter { n: 0 })?;
+    /// c.get_mut().unwrap().n += 1;
+    /// let shared = c.clone();
+    /// assert!(c.get_mut().is_none());
+    /// assert_eq!(shared.n, 1);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        if self.refcnt() != 1 {
+            return None;
+        }
+        // SAFETY: this is the only reference to the object, and `&mut self`
+        // keeps it so for the borrow's lifetime; the payload is initialised.
+        Some(unsafe { &mut *payload_ptr::<T>(self.ptr) })
+    }
+
+    /// Gives up ownership without decrementing: the caller now owns the
+    /// reference (see [`from_raw`](Self::from_raw)).
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Unit;
+    /// let raw = Py::into_raw(Py::new(Unit {})?);
+    /// // SAFETY: `raw` owns the reference `into_raw` gave up, and is a Unit object.
+    /// let back: Py<Unit> = unsafe { Py::from_raw(raw) };
+    /// assert_eq!(back.refcnt(), 1);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn into_raw(this: Self) -> *mut PyObject {
+        ManuallyDrop::new(this).ptr.as_ptr()
+    }
+
+    /// Takes ownership of one strong reference to an object of type `T`.
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` is non-null and points at a live object whose `ob_type` is
+    ///   `T::TYPE` (so it was made by `Py::<T>`, or by `new_object` with
+    ///   `T::TYPE` and then had its payload and items written);
+    /// - the caller owns one strong reference to it, which passes to the result.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Unit;
+    /// let raw = Py::into_raw(Py::new(Unit {})?);
+    /// // SAFETY: `raw` owns the reference `into_raw` gave up, and is a Unit object.
+    /// drop(unsafe { Py::<Unit>::from_raw(raw) });
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub unsafe fn from_raw(ptr: *mut PyObject) -> Py<T> {
+        Py {
+            // SAFETY: the caller promises `ptr` is non-null.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
+    /// `PyObject_NewVar`: allocates an object of type `T::TYPE` with room for
+    /// `items.len()` items, moves `value` and the items into it, and sets
+    /// `ob_size`.
+    ///
+    /// # Errors
+    ///
+    /// [`MemoryError`] if the object's size overflows or exceeds `isize::MAX`,
+    /// or the memory could not be had. No item is taken from the iterator
+    /// first; `value` is dropped.
+    ///
+    /// # Panics
+    ///
+    /// If the iterator yields fewer or more items than its `len()` promised.
+    /// The items already made and `value` are dropped and the memory freed.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Long;
+    /// let n = Py::new_var(Long { sign: 1 }, [7, 9, 11])?;
+    /// assert_eq!(n.len(), 3);
+    /// assert_eq!(n.items(), &[7, 9, 11]);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    pub fn new_var<I>(value: T, items: I) -> Result<Py<T>, MemoryError>
+    where
+        I: IntoIterator<Item = T::Item>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let () = Self::CHECKED;
+        let mut items = items.into_iter();
+        let len = items.len();
+        let op = new_var_object(T::TYPE, len)?.cast::<PyObject>();
+
+        // Until the object is complete, this frees it (and the items written
+        // so far) if the iterator lies or panics.
+        let mut partial = PartialObject::<T> {
+            op,
+            written: 0,
+            _items: PhantomData,
+        };
+        let first = items_ptr::<T>(op);
+        while partial.written < len {
+            let Some(item) = items.next() else {
+                panic!(
+                    "Py::new_var: the iterator yielded {} items but its len() promised {len}",
+                    partial.written
+                );
+            };
+            // SAFETY: `written < len`, and the object has room for `len` items
+            // from `first`; the slot is uninitialised.
+            unsafe { first.add(partial.written).write(item) };
+            partial.written += 1;
+        }
+        if items.next().is_some() {
+            panic!("Py::new_var: the iterator yielded more items than its len() promised ({len})");
+        }
+        core::mem::forget(partial);
+        // SAFETY: the object's basicsize covers the payload, which is
+        // uninitialised and written once here.
+        unsafe { payload_ptr::<T>(op).write(value) };
+        Ok(Py {
+            ptr: op,
+            _owns: PhantomData,
+        })
+    }
+
+    /// The number of items (`Py_SIZE`).
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Bytes;
+    /// assert_eq!(Py::new_var(Bytes { hash: -1 }, *b"spam")?.len(), 4);
+    /// assert_eq!(Py::new(Bytes { hash: -1 })?.len(), 0);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    #[allow(clippy::len_without_is_empty)] // `items().is_empty()` says it
+    pub fn len(&self) -> usize {
+        // SAFETY: `self` keeps the object alive; its header is a PyVarObject
+        // whose `ob_size` was set from a `usize` when it was made.
+        unsafe { (*self.ptr.as_ptr().cast::<PyVarObject>()).ob_size as usize }
+    }
+
+    /// The items, in order.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Bytes;
+    /// let b = Py::new_var(Bytes { hash: -1 }, *b"spam")?;
+    /// assert_eq!(b.items(), b"spam");
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn items(&self) -> &[T::Item] {
+        // SAFETY: the object holds `len()` initialised items from
+        // `items_ptr`, which is aligned for `T::Item` (basicsize is a multiple
+        // of its alignment); `&self` keeps them alive and unmutated.
+        unsafe { core::slice::from_raw_parts(items_ptr::<T>(self.ptr), self.len()) }
+    }
+
+    /// The items, mutably, while this is the only reference.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Bytes;
+    /// let mut b = Py::new_var(Bytes { hash: -1 }, *b"spam")?;
+    /// b.items_mut().unwrap()[0] = b'S';
+    /// assert_eq!(b.items(), b"Spam");
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn items_mut(&mut self) -> Option<&mut [T::Item]> {
+        if self.refcnt() != 1 {
+            return None;
+        }
+        // SAFETY: as in `items`, and this is the only reference to the
+        // object, kept so by `&mut self` for the borrow's lifetime.
+        Some(unsafe { core::slice::from_raw_parts_mut(items_ptr::<T>(self.ptr), self.len()) })
+    }
+}
+
+impl<T: PyObjectType> Deref for Py<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: `self` keeps the object alive, its payload is initialised,
+        // and it is only mutated through `get_mut`, which needs `&mut self`.
+        unsafe { &*payload_ptr::<T>(self.ptr) }
+    }
+}
+
+impl<T: PyObjectType> Clone for Py<T> {
+    /// `Py_INCREF`: another reference to the same object.
+    #[inline]
+    fn clone(&self) -> Self {
+        // SAFETY: `self` keeps the object alive.
+        unsafe { incref(self.ptr) };
+        Py {
+            ptr: self.ptr,
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T: PyObjectType> Drop for Py<T> {
+    /// `Py_DECREF`: the last reference deallocates the object.
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `self` owns one strong reference, given up here.
+        unsafe { decref(self.ptr) }
+    }
+}
+
+impl<T: PyObjectType + fmt::Debug> fmt::Debug for Py<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// An owned strong reference to an object of any type.
+///
+/// ```
+/// use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
+///
+/// struct Unit;
+/// static UNIT_TYPE: TypeObject = TypeObject::new::<Unit>(c"Unit");
+/// // SAFETY: TYPE is a static built by `TypeObject::new::<Unit>`, for Unit alone.
+/// unsafe impl PyObjectType for Unit {
+///     type Header = PyObject;
+///     type Item = ();
+///     const TYPE: &'static TypeObject = &UNIT_TYPE;
+/// }
+///
+/// let any = PyAny::from(Py::new(Unit {})?);
+/// assert_eq!(any.type_object().name(), "Unit");
+/// let unit: Py<Unit> = any.downcast().unwrap_or_else(|_| unreachable!());
+/// # Ok::<(), objimpl_core::MemoryError>(())
+/// ```
+pub struct PyAny {
+    ptr: NonNull<PyObject>,
+}
+
+impl PyAny {
+    /// The object's type (`Py_TYPE`).
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Unit;
+    /// let any = PyAny::from(Py::new(Unit {})?);
+    /// assert!(std::ptr::eq(any.type_object(), Unit::TYPE));
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn type_object(&self) -> &'static TypeObject {
+        // SAFETY: `self` keeps the object alive; `ob_type` points at a type
+        // object that outlives every object of its type.
+        unsafe { &*(*self.ptr.as_ptr()).ob_type }
+    }
+
+    /// The reference count (`Py_REFCNT`).
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Unit;
+    /// let any = PyAny::from(Py::new(Unit {})?);
+    /// let other = any.clone();
+    /// assert_eq!(any.refcnt(), 2);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn refcnt(&self) -> isize {
+        // SAFETY: `self` keeps the object alive.
+        unsafe { refcnt(self.ptr) }
+    }
+
+    /// The object's address, without giving up the reference.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Unit;
+    /// let p = Py::new(Unit {})?;
+    /// let addr = p.as_ptr();
+    /// assert_eq!(PyAny::from(p).as_ptr(), addr);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn as_ptr(&self) -> *mut PyObject {
+        self.ptr.as_ptr()
+    }
+
+    /// The typed reference, if the object's type is `T::TYPE`; else `self` back.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::{Unit, Other};
+    /// let any = PyAny::from(Py::new(Unit {})?);
+    /// let any = any.downcast::<Other>().unwrap_err(); // wrong type: handed back
+    /// assert!(any.downcast::<Unit>().is_ok());
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn downcast<T: PyObjectType>(self) -> Result<Py<T>, PyAny> {
+        if ptr::eq(self.type_object(), T::TYPE) {
+            // SAFETY: the object's type is `T::TYPE`, and we hand over
+            // `self`'s reference without decrementing it.
+            Ok(unsafe { Py::from_raw(PyAny::into_raw(self)) })
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Gives up ownership without decrementing (see [`from_raw`](Self::from_raw)).
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Unit;
+    /// let raw = PyAny::into_raw(PyAny::from(Py::new(Unit {})?));
+    /// // SAFETY: `raw` owns the reference `into_raw` gave up.
+    /// drop(unsafe { PyAny::from_raw(raw) });
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn into_raw(this: Self) -> *mut PyObject {
+        ManuallyDrop::new(this).ptr.as_ptr()
+    }
+
+    /// Takes ownership of one strong reference to an object.
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` is non-null and points at a live, initialised object whose
+    ///   `ob_type` is a type object that outlives it, with a `tp_dealloc`
+    ///   that frees it;
+    /// - the caller owns one strong reference to it, which passes to the result.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
+    /// # use objimpl_core::__doc::Unit;
+    /// let raw = Py::into_raw(Py::new(Unit {})?);
+    /// // SAFETY: `raw` owns the reference `into_raw` gave up.
+    /// let any = unsafe { PyAny::from_raw(raw) };
+    /// assert_eq!(any.type_object().name(), "Unit");
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub unsafe fn from_raw(ptr: *mut PyObject) -> PyAny {
+        PyAny {
+            // SAFETY: the caller promises `ptr` is non-null.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+        }
+    }
+}
+
+impl<T: PyObjectType> From<Py<T>> for PyAny {
+    #[inline]
+    fn from(obj: Py<T>) -> PyAny {
+        PyAny {
+            ptr: NonNull::new(Py::into_raw(obj)).unwrap_or_else(|| unreachable!()),
+        }
+    }
+}
+
+impl Clone for PyAny {
+    /// `Py_INCREF`.
+    #[inline]
+    fn clone(&self) -> Self {
+        // SAFETY: `self` keeps the object alive.
+        unsafe { incref(self.ptr) };
+        PyAny { ptr: self.ptr }
+    }
+}
+
+impl Drop for PyAny {
+    /// `Py_DECREF`.
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `self` owns one strong reference, given up here.
+        unsafe { decref(self.ptr) }
+    }
+}
+
+impl fmt::Debug for PyAny {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<{} object at {:p}>",
+            self.type_object().name(),
+            self.ptr
+        )
+    }
+}
+
+/// # Safety
+///
+/// - `op` is a live object.
+#[inline]
+unsafe fn refcnt(op: NonNull<PyObject>) -> isize {
+    // SAFETY: the caller promises `op` is live.
+    unsafe { (*op.as_ptr()).ob_refcnt }
+}
+
+/// `Py_INCREF`. Aborts, as `Rc` does, rather than let the count overflow.
+///
+/// # Safety
+///
+/// - `op` is a live object, and this thread holds a reference to it.
+#[inline]
+unsafe fn incref(op: NonNull<PyObject>) {
+    // SAFETY: the caller promises `op` is live; the count is only touched by
+    // the thread that holds the references (`Py` and `PyAny` are `!Send`).
+    let count = unsafe { &mut (*op.as_ptr()).ob_refcnt };
+    if *count == isize::MAX {
+        std::process::abort();
+    }
+    *count += 1;
+}
+
+/// `Py_DECREF`: at zero, `tp_dealloc`.
+///
+/// # Safety
+///
+/// - `op` is a live object and the caller gives up one strong reference to it.
+#[inline]
+unsafe fn decref(op: NonNull<PyObject>) {
+    // SAFETY: the caller promises `op` is live; see `incref` for why the
+    // count may be written here.
+    let count = unsafe { &mut (*op.as_ptr()).ob_refcnt };
+    *count -= 1;
+    if *count == 0 {
+        // SAFETY: that was the last reference; `ob_type` outlives the object.
+        let tp = unsafe { &*(*op.as_ptr()).ob_type };
+        if let Some(dealloc) = tp.dealloc() {
+            // SAFETY: nobody holds a reference any more, so the type's
+            // destructor may drop and free the object.
+            unsafe { dealloc(op.as_ptr()) }
+        }
+    }
+}
+
+/// Address of the payload of object `op`.
+#[inline]
+fn payload_ptr<T: PyObjectType>(op: NonNull<PyObject>) -> *mut T {
+    op.as_ptr()
+        .cast::<u8>()
+        .wrapping_add(layout::payload_offset::<T>())
+        .cast()
+}
+
+/// Address of the first item of object `op`.
+#[inline]
+fn items_ptr<T: PyObjectType>(op: NonNull<PyObject>) -> *mut T::Item {
+    op.as_ptr()
+        .cast::<u8>()
+        .wrapping_add(layout::basicsize::<T>())
+        .cast()
+}
+
+/// Frees a var object under construction: its first `written` items are
+/// dropped; the payload has not been written.
+struct PartialObject<T: PyObjectType> {
+    op: NonNull<PyObject>,
+    written: usize,
+    _items: PhantomData<T::Item>,
+}
+
+impl<T: PyObjectType> Drop for PartialObject<T> {
+    fn drop(&mut self) {
+        let items = ptr::slice_from_raw_parts_mut(items_ptr::<T>(self.op), self.written);
+        // SAFETY: exactly the first `written` items were initialised, and
+        // nobody else can see the object yet.
+        unsafe { ptr::drop_in_place(items) };
+        // SAFETY: the object came from `new_var_object`, i.e. `object_malloc`,
+        // and is freed once, here.
+        unsafe { alloc::object_free(self.op.as_ptr().cast()) };
+    }
+}
+
+/// `tp_dealloc` of every type built by [`TypeObject::new::<T>`]: drops the
+/// payload and the items, then returns the memory through `tp_free`. The
+/// memory is freed and every item dropped even if a `Drop` panics.
+///
+/// # Safety
+///
+/// - `op` is an object of type `T::TYPE` whose payload and items are
+///   initialised, and nobody holds a reference to it any more.
+pub(crate) unsafe extern "C-unwind" fn dealloc<T: PyObjectType>(op: *mut PyObject) {
+    struct FreeOnDrop(*mut PyObject);
+    impl Drop for FreeOnDrop {
+        fn drop(&mut self) {
+            // SAFETY: `self.0` is the object being deallocated, with a live type object.
+            let free = unsafe { (*(*self.0).ob_type).free() };
+            if let Some(free) = free {
+                // SAFETY: everything the object owned has been dropped; its
+                // memory goes back once, to the allocator its type names.
+                unsafe { free(self.0.cast()) }
+            }
+        }
+    }
+    struct DropItems<T: PyObjectType>(NonNull<PyObject>, PhantomData<T>);
+    impl<T: PyObjectType> Drop for DropItems<T> {
+        fn drop(&mut self) {
+            if T::Header::IS_VAR {
+                // SAFETY: a var object's header is a PyVarObject whose
+                // `ob_size` counts its initialised items.
+                let len = unsafe { (*self.0.as_ptr().cast::<PyVarObject>()).ob_size } as usize;
+                let items = ptr::slice_from_raw_parts_mut(items_ptr::<T>(self.0), len);
+                // SAFETY: the items are initialised and dropped once, here.
+                unsafe { ptr::drop_in_place(items) };
+            }
+        }
+    }
+
+    // Locals drop in reverse order: items, then the memory, also on unwind.
+    let _free = FreeOnDrop(op);
+    // SAFETY: the caller promises `op` is a (non-null) object.
+    let op = unsafe { NonNull::new_unchecked(op) };
+    let _items = DropItems::<T>(op, PhantomData);
+    // SAFETY: the payload is initialised and dropped once, here.
+    unsafe { ptr::drop_in_place(payload_ptr::<T>(op)) };
+}

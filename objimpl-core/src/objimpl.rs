@@ -1,0 +1,194 @@
+//! The interface of CPython's `Include/objimpl.h`: object sizes, header
+//! initialisation, and allocation of objects whose body is left to the caller.
+//!
+//! `Py::new` and `Py::new_var` are built on these; use them directly only to
+//! build objects by hand (as C code does).
+
+use core::ptr::NonNull;
+
+use crate::{MemoryError, PyObject, PyVarObject, TypeObject, alloc};
+
+/// `_PyObject_SIZE(tp)`: the size of an object of type `tp` with no items,
+/// `tp_basicsize`.
+///
+/// ```
+/// # use objimpl_core::{PyObject, PyObjectType, TypeObject, object_size};
+/// # use objimpl_core::__doc::Point;
+/// const SIZE: usize = object_size(Point::TYPE);
+/// assert_eq!(SIZE, 32);
+/// ```
+#[inline]
+pub const fn object_size(tp: &TypeObject) -> usize {
+    tp.basicsize()
+}
+
+/// `_PyObject_VAR_SIZE(tp, n)`: the size of an object of type `tp` with `n`
+/// items, `basicsize + n * itemsize` rounded up to a multiple of the pointer
+/// size.
+///
+/// `None` if the computation overflows or the size exceeds `isize::MAX`
+/// (CPython leaves both to the caller).
+///
+/// ```
+/// # use objimpl_core::{PyVarObject, PyObjectType, TypeObject, var_size};
+/// # use objimpl_core::__doc::Bytes;
+/// assert_eq!(var_size(Bytes::TYPE, 0), Some(32));
+/// assert_eq!(var_size(Bytes::TYPE, 1), Some(40)); // 33 rounded up to 8
+/// assert_eq!(var_size(Bytes::TYPE, usize::MAX), None);
+/// ```
+#[inline]
+pub const fn var_size(tp: &TypeObject, n: usize) -> Option<usize> {
+    const ROUND: usize = size_of::<*const ()>() - 1;
+    let Some(items) = n.checked_mul(tp.itemsize()) else {
+        return None;
+    };
+    let Some(size) = tp.basicsize().checked_add(items) else {
+        return None;
+    };
+    let Some(size) = size.checked_add(ROUND) else {
+        return None;
+    };
+    let size = size & !ROUND;
+    if size > isize::MAX as usize {
+        None
+    } else {
+        Some(size)
+    }
+}
+
+/// `PyObject_INIT(op, tp)`: sets the object's type and gives it a fresh
+/// reference (`ob_refcnt == 1`, `_Py_NewReference`). Returns `op`.
+///
+/// # Safety
+///
+/// - `op` is valid for writes of a [`PyObject`] header and aligned for it.
+///
+/// ```
+/// use objimpl_core::{PyObject, PyObjectType, TypeObject, alloc, init, object_size};
+/// # use objimpl_core::__doc::Unit;
+/// let op = alloc::object_malloc(object_size(Unit::TYPE)).cast::<PyObject>();
+/// assert!(!op.is_null());
+/// // SAFETY: `op` is a fresh block big enough for the header, 16-byte aligned.
+/// unsafe { init(op, Unit::TYPE) };
+/// // SAFETY: the header was just written.
+/// assert_eq!(unsafe { (*op).ob_refcnt }, 1);
+/// // SAFETY: `op` came from `object_malloc`; nothing else refers to it.
+/// unsafe { alloc::object_free(op.cast()) };
+/// ```
+#[inline]
+pub const unsafe fn init(op: *mut PyObject, tp: &'static TypeObject) -> *mut PyObject {
+    // SAFETY: the caller promises `op` is valid for writing a header.
+    unsafe {
+        op.write(PyObject {
+            ob_refcnt: 1,
+            ob_type: tp,
+        })
+    };
+    op
+}
+
+/// `PyObject_INIT_VAR(op, tp, n)`: sets `ob_size` to `n`, then as [`init`].
+/// Returns `op`.
+///
+/// # Safety
+///
+/// - `op` is valid for writes of a [`PyVarObject`] header and aligned for it;
+/// - `n <= isize::MAX`.
+///
+/// ```
+/// use objimpl_core::{PyVarObject, PyObjectType, TypeObject, alloc, init_var, var_size};
+/// # use objimpl_core::__doc::Bytes;
+/// let size = var_size(Bytes::TYPE, 5).unwrap();
+/// let op = alloc::object_malloc(size).cast::<PyVarObject>();
+/// assert!(!op.is_null());
+/// // SAFETY: `op` is a fresh block big enough for the header, 16-byte aligned.
+/// unsafe { init_var(op, Bytes::TYPE, 5) };
+/// // SAFETY: the header was just written.
+/// assert_eq!(unsafe { (*op).ob_size }, 5);
+/// // SAFETY: `op` came from `object_malloc`; nothing else refers to it.
+/// unsafe { alloc::object_free(op.cast()) };
+/// ```
+#[inline]
+pub const unsafe fn init_var(
+    op: *mut PyVarObject,
+    tp: &'static TypeObject,
+    n: usize,
+) -> *mut PyVarObject {
+    // SAFETY: the caller promises `op` is valid for writing a var header.
+    unsafe {
+        op.write(PyVarObject {
+            ob_base: PyObject {
+                ob_refcnt: 1,
+                ob_type: tp,
+            },
+            ob_size: n as isize,
+        })
+    };
+    op
+}
+
+/// `_PyObject_New(tp)`: allocates `object_size(tp)` bytes from the object
+/// allocator and initialises the header. The body is uninitialised.
+///
+/// The object must be completed (its body written) before a `Py<T>` or
+/// `PyAny` takes it over, or freed with [`alloc::object_free`].
+///
+/// # Errors
+///
+/// [`MemoryError`] if the memory could not be had.
+///
+/// ```
+/// use objimpl_core::{Py, PyObject, PyObjectType, TypeObject, new_object};
+/// # use objimpl_core::__doc::Unit;
+/// let op = new_object(Unit::TYPE)?;
+/// // SAFETY: a Unit object has an empty body: it is complete, with one reference.
+/// let unit: Py<Unit> = unsafe { Py::from_raw(op.as_ptr()) };
+/// assert_eq!(unit.refcnt(), 1);
+/// # Ok::<(), objimpl_core::MemoryError>(())
+/// ```
+#[inline]
+pub fn new_object(tp: &'static TypeObject) -> Result<NonNull<PyObject>, MemoryError> {
+    let op = NonNull::new(alloc::object_malloc(object_size(tp)).cast::<PyObject>())
+        .ok_or(MemoryError)?;
+    // SAFETY: `op` is a fresh block of `tp_basicsize` bytes, which holds at
+    // least a header, aligned to 16 bytes.
+    unsafe { init(op.as_ptr(), tp) };
+    Ok(op)
+}
+
+/// `_PyObject_NewVar(tp, n)`: allocates `var_size(tp, n)` bytes from the
+/// object allocator and initialises the header with `ob_size = n`. The body
+/// and the items are uninitialised.
+///
+/// # Errors
+///
+/// [`MemoryError`] if the size overflows, or the memory could not be had.
+///
+/// ```
+/// use objimpl_core::{PyVarObject, PyObjectType, TypeObject, alloc, new_var_object};
+/// # use objimpl_core::__doc::Bytes;
+/// assert!(new_var_object(Bytes::TYPE, usize::MAX).is_err());
+/// let op = new_var_object(Bytes::TYPE, 3)?;
+/// // SAFETY: the header is initialised.
+/// assert_eq!(unsafe { op.as_ref().ob_size }, 3);
+/// // SAFETY: `op` came from `object_malloc`; nothing else refers to it.
+/// unsafe { alloc::object_free(op.as_ptr().cast()) };
+/// # Ok::<(), objimpl_core::MemoryError>(())
+/// ```
+#[inline]
+pub fn new_var_object(
+    tp: &'static TypeObject,
+    n: usize,
+) -> Result<NonNull<PyVarObject>, MemoryError> {
+    if n > isize::MAX as usize {
+        return Err(MemoryError);
+    }
+    let size = var_size(tp, n).ok_or(MemoryError)?;
+    // A fixed-size type's basicsize may be smaller than a var header.
+    let size = size.max(size_of::<PyVarObject>());
+    let op = NonNull::new(alloc::object_malloc(size).cast::<PyVarObject>()).ok_or(MemoryError)?;
+    // SAFETY: `op` is a fresh block of at least a var header's size, aligned
+    // to 16 bytes, and `n <= isize::MAX`.
+    unsafe { init_var(op.as_ptr(), tp, n) };
+    Ok(op)
+}

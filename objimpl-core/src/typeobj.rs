@@ -1,0 +1,241 @@
+//! The type object: CPython's `PyTypeObject`, as far as object memory needs it.
+
+use core::ffi::{CStr, c_char, c_ulong, c_void};
+use core::ptr;
+
+use crate::layout::{self, ObjectHeader};
+use crate::object::{PyObject, PyVarObject};
+use crate::{PyObjectType, alloc};
+
+/// `destructor`: the type's `tp_dealloc`, called when the last reference goes.
+///
+/// It drops what the object owns and returns its memory through the type's
+/// [`FreeFunc`]. It is `C-unwind` so that a panicking `Drop` of a Rust payload
+/// unwinds as it would out of an `Rc`, instead of aborting at a C boundary.
+pub type Destructor = unsafe extern "C-unwind" fn(op: *mut PyObject);
+
+/// `freefunc`: the type's `tp_free`, which returns an object's memory to its allocator.
+pub type FreeFunc = unsafe extern "C" fn(p: *mut c_void);
+
+/// A type object, laid out as the start of CPython's `PyTypeObject`.
+///
+/// The fields up to `tp_free` sit at CPython's offsets on every platform:
+/// `ob_base: PyVarObject`, `tp_name` (a NUL-terminated C string),
+/// `tp_basicsize`, `tp_itemsize`, `tp_dealloc`, fourteen slots objimpl does not
+/// use, `tp_flags`, eighteen more unused slots, then `tp_free`. A type object
+/// defined in C with those fields and one built by [`TypeObject::new`] are the
+/// same thing to [`new_object`](crate::new_object) and to `capi::_PyObject_New`.
+///
+/// Type objects are immortal: they live in `static`s, their reference count is
+/// never touched, and type identity is address identity.
+///
+/// ```
+/// use objimpl_core::{PyObject, PyObjectType, TypeObject};
+///
+/// struct Point { x: f64, y: f64 }
+/// static POINT_TYPE: TypeObject = TypeObject::new::<Point>(c"Point");
+/// // SAFETY: TYPE was built by `TypeObject::new::<Point>`.
+/// unsafe impl PyObjectType for Point {
+///     type Header = PyObject;
+///     type Item = ();
+///     const TYPE: &'static TypeObject = &POINT_TYPE;
+/// }
+///
+/// assert_eq!(Point::TYPE.name(), "Point");
+/// assert_eq!(Point::TYPE.basicsize(), 32); // PyObject_HEAD + two doubles
+/// assert_eq!(Point::TYPE.itemsize(), 0);
+/// ```
+#[repr(C)]
+pub struct TypeObject {
+    ob_base: PyVarObject,
+    tp_name: *const c_char,
+    tp_basicsize: isize,
+    tp_itemsize: isize,
+    tp_dealloc: Option<Destructor>,
+    /// `tp_vectorcall_offset` through `tp_as_buffer`.
+    _slots_before_flags: [*const c_void; 14],
+    tp_flags: c_ulong,
+    /// `tp_doc` through `tp_new`.
+    _slots_before_free: [*const c_void; 18],
+    tp_free: Option<FreeFunc>,
+}
+
+// SAFETY: a type object is never written after it is built (its header's
+// reference count included: type objects are immortal), and its pointers
+// lead to `'static` data (the name) and to functions, which any thread may
+// read or call.
+unsafe impl Sync for TypeObject {}
+// SAFETY: as for `Sync`: nothing in it is tied to a thread.
+unsafe impl Send for TypeObject {}
+
+/// `Py_TPFLAGS_DEFAULT` as CPython 3.11 defines it for a static type.
+const TPFLAGS_DEFAULT: c_ulong = 0;
+
+impl TypeObject {
+    /// Builds the type object of `T`: `tp_basicsize`, `tp_itemsize` and
+    /// `tp_dealloc` computed from `T`'s layout, `tp_free` set to
+    /// [`object_free`](crate::alloc::object_free).
+    ///
+    /// This is what `#[pyobject]` puts in the type's `static`. It is a `const
+    /// fn`, and fails to compile (panics in const evaluation) if `T` cannot be
+    /// an object: items that are zero-sized on a var type, items on a fixed
+    /// type, or an alignment above the allocator's 16 bytes.
+    ///
+    /// ```
+    /// use objimpl_core::{PyObjectType, PyVarObject, TypeObject};
+    ///
+    /// struct Bytes { hash: isize }
+    /// static BYTES_TYPE: TypeObject = TypeObject::new::<Bytes>(c"bytes");
+    /// // SAFETY: TYPE was built by `TypeObject::new::<Bytes>`.
+    /// unsafe impl PyObjectType for Bytes {
+    ///     type Header = PyVarObject;
+    ///     type Item = u8;
+    ///     const TYPE: &'static TypeObject = &BYTES_TYPE;
+    /// }
+    /// assert_eq!(Bytes::TYPE.basicsize(), 32);
+    /// assert_eq!(Bytes::TYPE.itemsize(), 1);
+    /// ```
+    pub const fn new<T: PyObjectType>(name: &'static CStr) -> TypeObject {
+        layout::check::<T>();
+        TypeObject {
+            ob_base: PyVarObject {
+                ob_base: PyObject {
+                    ob_refcnt: 1,
+                    ob_type: ptr::null(),
+                },
+                ob_size: 0,
+            },
+            tp_name: name.as_ptr(),
+            tp_basicsize: layout::basicsize::<T>() as isize,
+            tp_itemsize: if T::Header::IS_VAR {
+                size_of::<T::Item>() as isize
+            } else {
+                0
+            },
+            tp_dealloc: Some(crate::object::dealloc::<T>),
+            _slots_before_flags: [ptr::null(); 14],
+            tp_flags: TPFLAGS_DEFAULT,
+            _slots_before_free: [ptr::null(); 18],
+            tp_free: Some(free_object),
+        }
+    }
+
+    /// `tp_name`: the type's name.
+    ///
+    /// A name that is not UTF-8 (possible only for a type object made in C)
+    /// reads as `"<non-UTF-8 type name>"`.
+    ///
+    /// ```
+    /// # use objimpl_core::{PyObject, PyObjectType, TypeObject};
+    /// # struct Unit;
+    /// static UNIT_TYPE: TypeObject = TypeObject::new::<Unit>(c"my.Unit");
+    /// assert_eq!(UNIT_TYPE.name(), "my.Unit");
+    /// # // SAFETY: TYPE was built by `TypeObject::new::<Unit>`.
+    /// # unsafe impl PyObjectType for Unit {
+    /// #     type Header = PyObject; type Item = (); const TYPE: &'static TypeObject = &UNIT_TYPE;
+    /// # }
+    /// ```
+    pub fn name(&self) -> &'static str {
+        // SAFETY: `tp_name` is a NUL-terminated string that lives forever:
+        // `new` takes it from a `&'static CStr`, and a type object made in C
+        // comes in only through unsafe functions whose callers promise it.
+        let name = unsafe { CStr::from_ptr(self.tp_name) };
+        name.to_str().unwrap_or("<non-UTF-8 type name>")
+    }
+
+    /// `tp_basicsize`: the size of an object with no items (`_PyObject_SIZE`).
+    ///
+    /// ```
+    /// # use objimpl_core::{PyObject, PyObjectType, TypeObject};
+    /// struct Float(f64);
+    /// static FLOAT_TYPE: TypeObject = TypeObject::new::<Float>(c"float");
+    /// assert_eq!(FLOAT_TYPE.basicsize(), 24); // as CPython's float.__basicsize__
+    /// # // SAFETY: TYPE was built by `TypeObject::new::<Float>`.
+    /// # unsafe impl PyObjectType for Float {
+    /// #     type Header = PyObject; type Item = (); const TYPE: &'static TypeObject = &FLOAT_TYPE;
+    /// # }
+    /// ```
+    pub const fn basicsize(&self) -> usize {
+        self.tp_basicsize as usize
+    }
+
+    /// `tp_itemsize`: the size of one item of a var-size object, 0 for a fixed-size one.
+    ///
+    /// ```
+    /// # use objimpl_core::{PyVarObject, PyObjectType, TypeObject};
+    /// struct Long;
+    /// static LONG_TYPE: TypeObject = TypeObject::new::<Long>(c"int");
+    /// assert_eq!(LONG_TYPE.itemsize(), 4); // 30-bit digits in u32s, as CPython's int
+    /// # // SAFETY: TYPE was built by `TypeObject::new::<Long>`.
+    /// # unsafe impl PyObjectType for Long {
+    /// #     type Header = PyVarObject; type Item = u32; const TYPE: &'static TypeObject = &LONG_TYPE;
+    /// # }
+    /// ```
+    pub const fn itemsize(&self) -> usize {
+        self.tp_itemsize as usize
+    }
+
+    /// `tp_flags`.
+    ///
+    /// ```
+    /// # use objimpl_core::{PyObject, PyObjectType, TypeObject};
+    /// # struct Unit;
+    /// static UNIT_TYPE: TypeObject = TypeObject::new::<Unit>(c"Unit");
+    /// assert_eq!(UNIT_TYPE.flags(), 0);
+    /// # // SAFETY: TYPE was built by `TypeObject::new::<Unit>`.
+    /// # unsafe impl PyObjectType for Unit {
+    /// #     type Header = PyObject; type Item = (); const TYPE: &'static TypeObject = &UNIT_TYPE;
+    /// # }
+    /// ```
+    #[allow(clippy::unnecessary_cast)] // `c_ulong` is `u32` on some targets
+    pub const fn flags(&self) -> u64 {
+        self.tp_flags as u64
+    }
+
+    /// `tp_dealloc`.
+    pub(crate) fn dealloc(&self) -> Option<Destructor> {
+        self.tp_dealloc
+    }
+
+    /// `tp_free`.
+    pub(crate) fn free(&self) -> Option<FreeFunc> {
+        self.tp_free
+    }
+}
+
+impl core::fmt::Debug for TypeObject {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TypeObject")
+            .field("name", &self.name())
+            .field("basicsize", &self.basicsize())
+            .field("itemsize", &self.itemsize())
+            .field("flags", &self.flags())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `tp_free` of every type built by [`TypeObject::new`]: `PyObject_Free`.
+unsafe extern "C" fn free_object(p: *mut c_void) {
+    // SAFETY: `tp_free` is called with an object's memory, which `new_object`
+    // or `new_var_object` took from `object_malloc`, once.
+    unsafe { alloc::object_free(p.cast()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::offset_of;
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn fields_sit_at_cpython_offsets() {
+        // Offsets read off CPython 3.11's PyTypeObject on x86_64.
+        assert_eq!(offset_of!(TypeObject, ob_base), 0);
+        assert_eq!(offset_of!(TypeObject, tp_name), 24);
+        assert_eq!(offset_of!(TypeObject, tp_basicsize), 32);
+        assert_eq!(offset_of!(TypeObject, tp_itemsize), 40);
+        assert_eq!(offset_of!(TypeObject, tp_dealloc), 48);
+        assert_eq!(offset_of!(TypeObject, tp_flags), 168);
+        assert_eq!(offset_of!(TypeObject, tp_free), 320);
+    }
+}
