@@ -192,3 +192,79 @@ pub fn new_var_object(
     unsafe { init_var(op.as_ptr(), tp, n) };
     Ok(op)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `_PyObject_VAR_SIZE` computed without overflow, in 128-bit arithmetic.
+    fn model(basicsize: usize, itemsize: usize, n: usize) -> Option<usize> {
+        let word = size_of::<*const ()>() as u128;
+        let exact = basicsize as u128 + n as u128 * itemsize as u128;
+        let rounded = exact.div_ceil(word) * word;
+        (rounded <= isize::MAX as u128).then_some(rounded as usize)
+    }
+
+    fn check(basicsize: usize, itemsize: usize, n: usize) {
+        let tp = TypeObject::with_sizes(basicsize as isize, itemsize as isize);
+        assert_eq!(object_size(&tp), basicsize);
+        assert_eq!(
+            var_size(&tp, n),
+            model(basicsize, itemsize, n),
+            "var_size(basicsize {basicsize}, itemsize {itemsize}, n {n})"
+        );
+    }
+
+    #[test]
+    fn var_size_matches_the_formula_on_small_sizes() {
+        for basicsize in [16, 24, 25, 32, 33, 40, 100, 4096] {
+            for itemsize in [0, 1, 2, 3, 4, 8, 16, 24, 30, 1000] {
+                for n in 0..40 {
+                    check(basicsize, itemsize, n);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn var_size_matches_the_formula_at_the_overflow_edges() {
+        let max = isize::MAX as usize;
+        let word = size_of::<*const ()>();
+        for basicsize in [16, 24, 33, max - word, max - 1, max] {
+            for itemsize in [0, 1, 2, 7, 8, 16, max / 2, max] {
+                let edge = (max - basicsize.min(max)) / itemsize.max(1);
+                for n in [
+                    edge.saturating_sub(1),
+                    edge,
+                    edge + 1,
+                    edge * 2,
+                    max,
+                    max + 1,
+                    usize::MAX / itemsize.max(1),
+                    usize::MAX,
+                ] {
+                    check(basicsize, itemsize, n);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn var_size_matches_the_formula_on_random_sizes() {
+        // xorshift64: deterministic, no dependency.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..if cfg!(miri) { 200 } else { 20_000 } {
+            let shift = next() % 64;
+            let basicsize = (next() >> 1) as usize >> (next() % 64);
+            let itemsize = (next() >> shift) as usize;
+            let n = (next() >> (next() % 64)) as usize;
+            check(basicsize.max(16), itemsize, n);
+        }
+    }
+}

@@ -97,6 +97,26 @@ impl TypeObject {
     /// ```
     pub const fn new<T: PyObjectType>(name: &'static CStr) -> TypeObject {
         layout::check::<T>();
+        let itemsize = if T::Header::IS_VAR {
+            size_of::<T::Item>()
+        } else {
+            0
+        };
+        TypeObject::from_parts(
+            name,
+            layout::basicsize::<T>() as isize,
+            itemsize as isize,
+            Some(crate::object::dealloc::<T>),
+        )
+    }
+
+    /// A static type object: immortal header, the unused slots null.
+    const fn from_parts(
+        name: &'static CStr,
+        basicsize: isize,
+        itemsize: isize,
+        dealloc: Option<Destructor>,
+    ) -> TypeObject {
         TypeObject {
             ob_base: PyVarObject {
                 ob_base: PyObject {
@@ -106,13 +126,9 @@ impl TypeObject {
                 ob_size: 0,
             },
             tp_name: name.as_ptr(),
-            tp_basicsize: layout::basicsize::<T>() as isize,
-            tp_itemsize: if T::Header::IS_VAR {
-                size_of::<T::Item>() as isize
-            } else {
-                0
-            },
-            tp_dealloc: Some(crate::object::dealloc::<T>),
+            tp_basicsize: basicsize,
+            tp_itemsize: itemsize,
+            tp_dealloc: dealloc,
             _slots_before_flags: [ptr::null(); 14],
             tp_flags: TPFLAGS_DEFAULT,
             _slots_before_free: [ptr::null(); 18],
@@ -190,6 +206,13 @@ impl TypeObject {
     #[allow(clippy::unnecessary_cast)] // `c_ulong` is `u32` on some targets
     pub const fn flags(&self) -> u64 {
         self.tp_flags as u64
+    }
+
+    /// A type object with the given sizes and no destructor, to test size
+    /// arithmetic over sizes no Rust type has.
+    #[cfg(test)]
+    pub(crate) const fn with_sizes(basicsize: isize, itemsize: isize) -> TypeObject {
+        TypeObject::from_parts(c"sizes", basicsize, itemsize, None)
     }
 
     /// `tp_dealloc`.

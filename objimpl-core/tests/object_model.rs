@@ -1,0 +1,426 @@
+//! The object layer end to end: headers, reference counting, drops, items,
+//! downcasts, and every kind of bad input to `Py::new_var`.
+//!
+//! The types are made by hand, exactly as `#[pyobject]` makes them.
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+
+use objimpl_core::{
+    MemoryError, Py, PyAny, PyObject, PyObjectType, PyVarObject, TypeObject, object_size, var_size,
+};
+
+/// Counts how often values holding it are dropped.
+#[derive(Clone, Default)]
+struct DropCounter(Rc<Cell<usize>>);
+
+impl DropCounter {
+    fn count(&self) -> usize {
+        self.0.get()
+    }
+}
+
+/// Something that owns heap memory and counts its drops.
+struct Tracked {
+    _heap: String,
+    drops: DropCounter,
+}
+
+impl Tracked {
+    fn new(drops: &DropCounter, text: &str) -> Tracked {
+        Tracked {
+            _heap: text.repeat(3),
+            drops: drops.clone(),
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.drops.0.set(self.drops.0.get() + 1);
+    }
+}
+
+/// A fixed-size object whose payload owns heap memory.
+struct Boxed {
+    payload: Tracked,
+}
+static BOXED_TYPE: TypeObject = TypeObject::new::<Boxed>(c"Boxed");
+// SAFETY: TYPE is a static built by `TypeObject::new::<Boxed>`, for Boxed alone.
+unsafe impl PyObjectType for Boxed {
+    type Header = PyObject;
+    type Item = ();
+    const TYPE: &'static TypeObject = &BOXED_TYPE;
+}
+
+/// A var-size object whose payload and items own heap memory.
+struct List {
+    _payload: Tracked,
+}
+static LIST_TYPE: TypeObject = TypeObject::new::<List>(c"List");
+// SAFETY: TYPE is a static built by `TypeObject::new::<List>`, for List alone.
+unsafe impl PyObjectType for List {
+    type Header = PyVarObject;
+    type Item = Tracked;
+    const TYPE: &'static TypeObject = &LIST_TYPE;
+}
+
+/// A var-size object with one-byte items and a one-byte payload.
+struct Bytes {
+    tag: u8,
+}
+static BYTES_TYPE: TypeObject = TypeObject::new::<Bytes>(c"bytes");
+// SAFETY: TYPE is a static built by `TypeObject::new::<Bytes>`, for Bytes alone.
+unsafe impl PyObjectType for Bytes {
+    type Header = PyVarObject;
+    type Item = u8;
+    const TYPE: &'static TypeObject = &BYTES_TYPE;
+}
+
+/// A var-size object with 16-byte-aligned items, to exercise padding.
+struct Wide;
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(align(16))]
+struct Lane(u64);
+static WIDE_TYPE: TypeObject = TypeObject::new::<Wide>(c"Wide");
+// SAFETY: TYPE is a static built by `TypeObject::new::<Wide>`, for Wide alone.
+unsafe impl PyObjectType for Wide {
+    type Header = PyVarObject;
+    type Item = Lane;
+    const TYPE: &'static TypeObject = &WIDE_TYPE;
+}
+
+/// A fixed-size object whose drop panics.
+struct PanicsOnDrop {
+    _heap: Vec<u8>,
+}
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("PanicsOnDrop dropped");
+    }
+}
+static PANICS_TYPE: TypeObject = TypeObject::new::<PanicsOnDrop>(c"PanicsOnDrop");
+// SAFETY: TYPE is a static built by `TypeObject::new::<PanicsOnDrop>`, for it alone.
+unsafe impl PyObjectType for PanicsOnDrop {
+    type Header = PyVarObject;
+    type Item = Tracked;
+    const TYPE: &'static TypeObject = &PANICS_TYPE;
+}
+
+#[test]
+fn headers_are_laid_out_as_cpython() {
+    let word = size_of::<usize>();
+    assert_eq!(size_of::<PyObject>(), 2 * word);
+    assert_eq!(size_of::<PyVarObject>(), 3 * word);
+    assert_eq!(std::mem::offset_of!(PyObject, ob_refcnt), 0);
+    assert_eq!(std::mem::offset_of!(PyObject, ob_type), word);
+    assert_eq!(std::mem::offset_of!(PyVarObject, ob_size), 2 * word);
+}
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn basicsize_is_header_plus_payload_rounded_to_item_alignment() {
+    assert_eq!(object_size(Boxed::TYPE), 16 + size_of::<Tracked>());
+    // 24 + one u8, padded to the struct's alignment of 8 (`size_of` of the
+    // #[repr(C)] header-plus-payload struct).
+    assert_eq!(Bytes::TYPE.basicsize(), 32);
+    assert_eq!(Bytes::TYPE.itemsize(), 1);
+    assert_eq!(var_size(Bytes::TYPE, 0), Some(32));
+    assert_eq!(var_size(Bytes::TYPE, 1), Some(40));
+    assert_eq!(var_size(Bytes::TYPE, 8), Some(40));
+    assert_eq!(var_size(Bytes::TYPE, 9), Some(48));
+    assert_eq!(Wide::TYPE.basicsize(), 32); // 24 rounded up to Lane's 16
+    assert_eq!(Wide::TYPE.itemsize(), 16);
+    assert_eq!(Boxed::TYPE.itemsize(), 0);
+}
+
+#[test]
+fn header_is_initialised_by_new() {
+    let b = Py::new(Bytes { tag: 7 }).unwrap();
+    // SAFETY: `b` keeps the object alive; its header is a PyVarObject.
+    let header = unsafe { &*b.as_ptr().cast::<PyVarObject>() };
+    assert_eq!(header.ob_base.ob_refcnt, 1);
+    assert!(std::ptr::eq(header.ob_base.ob_type, Bytes::TYPE));
+    assert_eq!(header.ob_size, 0);
+    assert_eq!(b.tag, 7);
+    assert_eq!(b.len(), 0);
+    assert!(b.items().is_empty());
+}
+
+#[test]
+fn refcount_follows_clone_and_drop() {
+    let drops = DropCounter::default();
+    let a = Py::new(Boxed {
+        payload: Tracked::new(&drops, "a"),
+    })
+    .unwrap();
+    assert_eq!(a.refcnt(), 1);
+    let b = a.clone();
+    let c = b.clone();
+    assert_eq!(a.refcnt(), 3);
+    assert_eq!(a.as_ptr(), c.as_ptr());
+    drop(b);
+    assert_eq!(a.refcnt(), 2);
+    let any = PyAny::from(c);
+    assert_eq!(any.refcnt(), 2);
+    let any2 = any.clone();
+    assert_eq!(a.refcnt(), 3);
+    drop((any, any2));
+    assert_eq!(a.refcnt(), 1);
+    assert_eq!(drops.count(), 0);
+    drop(a);
+    assert_eq!(drops.count(), 1);
+}
+
+#[test]
+fn payload_and_items_are_dropped_exactly_once() {
+    let drops = DropCounter::default();
+    let items = (0..5).map(|i| Tracked::new(&drops, &i.to_string()));
+    let list = Py::new_var(list_payload(&drops), items).unwrap();
+    assert_eq!(list.len(), 5);
+    let again = list.clone();
+    drop(list);
+    assert_eq!(drops.count(), 0);
+    drop(again);
+    assert_eq!(drops.count(), 6);
+}
+
+#[test]
+fn items_keep_their_values_and_alignment() {
+    let wide = Py::new_var(Wide, (0..9u32).map(|i| Lane(i.into()))).unwrap();
+    assert_eq!(wide.items(), (0..9).map(Lane).collect::<Vec<_>>());
+    assert_eq!(wide.items().as_ptr() as usize % 16, 0);
+    assert_eq!(wide.as_ptr() as usize % 16, 0);
+
+    let mut bytes = Py::new_var(Bytes { tag: 1 }, *b"hello").unwrap();
+    bytes.items_mut().unwrap()[0] = b'j';
+    assert_eq!(bytes.items(), b"jello");
+    let shared = bytes.clone();
+    assert!(bytes.items_mut().is_none());
+    drop(shared);
+    assert!(bytes.items_mut().is_some());
+}
+
+#[test]
+fn get_mut_only_while_unique() {
+    let drops = DropCounter::default();
+    let mut a = Py::new(Boxed {
+        payload: Tracked::new(&drops, "x"),
+    })
+    .unwrap();
+    assert!(a.get_mut().is_some());
+    let any = PyAny::from(a.clone());
+    assert!(a.get_mut().is_none());
+    drop(any);
+    let payload = &mut a.get_mut().unwrap().payload;
+    payload._heap.push('!');
+    assert_eq!(a.payload._heap, "xxx!");
+}
+
+#[test]
+fn downcast_to_the_right_type_only() {
+    let drops = DropCounter::default();
+    let any = PyAny::from(
+        Py::new(Boxed {
+            payload: Tracked::new(&drops, "b"),
+        })
+        .unwrap(),
+    );
+    assert_eq!(any.type_object().name(), "Boxed");
+    let Err(any) = any.downcast::<Bytes>() else {
+        panic!("a Boxed object downcast to Bytes")
+    };
+    let Err(any) = any.downcast::<List>() else {
+        panic!("a Boxed object downcast to List")
+    };
+    assert_eq!(any.refcnt(), 1);
+    let boxed = any
+        .downcast::<Boxed>()
+        .unwrap_or_else(|_| panic!("wrong type"));
+    assert_eq!(boxed.refcnt(), 1);
+    drop(boxed);
+    assert_eq!(drops.count(), 1);
+}
+
+#[test]
+fn into_raw_and_from_raw_keep_the_reference() {
+    let b = Py::new_var(Bytes { tag: 3 }, [1, 2, 3]).unwrap();
+    let raw = Py::into_raw(b);
+    // SAFETY: `raw` is a Bytes object and owns the reference `into_raw` gave up.
+    let back: Py<Bytes> = unsafe { Py::from_raw(raw) };
+    assert_eq!(back.refcnt(), 1);
+    assert_eq!(back.items(), &[1, 2, 3]);
+}
+
+/// An iterator that claims `claimed` items, yields `actual`, and counts `next` calls.
+struct Liar<'a> {
+    claimed: usize,
+    actual: usize,
+    calls: &'a Cell<usize>,
+    drops: &'a DropCounter,
+}
+
+impl Iterator for Liar<'_> {
+    type Item = Tracked;
+    fn next(&mut self) -> Option<Tracked> {
+        self.calls.set(self.calls.get() + 1);
+        if self.actual == 0 {
+            return None;
+        }
+        self.actual -= 1;
+        Some(Tracked::new(self.drops, "item"))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claimed, Some(self.claimed))
+    }
+}
+impl ExactSizeIterator for Liar<'_> {}
+
+fn list_payload(drops: &DropCounter) -> List {
+    List {
+        _payload: Tracked::new(drops, "payload"),
+    }
+}
+
+#[test]
+fn an_overflowing_count_is_a_memory_error_before_any_item_is_taken() {
+    let drops = DropCounter::default();
+    let calls = Cell::new(0);
+    for claimed in [
+        usize::MAX,
+        usize::MAX / size_of::<Tracked>() + 1,
+        isize::MAX as usize,
+    ] {
+        let liar = Liar {
+            claimed,
+            actual: 3,
+            calls: &calls,
+            drops: &drops,
+        };
+        let result = Py::new_var(list_payload(&drops), liar);
+        assert_eq!(result.err(), Some(MemoryError));
+    }
+    assert_eq!(calls.get(), 0, "no item may be taken");
+    assert_eq!(drops.count(), 3, "each payload is dropped");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri reports exhaustion instead of returning null")]
+fn a_failed_allocation_is_a_memory_error() {
+    let drops = DropCounter::default();
+    let calls = Cell::new(0);
+    // A size that passes `var_size` but that no allocator can give.
+    let claimed = (isize::MAX as usize - 64) / size_of::<Tracked>();
+    assert!(var_size(List::TYPE, claimed).is_some());
+    let liar = Liar {
+        claimed,
+        actual: 0,
+        calls: &calls,
+        drops: &drops,
+    };
+    assert_eq!(
+        Py::new_var(list_payload(&drops), liar).err(),
+        Some(MemoryError)
+    );
+    assert_eq!(calls.get(), 0);
+    assert_eq!(drops.count(), 1);
+}
+
+fn panic_message(result: std::thread::Result<impl Sized>) -> String {
+    let payload = result.err().expect("expected a panic");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_iterator_yielding_too_few_items_panics_and_drops_what_was_made() {
+    let drops = DropCounter::default();
+    let calls = Cell::new(0);
+    let liar = Liar {
+        claimed: 5,
+        actual: 3,
+        calls: &calls,
+        drops: &drops,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| Py::new_var(list_payload(&drops), liar)));
+    let message = panic_message(result);
+    assert!(message.contains("yielded 3 items"), "{message}");
+    assert_eq!(drops.count(), 4, "3 items and the payload");
+}
+
+#[test]
+fn an_iterator_yielding_too_many_items_panics_and_drops_everything() {
+    let drops = DropCounter::default();
+    let calls = Cell::new(0);
+    let liar = Liar {
+        claimed: 2,
+        actual: 4,
+        calls: &calls,
+        drops: &drops,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| Py::new_var(list_payload(&drops), liar)));
+    let message = panic_message(result);
+    assert!(message.contains("more items"), "{message}");
+    // 2 items written, the extra one taken, and the payload.
+    assert_eq!(drops.count(), 4);
+    assert_eq!(calls.get(), 3, "only one item past the promise is taken");
+}
+
+#[test]
+fn an_iterator_that_panics_leaves_nothing_behind() {
+    let drops = DropCounter::default();
+    let items = (0..4).map(|i| {
+        if i == 2 {
+            panic!("iterator failed");
+        }
+        Tracked::new(&drops, "item")
+    });
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        Py::new_var(list_payload(&drops), items)
+    }));
+    assert_eq!(panic_message(result), "iterator failed");
+    assert_eq!(drops.count(), 3, "2 items and the payload");
+}
+
+#[test]
+fn a_panicking_payload_drop_still_drops_the_items_and_frees_the_memory() {
+    let drops = DropCounter::default();
+    let obj = Py::new_var(
+        PanicsOnDrop {
+            _heap: vec![1; 100],
+        },
+        (0..3).map(|_| Tracked::new(&drops, "item")),
+    )
+    .unwrap();
+    let result = catch_unwind(AssertUnwindSafe(|| drop(obj)));
+    assert_eq!(panic_message(result), "PanicsOnDrop dropped");
+    assert_eq!(drops.count(), 3);
+    // Under Miri, a leaked object or item would fail this test at exit.
+}
+
+#[test]
+fn objects_are_sixteen_byte_aligned() {
+    let drops = DropCounter::default();
+    let objects: Vec<PyAny> = (0..64)
+        .map(|i| {
+            if i % 2 == 0 {
+                Py::new_var(Bytes { tag: 0 }, (0..i as u8).collect::<Vec<_>>())
+                    .unwrap()
+                    .into()
+            } else {
+                Py::new(Boxed {
+                    payload: Tracked::new(&drops, "x"),
+                })
+                .unwrap()
+                .into()
+            }
+        })
+        .collect();
+    for obj in &objects {
+        assert_eq!(obj.as_ptr() as usize % 16, 0);
+    }
+}
