@@ -1,4 +1,11 @@
-#![doc = include_str!("../README.md")]
+//! objimpl: CPython's object memory interface (`Include/objimpl.h`) and its
+//! small-object allocator in Rust. See the README for a tour.
+//!
+//! ```
+//! use objimpl::prelude::*;
+//! let err: MemoryError = MemoryError;
+//! assert_eq!(err.to_string(), "out of memory");
+//! ```
 
 pub use objimpl_core::*;
 pub use objimpl_macros::pyobject;
