@@ -572,8 +572,9 @@ impl PyAny {
 impl<T: PyObjectType> From<Py<T>> for PyAny {
     #[inline]
     fn from(obj: Py<T>) -> PyAny {
+        // The reference passes from `obj` to the `PyAny` without a count change.
         PyAny {
-            ptr: NonNull::new(Py::into_raw(obj)).unwrap_or_else(|| unreachable!()),
+            ptr: ManuallyDrop::new(obj).ptr,
         }
     }
 }

@@ -12,9 +12,24 @@ use crate::{PyObjectType, alloc};
 /// It drops what the object owns and returns its memory through the type's
 /// [`FreeFunc`]. It is `C-unwind` so that a panicking `Drop` of a Rust payload
 /// unwinds as it would out of an `Rc`, instead of aborting at a C boundary.
+///
+/// ```
+/// use objimpl_core::{Destructor, PyObject};
+/// // A destructor for objects that own nothing: just return the memory.
+/// unsafe extern "C-unwind" fn free_only(op: *mut PyObject) {
+///     // SAFETY: `tp_dealloc` is called once, with an object from `object_malloc`.
+///     unsafe { objimpl_core::alloc::object_free(op.cast()) }
+/// }
+/// let dealloc: Destructor = free_only;
+/// ```
 pub type Destructor = unsafe extern "C-unwind" fn(op: *mut PyObject);
 
 /// `freefunc`: the type's `tp_free`, which returns an object's memory to its allocator.
+///
+/// ```
+/// use objimpl_core::FreeFunc;
+/// let free: FreeFunc = objimpl_core::capi::PyObject_Free;
+/// ```
 pub type FreeFunc = unsafe extern "C" fn(p: *mut c_void);
 
 /// A type object, laid out as the start of CPython's `PyTypeObject`.
