@@ -83,6 +83,26 @@ static_assertions::const_assert_eq!(
 /// assert_eq!(empty.refcnt(), 3);
 /// # Ok::<(), objimpl_core::MemoryError>(())
 /// ```
+///
+/// A `TYPE` that does not describe the type's layout is caught when a
+/// `Py<T>` is first made, at compile time:
+///
+/// ```compile_fail
+/// use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+/// struct Small(u8);
+/// struct Large([u64; 4]);
+/// static SMALL_TYPE: TypeObject = TypeObject::new::<Small>(c"Small");
+/// // Wrong: Large's TYPE describes Small's (smaller) objects.
+/// unsafe impl PyObjectType for Large {
+///     type Header = PyObject;
+///     type Item = ();
+///     const TYPE: &'static TypeObject = &SMALL_TYPE;
+/// }
+/// # unsafe impl PyObjectType for Small {
+/// #     type Header = PyObject; type Item = (); const TYPE: &'static TypeObject = &SMALL_TYPE;
+/// # }
+/// let large = Py::new(Large([0; 4])); // error: basicsize is not the size of Large's layout
+/// ```
 pub unsafe trait PyObjectType: Sized + 'static {
     /// [`PyObject`] for a fixed-size object, [`PyVarObject`] for one with items.
     type Header: ObjectHeader;

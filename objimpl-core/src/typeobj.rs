@@ -80,8 +80,6 @@ pub struct TypeObject {
 // lead to `'static` data (the name) and to functions, which any thread may
 // read or call.
 unsafe impl Sync for TypeObject {}
-// SAFETY: as for `Sync`: nothing in it is tied to a thread.
-unsafe impl Send for TypeObject {}
 
 /// `Py_TPFLAGS_DEFAULT` as CPython 3.11 defines it for a static type.
 const TPFLAGS_DEFAULT: c_ulong = 0;
