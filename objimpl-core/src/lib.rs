@@ -57,4 +57,13 @@ pub mod __private {
     pub use core::result::Result;
     pub use core::{assert, matches};
     pub use static_assertions;
+
+    /// Fails const evaluation with `message`, reported at the caller: the
+    /// user's token that the generated call is spanned with.
+    #[track_caller]
+    pub const fn require(condition: bool, message: &'static str) {
+        if !condition {
+            panic!("{}", message);
+        }
+    }
 }

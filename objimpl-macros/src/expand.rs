@@ -17,8 +17,8 @@
 //! them), so the code compiles next to a user's own `Result` or `core`, and
 //! under `#![no_implicit_prelude]`.
 
-use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote};
 use syn::Fields;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -71,6 +71,7 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
     );
 
     let constructors = constructors(object);
+    let user_checks = user_checks(object, &layout);
     let checks = checks(object, &layout, &type_static, &item_ty);
 
     quote! {
@@ -87,8 +88,13 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
                 payload: #ident,
             }
 
+            #user_checks
+
             #[doc = #type_doc]
-            static #type_static: #krate::TypeObject = #krate::TypeObject::new::<#ident>(#tp_name);
+            static #type_static: #krate::TypeObject = {
+                let () = LAYOUT_IS_VALID;
+                #krate::TypeObject::new::<#ident>(#tp_name)
+            };
 
             #[doc = #safety_doc]
             unsafe impl #krate::PyObjectType for #ident {
@@ -171,52 +177,66 @@ fn constructors(object: &Object) -> TokenStream {
     }
 }
 
-/// The layout's invariants as constants, in a block of their own. Those a
-/// user can break (through a field's or the item's type) are `assert!`s
-/// spanned at the user's token, with a message saying what to change; the
-/// rest hold by construction and are `static_assertions`.
+/// What a user can get wrong in the layout (through a field's or the item's
+/// type, which the tokens do not show), checked before the type object is
+/// built: a mistake is reported once, at the user's token, saying what to
+/// change, instead of as a failure inside `TypeObject::new`.
+fn user_checks(object: &Object, layout: &syn::Ident) -> TokenStream {
+    let Object {
+        ident, item, krate, ..
+    } = object;
+    let private = quote!(#krate::__private);
+    let align = quote!(#krate::alloc::ALIGNMENT);
+
+    let too_aligned = format!(
+        "`{ident}` needs an alignment above 16 bytes, the allocator's: \
+         no field of it may be `#[repr(align(N))]` with N > 16"
+    );
+    let object_checks = respan(
+        quote!(#private::require(#private::align_of::<#layout>() <= #align, #too_aligned);),
+        ident.span(),
+    );
+    let item_checks = item.as_ref().map(|item| {
+        let shown = quote!(#item).to_string();
+        let zero_sized = format!(
+            "items of type `{shown}` take no space: an object with items needs an item \
+             type of at least one byte; for an object without items, remove `item = {shown}`"
+        );
+        let too_aligned = format!(
+            "items of type `{shown}` need an alignment above 16 bytes, the allocator's: \
+             use an item type aligned to 16 bytes or less"
+        );
+        respan(
+            quote! {
+                #private::require(#private::size_of::<#item>() > 0, #zero_sized);
+                #private::require(#private::align_of::<#item>() <= #align, #too_aligned);
+            },
+            item.span(),
+        )
+    });
+    quote! {
+        /// The layout's requirements, each failing with what to change.
+        const LAYOUT_IS_VALID: () = {
+            #object_checks
+            #item_checks
+        };
+    }
+}
+
+/// The layout's invariants, which hold by construction, as
+/// `static_assertions` in a block of their own.
 fn checks(
     object: &Object,
     layout: &syn::Ident,
     type_static: &syn::Ident,
     item_ty: &TokenStream,
 ) -> TokenStream {
-    let Object {
-        ident, item, krate, ..
-    } = object;
+    let Object { item, krate, .. } = object;
     let private = quote!(#krate::__private);
     let sa = quote!(#private::static_assertions);
-
-    let too_aligned = format!(
-        "`{ident}` needs an alignment above 16 bytes, the allocator's: \
-         no field may be `#[repr(align(N))]` with N > 16"
-    );
-    let object_align = quote_spanned! {ident.span()=>
-        const _: () = #private::assert!(LAYOUT_ALIGN <= #krate::alloc::ALIGNMENT, #too_aligned);
-    };
-
-    let item_checks = match item {
-        Some(item) => {
-            let shown = quote!(#item).to_string();
-            let zero_sized = format!(
-                "items of type `{shown}` take no space, so an object could not count them: \
-                 make the item type at least one byte, or remove `item = ...` for an object \
-                 without items"
-            );
-            let too_aligned = format!(
-                "items of type `{shown}` need an alignment above 16 bytes, the allocator's: \
-                 use an item type aligned to 16 bytes or less"
-            );
-            let user_facing = quote_spanned! {item.span()=>
-                const _: () = #private::assert!(ITEM_SIZE > 0, #zero_sized);
-                const _: () = #private::assert!(ITEM_ALIGN <= #krate::alloc::ALIGNMENT, #too_aligned);
-            };
-            quote! {
-                #user_facing
-                #sa::const_assert_eq!(ITEMSIZE, ITEM_SIZE);
-            }
-        }
-        None => quote!(#sa::const_assert_eq!(ITEMSIZE, 0);),
+    let itemsize = match item {
+        Some(_) => quote!(#private::size_of::<#item_ty>()),
+        None => quote!(0),
     };
 
     quote! {
@@ -228,23 +248,37 @@ fn checks(
                 _ => 0,
             };
             const LAYOUT_SIZE: usize = #private::size_of::<#layout>();
-            const LAYOUT_ALIGN: usize = #private::align_of::<#layout>();
-            const ITEM_SIZE: usize = #private::size_of::<#item_ty>();
             const ITEM_ALIGN: usize = #private::align_of::<#item_ty>();
             const POINTER_SIZE: usize = #private::size_of::<usize>();
 
-            #object_align
-            #item_checks
             // The header is at offset 0: an object's address is its header's.
             #sa::const_assert_eq!(#private::offset_of!(#layout, ob_base), 0);
             // `tp_basicsize` is the layout's size rounded up to the item's
             // alignment, so the first item is aligned with no run-time arithmetic.
             #sa::const_assert_eq!(BASICSIZE, LAYOUT_SIZE.next_multiple_of(ITEM_ALIGN));
             #sa::const_assert_eq!(BASICSIZE % ITEM_ALIGN, 0);
+            #sa::const_assert_eq!(ITEMSIZE, #itemsize);
             // `_PyObject_VAR_SIZE(tp, 0)` is `tp_basicsize` rounded to the pointer size.
             #sa::const_assert_eq!(VAR_SIZE_0, BASICSIZE.next_multiple_of(POINTER_SIZE));
         };
     }
+}
+
+/// `tokens`, every one of them spanned at `span`: a failing `require` call
+/// then reports the user's token, not the attribute as a whole.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                token = TokenTree::Group(respanned);
+            }
+            token.set_span(span);
+            token
+        })
+        .collect()
 }
 
 /// `PyLong` to `PY_LONG`, for the type object's `static`.

@@ -154,19 +154,22 @@ fn unknown_option(input: ParseStream<'_>, error: Error) -> Error {
     };
     let written = ident.to_string();
     let suggestion = match written.as_str() {
-        "items" | "itemsize" | "var" | "varsize" | "var_size" => Some("item = u32"),
-        "tp_name" | "typename" | "type_name" => Some("name = \"...\""),
-        "krate" | "crate_path" | "path" => Some("crate = ::objimpl"),
-        "fixed" | "plain" | "simple" => Some("basic"),
-        _ => None,
+        "items" | "itemsize" | "var" | "varsize" | "var_size" => "did you mean `item = u32`?",
+        "tp_name" | "typename" | "type_name" => "did you mean `name = \"...\"`?",
+        "krate" | "crate_path" | "path" => "did you mean `crate = ::objimpl`?",
+        "fixed" | "plain" | "simple" => "did you mean `basic`?",
+        "gc" => "objects tracked by a cycle collector are not supported yet; write `basic`",
+        _ => "",
     };
-    match suggestion {
-        Some(suggestion) => Error::new(
-            ident.span(),
-            format!("{error}; for what `{written}` would mean, write `{suggestion}`"),
-        ),
-        None => Error::new(ident.span(), format!("unknown option `{written}`: {error}")),
-    }
+    let message = format!("unknown option `{written}`: {error}");
+    Error::new(
+        ident.span(),
+        if suggestion.is_empty() {
+            message
+        } else {
+            format!("{message}; {suggestion}")
+        },
+    )
 }
 
 /// Records `value` for an option, or an error at `kw` if it was given before.

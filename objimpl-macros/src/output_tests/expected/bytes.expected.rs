@@ -12,10 +12,27 @@ const _: () = {
         ob_base: ::objimpl::PyVarObject,
         payload: Bytes,
     }
+    /// The layout's requirements, each failing with what to change.
+    const LAYOUT_IS_VALID: () = {
+        ::objimpl::__private::require(
+            ::objimpl::__private::align_of::<BytesObject>()
+                <= ::objimpl::alloc::ALIGNMENT,
+            "`Bytes` needs an alignment above 16 bytes, the allocator's: no field of it may be `#[repr(align(N))]` with N > 16",
+        );
+        ::objimpl::__private::require(
+            ::objimpl::__private::size_of::<u8>() > 0,
+            "items of type `u8` take no space: an object with items needs an item type of at least one byte; for an object without items, remove `item = u8`",
+        );
+        ::objimpl::__private::require(
+            ::objimpl::__private::align_of::<u8>() <= ::objimpl::alloc::ALIGNMENT,
+            "items of type `u8` need an alignment above 16 bytes, the allocator's: use an item type aligned to 16 bytes or less",
+        );
+    };
     /// The type object of `Bytes`: its sizes, `tp_dealloc` and `tp_free`, computed from its layout.
-    static BYTES_TYPE: ::objimpl::TypeObject = ::objimpl::TypeObject::new::<
-        Bytes,
-    >(c"bytes");
+    static BYTES_TYPE: ::objimpl::TypeObject = {
+        let () = LAYOUT_IS_VALID;
+        ::objimpl::TypeObject::new::<Bytes>(c"bytes")
+    };
     /// SAFETY: `TYPE` is `BYTES_TYPE`, built by `TypeObject::new::<Bytes>`, and no other type's `TYPE` points at it.
     unsafe impl ::objimpl::PyObjectType for Bytes {
         type Header = ::objimpl::PyVarObject;
@@ -66,23 +83,8 @@ const _: () = {
             _ => 0,
         };
         const LAYOUT_SIZE: usize = ::objimpl::__private::size_of::<BytesObject>();
-        const LAYOUT_ALIGN: usize = ::objimpl::__private::align_of::<BytesObject>();
-        const ITEM_SIZE: usize = ::objimpl::__private::size_of::<u8>();
         const ITEM_ALIGN: usize = ::objimpl::__private::align_of::<u8>();
         const POINTER_SIZE: usize = ::objimpl::__private::size_of::<usize>();
-        const _: () = ::objimpl::__private::assert!(
-            LAYOUT_ALIGN <= ::objimpl::alloc::ALIGNMENT,
-            "`Bytes` needs an alignment above 16 bytes, the allocator's: no field may be `#[repr(align(N))]` with N > 16"
-        );
-        const _: () = ::objimpl::__private::assert!(
-            ITEM_SIZE > 0,
-            "items of type `u8` take no space, so an object could not count them: make the item type at least one byte, or remove `item = ...` for an object without items"
-        );
-        const _: () = ::objimpl::__private::assert!(
-            ITEM_ALIGN <= ::objimpl::alloc::ALIGNMENT,
-            "items of type `u8` need an alignment above 16 bytes, the allocator's: use an item type aligned to 16 bytes or less"
-        );
-        ::objimpl::__private::static_assertions::const_assert_eq!(ITEMSIZE, ITEM_SIZE);
         ::objimpl::__private::static_assertions::const_assert_eq!(
             ::objimpl::__private::offset_of!(BytesObject, ob_base), 0
         );
@@ -91,6 +93,9 @@ const _: () = {
         );
         ::objimpl::__private::static_assertions::const_assert_eq!(
             BASICSIZE % ITEM_ALIGN, 0
+        );
+        ::objimpl::__private::static_assertions::const_assert_eq!(
+            ITEMSIZE, ::objimpl::__private::size_of:: < u8 > ()
         );
         ::objimpl::__private::static_assertions::const_assert_eq!(
             VAR_SIZE_0, BASICSIZE.next_multiple_of(POINTER_SIZE)

@@ -13,10 +13,19 @@ const _: () = {
         ob_base: ::objimpl::PyObject,
         payload: Point,
     }
+    /// The layout's requirements, each failing with what to change.
+    const LAYOUT_IS_VALID: () = {
+        ::objimpl::__private::require(
+            ::objimpl::__private::align_of::<PointObject>()
+                <= ::objimpl::alloc::ALIGNMENT,
+            "`Point` needs an alignment above 16 bytes, the allocator's: no field of it may be `#[repr(align(N))]` with N > 16",
+        );
+    };
     /// The type object of `Point`: its sizes, `tp_dealloc` and `tp_free`, computed from its layout.
-    static POINT_TYPE: ::objimpl::TypeObject = ::objimpl::TypeObject::new::<
-        Point,
-    >(c"Point");
+    static POINT_TYPE: ::objimpl::TypeObject = {
+        let () = LAYOUT_IS_VALID;
+        ::objimpl::TypeObject::new::<Point>(c"Point")
+    };
     /// SAFETY: `TYPE` is `POINT_TYPE`, built by `TypeObject::new::<Point>`, and no other type's `TYPE` points at it.
     unsafe impl ::objimpl::PyObjectType for Point {
         type Header = ::objimpl::PyObject;
@@ -44,15 +53,8 @@ const _: () = {
             _ => 0,
         };
         const LAYOUT_SIZE: usize = ::objimpl::__private::size_of::<PointObject>();
-        const LAYOUT_ALIGN: usize = ::objimpl::__private::align_of::<PointObject>();
-        const ITEM_SIZE: usize = ::objimpl::__private::size_of::<()>();
         const ITEM_ALIGN: usize = ::objimpl::__private::align_of::<()>();
         const POINTER_SIZE: usize = ::objimpl::__private::size_of::<usize>();
-        const _: () = ::objimpl::__private::assert!(
-            LAYOUT_ALIGN <= ::objimpl::alloc::ALIGNMENT,
-            "`Point` needs an alignment above 16 bytes, the allocator's: no field may be `#[repr(align(N))]` with N > 16"
-        );
-        ::objimpl::__private::static_assertions::const_assert_eq!(ITEMSIZE, 0);
         ::objimpl::__private::static_assertions::const_assert_eq!(
             ::objimpl::__private::offset_of!(PointObject, ob_base), 0
         );
@@ -62,6 +64,7 @@ const _: () = {
         ::objimpl::__private::static_assertions::const_assert_eq!(
             BASICSIZE % ITEM_ALIGN, 0
         );
+        ::objimpl::__private::static_assertions::const_assert_eq!(ITEMSIZE, 0);
         ::objimpl::__private::static_assertions::const_assert_eq!(
             VAR_SIZE_0, BASICSIZE.next_multiple_of(POINTER_SIZE)
         );
