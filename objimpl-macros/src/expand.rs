@@ -256,7 +256,7 @@ fn checks(
             // `tp_basicsize` is the layout's size rounded up to the item's
             // alignment, so the first item is aligned with no run-time arithmetic.
             #sa::const_assert_eq!(BASICSIZE, LAYOUT_SIZE.next_multiple_of(ITEM_ALIGN));
-            #sa::const_assert_eq!(BASICSIZE % ITEM_ALIGN, 0);
+            #sa::const_assert!(BASICSIZE.is_multiple_of(ITEM_ALIGN));
             #sa::const_assert_eq!(ITEMSIZE, #itemsize);
             // `_PyObject_VAR_SIZE(tp, 0)` is `tp_basicsize` rounded to the pointer size.
             #sa::const_assert_eq!(VAR_SIZE_0, BASICSIZE.next_multiple_of(POINTER_SIZE));

@@ -91,8 +91,8 @@ const _: () = {
         ::objimpl::__private::static_assertions::const_assert_eq!(
             BASICSIZE, LAYOUT_SIZE.next_multiple_of(ITEM_ALIGN)
         );
-        ::objimpl::__private::static_assertions::const_assert_eq!(
-            BASICSIZE % ITEM_ALIGN, 0
+        ::objimpl::__private::static_assertions::const_assert!(
+            BASICSIZE.is_multiple_of(ITEM_ALIGN)
         );
         ::objimpl::__private::static_assertions::const_assert_eq!(
             ITEMSIZE, ::objimpl::__private::size_of:: < u8 > ()
