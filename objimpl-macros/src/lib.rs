@@ -1,9 +1,9 @@
 //! The `#[pyobject]` attribute of [objimpl](https://docs.rs/objimpl).
 //!
-//! The macro runs in three steps, one module each: [`parse`] (tokens to
-//! syntax), [`check`] (syntax to a valid object type, or an error for each
-//! misuse) and [`expand`] (the generated code). Errors are collected in a
-//! [`ctxt::Ctxt`] so that a user sees all of them at once.
+//! The macro runs in three steps, one module each: `parse` (tokens to
+//! syntax), `check` (syntax to a valid object type, or an error for each
+//! misuse) and `expand` (the generated code). Errors are collected in a
+//! context, `ctxt::Ctxt`, so that a user sees all of them at once.
 
 mod check;
 mod ctxt;

@@ -3,6 +3,7 @@
 //! concern; the object types they share are in `types`.
 
 mod alignment;
+mod design;
 mod drops;
 mod items;
 mod refcounts;
