@@ -60,6 +60,13 @@ pub(crate) fn check(cx: &Ctxt, args: Args, input: DeriveInput) -> Option<Object>
         }
     };
     check_generics(cx, &input.generics.params);
+    if let Some(where_clause) = &input.generics.where_clause {
+        cx.error_spanned_by(
+            where_clause.where_token,
+            "an object type is concrete, so it has nothing for a `where` clause to bound: \
+             remove the `where` clause",
+        );
+    }
     let add_repr_c = check_repr(cx, &input.attrs);
     if let Some(item) = &args.item {
         check_item(cx, item);

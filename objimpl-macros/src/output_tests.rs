@@ -65,7 +65,9 @@ fn every_error_is_reported_at_once() {
     let output = crate::pyobject_impl(
         quote!(basic, basic, item = (), colour = "red"),
         quote!(
-            struct Pair<'a, T>(&'a T);
+            struct Pair<'a, T>(&'a T)
+            where
+                T: Copy;
         ),
     )
     .to_string();
@@ -75,6 +77,7 @@ fn every_error_is_reported_at_once() {
         "unknown option `colour`",
         "an object type cannot borrow",
         "an object type cannot be generic",
+        "remove the `where` clause",
     ] {
         assert!(
             output.contains(message),

@@ -10,4 +10,12 @@ pub struct Buffer<const N: usize> {
     header: [u8; N],
 }
 
+#[pyobject(basic)]
+pub struct Scalar
+where
+    u8: Copy,
+{
+    value: u8,
+}
+
 fn main() {}
