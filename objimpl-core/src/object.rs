@@ -39,7 +39,9 @@ pub struct PyObject {
 pub struct PyVarObject {
     /// `ob_base`: the fixed header.
     pub ob_base: PyObject,
-    /// `ob_size`: the number of items (`Py_SIZE`).
+    /// `ob_size`: the number of items (`Py_SIZE`). `Py<T>` reads its
+    /// magnitude, leaving the sign to the type: CPython's `int` keeps the
+    /// number's sign there.
     pub ob_size: isize,
 }
 
@@ -361,7 +363,8 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
         })
     }
 
-    /// The number of items (`Py_SIZE`).
+    /// The number of items: the magnitude of `Py_SIZE`, whose sign a type may
+    /// use for something else (CPython's `int` keeps the number's sign there).
     ///
     /// ```
     /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
@@ -374,8 +377,12 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     #[allow(clippy::len_without_is_empty)] // `items().is_empty()` says it
     pub fn len(&self) -> usize {
         // SAFETY: `self` keeps the object alive; its header is a PyVarObject
-        // whose `ob_size` was set from a `usize` when it was made.
-        unsafe { (*self.ptr.as_ptr().cast::<PyVarObject>()).ob_size as usize }
+        // whose `ob_size` counts the items, up to its sign.
+        unsafe {
+            (*self.ptr.as_ptr().cast::<PyVarObject>())
+                .ob_size
+                .unsigned_abs()
+        }
     }
 
     /// The items, in order.
@@ -740,8 +747,9 @@ pub(crate) unsafe extern "C-unwind" fn dealloc<T: PyObjectType>(op: *mut PyObjec
         fn drop(&mut self) {
             if T::Header::IS_VAR {
                 // SAFETY: a var object's header is a PyVarObject whose
-                // `ob_size` counts its initialised items.
-                let len = unsafe { (*self.0.as_ptr().cast::<PyVarObject>()).ob_size } as usize;
+                // `ob_size` counts its initialised items, up to its sign.
+                let len =
+                    unsafe { (*self.0.as_ptr().cast::<PyVarObject>()).ob_size }.unsigned_abs();
                 let items = ptr::slice_from_raw_parts_mut(items_ptr::<T>(self.0), len);
                 // SAFETY: the items are initialised and dropped once, here.
                 unsafe { ptr::drop_in_place(items) };

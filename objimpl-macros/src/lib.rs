@@ -1,14 +1,90 @@
 //! The `#[pyobject]` attribute of [objimpl](https://docs.rs/objimpl).
+//!
+//! The macro runs in three steps, one module each: `parse` (tokens to
+//! syntax), `check` (syntax to a valid object type, or an error for each
+//! misuse) and `expand` (the generated code). Errors are collected in a
+//! context, `ctxt::Ctxt`, so that a user sees all of them at once.
+
+mod check;
+mod ctxt;
+mod expand;
+#[cfg(test)]
+mod output_tests;
+mod parse;
 
 use proc_macro::TokenStream;
 
-/// Makes a struct an object type. Not yet implemented: the attribute leaves
-/// the struct as it is and reports an error.
+/// Makes a struct an object type: an object layout (`PyObject_HEAD` or
+/// `PyObject_VAR_HEAD`, then the struct, then the items), a static type
+/// object reachable as `T::TYPE`, compile-time size checks, and the
+/// constructors `T::new` (`PyObject_New`) and, with `item`, `T::new_var`
+/// (`PyObject_NewVar`).
+///
+/// | option | meaning |
+/// | --- | --- |
+/// | `basic` | a plain object, not tracked by a cycle collector; the default kind |
+/// | `item = T` | a var-size object: `len()` items of `T` follow the fields |
+/// | `name = "..."` | `tp_name`; default: the struct's name |
+/// | `crate = path` | where the runtime lives; default `::objimpl` |
+///
+/// ```
+/// use objimpl::prelude::*;
+///
+/// /// A point, as a C extension would define it.
+/// #[pyobject(basic)]
+/// #[derive(Debug, Clone)]
+/// pub struct Point {
+///     pub x: f64,
+///     pub y: f64,
+/// }
+///
+/// /// CPython's `int`: 30-bit digits, stored as items.
+/// #[pyobject(basic, item = u32, name = "int")]
+/// pub struct Long;
+///
+/// let p = Point::new(Point { x: 1.0, y: 2.0 })?;
+/// assert_eq!((p.x, p.y, p.refcnt()), (1.0, 2.0, 1));
+/// assert_eq!(Point::TYPE.basicsize(), 32); // PyObject_HEAD + two doubles
+///
+/// let n = Long::new_var(Long, [7, 9, 11])?;
+/// assert_eq!(n.items(), &[7, 9, 11]);
+/// assert_eq!((Long::TYPE.name(), Long::TYPE.basicsize(), Long::TYPE.itemsize()), ("int", 24, 4));
+/// # Ok::<(), MemoryError>(())
+/// ```
+///
+/// The struct is kept as written, with `#[repr(C)]` added; the rest is
+/// generated inside a `const _: () = { ... };`. For `Point` above:
+///
+/// ```text
+#[doc = include_str!("output_tests/expected/point.expected.rs")]
+/// ```
+///
+/// Misuses are compile errors at the offending token, saying what to write
+/// instead: an enum or a union, generics or lifetimes, an unknown, repeated or
+/// malformed option, items that are zero-sized, unsized or aligned to more than
+/// 16 bytes, a `packed` struct or one aligned to more than 16 bytes.
 #[proc_macro_attribute]
-pub fn pyobject(_args: TokenStream, input: TokenStream) -> TokenStream {
-    let mut out: TokenStream = "::core::compile_error!(\"#[pyobject] is not implemented yet\");"
-        .parse()
-        .unwrap_or_default();
-    out.extend(input);
-    out
+pub fn pyobject(args: TokenStream, input: TokenStream) -> TokenStream {
+    pyobject_impl(args.into(), input.into()).into()
+}
+
+/// The macro on `proc_macro2` tokens, so that tests can run it.
+fn pyobject_impl(
+    args: proc_macro2::TokenStream,
+    input: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let cx = ctxt::Ctxt::new();
+    let parsed_args = parse::parse_args(&cx, args);
+    let object = parse::parse_input(&cx, input.clone())
+        .and_then(|parsed| check::check(&cx, parsed_args, parsed));
+    match (cx.check(), object) {
+        (Ok(()), Some(object)) => expand::expand(&object),
+        (Err(errors), _) => {
+            // The item as written, so that the errors above are the only ones.
+            let mut out = errors.into_compile_error();
+            out.extend(input);
+            out
+        }
+        (Ok(()), None) => unreachable!("check returns None only after reporting an error"),
+    }
 }

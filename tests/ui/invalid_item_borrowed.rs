@@ -1,0 +1,6 @@
+use objimpl::prelude::*;
+
+#[pyobject(basic, item = &str)]
+pub struct Names;
+
+fn main() {}

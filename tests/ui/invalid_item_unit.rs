@@ -1,0 +1,6 @@
+use objimpl::prelude::*;
+
+#[pyobject(basic, item = ())]
+pub struct Empty;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use objimpl::prelude::*;
+
+#[pyobject(basic)]
+pub struct Name<'a> {
+    text: &'a str,
+}
+
+fn main() {}

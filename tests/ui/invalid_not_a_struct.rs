@@ -1,0 +1,6 @@
+use objimpl::prelude::*;
+
+#[pyobject(basic)]
+fn point() {}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use objimpl::prelude::*;
+
+#[pyobject(basic)]
+pub struct Counter {
+    n: u64,
+}
+
+fn main() -> Result<(), MemoryError> {
+    let counter = Counter::new(Counter { n: 0 })?;
+    std::thread::spawn(move || counter.n).join().unwrap();
+    Ok(())
+}
