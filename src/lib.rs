@@ -1,11 +1,4 @@
-//! objimpl: CPython's object memory interface (`Include/objimpl.h`) and its
-//! small-object allocator in Rust. See the README for a tour.
-//!
-//! ```
-//! use objimpl::prelude::*;
-//! let err: MemoryError = MemoryError;
-//! assert_eq!(err.to_string(), "out of memory");
-//! ```
+#![doc = include_str!("../README.md")]
 
 pub use objimpl_core::*;
 pub use objimpl_macros::pyobject;
