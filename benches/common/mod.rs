@@ -201,30 +201,27 @@ impl Table {
 
     /// Prints the table to stdout.
     pub fn print(&self) {
-        const CELL: usize = 11;
         let label_width = self.rows.iter().map(|r| r.label.len()).max().unwrap_or(0);
         let label_width = label_width.max("workload".len());
+        let widths: Vec<usize> = self.columns.iter().map(|c| c.len().max(9) + 2).collect();
         let objimpl = self.columns[0];
         println!("\n== {} ==", self.title);
         print!("{:label_width$} {:>6}", "workload", "unit");
-        for column in &self.columns {
-            print!("{column:>CELL$}");
+        for (column, w) in self.columns.iter().zip(&widths) {
+            print!("{column:>w$}");
         }
         println!();
         for row in &self.rows {
             print!("{:label_width$} {:>6}", row.label, row.unit);
-            for value in &row.medians {
-                print!("{value:>CELL$.2}");
+            for (value, w) in row.medians.iter().zip(&widths) {
+                print!("{value:>w$.2}");
             }
             println!();
             // The ratios sit under their peers; objimpl's own column stays blank.
-            print!(
-                "{:>w$}",
-                format!("{objimpl} / peer"),
-                w = label_width + 7 + CELL
-            );
-            for ratio in &row.ratios[1..] {
-                print!("{:>CELL$}", format!("{ratio:.2}x"));
+            let w = label_width + 7 + widths[0];
+            print!("{:>w$}", format!("{objimpl} / peer"));
+            for (ratio, w) in row.ratios[1..].iter().zip(&widths[1..]) {
+                print!("{:>w$}", format!("{ratio:.2}x"));
             }
             println!();
             if let Some(target) = row.target {
@@ -244,7 +241,7 @@ impl Table {
                 match self.columns.iter().position(|c| *c == peer) {
                     Some(i) => {
                         let got = row.ratios[i];
-                        (wanted, format!("{got:.2}x"), got <= at_most)
+                        (wanted, format!("{got:.3}x"), got <= at_most)
                     }
                     None => {
                         return format!("{wanted}: n/a ({peer} not measured in this build)");
