@@ -13,6 +13,10 @@
 //! `Rc<Point>` (32 bytes: two counts and the value) and a CPython `complex`
 //! (32 bytes: `PyObject_HEAD` and two doubles, and a `tp_dealloc` that only
 //! frees, with no free list in the way as `float` has).
+//!
+//! As in the allocator's W1, one other object of the same kind stays live
+//! while each contender runs (CPython's interpreter has plenty), so that a
+//! pool allocator does not give its pool back on every drop.
 
 #[path = "common/mod.rs"]
 #[allow(dead_code, reason = "shared with benches/alloc, which uses all of it")]
@@ -51,6 +55,7 @@ impl Point {
 
 /// `Point::new` + drop; the drop is `Py_DECREF` reaching zero, `tp_dealloc`, `PyObject_Free`.
 fn objimpl_point(ops: u64) -> Duration {
+    let _anchor = Point::new(Point { x: 0.0, y: 0.0 }).expect("the object family has memory");
     time(|| {
         for i in 0..ops {
             let p = Point::new(Point {
@@ -64,6 +69,7 @@ fn objimpl_point(ops: u64) -> Duration {
 
 /// `Box::new` + drop.
 fn box_point(ops: u64) -> Duration {
+    let _anchor = black_box(Box::new(Point { x: 0.0, y: 0.0 }));
     time(|| {
         for i in 0..ops {
             drop(black_box(Box::new(Point {
@@ -76,6 +82,7 @@ fn box_point(ops: u64) -> Duration {
 
 /// `Rc::new` + drop.
 fn rc_point(ops: u64) -> Duration {
+    let _anchor = black_box(Rc::new(Point { x: 0.0, y: 0.0 }));
     time(|| {
         for i in 0..ops {
             drop(black_box(Rc::new(Point {

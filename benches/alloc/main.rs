@@ -204,6 +204,7 @@ fn table(peers: &[Peer], mode: &Mode) -> Table {
         table.note("no pymalloc column: build with `--features cpython` to link CPython's");
     }
     table.note("ratio: the median over rounds of objimpl's time / the peer's in the same round");
+    table.note("W1: one other 32 B block stays live, so no pool empties on each free");
     table.note(format!(
         "W4: growth of the resident set over 1M written blocks, one process per allocator, median of {runs}"
     ));
