@@ -74,6 +74,8 @@ struct Workload {
     id: &'static str,
     /// The table's label, as issue 3 words it.
     label: &'static str,
+    /// What the table's figures are: wall-clock or CPU nanoseconds per block.
+    unit: &'static str,
     run: fn(&Peer) -> Run,
     /// Operations per sample of the table.
     ops: u64,
@@ -86,6 +88,7 @@ const WORKLOADS: [Workload; 4] = [
     Workload {
         id: "W1-lifo-pair",
         label: "W1 malloc(32)+free, LIFO",
+        unit: "ns",
         run: |p| p.w1,
         ops: 1_000_000,
         blocks_per_op: 1,
@@ -97,6 +100,7 @@ const WORKLOADS: [Workload; 4] = [
     Workload {
         id: "W2-batch-fifo",
         label: "W2 100k x 32 B, then free in order (per block)",
+        unit: "ns",
         run: |p| p.w2,
         ops: 10,
         blocks_per_op: W2_BATCH as u64,
@@ -108,6 +112,7 @@ const WORKLOADS: [Workload; 4] = [
     Workload {
         id: "W3-random-replace",
         label: "W3 random sizes 8..=512, 10k live slots, free one + malloc one",
+        unit: "ns",
         run: |p| p.w3,
         ops: 500_000,
         blocks_per_op: 1,
@@ -119,6 +124,7 @@ const WORKLOADS: [Workload; 4] = [
     Workload {
         id: "cross-thread-free",
         label: "cross-thread: malloc(32) on one thread, free on another",
+        unit: "cpu ns",
         run: |p| p.cross_thread,
         ops: 200_000,
         blocks_per_op: 1,
@@ -177,7 +183,7 @@ fn table(peers: &[Peer], mode: &Mode) -> Table {
         for ns in samples.iter_mut().flatten() {
             *ns /= workload.blocks_per_op as f64;
         }
-        let row = Row::from_rounds(workload.label, "ns", &samples);
+        let row = Row::from_rounds(workload.label, workload.unit, &samples);
         table.push(match workload.target {
             Some(target) => row.target(target),
             None => row,
@@ -205,6 +211,7 @@ fn table(peers: &[Peer], mode: &Mode) -> Table {
     }
     table.note("ratio: the median over rounds of objimpl's time / the peer's in the same round");
     table.note("W1: one other 32 B block stays live, so no pool empties on each free");
+    table.note("cross-thread: CPU time of both threads, pinned to two CPUs, per block");
     table.note(format!(
         "W4: growth of the resident set over 1M written blocks, one process per allocator, median of {runs}"
     ));

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::time;
 use crate::peers::Allocator;
@@ -129,46 +129,110 @@ struct Block(*mut u8);
 unsafe impl Send for Block {}
 
 /// How many blocks travel together from the allocating to the freeing thread.
-const HANDOFF: usize = 256;
+const HANDOFF: usize = 4096;
 
-/// Cross-thread frees: this thread allocates `ops` blocks of 32 bytes and
-/// hands them, 256 at a time, to another thread, which frees them. One op
-/// is one block, allocated here and freed there; the time runs until the
-/// other thread has freed the last one.
+/// Cross-thread frees: one thread allocates `ops` blocks of 32 bytes and
+/// hands them, 4096 at a time, to another thread, which frees them. One op
+/// is one block, allocated there and freed here.
+///
+/// The two threads are pinned to two different CPUs, so that they run in
+/// parallel and contend as they would on an idle machine, rather than take
+/// turns on one core whenever the scheduler feels like it. The time is the
+/// CPU time of both threads, not the wall clock, so that a third process on
+/// the machine taking one of those CPUs for a while does not count (a core
+/// stalled on a cache line the other thread holds is still busy, so
+/// contention does).
 pub fn cross_thread_free<A: Allocator>(ops: u64) -> Duration {
+    let cpus = two_cpus();
     // A bounded queue keeps at most a few batches in flight, and emptied
     // batches come back, so that the global allocator stays out of the loop.
-    let (to_freer, full) = mpsc::sync_channel::<Vec<Block>>(4);
+    let (to_freer, full) = mpsc::sync_channel::<Vec<Block>>(8);
     let (to_allocator, empty) = mpsc::channel::<Vec<Block>>();
     thread::scope(|scope| {
         let freer = scope.spawn(move || {
-            for mut batch in full {
-                for Block(p) in batch.drain(..) {
-                    // SAFETY: each block came from `malloc(32)` on the other
-                    // thread, which gave it up; it is freed once.
-                    unsafe { A::free(p, 32) };
+            pin_to(cpus.map(|(_, second)| second));
+            thread_cpu_time(|| {
+                for mut batch in full {
+                    for Block(p) in batch.drain(..) {
+                        // SAFETY: each block came from `malloc(32)` on the
+                        // other thread, which gave it up; it is freed once.
+                        unsafe { A::free(p, 32) };
+                    }
+                    // The allocating thread may be done and gone: then the batch just drops.
+                    let _ = to_allocator.send(batch);
                 }
-                // The allocating thread may be done and gone: then the batch just drops.
-                let _ = to_allocator.send(batch);
-            }
+            })
         });
-        let start = Instant::now();
-        let mut left = ops;
-        while left > 0 {
-            let n = left.min(HANDOFF as u64);
-            let mut batch = empty
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(HANDOFF));
-            for _ in 0..n {
-                batch.push(Block(malloc::<A>(32)));
-            }
-            to_freer.send(batch).expect("the freeing thread is alive");
-            left -= n;
-        }
-        drop(to_freer);
-        freer.join().expect("the freeing thread does not panic");
-        start.elapsed()
+        let allocator = scope.spawn(move || {
+            pin_to(cpus.map(|(first, _)| first));
+            thread_cpu_time(|| {
+                let mut left = ops;
+                while left > 0 {
+                    let n = left.min(HANDOFF as u64);
+                    let mut batch = empty
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(HANDOFF));
+                    for _ in 0..n {
+                        batch.push(Block(malloc::<A>(32)));
+                    }
+                    to_freer.send(batch).expect("the freeing thread is alive");
+                    left -= n;
+                }
+                drop(to_freer);
+            })
+        });
+        let allocating = allocator
+            .join()
+            .expect("the allocating thread does not panic");
+        let freeing = freer.join().expect("the freeing thread does not panic");
+        allocating + freeing
     })
+}
+
+/// The first two CPUs this process may run on, if it may run on two.
+fn two_cpus() -> Option<(usize, usize)> {
+    // SAFETY: an all-zero cpu_set_t is a valid, empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a cpu_set_t of the size given, for the kernel to fill.
+    let status = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
+    if status != 0 {
+        return None;
+    }
+    // SAFETY: CPU_ISSET reads the set, for CPU numbers below CPU_SETSIZE.
+    let mut allowed =
+        (0..libc::CPU_SETSIZE as usize).filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) });
+    Some((allowed.next()?, allowed.next()?))
+}
+
+/// Pins the calling thread to `cpu` (if there is one to pin to).
+fn pin_to(cpu: Option<usize>) {
+    let Some(cpu) = cpu else { return };
+    // SAFETY: an all-zero cpu_set_t is a valid, empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` came from CPU_ISSET's range, below CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size given; pid 0 is this thread.
+    let status = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    assert_eq!(status, 0, "cannot pin a thread to CPU {cpu}");
+}
+
+/// The CPU time this thread spends in `f`.
+fn thread_cpu_time(f: impl FnOnce()) -> Duration {
+    let before = thread_cpu_clock();
+    f();
+    thread_cpu_clock() - before
+}
+
+/// `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`.
+fn thread_cpu_clock() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write; the clock exists on Linux.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "no thread CPU clock");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 /// xorshift64: a fixed, cheap, good-enough sequence, so that every peer sees
