@@ -27,7 +27,7 @@ mod workloads;
 use criterion::{Criterion, Throughput};
 
 use common::{Mode, Row, Run, Table, Target, interleave, median};
-use peers::Allocator;
+use peers::{Allocator, AnyThread};
 use workloads::{W2_BATCH, cross_thread_free, w1_lifo_pair, w2_batch_fifo, w3_random_replace};
 
 /// One allocator's workloads, monomorphised.
@@ -42,7 +42,7 @@ struct Peer {
 
 /// The workloads of `A`; the cross-thread one runs on `Shared` (the same
 /// allocator, made safe to share if it is not).
-fn peer<A: Allocator, Shared: Allocator>() -> Peer {
+fn peer<A: Allocator, Shared: AnyThread>() -> Peer {
     Peer {
         name: A::NAME,
         w1: w1_lifo_pair::<A>,

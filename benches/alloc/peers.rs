@@ -21,6 +21,14 @@ pub trait Allocator {
     unsafe fn free(p: *mut u8, size: usize);
 }
 
+/// An allocator whose `malloc` and `free` any threads may call at once, a
+/// block allocated on one thread being freed on another.
+///
+/// # Safety
+///
+/// - The implementation is thread-safe in that sense.
+pub unsafe trait AnyThread: Allocator {}
+
 /// objimpl's object family, `PyObject_Malloc`'s counterpart: whatever
 /// allocator sits behind `objimpl::alloc::object_malloc` in this build.
 pub struct Objimpl;
@@ -39,6 +47,9 @@ impl Allocator for Objimpl {
         unsafe { objimpl::alloc::object_free(p) }
     }
 }
+
+// SAFETY: objimpl's families may be used from any thread (DESIGN.md, "The pool allocator").
+unsafe impl AnyThread for Objimpl {}
 
 /// The C library's `malloc` (glibc's ptmalloc on this machine).
 pub struct Glibc;
@@ -59,6 +70,9 @@ impl Allocator for Glibc {
     }
 }
 
+// SAFETY: the C library's malloc is thread-safe.
+unsafe impl AnyThread for Glibc {}
+
 /// mimalloc, through `mi_malloc`/`mi_free`.
 pub struct Mimalloc;
 
@@ -77,6 +91,9 @@ impl Allocator for Mimalloc {
         unsafe { libmimalloc_sys::mi_free(p.cast()) }
     }
 }
+
+// SAFETY: mimalloc is thread-safe, and frees from other threads are its `thread_free` lists.
+unsafe impl AnyThread for Mimalloc {}
 
 /// jemalloc, through its prefixed `malloc`/`free` (`_rjem_malloc`, ...), so
 /// that it does not replace the C library's.
@@ -97,6 +114,9 @@ impl Allocator for Jemalloc {
         unsafe { tikv_jemalloc_sys::free(p.cast()) }
     }
 }
+
+// SAFETY: jemalloc is thread-safe.
+unsafe impl AnyThread for Jemalloc {}
 
 /// Rust's `std::alloc::System`, with the layout a Rust program would give a
 /// byte buffer holding words: alignment 8.
@@ -124,6 +144,9 @@ impl Allocator for System {
         unsafe { StdSystem.dealloc(p, Self::layout(size)) }
     }
 }
+
+// SAFETY: Rust's `System` is a `GlobalAlloc`, which any thread may use.
+unsafe impl AnyThread for System {}
 
 /// CPython's own `PyObject_Malloc` (pymalloc), from the linked libpython.
 ///
@@ -190,3 +213,7 @@ impl Allocator for PyMallocUnderLock {
         unsafe { ffi::PyObject_Free(p.cast()) }
     }
 }
+
+// SAFETY: every call holds `GIL`, so pymalloc never runs on two threads at once.
+#[cfg(feature = "cpython")]
+unsafe impl AnyThread for PyMallocUnderLock {}

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::common::time;
-use crate::peers::Allocator;
+use crate::peers::{Allocator, AnyThread};
 
 /// Allocates `size` bytes or stops the benchmark: a null would make the
 /// figures meaningless (and `free(null)` is not allowed for every peer).
@@ -124,8 +124,8 @@ pub fn w3_random_replace<A: Allocator>(ops: u64) -> Duration {
 struct Block(*mut u8);
 
 // SAFETY: a block is plain memory that the receiving thread owns from now on;
-// the peers sent here are thread-safe allocators (or pymalloc behind a lock),
-// whose `free` may run on any thread.
+// blocks are sent only by `cross_thread_free`, whose allocators are
+// `AnyThread`: their `free` may run on any thread.
 unsafe impl Send for Block {}
 
 /// How many blocks travel together from the allocating to the freeing thread.
@@ -142,7 +142,7 @@ const HANDOFF: usize = 4096;
 /// the machine taking one of those CPUs for a while does not count (a core
 /// stalled on a cache line the other thread holds is still busy, so
 /// contention does).
-pub fn cross_thread_free<A: Allocator>(ops: u64) -> Duration {
+pub fn cross_thread_free<A: AnyThread>(ops: u64) -> Duration {
     let cpus = two_cpus();
     // A bounded queue keeps at most a few batches in flight, and emptied
     // batches come back, so that the global allocator stays out of the loop.
