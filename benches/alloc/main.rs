@@ -4,7 +4,7 @@
 //! ```text
 //! cargo bench --features cpython --bench alloc    # the whole table, CPython included
 //! cargo bench --bench alloc                       # without Python: no pymalloc column
-//! OBJIMPL_BENCH=table cargo bench --features cpython --bench alloc   # the table alone (~30 s)
+//! OBJIMPL_BENCH=table cargo bench --features cpython --bench alloc   # the table alone (~20 s)
 //! ```
 //!
 //! Peers: CPython's `PyObject_Malloc` (with the `cpython` feature, from the
