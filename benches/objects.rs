@@ -2,9 +2,9 @@
 //! `Box::new`, `Rc::new` and CPython's `PyObject_New` + `Py_DECREF`.
 //!
 //! ```text
-//! cargo bench --features cpython --bench objects   # the whole table, CPython included
-//! cargo bench --bench objects                      # without Python: no CPython column
-//! OBJIMPL_BENCH=table cargo bench --features cpython --bench objects   # the table alone
+//! cargo bench -p objimpl-benches --features cpython --bench objects   # the whole table, CPython included
+//! cargo bench -p objimpl-benches --bench objects                    # without Python: no CPython column
+//! OBJIMPL_BENCH=table cargo bench -p objimpl-benches --features cpython --bench objects   # the table alone
 //! ```
 //!
 //! `Point` is two `f64`s behind an object header: 32 bytes from the object

@@ -2,9 +2,9 @@
 //! cross-thread frees.
 //!
 //! ```text
-//! cargo bench --features cpython --bench alloc    # the whole table, CPython included
-//! cargo bench --bench alloc                       # without Python: no pymalloc column
-//! OBJIMPL_BENCH=table cargo bench --features cpython --bench alloc   # the table alone (~20 s)
+//! cargo bench -p objimpl-benches --features cpython --bench alloc    # the whole table, CPython included
+//! cargo bench -p objimpl-benches --bench alloc                     # without Python: no pymalloc column
+//! OBJIMPL_BENCH=table cargo bench -p objimpl-benches --features cpython --bench alloc   # the table alone (~20 s)
 //! ```
 //!
 //! Peers: CPython's `PyObject_Malloc` (with the `cpython` feature, from the
