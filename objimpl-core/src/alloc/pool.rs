@@ -1,0 +1,350 @@
+//! The pool allocator: the `object_*` and `mem_*` families.
+//!
+//! # The picture
+//!
+//! ```text
+//!  OS ──mmap 1 MiB, 1 MiB-aligned──> Arena ──cut into 64 x 16 KiB──> Pool ──carved into──> blocks
+//!
+//!  arena (1 MiB, owned by one heap for life)
+//!  ┌──────────┬──────────┬──────────┬─────┬──────────┐
+//!  │ pool 0   │ pool 1   │ pool 2   │ ... │ pool 63  │   metadata (Arena) lives outside,
+//!  │ class 1  │ class 1  │ (free)   │     │ (never   │   so all 64 pools are usable
+//!  │          │          │          │     │  carved) │
+//!  └──────────┴──────────┴──────────┴─────┴──────────┘
+//!
+//!  pool (16 KiB, one size class)
+//!  ┌────────────┬───────┬───────┬───────┬───────┬─────────────────────┬──────┐
+//!  │ header     │ block │ block │ block │ block │ never used yet ...   │ tail │
+//!  │ (64 bytes) │ used  │ free ─┼──┐    │ used  │ (carved on demand)  │      │
+//!  └────────────┴───────┴───────┴──┼────┴───────┴─────────────────────┴──────┘
+//!    free ──────────────────────────┘─> ... -> null      next_offset ──^
+//! ```
+//!
+//! - **Size classes.** A request of `n <= 512` bytes gets a block of class
+//!   `(n - 1) / 16`, whose blocks are `16 * (class + 1)` bytes; every block
+//!   is 16-byte aligned because pools are, the header is 64 bytes and every
+//!   class size is a multiple of 16. `n == 0` is served from class 0, so it
+//!   gets a unique pointer. Larger requests go to the C library.
+//! - **Pools.** A pool serves one class. Its header holds a singly linked
+//!   free list threaded through the free blocks themselves (`free`), the
+//!   number of blocks handed out (`count`), and `next_offset`: blocks past it
+//!   have never been used and are carved one at a time, so a fresh pool's
+//!   pages are touched only as they are needed. The free list is never empty
+//!   while the pool is usable: when the last listed block is taken, the next
+//!   one is carved at once, or the pool is full.
+//! - **Heaps.** Each thread allocates from a heap of its own (`heap.rs`),
+//!   reached through a thread-local pointer without any lock. For each class
+//!   the heap keeps the list of its usable pools (some free blocks), and
+//!   allocation takes the first block of the first pool. A full pool leaves
+//!   the list; the first block freed into it puts it back at the front; a pool
+//!   whose last block comes back returns to its arena, unless it is the only
+//!   usable pool of its class, which is kept so that a loop of `malloc` and
+//!   `free` stays on the fast path.
+//! - **Arenas.** A heap takes pools from the fullest of its arenas that has a
+//!   free pool (buckets by free-pool count), so that the emptiest arenas drain
+//!   and can be given back. A wholly free arena goes back to the OS, except
+//!   one per heap kept for the next pool, so that freeing and allocating in a
+//!   loop does not map and unmap over and over.
+//! - **Ownership.** An arena belongs to one heap for life; the arena map
+//!   (`arena_map.rs`) says in O(1), without touching the block, whether a
+//!   pointer lies in one of our arenas and which. That answers both "is this a
+//!   pool block or a C library block" and "is this block mine".
+//! - **Frees from other threads.** A block freed by a thread that does not own
+//!   it is pushed onto its pool's atomic `thread_free` list. The first such
+//!   push since the owner last looked also queues the pool on the owner's
+//!   atomic `pending` list. The owner takes both lists whole, and frees the
+//!   blocks as its own, in its slow paths. Until then they count as in use.
+//! - **Threads that exit.** A thread's exit hook collects what it can, gives
+//!   back what is empty, and puts a heap that still has live blocks on the
+//!   orphan list. A running thread adopts orphan heaps in its slow paths: it
+//!   collects their pending frees from then on, and recycles each heap once
+//!   it is empty. No block is lost: an orphan's blocks stay valid, and frees
+//!   of them go through `thread_free` as before.
+//!
+//! Nothing here allocates through the global allocator (which may be
+//! [`PyMalloc`](super::PyMalloc) itself): metadata comes from the C library,
+//! arenas from `os.rs`, thread-local state has const initialisers.
+//!
+//! The fast paths come first below: [`malloc`] pops the first block of the
+//! first usable pool; [`free`] asks the arena map, compares the arena's owner
+//! with the thread's heap and pushes the block on its pool's free list.
+//! Everything else is in `heap.rs`, out of line, named `*_slow`.
+
+use core::ptr;
+use core::sync::atomic::AtomicPtr;
+
+use super::arena_map;
+use super::heap::{self, Heap};
+use super::size_class::{
+    ALIGNMENT_MASK, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_of, class_size,
+};
+use super::system;
+use super::ALIGNMENT;
+
+// ---------------------------------------------------------------------------
+// Fast paths.
+// ---------------------------------------------------------------------------
+
+/// `malloc(size)`: a block of `size` bytes, 16-byte aligned; null if the
+/// memory could not be had or `size > isize::MAX`.
+#[inline]
+pub(crate) fn malloc(size: usize) -> *mut u8 {
+    if size <= SMALL_REQUEST_THRESHOLD {
+        let class = class_of(size);
+        let heap = heap::current();
+        if !heap.is_null() {
+            // SAFETY: the thread-local heap is this thread's, alive while set.
+            let pool = unsafe { Heap::usable_pool(heap, class) };
+            if !pool.is_null() {
+                // SAFETY: `pool` is on `heap`'s usable list of `class`, and
+                // this thread services `heap`.
+                return unsafe { take_block(heap, pool, class) };
+            }
+        }
+        return heap::malloc_small_slow(size);
+    }
+    system::malloc(size)
+}
+
+/// `free(p)`: gives a block back; null does nothing.
+///
+/// # Safety
+///
+/// - `p` is null or a live block from this module's `malloc`, `calloc` or
+///   `realloc`, not freed before.
+#[inline]
+pub(crate) unsafe fn free(p: *mut u8) {
+    let arena = arena_map::lookup(p);
+    if arena.is_null() {
+        // Not in any of our arenas: a C library block (or null).
+        // SAFETY: the caller gives a live block of this family, and blocks of
+        // this family outside our arenas all came from `system`.
+        return unsafe { system::free(p) };
+    }
+    // SAFETY: `p` is a live block in `arena`, so the arena is alive; its
+    // owner never changes.
+    let owner = unsafe { (*arena).heap };
+    if owner != heap::current() {
+        // SAFETY: `p` is a live block of `arena`, given up by the caller.
+        return unsafe { heap::free_remote_slow(p, arena) };
+    }
+    // SAFETY: `p` is a live block of a pool of this thread's heap.
+    unsafe { give_block(owner, pool_of(p), p.cast()) }
+}
+
+/// Takes the first block of a usable pool.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`; `pool` is on its usable list of
+///   `class` (so `pool.free` is not null).
+#[inline(always)]
+pub(crate) unsafe fn take_block(heap: *const Heap, pool: *mut Pool, class: usize) -> *mut u8 {
+    // SAFETY: the caller guarantees this thread alone touches the pool's
+    // local fields, and a usable pool's `free` is a free block in it.
+    unsafe {
+        let block = (*pool).free;
+        let next = (*block).next;
+        (*pool).count += 1;
+        if !next.is_null() {
+            (*pool).free = next;
+        } else {
+            extend(heap, pool, class);
+        }
+        Heap::count_taken(heap, class);
+        block.cast()
+    }
+}
+
+/// The free list just ran dry: carve the next never-used block, or the pool
+/// is full.
+///
+/// # Safety
+///
+/// As [`take_block`].
+#[inline(always)]
+unsafe fn extend(heap: *const Heap, pool: *mut Pool, class: usize) {
+    // SAFETY: as `take_block`; the offsets keep `fresh` inside the pool.
+    unsafe {
+        let offset = (*pool).next_offset;
+        if offset <= (*pool).max_next_offset {
+            let fresh = pool.byte_add(offset as usize).cast::<Block>();
+            (*fresh).next = ptr::null_mut();
+            (*pool).free = fresh;
+            (*pool).next_offset = offset + class_size(class) as u32;
+        } else {
+            (*pool).free = ptr::null_mut();
+            heap::pool_full_slow(heap, pool, class);
+        }
+    }
+}
+
+/// Puts a block back on its pool's free list, on the owner's side.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`, which owns `pool`; `block` is a
+///   block of `pool` that was handed out and is given up now.
+#[inline(always)]
+pub(crate) unsafe fn give_block(heap: *const Heap, pool: *mut Pool, block: *mut Block) {
+    // SAFETY: the caller guarantees this thread alone touches the pool's
+    // local fields, and that the block is ours to reuse.
+    unsafe {
+        let old = (*pool).free;
+        (*block).next = old;
+        (*pool).free = block;
+        let count = (*pool).count - 1;
+        (*pool).count = count;
+        Heap::count_given(heap, (*pool).class as usize);
+        if old.is_null() {
+            // It was full: it is usable again.
+            heap::pool_refilled_slow(heap, pool);
+        } else if count == 0 && !((*pool).prev.is_null() && (*pool).next.is_null()) {
+            // Empty, and not the only usable pool of its class.
+            heap::pool_empty_slow(heap, pool);
+        }
+    }
+}
+
+/// The pool containing a block.
+#[inline(always)]
+pub(crate) fn pool_of(p: *mut u8) -> *mut Pool {
+    p.map_addr(|a| a & !(POOL_SIZE - 1)).cast()
+}
+
+// ---------------------------------------------------------------------------
+// The rest of the family, on top of the fast paths.
+// ---------------------------------------------------------------------------
+
+/// `calloc(n, size)`: `n * size` zeroed bytes; null on overflow.
+#[inline]
+pub(crate) fn calloc(n: usize, size: usize) -> *mut u8 {
+    let Some(total) = n.checked_mul(size) else {
+        return ptr::null_mut();
+    };
+    if total > SMALL_REQUEST_THRESHOLD {
+        return system::calloc(1, total);
+    }
+    let p = malloc(total);
+    if !p.is_null() {
+        // SAFETY: `p` is a fresh block of at least `total` bytes.
+        unsafe { p.write_bytes(0, total) };
+    }
+    p
+}
+
+/// `realloc(p, size)`. A pool block stays where it is when `size` still fits
+/// its class well (more than 3/4 of the block, as obmalloc); otherwise the
+/// contents move, up to the smaller size. A C library block stays one.
+///
+/// # Safety
+///
+/// - `p` is null or a live block of this module, not freed before; on
+///   success it is no longer valid.
+#[inline]
+pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    if p.is_null() {
+        return malloc(size);
+    }
+    if arena_map::lookup(p).is_null() {
+        // SAFETY: the caller gives a live block of this family, and those
+        // outside our arenas came from `system`.
+        return unsafe { system::realloc(p, size) };
+    }
+    // SAFETY: `p` is a live block of a pool, whose class was set before the
+    // block was handed out and does not change while it lives.
+    let old_size = class_size(unsafe { (*pool_of(p)).class } as usize);
+    if size <= old_size && size * 4 > old_size * 3 {
+        return p;
+    }
+    let q = malloc(size);
+    if !q.is_null() {
+        // SAFETY: both blocks are live, distinct, and at least
+        // `min(old_size, size)` bytes long.
+        unsafe { ptr::copy_nonoverlapping(p, q, old_size.min(size)) };
+        // SAFETY: the caller gave `p` up; its contents are copied.
+        unsafe { free(p) };
+    }
+    q
+}
+
+// ---------------------------------------------------------------------------
+// The pool header.
+// ---------------------------------------------------------------------------
+
+/// A free block: the link of its pool's free list lives in the block.
+#[repr(C)]
+pub(crate) struct Block {
+    pub(crate) next: *mut Block,
+}
+
+/// The header at the start of every pool. The atomic fields are the only
+/// ones other threads touch.
+#[repr(C)]
+pub(crate) struct Pool {
+    /// First free block; null only while the pool is full.
+    pub(crate) free: *mut Block,
+    /// Blocks handed out and not yet back with the owner.
+    pub(crate) count: u32,
+    /// The size class.
+    pub(crate) class: u32,
+    /// Offset of the first never-used block.
+    pub(crate) next_offset: u32,
+    /// The largest offset at which a whole block still fits.
+    pub(crate) max_next_offset: u32,
+    /// Links of the heap's usable list for the class (or, while the pool is
+    /// free, of its arena's free pools, through `next`).
+    pub(crate) next: *mut Pool,
+    pub(crate) prev: *mut Pool,
+    /// Blocks freed by other threads, linked through `Block::next`. Bit 0
+    /// ([`QUEUED`]) says the pool is on its owner's `pending` list.
+    pub(crate) thread_free: AtomicPtr<Block>,
+    /// Link of the owner's `pending` list.
+    pub(crate) pending_next: AtomicPtr<Pool>,
+}
+
+/// The tag bit of [`Pool::thread_free`]. Blocks are 16-byte aligned, so the
+/// low bits of a block address are free.
+pub(crate) const QUEUED: usize = 1;
+
+/// Bytes of a pool before its first block: the header, rounded up to
+/// [`ALIGNMENT`].
+pub(crate) const POOL_OVERHEAD: usize = size_of::<Pool>().next_multiple_of(ALIGNMENT);
+
+static_assertions::const_assert_eq!(POOL_OVERHEAD, 64);
+static_assertions::const_assert!(QUEUED & ALIGNMENT_MASK == QUEUED);
+
+/// Blocks of class `class` in one pool.
+pub(crate) const fn blocks_per_pool(class: usize) -> usize {
+    (POOL_SIZE - POOL_OVERHEAD) / class_size(class)
+}
+
+impl Pool {
+    /// Makes `pool` a fresh pool of `class` whose first block is free and the
+    /// rest never used.
+    ///
+    /// # Safety
+    ///
+    /// - `pool` is a pool of an arena serviced by the calling thread, holding
+    ///   no live block and on no list.
+    pub(crate) unsafe fn init(pool: *mut Pool, class: usize) {
+        let size = class_size(class);
+        // SAFETY: the pool's memory is ours alone; a fresh pool has room for
+        // at least one block after its header.
+        unsafe {
+            let first = pool.byte_add(POOL_OVERHEAD).cast::<Block>();
+            (*first).next = ptr::null_mut();
+            pool.write(Pool {
+                free: first,
+                count: 0,
+                class: class as u32,
+                next_offset: (POOL_OVERHEAD + size) as u32,
+                max_next_offset: (POOL_SIZE - size) as u32,
+                next: ptr::null_mut(),
+                prev: ptr::null_mut(),
+                thread_free: AtomicPtr::new(ptr::null_mut()),
+                pending_next: AtomicPtr::new(ptr::null_mut()),
+            });
+        }
+    }
+}
