@@ -34,7 +34,9 @@ fn threads_allocate_and_drop_each_others_values() {
             thread::spawn(move || {
                 for round in 0..N / 100 {
                     let batch = (0..10)
-                        .map(|i| vec![(t + round + i) as u8; (round * 7 + i) % 700].into_boxed_slice())
+                        .map(|i| {
+                            vec![(t + round + i) as u8; (round * 7 + i) % 700].into_boxed_slice()
+                        })
                         .collect();
                     tx.send(batch).unwrap();
                 }

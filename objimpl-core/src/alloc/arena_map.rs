@@ -80,12 +80,7 @@ pub(crate) fn insert(base: *const u8, arena: *mut Arena) -> bool {
         if fresh.is_null() {
             return false;
         }
-        match slot.compare_exchange(
-            ptr::null_mut(),
-            fresh,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
+        match slot.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => leaf_ptr = fresh,
             Err(winner) => {
                 // SAFETY: `fresh` came from calloc above and was never published.
@@ -103,7 +98,10 @@ pub(crate) fn insert(base: *const u8, arena: *mut Arena) -> bool {
 pub(crate) fn remove(base: *const u8) {
     let (root, leaf) = indices(base.addr());
     let leaf_ptr = ROOT[root].load(Ordering::Acquire);
-    debug_assert!(!leaf_ptr.is_null(), "removing an arena that was never inserted");
+    debug_assert!(
+        !leaf_ptr.is_null(),
+        "removing an arena that was never inserted"
+    );
     // SAFETY: the arena was inserted, so its leaf exists and lives forever.
     unsafe { (*leaf_ptr).arenas[leaf].store(ptr::null_mut(), Ordering::Release) };
 }

@@ -254,7 +254,9 @@ static ORPHANS_WAITING: AtomicBool = AtomicBool::new(false);
 
 fn lock_lists() -> std::sync::MutexGuard<'static, Lists> {
     // Nothing under the lock can panic half-way; a poisoned lock is fine.
-    LISTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    LISTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A heap for a new thread: a recycled one, or a fresh one from the C library.
@@ -790,7 +792,9 @@ unsafe fn retire(heap: *const Heap) {
         let mut orphans = ptr::replace(&raw mut (*l).adopted, ptr::null());
         let empty = (*l).pools_in_use == 0;
         if !empty {
-            (*heap).list_next.store(orphans.cast_mut(), Ordering::Relaxed);
+            (*heap)
+                .list_next
+                .store(orphans.cast_mut(), Ordering::Relaxed);
             orphans = heap;
         }
         if empty {

@@ -14,7 +14,7 @@ pub(crate) fn map_arena() -> *mut u8 {
     // it does not, map twice the size and trim the ends, which keeps only the
     // aligned middle and never touches a page.
     let p = map(ARENA_SIZE);
-    if p.is_null() || p.addr() % ARENA_SIZE == 0 {
+    if p.is_null() || p.addr().is_multiple_of(ARENA_SIZE) {
         return p;
     }
     // SAFETY: `p` is the region just mapped, of ARENA_SIZE bytes, and unused.

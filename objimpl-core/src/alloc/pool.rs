@@ -73,13 +73,11 @@
 use core::ptr;
 use core::sync::atomic::AtomicPtr;
 
+use super::ALIGNMENT;
 use super::arena_map;
 use super::heap::{self, Heap};
-use super::size_class::{
-    ALIGNMENT_MASK, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_of, class_size,
-};
+use super::size_class::{ALIGNMENT_MASK, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_of, class_size};
 use super::system;
-use super::ALIGNMENT;
 
 // ---------------------------------------------------------------------------
 // Fast paths.

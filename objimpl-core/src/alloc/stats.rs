@@ -6,9 +6,7 @@ use std::io;
 use super::arena;
 use super::heap;
 use super::pool::{POOL_OVERHEAD, blocks_per_pool};
-use super::size_class::{
-    ARENA_SIZE, NUM_CLASSES, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_size,
-};
+use super::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_size};
 
 /// The figures of one size class, summed over every thread's heap.
 ///
@@ -38,11 +36,10 @@ pub struct ClassStats {
 /// allocate, the figures are each current but not necessarily from one
 /// instant.
 ///
-/// The byte figures add up to the arenas' size:
-/// `bytes_in_allocated_blocks + bytes_in_available_blocks + bytes_in_unused_pools
-/// + bytes_lost_to_pool_headers + bytes_lost_to_quantization
-/// + bytes_lost_to_arena_alignment == arena_bytes()` when no other thread is
-/// allocating.
+/// When no other thread is allocating, the byte figures add up to the
+/// arenas' size, [`arena_bytes`](Stats::arena_bytes): allocated blocks,
+/// available blocks, unused pools, pool headers, quantization and arena
+/// alignment.
 ///
 /// ```
 /// use objimpl_core::alloc;
@@ -154,7 +151,8 @@ pub fn stats() -> Stats {
         c.blocks_available = (c.pools * per_pool).saturating_sub(c.blocks_in_use);
         stats.bytes_in_allocated_blocks += c.blocks_in_use * c.size;
         stats.bytes_in_available_blocks += c.blocks_available * c.size;
-        stats.bytes_lost_to_quantization += c.pools * (POOL_SIZE - POOL_OVERHEAD - per_pool * c.size);
+        stats.bytes_lost_to_quantization +=
+            c.pools * (POOL_SIZE - POOL_OVERHEAD - per_pool * c.size);
         pools_in_use += c.pools;
     }
     stats.bytes_in_unused_pools = stats.unused_pools * POOL_SIZE;
@@ -182,8 +180,14 @@ pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
         "Small block threshold = {SMALL_REQUEST_THRESHOLD}, in {NUM_CLASSES} size classes."
     )?;
     writeln!(out)?;
-    writeln!(out, "class   size   num pools   blocks in use  avail blocks")?;
-    writeln!(out, "-----   ----   ---------   -------------  ------------")?;
+    writeln!(
+        out,
+        "class   size   num pools   blocks in use  avail blocks"
+    )?;
+    writeln!(
+        out,
+        "-----   ----   ---------   -------------  ------------"
+    )?;
     for (class, c) in s.classes.iter().enumerate() {
         if c.pools == 0 {
             continue;
@@ -206,15 +210,30 @@ pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
     )?;
     writeln!(out)?;
     let parts = [
-        ("# bytes in allocated blocks".to_owned(), s.bytes_in_allocated_blocks),
-        ("# bytes in available blocks".to_owned(), s.bytes_in_available_blocks),
+        (
+            "# bytes in allocated blocks".to_owned(),
+            s.bytes_in_allocated_blocks,
+        ),
+        (
+            "# bytes in available blocks".to_owned(),
+            s.bytes_in_available_blocks,
+        ),
         (
             format!("{} unused pools * {POOL_SIZE} bytes", s.unused_pools),
             s.bytes_in_unused_pools,
         ),
-        ("# bytes lost to pool headers".to_owned(), s.bytes_lost_to_pool_headers),
-        ("# bytes lost to quantization".to_owned(), s.bytes_lost_to_quantization),
-        ("# bytes lost to arena alignment".to_owned(), s.bytes_lost_to_arena_alignment),
+        (
+            "# bytes lost to pool headers".to_owned(),
+            s.bytes_lost_to_pool_headers,
+        ),
+        (
+            "# bytes lost to quantization".to_owned(),
+            s.bytes_lost_to_quantization,
+        ),
+        (
+            "# bytes lost to arena alignment".to_owned(),
+            s.bytes_lost_to_arena_alignment,
+        ),
     ];
     let mut total = 0;
     for (label, value) in &parts {
@@ -234,7 +253,7 @@ fn with_commas(value: usize) -> String {
     let digits = value.to_string();
     let mut text = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             text.push(',');
         }
         text.push(digit);

@@ -28,7 +28,11 @@ fn fill_and_free(bytes: usize, size: usize) -> (usize, usize, usize) {
 #[test]
 fn arenas_of_freed_blocks_leave_the_statistics() {
     let _serial = serial();
-    let (bytes, size) = if cfg!(miri) { (3 << 20, 512) } else { (48 << 20, 64) };
+    let (bytes, size) = if cfg!(miri) {
+        (3 << 20, 512)
+    } else {
+        (48 << 20, 64)
+    };
     let (before, full, after) = fill_and_free(bytes, size);
     // The blocks need `bytes` of arenas; up to two arenas held before may
     // have had room for some of them.

@@ -72,7 +72,8 @@ fn calloc_zeroes_reused_blocks() {
             unsafe { family.free(p) };
             let q = family.calloc(1, size);
             // SAFETY: `q` holds `size` bytes, initialised by calloc.
-            assert!(unsafe { std::slice::from_raw_parts(q, size) }.iter().all(|&b| b == 0));
+            let bytes = unsafe { std::slice::from_raw_parts(q, size) };
+            assert!(bytes.iter().all(|&b| b == 0));
             // SAFETY: freed once.
             unsafe { family.free(q) };
         }
@@ -91,7 +92,10 @@ fn realloc_stays_in_place_within_three_quarters_of_the_class() {
                 // SAFETY: `current` is live; we continue with the result.
                 current = unsafe { family.realloc(current, new) };
                 if 4 * new > 3 * block {
-                    assert_eq!(current, p, "{size} -> {new} stays in its {block}-byte block");
+                    assert_eq!(
+                        current, p,
+                        "{size} -> {new} stays in its {block}-byte block"
+                    );
                 } else {
                     assert_ne!(current, p, "{size} -> {new} moves to a smaller block");
                     break;
@@ -122,7 +126,8 @@ fn realloc_keeps_contents_small_to_large_and_back() {
             let kept = len.min(size);
             for i in 0..kept {
                 // SAFETY: `q` holds at least `kept` bytes.
-                assert_eq!(unsafe { q.add(i).read() }, (i % 251) as u8 + 1, "{family:?} -> {size}");
+                let byte = unsafe { q.add(i).read() };
+                assert_eq!(byte, (i % 251) as u8 + 1, "{family:?} -> {size}");
             }
             for i in 0..size {
                 // SAFETY: `q` holds `size` bytes.

@@ -18,7 +18,9 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Runs the calling test alone among this binary's tests.
 pub(crate) fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The three families, as function pointers, for tests that run over all.

@@ -85,7 +85,11 @@ impl Model {
             assert!(start >= end, "two live blocks overlap");
             end = stop;
         }
-        assert_eq!(spans.len(), self.live.len(), "two live blocks share an address");
+        assert_eq!(
+            spans.len(),
+            self.live.len(),
+            "two live blocks share an address"
+        );
         let stats = alloc::stats();
         let mut expected = *baseline;
         for block in &self.live {
@@ -93,12 +97,8 @@ impl Model {
                 expected[class] += 1;
             }
         }
-        for class in 0..32 {
-            assert_eq!(
-                stats.classes[class].blocks_in_use, expected[class],
-                "blocks in use of class {class}"
-            );
-            let c = &stats.classes[class];
+        for (class, (c, expected)) in stats.classes.iter().zip(expected).enumerate() {
+            assert_eq!(c.blocks_in_use, expected, "blocks in use of class {class}");
             assert!(c.blocks_in_use + c.blocks_available <= c.pools * (16384 - 64) / c.size);
         }
     }
@@ -110,17 +110,33 @@ impl Model {
                 assert!(!ptr.is_null());
                 let fill = self.fill(ptr, size);
                 let class = family.pooled(size).then(|| class_of(size));
-                self.live.push(Live { ptr, size, family, class, fill });
+                self.live.push(Live {
+                    ptr,
+                    size,
+                    family,
+                    class,
+                    fill,
+                });
             }
             Op::Calloc(family, n, size) => {
                 let ptr = family.calloc(n, size);
                 assert!(!ptr.is_null());
                 let total = n * size;
-                let block = Live { ptr, size: total, family, class: None, fill: 0 };
+                let block = Live {
+                    ptr,
+                    size: total,
+                    family,
+                    class: None,
+                    fill: 0,
+                };
                 Self::check_contents(&block, total);
                 let fill = self.fill(ptr, total);
                 let class = family.pooled(total).then(|| class_of(total));
-                self.live.push(Live { fill, class, ..block });
+                self.live.push(Live {
+                    fill,
+                    class,
+                    ..block
+                });
             }
             Op::Realloc(index, size) => {
                 if self.live.is_empty() {
@@ -134,8 +150,13 @@ impl Model {
                 let kept = Live { ptr, ..old };
                 Self::check_contents(&kept, old.size.min(size));
                 let class = match old.class {
-                    Some(class) if size <= class_size(class) && 4 * size > 3 * class_size(class) => {
-                        assert_eq!(ptr, old.ptr, "a realloc within 3/4 of the class stays in place");
+                    Some(class)
+                        if size <= class_size(class) && 4 * size > 3 * class_size(class) =>
+                    {
+                        assert_eq!(
+                            ptr, old.ptr,
+                            "a realloc within 3/4 of the class stays in place"
+                        );
                         Some(class)
                     }
                     Some(_) => old.family.pooled(size).then(|| class_of(size)),
@@ -143,7 +164,13 @@ impl Model {
                     None => None,
                 };
                 let fill = self.fill(ptr, size);
-                self.live.push(Live { ptr, size, family: old.family, class, fill });
+                self.live.push(Live {
+                    ptr,
+                    size,
+                    family: old.family,
+                    class,
+                    fill,
+                });
             }
             Op::Free(index) => {
                 if self.live.is_empty() {

@@ -14,8 +14,14 @@ fn table_has_cpython_lines_and_bytes_add_up_to_the_arenas() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "Small block threshold = 512, in 32 size classes.");
     assert_eq!(lines[1], "");
-    assert_eq!(lines[2], "class   size   num pools   blocks in use  avail blocks");
-    assert_eq!(lines[3], "-----   ----   ---------   -------------  ------------");
+    assert_eq!(
+        lines[2],
+        "class   size   num pools   blocks in use  avail blocks"
+    );
+    assert_eq!(
+        lines[3],
+        "-----   ----   ---------   -------------  ------------"
+    );
     // Every class is in use here, so all 32 rows are printed.
     for (class, row) in lines[4..36].iter().enumerate() {
         let fields: Vec<usize> = row.split_whitespace().map(|f| f.parse().unwrap()).collect();
@@ -34,7 +40,10 @@ fn table_has_cpython_lines_and_bytes_add_up_to_the_arenas() {
     assert!(arenas >= 1);
     let arena_line = format!("{arenas} arenas * 1048576 bytes/arena");
     assert_eq!(value(&arena_line), arenas << 20);
-    assert_eq!(value("# arenas reclaimed"), value("# arenas allocated total") - arenas);
+    assert_eq!(
+        value("# arenas reclaimed"),
+        value("# arenas allocated total") - arenas
+    );
     let parts = [
         "# bytes in allocated blocks",
         "# bytes in available blocks",
@@ -42,7 +51,10 @@ fn table_has_cpython_lines_and_bytes_add_up_to_the_arenas() {
         "# bytes lost to quantization",
         "# bytes lost to arena alignment",
     ];
-    let unused = lines.iter().find(|l| l.contains(" unused pools * 16384 bytes")).unwrap();
+    let unused = lines
+        .iter()
+        .find(|l| l.contains(" unused pools * 16384 bytes"))
+        .unwrap();
     let unused: usize = unused[36..].trim().replace(',', "").parse().unwrap();
     let sum: usize = parts.iter().map(|p| value(p)).sum::<usize>() + unused;
     assert_eq!(value("Total"), sum);
