@@ -1,0 +1,242 @@
+//! Making and dropping a small object: `Point::new` + drop against
+//! `Box::new`, `Rc::new` and CPython's `PyObject_New` + `Py_DECREF`.
+//!
+//! ```text
+//! cargo bench --features cpython --bench objects   # the whole table, CPython included
+//! cargo bench --bench objects                      # without Python: no CPython column
+//! OBJIMPL_BENCH=table cargo bench --features cpython --bench objects   # the table alone
+//! ```
+//!
+//! `Point` is two `f64`s behind an object header: 32 bytes from the object
+//! family, as `objimpl.h` lays it out. The peers hold the same two `f64`s:
+//! `Box<Point>` (16 bytes from the global allocator, Rust's `System`),
+//! `Rc<Point>` (32 bytes: two counts and the value) and a CPython `complex`
+//! (32 bytes: `PyObject_HEAD` and two doubles, and a `tp_dealloc` that only
+//! frees, with no free list in the way as `float` has).
+//!
+//! As in the allocator's W1, one other object of the same kind stays live
+//! while each contender runs (CPython's interpreter has plenty), so that a
+//! pool allocator does not give its pool back on every drop.
+
+#[path = "common/mod.rs"]
+#[allow(dead_code, reason = "shared with benches/alloc, which uses all of it")]
+mod common;
+
+use std::hint::black_box;
+use std::rc::Rc;
+use std::time::Duration;
+
+use criterion::Criterion;
+use objimpl::{MemoryError, Py, PyObject, PyObjectType, TypeObject};
+
+use common::{Mode, Row, Run, Table, interleave, time};
+
+/// The object: `PyObject_HEAD` + two doubles.
+#[allow(dead_code, reason = "the payload is written and dropped, never read")]
+struct Point {
+    x: f64,
+    y: f64,
+}
+
+static POINT_TYPE: TypeObject = TypeObject::new::<Point>(c"Point");
+// SAFETY: TYPE is a static built by `TypeObject::new::<Point>`, for Point alone.
+unsafe impl PyObjectType for Point {
+    type Header = PyObject;
+    type Item = ();
+    const TYPE: &'static TypeObject = &POINT_TYPE;
+}
+
+impl Point {
+    /// `PyObject_New`: what `#[pyobject]` generates for a basic type.
+    fn new(value: Point) -> Result<Py<Point>, MemoryError> {
+        Py::new(value)
+    }
+}
+
+/// `Point::new` + drop; the drop is `Py_DECREF` reaching zero, `tp_dealloc`, `PyObject_Free`.
+fn objimpl_point(ops: u64) -> Duration {
+    let _anchor = Point::new(Point { x: 0.0, y: 0.0 }).expect("the object family has memory");
+    time(|| {
+        for i in 0..ops {
+            let p = Point::new(Point {
+                x: i as f64,
+                y: 1.0,
+            });
+            drop(black_box(p.expect("the object family has memory")));
+        }
+    })
+}
+
+/// `Box::new` + drop.
+fn box_point(ops: u64) -> Duration {
+    let _anchor = black_box(Box::new(Point { x: 0.0, y: 0.0 }));
+    time(|| {
+        for i in 0..ops {
+            drop(black_box(Box::new(Point {
+                x: i as f64,
+                y: 1.0,
+            })));
+        }
+    })
+}
+
+/// `Rc::new` + drop.
+fn rc_point(ops: u64) -> Duration {
+    let _anchor = black_box(Rc::new(Point { x: 0.0, y: 0.0 }));
+    time(|| {
+        for i in 0..ops {
+            drop(black_box(Rc::new(Point {
+                x: i as f64,
+                y: 1.0,
+            })));
+        }
+    })
+}
+
+/// CPython's objects, called as a C extension would.
+#[cfg(feature = "cpython")]
+mod cpython {
+    use core::ffi::c_int;
+    use std::hint::black_box;
+    use std::time::Duration;
+
+    use objimpl::PyObject;
+
+    use crate::common::time;
+
+    /// `PyComplexObject`: CPython's object header is objimpl's `PyObject`.
+    #[repr(C)]
+    struct PyComplexObject {
+        ob_base: PyObject,
+        real: f64,
+        imag: f64,
+    }
+
+    /// A `PyTypeObject`, never read from Rust: only its address is used.
+    #[repr(C)]
+    struct PyTypeObject {
+        _opaque: [u8; 0],
+    }
+
+    unsafe extern "C" {
+        fn Py_InitializeEx(initsigs: c_int);
+        fn Py_IsInitialized() -> c_int;
+        fn _PyObject_New(tp: *const PyTypeObject) -> *mut PyObject;
+        fn _Py_Dealloc(op: *mut PyObject);
+        static PyComplex_Type: PyTypeObject;
+    }
+
+    /// Starts the interpreter (without its signal handlers), once. The
+    /// benchmarks then call CPython from this thread alone, which holds the GIL.
+    pub fn initialize() {
+        // SAFETY: Py_InitializeEx may be called before anything else of
+        // CPython's; it is called once, from the main thread.
+        unsafe {
+            if Py_IsInitialized() == 0 {
+                Py_InitializeEx(0);
+            }
+        }
+    }
+
+    /// `Py_DECREF` as CPython 3.11's `Include/object.h` defines it for a
+    /// release build (not `Py_REF_DEBUG`, which `build.rs` refuses): the
+    /// count is a plain integer, and at zero `_Py_Dealloc` calls `tp_dealloc`.
+    ///
+    /// # Safety
+    ///
+    /// - `op` is a live object that the caller owns a reference to, and
+    ///   this thread holds the GIL.
+    unsafe fn py_decref(op: *mut PyObject) {
+        // SAFETY: `op` is live, and the GIL keeps other threads off its count.
+        let refcnt = unsafe {
+            (*op).ob_refcnt -= 1;
+            (*op).ob_refcnt
+        };
+        if refcnt == 0 {
+            // SAFETY: that was the last reference: the object is deallocated once.
+            unsafe { _Py_Dealloc(op) };
+        }
+    }
+
+    /// `PyObject_New(PyComplexObject, &PyComplex_Type)`, its value set, and `Py_DECREF`.
+    pub fn complex(ops: u64) -> Duration {
+        initialize();
+        time(|| {
+            for i in 0..ops {
+                // SAFETY: the interpreter is initialised and this thread holds
+                // the GIL; `PyComplex_Type` is a static type object.
+                let op = unsafe { _PyObject_New(&raw const PyComplex_Type) };
+                assert!(!op.is_null(), "PyObject_New ran out of memory");
+                let complex = op.cast::<PyComplexObject>();
+                // SAFETY: `op` is a fresh complex object, whose body (the
+                // value, left uninitialised by PyObject_New) is ours to set.
+                unsafe {
+                    (*complex).real = i as f64;
+                    (*complex).imag = 1.0;
+                }
+                // SAFETY: we own the only reference to `op`, and hold the GIL.
+                unsafe { py_decref(black_box(op)) };
+            }
+        })
+    }
+}
+
+/// The contenders: objimpl first (every ratio is objimpl over a peer).
+fn contenders() -> Vec<(&'static str, Run)> {
+    vec![
+        ("objimpl", objimpl_point),
+        ("Box::new", box_point),
+        ("Rc::new", rc_point),
+        #[cfg(feature = "cpython")]
+        ("PyObject_New", cpython::complex),
+    ]
+}
+
+fn main() {
+    let mode = Mode::from_env();
+    #[cfg(feature = "cpython")]
+    cpython::initialize();
+    let contenders = contenders();
+    if mode.criterion {
+        let mut criterion = common::criterion();
+        bench(&mut criterion, &contenders);
+        criterion.final_summary();
+    }
+    if mode.table {
+        table(&contenders, &mode).print();
+    }
+}
+
+fn bench(c: &mut Criterion, contenders: &[(&'static str, Run)]) {
+    let mut group = c.benchmark_group("Point-new-drop");
+    for &(name, run) in contenders {
+        group.bench_function(name, |b| b.iter_custom(run));
+    }
+    group.finish();
+}
+
+fn table(contenders: &[(&'static str, Run)], mode: &Mode) -> Table {
+    let rounds = mode.rounds();
+    let names = contenders.iter().map(|&(name, _)| name).collect();
+    let runs: Vec<Run> = contenders.iter().map(|&(_, run)| run).collect();
+    let mut table = Table::new(
+        format!("objects vs peers: medians of {rounds} interleaved rounds"),
+        names,
+    );
+    let samples = interleave(&runs, mode.ops(1_000_000), rounds);
+    table.push(Row::from_rounds(
+        "Point::new + drop (x, y: f64)",
+        "ns",
+        &samples,
+    ));
+    if !cfg!(feature = "cpython") {
+        table.note("no PyObject_New column: build with `--features cpython` to link CPython's");
+    }
+    table.note("objimpl: a 32-byte object from object_malloc; Box: 16 bytes from System; Rc: 32");
+    table.note("PyObject_New: a CPython complex (32 bytes, PyObject_Malloc), freed by Py_DECREF");
+    table.note("ratio: the median over rounds of objimpl's time / the peer's in the same round");
+    if mode.quick {
+        table.note("quick run (not `cargo bench`): one short round, the figures mean nothing");
+    }
+    table
+}
