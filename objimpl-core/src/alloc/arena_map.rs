@@ -48,10 +48,12 @@ fn indices(addr: usize) -> (usize, usize) {
 #[inline(always)]
 pub(crate) fn lookup(p: *const u8) -> *mut Arena {
     let (root, leaf) = indices(p.addr());
-    let Some(slot) = ROOT.get(root) else {
+    if root >= ROOT_LEN {
         return ptr::null_mut();
-    };
-    let leaf_ptr = slot.load(Ordering::Acquire);
+    }
+    // Indexing the array in place, not through `get` (which would borrow all
+    // of ROOT: free under a compiler, 128 KiB of retagging under Miri).
+    let leaf_ptr = ROOT[root].load(Ordering::Acquire);
     if leaf_ptr.is_null() {
         return ptr::null_mut();
     }
@@ -67,9 +69,10 @@ pub(crate) fn lookup(p: *const u8) -> *mut Arena {
 /// allocated; the caller then gives the arena back.
 pub(crate) fn insert(base: *const u8, arena: *mut Arena) -> bool {
     let (root, leaf) = indices(base.addr());
-    let Some(slot) = ROOT.get(root) else {
+    if root >= ROOT_LEN {
         return false;
-    };
+    }
+    let slot = &ROOT[root];
     let mut leaf_ptr = slot.load(Ordering::Acquire);
     if leaf_ptr.is_null() {
         // The metadata allocator is the C library's, never the global
