@@ -38,13 +38,16 @@ pub(crate) struct Arena {
     /// Links of the heap's bucket of arenas with the same `nfree`.
     pub(crate) prev: *mut Arena,
     pub(crate) next: *mut Arena,
+    /// The size class of each pool in use, for `free`'s fast path: one line
+    /// per arena, instead of a pool header per pool.
+    pub(crate) pool_classes: [u8; POOLS_PER_ARENA],
 }
 
 impl Arena {
     /// Maps an arena for `heap` and registers it in the arena map. Null if
-    /// the OS or the C library refuses.
-    pub(crate) fn create(heap: *const Heap) -> *mut Arena {
-        let base = os::map_arena();
+    /// the OS or the C library refuses. `populate`: see [`os::map_arena`].
+    pub(crate) fn create(heap: *const Heap, populate: bool) -> *mut Arena {
+        let base = os::map_arena(populate);
         if base.is_null() {
             return ptr::null_mut();
         }
@@ -66,6 +69,7 @@ impl Arena {
                 free_pools: ptr::null_mut(),
                 prev: ptr::null_mut(),
                 next: ptr::null_mut(),
+                pool_classes: [0; POOLS_PER_ARENA],
             })
         };
         if !arena_map::insert(base, arena) {
@@ -149,6 +153,31 @@ impl Arena {
             (*arena).nfree += 1;
             debug_assert!((*arena).nfree <= POOLS_PER_ARENA);
         }
+    }
+}
+
+impl Arena {
+    /// The size class of the pool holding `p`, a live block of this arena.
+    ///
+    /// # Safety
+    ///
+    /// - `arena` is live and serviced by the calling thread; `p` is in it.
+    #[inline(always)]
+    pub(crate) unsafe fn class_at(arena: *const Arena, p: *const u8) -> usize {
+        let index = (p.addr() / POOL_SIZE) % POOLS_PER_ARENA;
+        // SAFETY: as the caller guarantees; the index is in bounds.
+        unsafe { (*arena).pool_classes[index] as usize }
+    }
+
+    /// Records the size class of the pool at `pool`, one of this arena's.
+    ///
+    /// # Safety
+    ///
+    /// - `arena` is live and serviced by the calling thread; `pool` is in it.
+    pub(crate) unsafe fn set_class(arena: *mut Arena, pool: *const Pool, class: usize) {
+        let index = (pool.addr() / POOL_SIZE) % POOLS_PER_ARENA;
+        // SAFETY: as the caller guarantees; classes are < 32, so fit a u8.
+        unsafe { (*arena).pool_classes[index] = class as u8 };
     }
 }
 

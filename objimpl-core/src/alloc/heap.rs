@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use super::arena::Arena;
 use super::arena_map;
 use super::pool::{self, Block, Pool, QUEUED, take_block};
-use super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_of};
+use super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_of, class_size};
 use super::system;
 
 /// One thread's heap. Fields in `local` (and each class's `pool`) are touched
@@ -44,11 +44,39 @@ pub(crate) struct Heap {
 struct ClassSlot {
     /// First usable pool; null if none.
     pool: UnsafeCell<*mut Pool>,
-    /// Blocks handed out and not yet back.
+    /// How many blocks `cache` holds.
+    cached: UnsafeCell<usize>,
+    /// Blocks handed out and not yet back (cached blocks are back).
     in_use: AtomicUsize,
     /// Pools of this class.
     pools: AtomicUsize,
+    /// Blocks this thread freed, kept for its next `malloc`s of the class: a
+    /// stack of pointers, so neither `free` nor `malloc` touches the block or
+    /// its pool while it is here. To their pools they are still handed out.
+    cache: UnsafeCell<[*mut u8; CACHE_SLOTS]>,
 }
+
+/// Room in each class's block cache.
+const CACHE_SLOTS: usize = 64;
+
+/// How many blocks each class's cache keeps: about 8 KiB of blocks, at least
+/// 16 and at most [`CACHE_SLOTS`].
+const CACHE_LIMITS: [usize; NUM_CLASSES] = {
+    let mut limits = [0; NUM_CLASSES];
+    let mut class = 0;
+    while class < NUM_CLASSES {
+        let by_bytes = 8192 / class_size(class);
+        limits[class] = if by_bytes < 16 {
+            16
+        } else if by_bytes > CACHE_SLOTS {
+            CACHE_SLOTS
+        } else {
+            by_bytes
+        };
+        class += 1;
+    }
+    limits
+};
 
 struct Local {
     /// `buckets[n]`: arenas with `n` free pools, `0 < n < POOLS_PER_ARENA`,
@@ -62,6 +90,9 @@ struct Local {
     pools_in_use: usize,
     /// Orphan heaps this thread services, linked through `list_next`.
     adopted: *const Heap,
+    /// Arenas this heap gave back to the OS. Once it has given one back,
+    /// its new arenas are populated at once: it is reusing memory.
+    arenas_returned: usize,
 }
 
 // SAFETY: the non-atomic state is touched only by the heap's servicing
@@ -74,8 +105,10 @@ impl Heap {
             classes: [const {
                 ClassSlot {
                     pool: UnsafeCell::new(ptr::null_mut()),
+                    cached: UnsafeCell::new(0),
                     in_use: AtomicUsize::new(0),
                     pools: AtomicUsize::new(0),
+                    cache: UnsafeCell::new([ptr::null_mut(); CACHE_SLOTS]),
                 }
             }; NUM_CLASSES],
             local: UnsafeCell::new(Local {
@@ -84,6 +117,7 @@ impl Heap {
                 empty_arena: ptr::null_mut(),
                 pools_in_use: 0,
                 adopted: ptr::null(),
+                arenas_returned: 0,
             }),
             pending: AtomicPtr::new(ptr::null_mut()),
             unused_pools: AtomicUsize::new(0),
@@ -101,6 +135,51 @@ impl Heap {
     pub(crate) unsafe fn usable_pool(heap: *const Heap, class: usize) -> *mut Pool {
         // SAFETY: only the servicing thread touches the class's pool head.
         unsafe { *(*heap).classes[class].pool.get() }
+    }
+
+    /// Pops a block from the class's cache; null if it is empty.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live and serviced by the calling thread.
+    #[inline(always)]
+    pub(crate) unsafe fn pop_cached(heap: *const Heap, class: usize) -> *mut u8 {
+        // SAFETY: only the servicing thread touches the cache; indexing the
+        // array in place borrows one slot, not the whole cache.
+        unsafe {
+            let slot = &(*heap).classes[class];
+            let n = *slot.cached.get();
+            if n == 0 {
+                return ptr::null_mut();
+            }
+            *slot.cached.get() = n - 1;
+            let p = (*slot.cache.get())[n - 1];
+            Heap::count_taken(heap, class);
+            p
+        }
+    }
+
+    /// Pushes a freed block on the class's cache; false (and nothing done) if
+    /// the cache is full.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live and serviced by the calling thread, and owns `p`, a
+    ///   block of `class` given up by the caller.
+    #[inline(always)]
+    pub(crate) unsafe fn push_cached(heap: *const Heap, class: usize, p: *mut u8) -> bool {
+        // SAFETY: only the servicing thread touches the cache.
+        unsafe {
+            let slot = &(*heap).classes[class];
+            let n = *slot.cached.get();
+            if n >= CACHE_LIMITS[class] {
+                return false;
+            }
+            (*slot.cache.get())[n] = p;
+            *slot.cached.get() = n + 1;
+            Heap::count_given(heap, class);
+            true
+        }
     }
 
     /// Counts a block handed out.
@@ -340,6 +419,7 @@ pub(crate) fn malloc_small_slow(size: usize) -> *mut u8 {
                 return ptr::null_mut();
             }
         }
+        Heap::count_taken(heap, class);
         take_block(heap, pool, class)
     }
 }
@@ -361,7 +441,7 @@ unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
         } else if !(*l).empty_arena.is_null() {
             ptr::replace(&raw mut (*l).empty_arena, ptr::null_mut())
         } else {
-            let arena = Arena::create(heap);
+            let arena = Arena::create(heap, (*l).arenas_returned > 0);
             if arena.is_null() {
                 return arena.cast();
             }
@@ -374,6 +454,7 @@ unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
         add(&(*heap).classes[class].pools, 1);
         (*l).pools_in_use += 1;
         Pool::init(pool, class);
+        Arena::set_class(arena, pool, class);
         debug_assert!((*head(heap, class)).is_null());
         *head(heap, class) = pool;
         pool
@@ -456,7 +537,11 @@ pub(crate) unsafe fn pool_empty_slow(heap: *const Heap, pool: *mut Pool) {
 #[cold]
 #[inline(never)]
 pub(crate) unsafe fn free_remote_slow(p: *mut u8, arena: *mut Arena) {
-    let pool = pool::pool_of(p);
+    // SAFETY: `p` is a live block of `arena`, which is therefore alive.
+    let kept = unsafe { pool::own(arena, p) }.cast::<Block>();
+    let pool = pool::pool_of(kept.cast());
+    // The link is written through the caller's pointer, which its caller may
+    // still borrow; the list keeps the allocator's own pointer.
     let block = p.cast::<Block>();
     // SAFETY: the arena and its pool headers live at least as long as the
     // block; `thread_free` and `pending_next` are atomics, shared by design;
@@ -467,7 +552,7 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8, arena: *mut Arena) {
         let mut old = list.load(Ordering::Relaxed);
         loop {
             (*block).next = old.map_addr(|a| a & !QUEUED);
-            let new = block.map_addr(|a| a | QUEUED);
+            let new = kept.map_addr(|a| a | QUEUED);
             match list.compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(now) => old = now,
@@ -487,6 +572,59 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8, arena: *mut Arena) {
                 Err(now) => first = now,
             }
         }
+    }
+}
+
+/// `free` of an own block whose class's cache is full: the older half of the
+/// cache goes back to the pools, then the block goes on the cache.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`, which owns `p`, a live block of
+///   `class` given up by the caller.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn free_cache_full_slow(heap: *const Heap, class: usize, p: *mut u8) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        flush_cache(heap, class, CACHE_LIMITS[class] / 2);
+        let pushed = Heap::push_cached(heap, class, p);
+        debug_assert!(pushed);
+    }
+}
+
+/// Gives the `count` oldest blocks of a class's cache back to their pools.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
+    // SAFETY: the cache is the servicing thread's; its blocks are live
+    // blocks of `heap`'s pools that nobody uses.
+    unsafe {
+        let slot = &(*heap).classes[class];
+        let n = *slot.cached.get();
+        let count = count.min(n);
+        let cache = slot.cache.get().cast::<*mut u8>();
+        for i in 0..count {
+            // Cached pointers carry the arena's provenance (see `pool::own`).
+            let block = *cache.add(i);
+            pool::give_block(heap, pool::pool_of(block), block.cast());
+        }
+        ptr::copy(cache.add(count), cache, n - count);
+        *slot.cached.get() = n - count;
+    }
+}
+
+/// Gives every cached block back to its pool.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn flush_caches(heap: *const Heap) {
+    for class in 0..NUM_CLASSES {
+        // SAFETY: as the caller guarantees.
+        unsafe { flush_cache(heap, class, CACHE_SLOTS) };
     }
 }
 
@@ -555,6 +693,7 @@ unsafe fn destroy_arena(heap: *const Heap, arena: *mut Arena) {
     // SAFETY: as the caller guarantees.
     unsafe {
         sub(&(*heap).unused_pools, POOLS_PER_ARENA);
+        (*local(heap)).arenas_returned += 1;
         Arena::destroy(arena);
     }
 }
@@ -659,8 +798,10 @@ unsafe fn drain_pending(heap: *const Heap) {
                 .thread_free
                 .swap(ptr::null_mut(), Ordering::Acquire)
                 .map_addr(|a| a & !QUEUED);
+            let class = (*pool).class as usize;
             while !block.is_null() {
                 let after = (*block).next;
+                Heap::count_given(heap, class);
                 pool::give_block(heap, pool, block);
                 block = after;
             }
@@ -783,6 +924,7 @@ unsafe fn retire(heap: *const Heap) {
     // SAFETY: this thread services `heap` and its adopted heaps until it
     // hands them over under the lock.
     unsafe {
+        flush_caches(heap);
         drain_pending(heap);
         let l = local(heap);
         if !(*l).adopted.is_null() {

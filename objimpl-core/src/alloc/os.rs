@@ -8,34 +8,41 @@ use super::size_class::ARENA_SIZE;
 
 /// Maps a fresh, zeroed arena of [`ARENA_SIZE`] bytes aligned to
 /// [`ARENA_SIZE`]. Returns null if the OS refuses.
+///
+/// With `populate`, the pages are faulted in at once (one system call instead
+/// of a fault per page), for heaps that have shown they reuse the memory:
+/// those that already gave an arena back and are growing again.
 #[cfg(not(miri))]
-pub(crate) fn map_arena() -> *mut u8 {
-    // Usually the kernel hands out a region that happens to be aligned; when
-    // it does not, map twice the size and trim the ends, which keeps only the
-    // aligned middle and never touches a page.
-    let p = map(ARENA_SIZE);
-    if p.is_null() || p.addr().is_multiple_of(ARENA_SIZE) {
-        return p;
+pub(crate) fn map_arena(populate: bool) -> *mut u8 {
+    // Reserve twice the size without access, then map the aligned middle for
+    // real over the reservation and give back both ends. No page of the
+    // reservation is touched.
+    let reserved = map(core::ptr::null_mut(), 2 * ARENA_SIZE, libc::PROT_NONE, 0);
+    if reserved.is_null() {
+        return reserved;
     }
-    // SAFETY: `p` is the region just mapped, of ARENA_SIZE bytes, and unused.
-    unsafe { unmap(p, ARENA_SIZE) };
-    let wide = map(2 * ARENA_SIZE);
-    if wide.is_null() {
-        return wide;
-    }
-    let head = wide.addr().next_multiple_of(ARENA_SIZE) - wide.addr();
-    // SAFETY: `head < ARENA_SIZE`, inside the 2 * ARENA_SIZE bytes mapped.
-    let aligned = unsafe { wide.add(head) };
+    let head = reserved.addr().next_multiple_of(ARENA_SIZE) - reserved.addr();
+    // SAFETY: `head < ARENA_SIZE`, inside the 2 * ARENA_SIZE bytes reserved.
+    let aligned = unsafe { reserved.add(head) };
+    let flags = libc::MAP_FIXED | if populate { libc::MAP_POPULATE } else { 0 };
+    let arena = map(
+        aligned,
+        ARENA_SIZE,
+        libc::PROT_READ | libc::PROT_WRITE,
+        flags,
+    );
     if head > 0 {
-        // SAFETY: the first `head` bytes of `wide` are mapped and unused.
-        unsafe { unmap(wide, head) };
+        // SAFETY: the first `head` bytes of the reservation are ours and unused.
+        unsafe { unmap(reserved, head) };
     }
-    let tail = ARENA_SIZE - head;
-    if tail > 0 {
-        // SAFETY: the `tail` bytes after the aligned arena are mapped and unused.
-        unsafe { unmap(aligned.add(ARENA_SIZE), tail) };
+    // SAFETY: the bytes after the aligned arena, to the end of the
+    // reservation, are ours and unused.
+    unsafe { unmap(aligned.add(ARENA_SIZE), ARENA_SIZE - head) };
+    if arena.is_null() {
+        // SAFETY: the middle is still reserved, ours and unused.
+        unsafe { unmap(aligned, ARENA_SIZE) };
     }
-    aligned
+    arena
 }
 
 /// Gives an arena back to the OS.
@@ -49,16 +56,18 @@ pub(crate) unsafe fn unmap_arena(arena: *mut u8) {
     unsafe { unmap(arena, ARENA_SIZE) }
 }
 
+/// `mmap` of anonymous private memory; `at` is a hint, or with `MAP_FIXED`
+/// a range of our own reservation. Null on failure.
 #[cfg(not(miri))]
-fn map(len: usize) -> *mut u8 {
-    // SAFETY: an anonymous private mapping at an address the kernel chooses
-    // has no preconditions and aliases nothing.
+fn map(at: *mut u8, len: usize, prot: libc::c_int, flags: libc::c_int) -> *mut u8 {
+    // SAFETY: an anonymous private mapping aliases nothing; with MAP_FIXED
+    // the callers pass a range of their own unused reservation.
     let p = unsafe {
         libc::mmap(
-            core::ptr::null_mut(),
+            at.cast(),
             len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | flags,
             -1,
             0,
         )
@@ -92,7 +101,7 @@ const ARENA_LAYOUT: core::alloc::Layout =
 /// aligned to the arena size. `System`, not the global allocator, because the
 /// global allocator may be `PyMalloc` itself.
 #[cfg(miri)]
-pub(crate) fn map_arena() -> *mut u8 {
+pub(crate) fn map_arena(_populate: bool) -> *mut u8 {
     use core::alloc::GlobalAlloc;
     // SAFETY: the layout has a non-zero size.
     unsafe { std::alloc::System.alloc_zeroed(ARENA_LAYOUT) }

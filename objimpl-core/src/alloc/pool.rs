@@ -74,6 +74,7 @@ use core::ptr;
 use core::sync::atomic::AtomicPtr;
 
 use super::ALIGNMENT;
+use super::arena::Arena;
 use super::arena_map;
 use super::heap::{self, Heap};
 use super::size_class::{ALIGNMENT_MASK, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_of, class_size};
@@ -92,11 +93,19 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
         let heap = heap::current();
         if !heap.is_null() {
             // SAFETY: the thread-local heap is this thread's, alive while set.
+            let cached = unsafe { Heap::pop_cached(heap, class) };
+            if !cached.is_null() {
+                return cached;
+            }
+            // SAFETY: as above.
             let pool = unsafe { Heap::usable_pool(heap, class) };
             if !pool.is_null() {
                 // SAFETY: `pool` is on `heap`'s usable list of `class`, and
                 // this thread services `heap`.
-                return unsafe { take_block(heap, pool, class) };
+                unsafe {
+                    Heap::count_taken(heap, class);
+                    return take_block(heap, pool, class);
+                }
             }
         }
         return heap::malloc_small_slow(size);
@@ -126,8 +135,14 @@ pub(crate) unsafe fn free(p: *mut u8) {
         // SAFETY: `p` is a live block of `arena`, given up by the caller.
         return unsafe { heap::free_remote_slow(p, arena) };
     }
-    // SAFETY: `p` is a live block of a pool of this thread's heap.
-    unsafe { give_block(owner, pool_of(p), p.cast()) }
+    // SAFETY: `p` is a live block of a pool of this thread's heap, in `arena`.
+    unsafe {
+        let class = Arena::class_at(arena, p);
+        let block = own(arena, p);
+        if !Heap::push_cached(owner, class, block) {
+            heap::free_cache_full_slow(owner, class, block);
+        }
+    }
 }
 
 /// Takes the first block of a usable pool.
@@ -149,7 +164,6 @@ pub(crate) unsafe fn take_block(heap: *const Heap, pool: *mut Pool, class: usize
         } else {
             extend(heap, pool, class);
         }
-        Heap::count_taken(heap, class);
         block.cast()
     }
 }
@@ -193,7 +207,6 @@ pub(crate) unsafe fn give_block(heap: *const Heap, pool: *mut Pool, block: *mut 
         (*pool).free = block;
         let count = (*pool).count - 1;
         (*pool).count = count;
-        Heap::count_given(heap, (*pool).class as usize);
         if old.is_null() {
             // It was full: it is usable again.
             heap::pool_refilled_slow(heap, pool);
@@ -202,6 +215,25 @@ pub(crate) unsafe fn give_block(heap: *const Heap, pool: *mut Pool, block: *mut 
             heap::pool_empty_slow(heap, pool);
         }
     }
+}
+
+/// `p`, an address in `arena`, as a pointer with the arena's provenance.
+///
+/// A block's pointer as its user hands it back may grant access to no more
+/// than the bytes the user asked for (a `Box` or a `Vec` grants no more, and
+/// Miri checks it). So the allocator keeps and hands out pointers derived
+/// from the one the OS gave it, and reaches pool headers through them. The
+/// one exception: `free` from another thread writes the free-list link
+/// through the user's pointer, since the caller (a `Box` being dropped) may
+/// still hold it.
+///
+/// # Safety
+///
+/// - `arena` is live and `p` is in it.
+#[inline(always)]
+pub(crate) unsafe fn own(arena: *const Arena, p: *mut u8) -> *mut u8 {
+    // SAFETY: as the caller guarantees.
+    unsafe { (*arena).base }.with_addr(p.addr())
 }
 
 /// The pool containing a block.
@@ -244,16 +276,20 @@ pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     if p.is_null() {
         return malloc(size);
     }
-    if arena_map::lookup(p).is_null() {
+    let arena = arena_map::lookup(p);
+    if arena.is_null() {
         // SAFETY: the caller gives a live block of this family, and those
         // outside our arenas came from `system`.
         return unsafe { system::realloc(p, size) };
     }
-    // SAFETY: `p` is a live block of a pool, whose class was set before the
-    // block was handed out and does not change while it lives.
-    let old_size = class_size(unsafe { (*pool_of(p)).class } as usize);
+    // SAFETY: `p` is a live block of `arena`, which is therefore alive; its
+    // pool's class was set before the block was handed out and does not
+    // change while it lives.
+    let old_size = class_size(unsafe { (*pool_of(own(arena, p))).class } as usize);
     if size <= old_size && size * 4 > old_size * 3 {
-        return p;
+        // The caller's pointer may cover only the old size.
+        // SAFETY: as above.
+        return unsafe { own(arena, p) };
     }
     let q = malloc(size);
     if !q.is_null() {
