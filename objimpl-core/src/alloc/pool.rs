@@ -18,6 +18,10 @@
 //!  │ (64 bytes) │ used  │ free ─┼──┐    │ used  │ (carved on demand)  │      │
 //!  └────────────┴───────┴───────┴──┼────┴───────┴─────────────────────┴──────┘
 //!    free ──────────────────────────┘─> ... -> null      next_offset ──^
+//!
+//!  heap (one per thread), per size class:
+//!    cache: [block, block, ..., block]      pointers to blocks this thread freed
+//!    pool ─> usable pool <─> usable pool    pools with free blocks (full ones leave)
 //! ```
 //!
 //! - **Size classes.** A request of `n <= 512` bytes gets a block of class
@@ -34,8 +38,13 @@
 //!   one is carved at once, or the pool is full.
 //! - **Heaps.** Each thread allocates from a heap of its own (`heap.rs`),
 //!   reached through a thread-local pointer without any lock. For each class
-//!   the heap keeps the list of its usable pools (some free blocks), and
-//!   allocation takes the first block of the first pool. A full pool leaves
+//!   the heap keeps a small stack of blocks it freed (the block cache, 16 to
+//!   64 pointers, about 8 KiB of blocks) and the list of its usable pools
+//!   (some free blocks). `free` of an own block pushes it on the cache and
+//!   `malloc` pops it: neither touches the block or its pool, which keeps a
+//!   random mix of sizes in cache and spares the pool-list moves below. When
+//!   the cache is full, its older half goes back to the pools; when it is
+//!   empty, allocation takes the first block of the first usable pool. A full pool leaves
 //!   the list; the first block freed into it puts it back at the front; a pool
 //!   whose last block comes back returns to its arena, unless it is the only
 //!   usable pool of its class, which is kept so that a loop of `malloc` and
@@ -65,10 +74,11 @@
 //! [`PyMalloc`](super::PyMalloc) itself): metadata comes from the C library,
 //! arenas from `os.rs`, thread-local state has const initialisers.
 //!
-//! The fast paths come first below: [`malloc`] pops the first block of the
-//! first usable pool; [`free`] asks the arena map, compares the arena's owner
-//! with the thread's heap and pushes the block on its pool's free list.
-//! Everything else is in `heap.rs`, out of line, named `*_slow`.
+//! The fast paths come first below: [`malloc`] pops the class's cache, or
+//! else the first block of the first usable pool; [`free`] asks the arena
+//! map, compares the arena's owner with the thread's heap and pushes the
+//! block on the class's cache. Everything else is in `heap.rs`, out of line,
+//! named `*_slow`.
 
 use core::ptr;
 use core::sync::atomic::AtomicPtr;
@@ -145,7 +155,7 @@ pub(crate) unsafe fn free(p: *mut u8) {
     }
 }
 
-/// Takes the first block of a usable pool.
+/// Takes the first block of a usable pool (the caller counts it).
 ///
 /// # Safety
 ///
@@ -191,7 +201,8 @@ unsafe fn extend(heap: *const Heap, pool: *mut Pool, class: usize) {
     }
 }
 
-/// Puts a block back on its pool's free list, on the owner's side.
+/// Puts a block back on its pool's free list, on the owner's side (counted
+/// when it was freed).
 ///
 /// # Safety
 ///
