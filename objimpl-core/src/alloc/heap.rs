@@ -46,6 +46,9 @@ struct ClassSlot {
     pool: UnsafeCell<*mut Pool>,
     /// How many blocks `cache` holds.
     cached: UnsafeCell<usize>,
+    /// How many it may hold: `CACHE_LIMITS[class]`, kept here, beside
+    /// `cached`, for `free`'s fast path.
+    limit: usize,
     /// Blocks handed out and not yet back (cached blocks are back).
     in_use: AtomicUsize,
     /// Pools of this class.
@@ -102,15 +105,24 @@ unsafe impl Sync for Heap {}
 impl Heap {
     const fn new() -> Heap {
         Heap {
-            classes: [const {
-                ClassSlot {
-                    pool: UnsafeCell::new(ptr::null_mut()),
-                    cached: UnsafeCell::new(0),
-                    in_use: AtomicUsize::new(0),
-                    pools: AtomicUsize::new(0),
-                    cache: UnsafeCell::new([ptr::null_mut(); CACHE_SLOTS]),
+            classes: {
+                let mut classes = [const {
+                    ClassSlot {
+                        pool: UnsafeCell::new(ptr::null_mut()),
+                        cached: UnsafeCell::new(0),
+                        limit: 0,
+                        in_use: AtomicUsize::new(0),
+                        pools: AtomicUsize::new(0),
+                        cache: UnsafeCell::new([ptr::null_mut(); CACHE_SLOTS]),
+                    }
+                }; NUM_CLASSES];
+                let mut class = 0;
+                while class < NUM_CLASSES {
+                    classes[class].limit = CACHE_LIMITS[class];
+                    class += 1;
                 }
-            }; NUM_CLASSES],
+                classes
+            },
             local: UnsafeCell::new(Local {
                 buckets: [ptr::null_mut(); POOLS_PER_ARENA],
                 nonempty: 0,
@@ -126,6 +138,18 @@ impl Heap {
         }
     }
 
+    /// The slot of `class`, without a bounds check on the fast paths.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live; `class < NUM_CLASSES`.
+    #[inline(always)]
+    unsafe fn slot<'a>(heap: *const Heap, class: usize) -> &'a ClassSlot {
+        debug_assert!(class < NUM_CLASSES);
+        // SAFETY: heaps are never freed; the class is in bounds.
+        unsafe { &*(&raw const (*heap).classes).cast::<ClassSlot>().add(class) }
+    }
+
     /// The first usable pool of `class`, or null.
     ///
     /// # Safety
@@ -134,7 +158,7 @@ impl Heap {
     #[inline(always)]
     pub(crate) unsafe fn usable_pool(heap: *const Heap, class: usize) -> *mut Pool {
         // SAFETY: only the servicing thread touches the class's pool head.
-        unsafe { *(*heap).classes[class].pool.get() }
+        unsafe { *Heap::slot(heap, class).pool.get() }
     }
 
     /// Pops a block from the class's cache; null if it is empty.
@@ -144,17 +168,17 @@ impl Heap {
     /// - `heap` is live and serviced by the calling thread.
     #[inline(always)]
     pub(crate) unsafe fn pop_cached(heap: *const Heap, class: usize) -> *mut u8 {
-        // SAFETY: only the servicing thread touches the cache; indexing the
-        // array in place borrows one slot, not the whole cache.
+        // SAFETY: only the servicing thread touches the cache, whose first
+        // `cached <= CACHE_SLOTS` entries are set.
         unsafe {
-            let slot = &(*heap).classes[class];
+            let slot = Heap::slot(heap, class);
             let n = *slot.cached.get();
             if n == 0 {
                 return ptr::null_mut();
             }
             *slot.cached.get() = n - 1;
-            let p = (*slot.cache.get())[n - 1];
-            Heap::count_taken(heap, class);
+            let p = *slot.cache.get().cast::<*mut u8>().add(n - 1);
+            add(&slot.in_use, 1);
             p
         }
     }
@@ -168,16 +192,17 @@ impl Heap {
     ///   block of `class` given up by the caller.
     #[inline(always)]
     pub(crate) unsafe fn push_cached(heap: *const Heap, class: usize, p: *mut u8) -> bool {
-        // SAFETY: only the servicing thread touches the cache.
+        // SAFETY: only the servicing thread touches the cache; `limit <=
+        // CACHE_SLOTS`, so entry `n < limit` is in bounds.
         unsafe {
-            let slot = &(*heap).classes[class];
+            let slot = Heap::slot(heap, class);
             let n = *slot.cached.get();
-            if n >= CACHE_LIMITS[class] {
+            if n >= slot.limit {
                 return false;
             }
-            (*slot.cache.get())[n] = p;
+            *slot.cache.get().cast::<*mut u8>().add(n) = p;
             *slot.cached.get() = n + 1;
-            Heap::count_given(heap, class);
+            sub(&slot.in_use, 1);
             true
         }
     }
@@ -189,10 +214,10 @@ impl Heap {
     /// - `heap` is live and serviced by the calling thread.
     #[inline(always)]
     pub(crate) unsafe fn count_taken(heap: *const Heap, class: usize) {
-        // SAFETY: heaps are never freed.
-        let in_use = unsafe { &(*heap).classes[class].in_use };
+        // SAFETY: as the caller guarantees; classes passed are < NUM_CLASSES.
+        let slot = unsafe { Heap::slot(heap, class) };
         // One writer: a plain load and store, no read-modify-write.
-        in_use.store(in_use.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        add(&slot.in_use, 1);
     }
 
     /// Counts a block given back.
@@ -202,9 +227,9 @@ impl Heap {
     /// - `heap` is live and serviced by the calling thread.
     #[inline(always)]
     pub(crate) unsafe fn count_given(heap: *const Heap, class: usize) {
-        // SAFETY: heaps are never freed.
-        let in_use = unsafe { &(*heap).classes[class].in_use };
-        in_use.store(in_use.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+        // SAFETY: as the caller guarantees; classes passed are < NUM_CLASSES.
+        let slot = unsafe { Heap::slot(heap, class) };
+        sub(&slot.in_use, 1);
     }
 }
 
@@ -745,10 +770,14 @@ unsafe fn bucket_remove(l: *mut Local, arena: *mut Arena) {
     }
 }
 
+/// `counter += n` by its one writer: a plain load and store.
+#[inline(always)]
 fn add(counter: &AtomicUsize, n: usize) {
     counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
 }
 
+/// `counter -= n` by its one writer.
+#[inline(always)]
 fn sub(counter: &AtomicUsize, n: usize) {
     counter.store(counter.load(Ordering::Relaxed) - n, Ordering::Relaxed);
 }
