@@ -15,7 +15,7 @@
 //!  pool (16 KiB, one size class)
 //!  ┌────────────┬───────┬───────┬───────┬───────┬─────────────────────┬──────┐
 //!  │ header     │ block │ block │ block │ block │ never used yet ...   │ tail │
-//!  │ (64 bytes) │ used  │ free ─┼──┐    │ used  │ (carved on demand)  │      │
+//!  │ (64 bytes) │ used  │ free ─┼──┐    │ used  │ (bumped on demand)  │      │
 //!  └────────────┴───────┴───────┴──┼────┴───────┴─────────────────────┴──────┘
 //!    free ──────────────────────────┘─> ... -> null      next_offset ──^
 //!
@@ -32,10 +32,9 @@
 //! - **Pools.** A pool serves one class. Its header holds a singly linked
 //!   free list threaded through the free blocks themselves (`free`), the
 //!   number of blocks handed out (`count`), and `next_offset`: blocks past it
-//!   have never been used and are carved one at a time, so a fresh pool's
-//!   pages are touched only as they are needed. The free list is never empty
-//!   while the pool is usable: when the last listed block is taken, the next
-//!   one is carved at once, or the pool is full.
+//!   have never been used and are handed out by bumping it, so a fresh pool's
+//!   pages are touched only by the program using them. A pool is full when
+//!   its free list is empty and its never-used tail has no room for a block.
 //! - **Heaps.** Each thread allocates from a heap of its own (`heap.rs`),
 //!   reached through a thread-local pointer without any lock. For each class
 //!   the heap keeps a small stack of blocks it freed (the block cache, 16 to
@@ -155,49 +154,37 @@ pub(crate) unsafe fn free(p: *mut u8) {
     }
 }
 
-/// Takes the first block of a usable pool (the caller counts it).
+/// Takes a block of a usable pool (the caller counts it): the first of its
+/// free list, else the next never-used one, which is not touched. A pool that
+/// has neither left is full and leaves its usable list.
 ///
 /// # Safety
 ///
 /// - the calling thread services `heap`; `pool` is on its usable list of
-///   `class` (so `pool.free` is not null).
+///   `class` (so it has a block on its free list or in its never-used tail).
 #[inline(always)]
 pub(crate) unsafe fn take_block(heap: *const Heap, pool: *mut Pool, class: usize) -> *mut u8 {
     // SAFETY: the caller guarantees this thread alone touches the pool's
-    // local fields, and a usable pool's `free` is a free block in it.
+    // local fields; a listed block is a free block of the pool, and a usable
+    // pool's `next_offset` leaves room for a whole block.
     unsafe {
-        let block = (*pool).free;
-        let next = (*block).next;
         (*pool).count += 1;
-        if !next.is_null() {
+        let block = (*pool).free;
+        if !block.is_null() {
+            let next = (*block).next;
             (*pool).free = next;
-        } else {
-            extend(heap, pool, class);
+            if next.is_null() && (*pool).next_offset > (*pool).max_next_offset {
+                heap::pool_full_slow(heap, pool, class);
+            }
+            return block.cast();
         }
-        block.cast()
-    }
-}
-
-/// The free list just ran dry: carve the next never-used block, or the pool
-/// is full.
-///
-/// # Safety
-///
-/// As [`take_block`].
-#[inline(always)]
-unsafe fn extend(heap: *const Heap, pool: *mut Pool, class: usize) {
-    // SAFETY: as `take_block`; the offsets keep `fresh` inside the pool.
-    unsafe {
         let offset = (*pool).next_offset;
-        if offset <= (*pool).max_next_offset {
-            let fresh = pool.byte_add(offset as usize).cast::<Block>();
-            (*fresh).next = ptr::null_mut();
-            (*pool).free = fresh;
-            (*pool).next_offset = offset + class_size(class) as u32;
-        } else {
-            (*pool).free = ptr::null_mut();
+        let next_offset = offset + class_size(class) as u32;
+        (*pool).next_offset = next_offset;
+        if next_offset > (*pool).max_next_offset {
             heap::pool_full_slow(heap, pool, class);
         }
+        pool.byte_add(offset as usize).cast()
     }
 }
 
@@ -218,7 +205,7 @@ pub(crate) unsafe fn give_block(heap: *const Heap, pool: *mut Pool, block: *mut 
         (*pool).free = block;
         let count = (*pool).count - 1;
         (*pool).count = count;
-        if old.is_null() {
+        if old.is_null() && (*pool).next_offset > (*pool).max_next_offset {
             // It was full: it is usable again.
             heap::pool_refilled_slow(heap, pool);
         } else if count == 0 && !((*pool).prev.is_null() && (*pool).next.is_null()) {
@@ -327,13 +314,14 @@ pub(crate) struct Block {
 /// ones other threads touch.
 #[repr(C)]
 pub(crate) struct Pool {
-    /// First free block; null only while the pool is full.
+    /// First free block (given back), or null.
     pub(crate) free: *mut Block,
     /// Blocks handed out and not yet back with the owner.
     pub(crate) count: u32,
     /// The size class.
     pub(crate) class: u32,
-    /// Offset of the first never-used block.
+    /// Offset of the first never-used block; those from here on are handed
+    /// out by bumping it, untouched until then.
     pub(crate) next_offset: u32,
     /// The largest offset at which a whole block still fits.
     pub(crate) max_next_offset: u32,
@@ -365,8 +353,8 @@ pub(crate) const fn blocks_per_pool(class: usize) -> usize {
 }
 
 impl Pool {
-    /// Makes `pool` a fresh pool of `class` whose first block is free and the
-    /// rest never used.
+    /// Makes `pool` a fresh pool of `class`, all of whose blocks are never
+    /// used yet.
     ///
     /// # Safety
     ///
@@ -374,16 +362,13 @@ impl Pool {
     ///   no live block and on no list.
     pub(crate) unsafe fn init(pool: *mut Pool, class: usize) {
         let size = class_size(class);
-        // SAFETY: the pool's memory is ours alone; a fresh pool has room for
-        // at least one block after its header.
+        // SAFETY: the pool's header is ours alone to write.
         unsafe {
-            let first = pool.byte_add(POOL_OVERHEAD).cast::<Block>();
-            (*first).next = ptr::null_mut();
             pool.write(Pool {
-                free: first,
+                free: ptr::null_mut(),
                 count: 0,
                 class: class as u32,
-                next_offset: (POOL_OVERHEAD + size) as u32,
+                next_offset: POOL_OVERHEAD as u32,
                 max_next_offset: (POOL_SIZE - size) as u32,
                 next: ptr::null_mut(),
                 prev: ptr::null_mut(),
