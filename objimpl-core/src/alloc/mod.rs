@@ -15,8 +15,40 @@
 //! Every block is aligned to [`ALIGNMENT`] (16 bytes). A request of 0 bytes
 //! returns a unique pointer (which must still be freed); a request past
 //! `isize::MAX`, or a `calloc` whose `n * size` overflows, returns null.
+//!
+//! `object_*` and `mem_*` are served by the pool allocator (CPython's
+//! pymalloc): requests of at most 512 bytes from 16 KiB pools in 32 size
+//! classes, carved from 1 MiB arenas, each thread allocating from a heap of
+//! its own; larger ones by the C library. `raw_*` is the C library's
+//! allocator. [`stats`] and [`debug_malloc_stats`] report on the pools, and
+//! [`PyMalloc`] makes them the global allocator. The module `pool` explains
+//! the design.
+//
+// Module map (the architecture, as the files read):
+//   size_class  the geometry: classes, pools, arenas
+//   pool        the design comment, the fast paths, the pool header
+//   heap        thread-local heaps, slow paths, cross-thread frees, orphans
+//   arena       arenas and their free pools
+//   arena_map   the radix map: is this pointer ours, and whose
+//   os          the mmap seam (std::alloc under Miri)
+//   stats       stats() and debug_malloc_stats()
+//   global      PyMalloc, the GlobalAlloc
+//   system      the C library, for raw_* and requests past 512 bytes
+// The debug hooks and set_allocator (DESIGN "Debug hooks") will sit between
+// the families below and their implementations (`pool`, `system`).
 
+mod arena;
+mod arena_map;
+mod global;
+mod heap;
+mod os;
+mod pool;
+mod size_class;
+mod stats;
 mod system;
+
+pub use global::PyMalloc;
+pub use stats::{ClassStats, Stats, debug_malloc_stats, stats};
 
 /// The alignment of every block handed out by every family: 16 bytes, as
 /// CPython's `ALIGNMENT` on 64-bit platforms.
@@ -144,7 +176,7 @@ family!(
     mem_calloc,
     mem_realloc,
     mem_free,
-    system
+    pool
 );
 family!(
     "object",
@@ -153,5 +185,5 @@ family!(
     object_calloc,
     object_realloc,
     object_free,
-    system
+    pool
 );

@@ -1,0 +1,192 @@
+//! Arenas: 1 MiB of address space from the OS, cut into 64 pools.
+//!
+//! An arena belongs to one heap for its whole life, so the owner of a block
+//! is the owner of its arena, found through the [arena map](super::arena_map)
+//! without touching the block. The metadata lives outside the arena (in the C
+//! library's heap), so all 64 pools are usable and nothing is lost to
+//! alignment.
+
+use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::arena_map;
+use super::heap::Heap;
+use super::os;
+use super::pool::Pool;
+use super::size_class::{POOL_SIZE, POOLS_PER_ARENA};
+
+/// Arenas ever taken from the OS (`# arenas allocated total`).
+pub(crate) static ALLOCATED_TOTAL: AtomicUsize = AtomicUsize::new(0);
+/// Arenas given back to the OS (`# arenas reclaimed`).
+pub(crate) static RECLAIMED: AtomicUsize = AtomicUsize::new(0);
+/// The most arenas held at once (`# arenas highwater mark`).
+pub(crate) static HIGHWATER: AtomicUsize = AtomicUsize::new(0);
+
+/// The metadata of one arena. Every field but `heap` and `base` is touched
+/// only by the thread that services the owning heap.
+pub(crate) struct Arena {
+    /// The arena's memory, with provenance over all of it.
+    pub(crate) base: *mut u8,
+    /// The owning heap; fixed for the arena's life.
+    pub(crate) heap: *const Heap,
+    /// Pools not in use: on `free_pools` or never carved.
+    pub(crate) nfree: usize,
+    /// Pools carved so far; pool `i` starts at `base + i * POOL_SIZE`.
+    ncarved: usize,
+    /// Pools given back, linked through `Pool::next`.
+    free_pools: *mut Pool,
+    /// Links of the heap's bucket of arenas with the same `nfree`.
+    pub(crate) prev: *mut Arena,
+    pub(crate) next: *mut Arena,
+    /// The size class of each pool in use, for `free`'s fast path: one line
+    /// per arena, instead of a pool header per pool.
+    pub(crate) pool_classes: [u8; POOLS_PER_ARENA],
+}
+
+impl Arena {
+    /// Maps an arena for `heap` and registers it in the arena map. Null if
+    /// the OS or the C library refuses. `populate`: see [`os::map_arena`].
+    pub(crate) fn create(heap: *const Heap, populate: bool) -> *mut Arena {
+        let base = os::map_arena(populate);
+        if base.is_null() {
+            return ptr::null_mut();
+        }
+        // SAFETY: malloc has no preconditions; the size is non-zero.
+        let arena = unsafe { libc::malloc(size_of::<Arena>()) }.cast::<Arena>();
+        if arena.is_null() {
+            // SAFETY: `base` was just mapped and is unused.
+            unsafe { os::unmap_arena(base) };
+            return ptr::null_mut();
+        }
+        // SAFETY: `arena` is a fresh allocation of the right size; malloc
+        // aligns to 16, more than `Arena` needs.
+        unsafe {
+            arena.write(Arena {
+                base,
+                heap,
+                nfree: POOLS_PER_ARENA,
+                ncarved: 0,
+                free_pools: ptr::null_mut(),
+                prev: ptr::null_mut(),
+                next: ptr::null_mut(),
+                pool_classes: [0; POOLS_PER_ARENA],
+            })
+        };
+        if !arena_map::insert(base, arena) {
+            // SAFETY: neither was published; both are freed once.
+            unsafe {
+                os::unmap_arena(base);
+                libc::free(arena.cast());
+            }
+            return ptr::null_mut();
+        }
+        ALLOCATED_TOTAL.fetch_add(1, Ordering::Relaxed);
+        let current = current_arenas();
+        HIGHWATER.fetch_max(current, Ordering::Relaxed);
+        arena
+    }
+
+    /// Unregisters the arena and gives its memory back to the OS.
+    ///
+    /// # Safety
+    ///
+    /// - `arena` came from [`Arena::create`], all its pools are free, and it is
+    ///   in no list; neither it nor its memory is used afterwards.
+    pub(crate) unsafe fn destroy(arena: *mut Arena) {
+        // SAFETY: the caller guarantees `arena` is live metadata.
+        let base = unsafe { (*arena).base };
+        debug_assert_eq!(
+            // SAFETY: as above.
+            unsafe { (*arena).nfree },
+            POOLS_PER_ARENA
+        );
+        arena_map::remove(base);
+        // SAFETY: no block of the arena is live, so nobody reaches its memory
+        // or its metadata any more.
+        unsafe {
+            os::unmap_arena(base);
+            libc::free(arena.cast());
+        }
+        RECLAIMED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes a pool out of the arena: a returned one first, else the next
+    /// never-used one (whose pages the OS has not even touched yet).
+    ///
+    /// # Safety
+    ///
+    /// - `arena` is live, serviced by the calling thread, and `nfree > 0`.
+    pub(crate) unsafe fn take_pool(arena: *mut Arena) -> *mut Pool {
+        // Fields are reached through the raw pointer, never a `&mut Arena`:
+        // other threads read `heap` concurrently.
+        // SAFETY: the caller guarantees exclusive access to the metadata
+        // fields other than `heap` and `base`, which are only read.
+        unsafe {
+            debug_assert!((*arena).nfree > 0);
+            (*arena).nfree -= 1;
+            let pool = (*arena).free_pools;
+            if !pool.is_null() {
+                // Pools on the free list keep their (stale) header, whose
+                // `next` links the list.
+                (*arena).free_pools = (*pool).next;
+                return pool;
+            }
+            let carved = (*arena).ncarved;
+            debug_assert!(carved < POOLS_PER_ARENA);
+            (*arena).ncarved = carved + 1;
+            (*arena).base.add(carved * POOL_SIZE).cast::<Pool>()
+        }
+    }
+
+    /// Gives a pool back to its arena.
+    ///
+    /// # Safety
+    ///
+    /// - `arena` is live and serviced by the calling thread; `pool` is one of
+    ///   its pools, taken with [`Arena::take_pool`], holding no live block.
+    pub(crate) unsafe fn give_pool(arena: *mut Arena, pool: *mut Pool) {
+        // SAFETY: the caller guarantees exclusive access to the arena's
+        // bookkeeping and that `pool`, one of its pools, is unused now.
+        unsafe {
+            (*pool).next = (*arena).free_pools;
+            (*arena).free_pools = pool;
+            (*arena).nfree += 1;
+            debug_assert!((*arena).nfree <= POOLS_PER_ARENA);
+        }
+    }
+}
+
+impl Arena {
+    /// The size class of the pool holding `p`, a live block of this arena.
+    ///
+    /// # Safety
+    ///
+    /// - `arena` is live and serviced by the calling thread; `p` is in it.
+    #[inline(always)]
+    pub(crate) unsafe fn class_at(arena: *const Arena, p: *const u8) -> usize {
+        let index = (p.addr() / POOL_SIZE) % POOLS_PER_ARENA;
+        // SAFETY: as the caller guarantees; the index is in bounds.
+        unsafe { (*arena).pool_classes[index] as usize }
+    }
+
+    /// Records the size class of the pool at `pool`, one of this arena's.
+    ///
+    /// # Safety
+    ///
+    /// - `arena` is live and serviced by the calling thread; `pool` is in it.
+    pub(crate) unsafe fn set_class(arena: *mut Arena, pool: *const Pool, class: usize) {
+        let index = (pool.addr() / POOL_SIZE) % POOLS_PER_ARENA;
+        // SAFETY: as the caller guarantees; classes are < 32, so fit a u8.
+        unsafe { (*arena).pool_classes[index] = class as u8 };
+    }
+}
+
+/// Arenas held now (`# arenas allocated current`).
+pub(crate) fn current_arenas() -> usize {
+    // Reclaimed is read first: a racing destroy can then only make the
+    // answer one too high, never wrap around.
+    let reclaimed = RECLAIMED.load(Ordering::Relaxed);
+    ALLOCATED_TOTAL
+        .load(Ordering::Relaxed)
+        .saturating_sub(reclaimed)
+}

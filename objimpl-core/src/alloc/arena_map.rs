@@ -1,0 +1,123 @@
+//! Which addresses are ours: a two-level radix map from every 1 MiB-aligned
+//! address range to the [`Arena`] occupying it, or null.
+//!
+//! `free` and `realloc` ask it whether a pointer is a pool block or a block of
+//! the system allocator. The question costs two dependent loads and never
+//! reads the memory the pointer points at, which may not be ours or even
+//! mapped (obmalloc's `address_in_range` has the same property through its
+//! own radix tree).
+//!
+//! ```text
+//!  address:  | top index (14 bits) | leaf index (14 bits) | offset in arena (20 bits) |
+//!  ROOT[top] -> Leaf, Leaf[leaf] -> Arena (or null)
+//! ```
+//!
+//! The root is a static array (128 KiB of zero pages, touched only where
+//! arenas live); leaves (128 KiB, covering 16 GiB each) are made on first use
+//! and kept for the life of the process.
+
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use super::arena::Arena;
+use super::size_class::ARENA_BITS;
+
+/// Bits of a user-space address: 48 on the 64-bit targets this runs on.
+const ADDRESS_BITS: u32 = if usize::BITS >= 48 { 48 } else { usize::BITS };
+/// Bits that name an arena.
+const INDEX_BITS: u32 = ADDRESS_BITS - ARENA_BITS;
+const LEAF_BITS: u32 = INDEX_BITS / 2;
+const ROOT_BITS: u32 = INDEX_BITS - LEAF_BITS;
+const LEAF_LEN: usize = 1 << LEAF_BITS;
+const ROOT_LEN: usize = 1 << ROOT_BITS;
+
+struct Leaf {
+    arenas: [AtomicPtr<Arena>; LEAF_LEN],
+}
+
+static ROOT: [AtomicPtr<Leaf>; ROOT_LEN] = [const { AtomicPtr::new(ptr::null_mut()) }; ROOT_LEN];
+
+#[inline(always)]
+fn indices(addr: usize) -> (usize, usize) {
+    let index = addr >> ARENA_BITS;
+    (index >> LEAF_BITS, index & (LEAF_LEN - 1))
+}
+
+/// The arena containing `p`, or null if `p` is not in one of our arenas.
+/// Any pointer value may be asked about, null included.
+#[inline(always)]
+pub(crate) fn lookup(p: *const u8) -> *mut Arena {
+    let (root, leaf) = indices(p.addr());
+    if root >= ROOT_LEN {
+        return ptr::null_mut();
+    }
+    // Indexing the array in place, not through `get` (which would borrow all
+    // of ROOT: free under a compiler, 128 KiB of retagging under Miri).
+    let leaf_ptr = ROOT[root].load(Ordering::Acquire);
+    if leaf_ptr.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: leaves are published fully initialised (zeroed) with Release,
+    // read with Acquire, and never freed. Entries are Relaxed: a pointer
+    // handed to `free` reached this thread through whatever synchronised its
+    // allocation, which happened after its arena was registered.
+    unsafe { (*leaf_ptr).arenas[leaf].load(Ordering::Relaxed) }
+}
+
+/// Records that the arena at `base` is `arena`. Returns false (and records
+/// nothing) if the address is outside the mapped range or a leaf could not be
+/// allocated; the caller then gives the arena back.
+pub(crate) fn insert(base: *const u8, arena: *mut Arena) -> bool {
+    let (root, leaf) = indices(base.addr());
+    if root >= ROOT_LEN {
+        return false;
+    }
+    let slot = &ROOT[root];
+    let mut leaf_ptr = slot.load(Ordering::Acquire);
+    if leaf_ptr.is_null() {
+        // The metadata allocator is the C library's, never the global
+        // allocator, which may be `PyMalloc` itself.
+        // SAFETY: calloc has no preconditions. All-zero bytes are a valid
+        // `Leaf` (null atomic pointers).
+        let fresh = unsafe { libc::calloc(1, size_of::<Leaf>()) }.cast::<Leaf>();
+        if fresh.is_null() {
+            return false;
+        }
+        match slot.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => leaf_ptr = fresh,
+            Err(winner) => {
+                // SAFETY: `fresh` came from calloc above and was never published.
+                unsafe { libc::free(fresh.cast()) };
+                leaf_ptr = winner;
+            }
+        }
+    }
+    // SAFETY: `leaf_ptr` is a published leaf, which lives forever.
+    unsafe { (*leaf_ptr).arenas[leaf].store(arena, Ordering::Release) };
+    true
+}
+
+/// Forgets the arena at `base`, before it goes back to the OS.
+pub(crate) fn remove(base: *const u8) {
+    let (root, leaf) = indices(base.addr());
+    let leaf_ptr = ROOT[root].load(Ordering::Acquire);
+    debug_assert!(
+        !leaf_ptr.is_null(),
+        "removing an arena that was never inserted"
+    );
+    // SAFETY: the arena was inserted, so its leaf exists and lives forever.
+    unsafe { (*leaf_ptr).arenas[leaf].store(ptr::null_mut(), Ordering::Release) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_answers_for_any_pointer_without_reading_it() {
+        assert!(lookup(ptr::null()).is_null());
+        assert!(lookup(ptr::without_provenance(usize::MAX)).is_null());
+        let local = 0u8;
+        assert!(lookup(&local).is_null());
+    }
+}

@@ -1,0 +1,1014 @@
+//! Thread-local heaps and the slow paths of the pool allocator.
+//!
+//! A [`Heap`] is what one thread allocates from: per size class the list of
+//! its usable pools, its arenas bucketed by free-pool count, and the atomic
+//! `pending` list on which other threads queue pools holding blocks they
+//! freed. See `pool.rs` for the whole picture.
+//!
+//! Heaps come from the C library and are never freed: a heap whose thread
+//! exited is an orphan until a running thread adopts it and it drains, and
+//! then it is recycled for a new thread. So a pointer to a heap, once read
+//! from an arena, can always be followed.
+
+use core::cell::{Cell, UnsafeCell};
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::arena::Arena;
+use super::arena_map;
+use super::pool::{self, Block, Pool, QUEUED, take_block};
+use super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_of, class_size};
+use super::system;
+
+/// One thread's heap. Fields in `local` (and each class's `pool`) are touched
+/// only by the thread servicing the heap: its owner, or after the owner
+/// exited, the thread that adopted it (hand-overs go through [`LISTS`]'s
+/// lock). The atomics may be touched by any thread.
+pub(crate) struct Heap {
+    classes: [ClassSlot; NUM_CLASSES],
+    local: UnsafeCell<Local>,
+    /// Pools with blocks freed by other threads, linked through
+    /// `Pool::pending_next`; pushed by anyone, taken whole by the servicer.
+    pending: AtomicPtr<Pool>,
+    /// Free pools in this heap's arenas, for the statistics.
+    unused_pools: AtomicUsize,
+    /// Next in the list of every heap ever made (push-only).
+    registry_next: AtomicPtr<Heap>,
+    /// Next in the orphan list, the free list or an adopter's list.
+    list_next: AtomicPtr<Heap>,
+}
+
+/// One size class of a heap. The counters are written by the servicing
+/// thread alone (plain load + store) and read by [`stats`](super::stats).
+struct ClassSlot {
+    /// First usable pool; null if none.
+    pool: UnsafeCell<*mut Pool>,
+    /// How many blocks `cache` holds.
+    cached: UnsafeCell<usize>,
+    /// How many it may hold: `CACHE_LIMITS[class]`, kept here, beside
+    /// `cached`, for `free`'s fast path.
+    limit: usize,
+    /// Blocks handed out and not yet back (cached blocks are back).
+    in_use: AtomicUsize,
+    /// Pools of this class.
+    pools: AtomicUsize,
+    /// Blocks this thread freed, kept for its next `malloc`s of the class: a
+    /// stack of pointers, so neither `free` nor `malloc` touches the block or
+    /// its pool while it is here. To their pools they are still handed out.
+    cache: UnsafeCell<[*mut u8; CACHE_SLOTS]>,
+}
+
+/// Room in each class's block cache.
+const CACHE_SLOTS: usize = 64;
+
+/// How many blocks each class's cache keeps: about 8 KiB of blocks, at least
+/// 16 and at most [`CACHE_SLOTS`].
+const CACHE_LIMITS: [usize; NUM_CLASSES] = {
+    let mut limits = [0; NUM_CLASSES];
+    let mut class = 0;
+    while class < NUM_CLASSES {
+        let by_bytes = 8192 / class_size(class);
+        limits[class] = if by_bytes < 16 {
+            16
+        } else if by_bytes > CACHE_SLOTS {
+            CACHE_SLOTS
+        } else {
+            by_bytes
+        };
+        class += 1;
+    }
+    limits
+};
+
+struct Local {
+    /// `buckets[n]`: arenas with `n` free pools, `0 < n < POOLS_PER_ARENA`,
+    /// linked through `Arena::{prev, next}`.
+    buckets: [*mut Arena; POOLS_PER_ARENA],
+    /// Bit `n` set iff `buckets[n]` is not empty.
+    nonempty: u64,
+    /// The one wholly free arena kept for the next pool.
+    empty_arena: *mut Arena,
+    /// Pools of any class in use (on a usable list or full).
+    pools_in_use: usize,
+    /// Orphan heaps this thread services, linked through `list_next`.
+    adopted: *const Heap,
+    /// Arenas this heap gave back to the OS. Once it has given one back,
+    /// its new arenas are populated at once: it is reusing memory.
+    arenas_returned: usize,
+}
+
+// SAFETY: the non-atomic state is touched only by the heap's servicing
+// thread, and servicing moves between threads only through `LISTS`' lock.
+unsafe impl Sync for Heap {}
+
+impl Heap {
+    const fn new() -> Heap {
+        Heap {
+            classes: {
+                let mut classes = [const {
+                    ClassSlot {
+                        pool: UnsafeCell::new(ptr::null_mut()),
+                        cached: UnsafeCell::new(0),
+                        limit: 0,
+                        in_use: AtomicUsize::new(0),
+                        pools: AtomicUsize::new(0),
+                        cache: UnsafeCell::new([ptr::null_mut(); CACHE_SLOTS]),
+                    }
+                }; NUM_CLASSES];
+                let mut class = 0;
+                while class < NUM_CLASSES {
+                    classes[class].limit = CACHE_LIMITS[class];
+                    class += 1;
+                }
+                classes
+            },
+            local: UnsafeCell::new(Local {
+                buckets: [ptr::null_mut(); POOLS_PER_ARENA],
+                nonempty: 0,
+                empty_arena: ptr::null_mut(),
+                pools_in_use: 0,
+                adopted: ptr::null(),
+                arenas_returned: 0,
+            }),
+            pending: AtomicPtr::new(ptr::null_mut()),
+            unused_pools: AtomicUsize::new(0),
+            registry_next: AtomicPtr::new(ptr::null_mut()),
+            list_next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// The slot of `class`, without a bounds check on the fast paths.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live; `class < NUM_CLASSES`.
+    #[inline(always)]
+    unsafe fn slot<'a>(heap: *const Heap, class: usize) -> &'a ClassSlot {
+        debug_assert!(class < NUM_CLASSES);
+        // SAFETY: heaps are never freed; the class is in bounds.
+        unsafe { &*(&raw const (*heap).classes).cast::<ClassSlot>().add(class) }
+    }
+
+    /// The first usable pool of `class`, or null.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live and serviced by the calling thread.
+    #[inline(always)]
+    pub(crate) unsafe fn usable_pool(heap: *const Heap, class: usize) -> *mut Pool {
+        // SAFETY: only the servicing thread touches the class's pool head.
+        unsafe { *Heap::slot(heap, class).pool.get() }
+    }
+
+    /// Pops a block from the class's cache; null if it is empty.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live and serviced by the calling thread.
+    #[inline(always)]
+    pub(crate) unsafe fn pop_cached(heap: *const Heap, class: usize) -> *mut u8 {
+        // SAFETY: only the servicing thread touches the cache, whose first
+        // `cached <= CACHE_SLOTS` entries are set.
+        unsafe {
+            let slot = Heap::slot(heap, class);
+            let n = *slot.cached.get();
+            if n == 0 {
+                return ptr::null_mut();
+            }
+            *slot.cached.get() = n - 1;
+            let p = *slot.cache.get().cast::<*mut u8>().add(n - 1);
+            add(&slot.in_use, 1);
+            p
+        }
+    }
+
+    /// Pushes a freed block on the class's cache; false (and nothing done) if
+    /// the cache is full.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live and serviced by the calling thread, and owns `p`, a
+    ///   block of `class` given up by the caller.
+    #[inline(always)]
+    pub(crate) unsafe fn push_cached(heap: *const Heap, class: usize, p: *mut u8) -> bool {
+        // SAFETY: only the servicing thread touches the cache; `limit <=
+        // CACHE_SLOTS`, so entry `n < limit` is in bounds.
+        unsafe {
+            let slot = Heap::slot(heap, class);
+            let n = *slot.cached.get();
+            if n >= slot.limit {
+                return false;
+            }
+            *slot.cache.get().cast::<*mut u8>().add(n) = p;
+            *slot.cached.get() = n + 1;
+            sub(&slot.in_use, 1);
+            true
+        }
+    }
+
+    /// Counts a block handed out.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live and serviced by the calling thread.
+    #[inline(always)]
+    pub(crate) unsafe fn count_taken(heap: *const Heap, class: usize) {
+        // SAFETY: as the caller guarantees; classes passed are < NUM_CLASSES.
+        let slot = unsafe { Heap::slot(heap, class) };
+        // One writer: a plain load and store, no read-modify-write.
+        add(&slot.in_use, 1);
+    }
+
+    /// Counts a block given back.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live and serviced by the calling thread.
+    #[inline(always)]
+    pub(crate) unsafe fn count_given(heap: *const Heap, class: usize) {
+        // SAFETY: as the caller guarantees; classes passed are < NUM_CLASSES.
+        let slot = unsafe { Heap::slot(heap, class) };
+        sub(&slot.in_use, 1);
+    }
+}
+
+/// Raw access to the servicer-only state.
+///
+/// # Safety
+///
+/// - `heap` is live and serviced by the calling thread; the result is used
+///   only for field accesses that do not outlive the caller's exclusivity.
+#[inline(always)]
+unsafe fn local(heap: *const Heap) -> *mut Local {
+    // SAFETY: heaps are never freed.
+    unsafe { (*heap).local.get() }
+}
+
+/// Raw access to a class's usable-list head.
+///
+/// # Safety
+///
+/// As [`local`].
+#[inline(always)]
+unsafe fn head(heap: *const Heap, class: usize) -> *mut *mut Pool {
+    // SAFETY: heaps are never freed.
+    unsafe { (*heap).classes[class].pool.get() }
+}
+
+// ---------------------------------------------------------------------------
+// The thread-local heap.
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ThreadState {
+    /// No heap yet.
+    Fresh,
+    /// Getting a heap; allocations meanwhile go to the system allocator.
+    Starting,
+    /// `CURRENT` is set.
+    Running,
+    /// The exit hook ran; allocations go to the system allocator.
+    Exited,
+}
+
+thread_local! {
+    /// This thread's heap, or null. Const-initialised and without a
+    /// destructor, so reading it is a plain thread-local load.
+    static CURRENT: Cell<*const Heap> = const { Cell::new(ptr::null()) };
+    static STATE: Cell<ThreadState> = const { Cell::new(ThreadState::Fresh) };
+    /// Its destructor is the thread's exit hook.
+    static EXIT_HOOK: ExitHook = const { ExitHook };
+}
+
+/// The calling thread's heap, or null if it has none (yet, or any more).
+#[inline(always)]
+pub(crate) fn current() -> *const Heap {
+    CURRENT.get()
+}
+
+struct ExitHook;
+
+impl Drop for ExitHook {
+    fn drop(&mut self) {
+        STATE.set(ThreadState::Exited);
+        let heap = CURRENT.replace(ptr::null());
+        if !heap.is_null() {
+            // SAFETY: `heap` was this thread's and nobody else services it.
+            unsafe { retire(heap) };
+        }
+    }
+}
+
+/// The calling thread's heap, made on first use. Null if the thread is
+/// starting or exiting, or no memory could be had: the caller then uses the
+/// system allocator, whose blocks `free` recognises.
+#[cold]
+#[inline(never)]
+fn heap_for_thread() -> *const Heap {
+    let heap = CURRENT.get();
+    if !heap.is_null() {
+        return heap;
+    }
+    if STATE.get() != ThreadState::Fresh {
+        return ptr::null();
+    }
+    STATE.set(ThreadState::Starting);
+    // Registering the exit hook may allocate (glibc's registration calls the
+    // C library's calloc; elsewhere std may use the global allocator, which
+    // lands back here while `Starting` and is served by the system).
+    if EXIT_HOOK.try_with(|_| ()).is_err() {
+        STATE.set(ThreadState::Exited);
+        return ptr::null();
+    }
+    let heap = acquire_heap();
+    if heap.is_null() {
+        STATE.set(ThreadState::Fresh);
+        return heap;
+    }
+    CURRENT.set(heap);
+    STATE.set(ThreadState::Running);
+    heap
+}
+
+// ---------------------------------------------------------------------------
+// Heap lists: every heap, free heaps, orphans.
+// ---------------------------------------------------------------------------
+
+/// Every heap ever made, for the statistics.
+static ALL_HEAPS: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
+
+struct Lists {
+    /// Empty heaps ready for a new thread.
+    free: *const Heap,
+    /// Heaps of exited threads with live blocks, not yet adopted.
+    orphans: *const Heap,
+}
+
+// SAFETY: the pointers are to heaps, which are `Sync` and never freed.
+unsafe impl Send for Lists {}
+
+static LISTS: Mutex<Lists> = Mutex::new(Lists {
+    free: ptr::null(),
+    orphans: ptr::null(),
+});
+
+/// Whether `LISTS.orphans` may be non-empty: checked without the lock.
+static ORPHANS_WAITING: AtomicBool = AtomicBool::new(false);
+
+fn lock_lists() -> std::sync::MutexGuard<'static, Lists> {
+    // Nothing under the lock can panic half-way; a poisoned lock is fine.
+    LISTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A heap for a new thread: a recycled one, or a fresh one from the C library.
+fn acquire_heap() -> *const Heap {
+    {
+        let mut lists = lock_lists();
+        let heap = lists.free;
+        if !heap.is_null() {
+            // SAFETY: heaps are never freed.
+            lists.free = unsafe { (*heap).list_next.load(Ordering::Relaxed) };
+            return heap;
+        }
+    }
+    // SAFETY: malloc has no preconditions; the size is non-zero.
+    let heap = unsafe { libc::malloc(size_of::<Heap>()) }.cast::<Heap>();
+    if heap.is_null() {
+        return heap;
+    }
+    // SAFETY: a fresh allocation of the right size; malloc aligns to 16,
+    // enough for `Heap`.
+    unsafe { heap.write(Heap::new()) };
+    let mut first = ALL_HEAPS.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: `heap` is not published yet.
+        unsafe { (*heap).registry_next.store(first, Ordering::Relaxed) };
+        match ALL_HEAPS.compare_exchange_weak(first, heap, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return heap,
+            Err(now) => first = now,
+        }
+    }
+}
+
+/// Calls `f` on every heap ever made.
+pub(crate) fn for_each_heap(mut f: impl FnMut(&Heap)) {
+    let mut heap = ALL_HEAPS.load(Ordering::Acquire);
+    while !heap.is_null() {
+        // SAFETY: heaps are published initialised (Release/Acquire) and never freed.
+        let h = unsafe { &*heap };
+        f(h);
+        heap = h.registry_next.load(Ordering::Relaxed);
+    }
+}
+
+impl Heap {
+    /// Per class: (pools, blocks in use), as last written by the servicer.
+    pub(crate) fn class_counts(&self, class: usize) -> (usize, usize) {
+        let slot = &self.classes[class];
+        (
+            slot.pools.load(Ordering::Relaxed),
+            slot.in_use.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Free pools in this heap's arenas.
+    pub(crate) fn unused_pools(&self) -> usize {
+        self.unused_pools.load(Ordering::Relaxed)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Slow paths of malloc.
+// ---------------------------------------------------------------------------
+
+/// `malloc` of a small size when the fast path could not serve it: no heap
+/// yet, or no usable pool of the class.
+#[cold]
+#[inline(never)]
+pub(crate) fn malloc_small_slow(size: usize) -> *mut u8 {
+    let class = class_of(size);
+    let heap = heap_for_thread();
+    if heap.is_null() {
+        return system::malloc(size);
+    }
+    // SAFETY: `heap` is this thread's heap.
+    unsafe {
+        collect(heap);
+        let mut pool = Heap::usable_pool(heap, class);
+        if pool.is_null() {
+            pool = new_pool(heap, class);
+            if pool.is_null() {
+                return ptr::null_mut();
+            }
+        }
+        Heap::count_taken(heap, class);
+        take_block(heap, pool, class)
+    }
+}
+
+/// A fresh pool of `class` at the front of its (empty) usable list, from the
+/// fullest arena with a free pool, else the kept empty arena, else a new one.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`; its usable list of `class` is empty.
+unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
+    // SAFETY: the caller services `heap`, so its local state is ours.
+    unsafe {
+        let l = local(heap);
+        let arena = if (*l).nonempty != 0 {
+            let arena = (*l).buckets[(*l).nonempty.trailing_zeros() as usize];
+            bucket_remove(l, arena);
+            arena
+        } else if !(*l).empty_arena.is_null() {
+            ptr::replace(&raw mut (*l).empty_arena, ptr::null_mut())
+        } else {
+            let arena = Arena::create(heap, (*l).arenas_returned > 0);
+            if arena.is_null() {
+                return arena.cast();
+            }
+            add(&(*heap).unused_pools, POOLS_PER_ARENA);
+            arena
+        };
+        let pool = Arena::take_pool(arena);
+        bucket_insert(l, arena);
+        sub(&(*heap).unused_pools, 1);
+        add(&(*heap).classes[class].pools, 1);
+        (*l).pools_in_use += 1;
+        Pool::init(pool, class);
+        Arena::set_class(arena, pool, class);
+        debug_assert!((*head(heap, class)).is_null());
+        *head(heap, class) = pool;
+        pool
+    }
+}
+
+/// The pool at the front of the usable list of `class` just became full:
+/// it leaves the list until a block comes back.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`; `pool` is the first usable pool of
+///   `class`.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn pool_full_slow(heap: *const Heap, pool: *mut Pool, class: usize) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        debug_assert_eq!(*head(heap, class), pool);
+        unlink(heap, pool);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Slow paths of free.
+// ---------------------------------------------------------------------------
+
+/// A full pool got a block back: it goes to the front of its usable list,
+/// to be allocated from next (it is the most likely to be in cache).
+///
+/// # Safety
+///
+/// - the calling thread services `heap`, which owns `pool`; `pool` is on no list.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn pool_refilled_slow(heap: *const Heap, pool: *mut Pool) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        let class = (*pool).class as usize;
+        let first = *head(heap, class);
+        if !first.is_null() && (*first).count == 0 {
+            // The kept empty pool would no longer be alone: let it go.
+            unlink(heap, first);
+            release_pool(heap, first);
+        }
+        let first = *head(heap, class);
+        (*pool).prev = ptr::null_mut();
+        (*pool).next = first;
+        if !first.is_null() {
+            (*first).prev = pool;
+        }
+        *head(heap, class) = pool;
+    }
+}
+
+/// A pool that is not alone on its usable list became empty: it goes back to
+/// its arena.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`, which owns `pool`; `pool` is on its
+///   usable list and holds no live block.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn pool_empty_slow(heap: *const Heap, pool: *mut Pool) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        unlink(heap, pool);
+        release_pool(heap, pool);
+    }
+}
+
+/// `free` of a block owned by another heap (or freed by a thread with no
+/// heap): push it on its pool's `thread_free` list, and queue the pool on
+/// the owner's `pending` list if it was not queued yet.
+///
+/// # Safety
+///
+/// - `p` is a live block of `arena`, given up by the caller.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn free_remote_slow(p: *mut u8, arena: *mut Arena) {
+    // SAFETY: `p` is a live block of `arena`, which is therefore alive.
+    let kept = unsafe { pool::own(arena, p) }.cast::<Block>();
+    let pool = pool::pool_of(kept.cast());
+    // The link is written through the caller's pointer, which its caller may
+    // still borrow; the list keeps the allocator's own pointer.
+    let block = p.cast::<Block>();
+    // SAFETY: the arena and its pool headers live at least as long as the
+    // block; `thread_free` and `pending_next` are atomics, shared by design;
+    // the block is ours to write until the exchange publishes it.
+    unsafe {
+        let owner = (*arena).heap;
+        let list = &(*pool).thread_free;
+        let mut old = list.load(Ordering::Relaxed);
+        loop {
+            (*block).next = old.map_addr(|a| a & !QUEUED);
+            let new = kept.map_addr(|a| a | QUEUED);
+            match list.compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => old = now,
+            }
+        }
+        if old.addr() & QUEUED != 0 {
+            return;
+        }
+        // First remote free since the owner last looked: queue the pool. It
+        // cannot be recycled meanwhile: the block just pushed counts as in use.
+        let pending = &(*owner).pending;
+        let mut first = pending.load(Ordering::Relaxed);
+        loop {
+            (*pool).pending_next.store(first, Ordering::Relaxed);
+            match pending.compare_exchange_weak(first, pool, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => first = now,
+            }
+        }
+    }
+}
+
+/// `free` of an own block whose class's cache is full: the older half of the
+/// cache goes back to the pools, then the block goes on the cache.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`, which owns `p`, a live block of
+///   `class` given up by the caller.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn free_cache_full_slow(heap: *const Heap, class: usize, p: *mut u8) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        flush_cache(heap, class, CACHE_LIMITS[class] / 2);
+        let pushed = Heap::push_cached(heap, class, p);
+        debug_assert!(pushed);
+    }
+}
+
+/// Gives the `count` oldest blocks of a class's cache back to their pools.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
+    // SAFETY: the cache is the servicing thread's; its blocks are live
+    // blocks of `heap`'s pools that nobody uses.
+    unsafe {
+        let slot = &(*heap).classes[class];
+        let n = *slot.cached.get();
+        let count = count.min(n);
+        let cache = slot.cache.get().cast::<*mut u8>();
+        for i in 0..count {
+            // Cached pointers carry the arena's provenance (see `pool::own`).
+            let block = *cache.add(i);
+            pool::give_block(heap, pool::pool_of(block), block.cast());
+        }
+        ptr::copy(cache.add(count), cache, n - count);
+        *slot.cached.get() = n - count;
+    }
+}
+
+/// Gives every cached block back to its pool.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn flush_caches(heap: *const Heap) {
+    for class in 0..NUM_CLASSES {
+        // SAFETY: as the caller guarantees.
+        unsafe { flush_cache(heap, class, CACHE_SLOTS) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Lists of pools and arenas.
+// ---------------------------------------------------------------------------
+
+/// Takes `pool` off its class's usable list.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`; `pool` is on its usable list.
+unsafe fn unlink(heap: *const Heap, pool: *mut Pool) {
+    // SAFETY: as the caller guarantees; listed pools are live.
+    unsafe {
+        let (prev, next) = ((*pool).prev, (*pool).next);
+        if prev.is_null() {
+            *head(heap, (*pool).class as usize) = next;
+        } else {
+            (*prev).next = next;
+        }
+        if !next.is_null() {
+            (*next).prev = prev;
+        }
+        (*pool).prev = ptr::null_mut();
+        (*pool).next = ptr::null_mut();
+    }
+}
+
+/// Gives an empty pool (on no list) back to its arena; a wholly free arena
+/// becomes the kept empty arena, or goes back to the OS if one is kept.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`, which owns `pool`; `pool` is on no
+///   list and holds no live block.
+unsafe fn release_pool(heap: *const Heap, pool: *mut Pool) {
+    let arena = arena_map::lookup(pool.cast());
+    // SAFETY: as the caller guarantees; the pool's arena is live and owned
+    // by `heap`.
+    unsafe {
+        debug_assert_eq!((*arena).heap, heap);
+        debug_assert_eq!((*pool).count, 0);
+        debug_assert!((*pool).thread_free.load(Ordering::Relaxed).is_null());
+        let l = local(heap);
+        sub(&(*heap).classes[(*pool).class as usize].pools, 1);
+        add(&(*heap).unused_pools, 1);
+        (*l).pools_in_use -= 1;
+        bucket_remove(l, arena);
+        Arena::give_pool(arena, pool);
+        if (*arena).nfree < POOLS_PER_ARENA {
+            bucket_insert(l, arena);
+        } else if (*l).empty_arena.is_null() {
+            (*l).empty_arena = arena;
+        } else {
+            destroy_arena(heap, arena);
+        }
+    }
+}
+
+/// # Safety
+///
+/// - the calling thread services `heap`, which owns the wholly free `arena`,
+///   on no list.
+unsafe fn destroy_arena(heap: *const Heap, arena: *mut Arena) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        sub(&(*heap).unused_pools, POOLS_PER_ARENA);
+        (*local(heap)).arenas_returned += 1;
+        Arena::destroy(arena);
+    }
+}
+
+/// # Safety
+///
+/// - the calling thread services the heap of `l`; `arena` is its, in no bucket.
+unsafe fn bucket_insert(l: *mut Local, arena: *mut Arena) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        let n = (*arena).nfree;
+        if n == 0 || n == POOLS_PER_ARENA {
+            return;
+        }
+        let first = (*l).buckets[n];
+        (*arena).prev = ptr::null_mut();
+        (*arena).next = first;
+        if !first.is_null() {
+            (*first).prev = arena;
+        }
+        (*l).buckets[n] = arena;
+        (*l).nonempty |= 1 << n;
+    }
+}
+
+/// # Safety
+///
+/// - the calling thread services the heap of `l`; `arena` is its, and in the
+///   bucket of its `nfree` if `0 < nfree < POOLS_PER_ARENA`.
+unsafe fn bucket_remove(l: *mut Local, arena: *mut Arena) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        let n = (*arena).nfree;
+        if n == 0 || n == POOLS_PER_ARENA {
+            return;
+        }
+        let (prev, next) = ((*arena).prev, (*arena).next);
+        if prev.is_null() {
+            (*l).buckets[n] = next;
+            if next.is_null() {
+                (*l).nonempty &= !(1 << n);
+            }
+        } else {
+            (*prev).next = next;
+        }
+        if !next.is_null() {
+            (*next).prev = prev;
+        }
+    }
+}
+
+/// `counter += n` by its one writer: a plain load and store.
+#[inline(always)]
+fn add(counter: &AtomicUsize, n: usize) {
+    counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
+/// `counter -= n` by its one writer.
+#[inline(always)]
+fn sub(counter: &AtomicUsize, n: usize) {
+    counter.store(counter.load(Ordering::Relaxed) - n, Ordering::Relaxed);
+}
+
+// ---------------------------------------------------------------------------
+// Collecting: pending frees, orphans, idle memory.
+// ---------------------------------------------------------------------------
+
+/// The deferred work of the calling thread: take back the blocks other
+/// threads freed into `heap`, adopt orphan heaps, and service the adopted.
+///
+/// # Safety
+///
+/// - `heap` is the calling thread's heap.
+unsafe fn collect(heap: *const Heap) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        drain_pending(heap);
+        if ORPHANS_WAITING.load(Ordering::Relaxed) {
+            adopt_orphans(heap);
+        }
+        if !(*local(heap)).adopted.is_null() {
+            service_adopted(heap);
+        }
+    }
+}
+
+/// Takes the blocks other threads freed into `heap`'s pools, as local frees.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn drain_pending(heap: *const Heap) {
+    // SAFETY: heaps are never freed.
+    let pending = unsafe { &(*heap).pending };
+    if pending.load(Ordering::Relaxed).is_null() {
+        return;
+    }
+    let mut pool = pending.swap(ptr::null_mut(), Ordering::Acquire);
+    while !pool.is_null() {
+        // SAFETY: a queued pool holds a live (pushed) block, so it is live;
+        // its link is read before the flag is cleared, since a remote free
+        // may queue it again right after.
+        unsafe {
+            let next = (*pool).pending_next.load(Ordering::Relaxed);
+            let mut block = (*pool)
+                .thread_free
+                .swap(ptr::null_mut(), Ordering::Acquire)
+                .map_addr(|a| a & !QUEUED);
+            let class = (*pool).class as usize;
+            while !block.is_null() {
+                let after = (*block).next;
+                Heap::count_given(heap, class);
+                pool::give_block(heap, pool, block);
+                block = after;
+            }
+            pool = next;
+        }
+    }
+}
+
+/// Lets go of a heap's idle memory: the kept empty pool of each class and the
+/// kept empty arena.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn release_idle(heap: *const Heap) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        for class in 0..NUM_CLASSES {
+            let first = *head(heap, class);
+            if !first.is_null() && (*first).count == 0 {
+                debug_assert!((*first).next.is_null());
+                unlink(heap, first);
+                release_pool(heap, first);
+            }
+        }
+        let l = local(heap);
+        let arena = ptr::replace(&raw mut (*l).empty_arena, ptr::null_mut());
+        if !arena.is_null() {
+            destroy_arena(heap, arena);
+        }
+    }
+}
+
+/// Takes every waiting orphan heap into `heap`'s adopted list.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn adopt_orphans(heap: *const Heap) {
+    let orphans = {
+        let mut lists = lock_lists();
+        ORPHANS_WAITING.store(false, Ordering::Relaxed);
+        core::mem::replace(&mut lists.orphans, ptr::null())
+    };
+    if orphans.is_null() {
+        return;
+    }
+    // SAFETY: the orphans are now serviced by this thread alone (handed over
+    // under the lock); heaps are never freed.
+    unsafe {
+        let mut last = orphans;
+        loop {
+            let next = (*last).list_next.load(Ordering::Relaxed);
+            if next.is_null() {
+                break;
+            }
+            last = next;
+        }
+        let l = local(heap);
+        (*last)
+            .list_next
+            .store((*l).adopted.cast_mut(), Ordering::Relaxed);
+        (*l).adopted = orphans;
+    }
+}
+
+/// Collects each adopted heap's pending frees; recycles those left empty.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn service_adopted(heap: *const Heap) {
+    // SAFETY: the adopted heaps are serviced by this thread alone.
+    unsafe {
+        let l = local(heap);
+        let mut prev: *const Heap = ptr::null();
+        let mut orphan = (*l).adopted;
+        while !orphan.is_null() {
+            let next = (*orphan).list_next.load(Ordering::Relaxed);
+            drain_pending(orphan);
+            release_idle(orphan);
+            if (*local(orphan)).pools_in_use == 0 {
+                if prev.is_null() {
+                    (*l).adopted = next;
+                } else {
+                    (*prev).list_next.store(next, Ordering::Relaxed);
+                }
+                recycle(orphan);
+            } else {
+                prev = orphan;
+            }
+            orphan = next;
+        }
+    }
+}
+
+/// Puts an empty heap on the free list.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`, which has no pool and is on no list.
+unsafe fn recycle(heap: *const Heap) {
+    let mut lists = lock_lists();
+    // SAFETY: heaps are never freed; the lock hands the heap over.
+    unsafe {
+        (*heap)
+            .list_next
+            .store(lists.free.cast_mut(), Ordering::Relaxed)
+    };
+    lists.free = heap;
+}
+
+/// The exit hook's work: collect, let go of idle memory, and hand the heap
+/// (and the heaps it adopted) to the free list or the orphan list.
+///
+/// # Safety
+///
+/// - `heap` was the calling thread's heap, and is nobody's now.
+unsafe fn retire(heap: *const Heap) {
+    // SAFETY: this thread services `heap` and its adopted heaps until it
+    // hands them over under the lock.
+    unsafe {
+        flush_caches(heap);
+        drain_pending(heap);
+        let l = local(heap);
+        if !(*l).adopted.is_null() {
+            service_adopted(heap);
+        }
+        release_idle(heap);
+        let mut orphans = ptr::replace(&raw mut (*l).adopted, ptr::null());
+        let empty = (*l).pools_in_use == 0;
+        if !empty {
+            (*heap)
+                .list_next
+                .store(orphans.cast_mut(), Ordering::Relaxed);
+            orphans = heap;
+        }
+        if empty {
+            recycle(heap);
+        }
+        if orphans.is_null() {
+            return;
+        }
+        let mut last = orphans;
+        loop {
+            let next = (*last).list_next.load(Ordering::Relaxed);
+            if next.is_null() {
+                break;
+            }
+            last = next;
+        }
+        let mut lists = lock_lists();
+        (*last)
+            .list_next
+            .store(lists.orphans.cast_mut(), Ordering::Relaxed);
+        lists.orphans = orphans;
+        ORPHANS_WAITING.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What [`stats`](super::stats) does first: the calling thread's deferred
+/// work (blocks freed to it by other threads, and the heaps of exited
+/// threads), so that the figures are as current as they can be.
+pub(crate) fn collect_current() {
+    let heap = current();
+    if heap.is_null() {
+        // A thread without a heap can still adopt and drain orphans: do it
+        // with a heap of its own, unless it is exiting.
+        if !ORPHANS_WAITING.load(Ordering::Relaxed) {
+            return;
+        }
+        let heap = heap_for_thread();
+        if heap.is_null() {
+            return;
+        }
+        // SAFETY: `heap` is this thread's.
+        return unsafe { collect(heap) };
+    }
+    // SAFETY: `heap` is this thread's.
+    unsafe { collect(heap) }
+}

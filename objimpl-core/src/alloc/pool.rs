@@ -1,0 +1,380 @@
+//! The pool allocator: the `object_*` and `mem_*` families.
+//!
+//! # The picture
+//!
+//! ```text
+//!  OS ──mmap 1 MiB, 1 MiB-aligned──> Arena ──cut into 64 x 16 KiB──> Pool ──carved into──> blocks
+//!
+//!  arena (1 MiB, owned by one heap for life)
+//!  ┌──────────┬──────────┬──────────┬─────┬──────────┐
+//!  │ pool 0   │ pool 1   │ pool 2   │ ... │ pool 63  │   metadata (Arena) lives outside,
+//!  │ class 1  │ class 1  │ (free)   │     │ (never   │   so all 64 pools are usable
+//!  │          │          │          │     │  carved) │
+//!  └──────────┴──────────┴──────────┴─────┴──────────┘
+//!
+//!  pool (16 KiB, one size class)
+//!  ┌────────────┬───────┬───────┬───────┬───────┬─────────────────────┬──────┐
+//!  │ header     │ block │ block │ block │ block │ never used yet ...   │ tail │
+//!  │ (64 bytes) │ used  │ free ─┼──┐    │ used  │ (bumped on demand)  │      │
+//!  └────────────┴───────┴───────┴──┼────┴───────┴─────────────────────┴──────┘
+//!    free ──────────────────────────┘─> ... -> null      next_offset ──^
+//!
+//!  heap (one per thread), per size class:
+//!    cache: [block, block, ..., block]      pointers to blocks this thread freed
+//!    pool ─> usable pool <─> usable pool    pools with free blocks (full ones leave)
+//! ```
+//!
+//! - **Size classes.** A request of `n <= 512` bytes gets a block of class
+//!   `(n - 1) / 16`, whose blocks are `16 * (class + 1)` bytes; every block
+//!   is 16-byte aligned because pools are, the header is 64 bytes and every
+//!   class size is a multiple of 16. `n == 0` is served from class 0, so it
+//!   gets a unique pointer. Larger requests go to the C library.
+//! - **Pools.** A pool serves one class. Its header holds a singly linked
+//!   free list threaded through the free blocks themselves (`free`), the
+//!   number of blocks handed out (`count`), and `next_offset`: blocks past it
+//!   have never been used and are handed out by bumping it, so a fresh pool's
+//!   pages are touched only by the program using them. A pool is full when
+//!   its free list is empty and its never-used tail has no room for a block.
+//! - **Heaps.** Each thread allocates from a heap of its own (`heap.rs`),
+//!   reached through a thread-local pointer without any lock. For each class
+//!   the heap keeps a small stack of blocks it freed (the block cache, 16 to
+//!   64 pointers, about 8 KiB of blocks) and the list of its usable pools
+//!   (some free blocks). `free` of an own block pushes it on the cache and
+//!   `malloc` pops it: neither touches the block or its pool, which keeps a
+//!   random mix of sizes in cache and spares the pool-list moves below. When
+//!   the cache is full, its older half goes back to the pools; when it is
+//!   empty, allocation takes the first block of the first usable pool. A full pool leaves
+//!   the list; the first block freed into it puts it back at the front; a pool
+//!   whose last block comes back returns to its arena, unless it is the only
+//!   usable pool of its class, which is kept so that a loop of `malloc` and
+//!   `free` stays on the fast path.
+//! - **Arenas.** A heap takes pools from the fullest of its arenas that has a
+//!   free pool (buckets by free-pool count), so that the emptiest arenas drain
+//!   and can be given back. A wholly free arena goes back to the OS, except
+//!   one per heap kept for the next pool, so that freeing and allocating in a
+//!   loop does not map and unmap over and over.
+//! - **Ownership.** An arena belongs to one heap for life; the arena map
+//!   (`arena_map.rs`) says in O(1), without touching the block, whether a
+//!   pointer lies in one of our arenas and which. That answers both "is this a
+//!   pool block or a C library block" and "is this block mine".
+//! - **Frees from other threads.** A block freed by a thread that does not own
+//!   it is pushed onto its pool's atomic `thread_free` list. The first such
+//!   push since the owner last looked also queues the pool on the owner's
+//!   atomic `pending` list. The owner takes both lists whole, and frees the
+//!   blocks as its own, in its slow paths. Until then they count as in use.
+//! - **Threads that exit.** A thread's exit hook collects what it can, gives
+//!   back what is empty, and puts a heap that still has live blocks on the
+//!   orphan list. A running thread adopts orphan heaps in its slow paths: it
+//!   collects their pending frees from then on, and recycles each heap once
+//!   it is empty. No block is lost: an orphan's blocks stay valid, and frees
+//!   of them go through `thread_free` as before.
+//!
+//! Nothing here allocates through the global allocator (which may be
+//! [`PyMalloc`](super::PyMalloc) itself): metadata comes from the C library,
+//! arenas from `os.rs`, thread-local state has const initialisers.
+//!
+//! The fast paths come first below: [`malloc`] pops the class's cache, or
+//! else the first block of the first usable pool; [`free`] asks the arena
+//! map, compares the arena's owner with the thread's heap and pushes the
+//! block on the class's cache. Everything else is in `heap.rs`, out of line,
+//! named `*_slow`.
+
+use core::ptr;
+use core::sync::atomic::AtomicPtr;
+
+use super::ALIGNMENT;
+use super::arena::Arena;
+use super::arena_map;
+use super::heap::{self, Heap};
+use super::size_class::{ALIGNMENT_MASK, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_of, class_size};
+use super::system;
+
+// ---------------------------------------------------------------------------
+// Fast paths.
+// ---------------------------------------------------------------------------
+
+/// `malloc(size)`: a block of `size` bytes, 16-byte aligned; null if the
+/// memory could not be had or `size > isize::MAX`.
+#[inline]
+pub(crate) fn malloc(size: usize) -> *mut u8 {
+    if size <= SMALL_REQUEST_THRESHOLD {
+        let class = class_of(size);
+        let heap = heap::current();
+        if !heap.is_null() {
+            // SAFETY: the thread-local heap is this thread's, alive while set.
+            let cached = unsafe { Heap::pop_cached(heap, class) };
+            if !cached.is_null() {
+                return cached;
+            }
+            // SAFETY: as above.
+            let pool = unsafe { Heap::usable_pool(heap, class) };
+            if !pool.is_null() {
+                // SAFETY: `pool` is on `heap`'s usable list of `class`, and
+                // this thread services `heap`.
+                unsafe {
+                    Heap::count_taken(heap, class);
+                    return take_block(heap, pool, class);
+                }
+            }
+        }
+        return heap::malloc_small_slow(size);
+    }
+    system::malloc(size)
+}
+
+/// `free(p)`: gives a block back; null does nothing.
+///
+/// # Safety
+///
+/// - `p` is null or a live block from this module's `malloc`, `calloc` or
+///   `realloc`, not freed before.
+#[inline]
+pub(crate) unsafe fn free(p: *mut u8) {
+    let arena = arena_map::lookup(p);
+    if arena.is_null() {
+        // Not in any of our arenas: a C library block (or null).
+        // SAFETY: the caller gives a live block of this family, and blocks of
+        // this family outside our arenas all came from `system`.
+        return unsafe { system::free(p) };
+    }
+    // SAFETY: `p` is a live block in `arena`, so the arena is alive; its
+    // owner never changes.
+    let owner = unsafe { (*arena).heap };
+    if owner != heap::current() {
+        // SAFETY: `p` is a live block of `arena`, given up by the caller.
+        return unsafe { heap::free_remote_slow(p, arena) };
+    }
+    // SAFETY: `p` is a live block of a pool of this thread's heap, in `arena`.
+    unsafe {
+        let class = Arena::class_at(arena, p);
+        let block = own(arena, p);
+        if !Heap::push_cached(owner, class, block) {
+            heap::free_cache_full_slow(owner, class, block);
+        }
+    }
+}
+
+/// Takes a block of a usable pool (the caller counts it): the first of its
+/// free list, else the next never-used one, which is not touched. A pool that
+/// has neither left is full and leaves its usable list.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`; `pool` is on its usable list of
+///   `class` (so it has a block on its free list or in its never-used tail).
+#[inline(always)]
+pub(crate) unsafe fn take_block(heap: *const Heap, pool: *mut Pool, class: usize) -> *mut u8 {
+    // SAFETY: the caller guarantees this thread alone touches the pool's
+    // local fields; a listed block is a free block of the pool, and a usable
+    // pool's `next_offset` leaves room for a whole block.
+    unsafe {
+        (*pool).count += 1;
+        let block = (*pool).free;
+        if !block.is_null() {
+            let next = (*block).next;
+            (*pool).free = next;
+            if next.is_null() && (*pool).next_offset > (*pool).max_next_offset {
+                heap::pool_full_slow(heap, pool, class);
+            }
+            return block.cast();
+        }
+        let offset = (*pool).next_offset;
+        let next_offset = offset + class_size(class) as u32;
+        (*pool).next_offset = next_offset;
+        if next_offset > (*pool).max_next_offset {
+            heap::pool_full_slow(heap, pool, class);
+        }
+        pool.byte_add(offset as usize).cast()
+    }
+}
+
+/// Puts a block back on its pool's free list, on the owner's side (counted
+/// when it was freed).
+///
+/// # Safety
+///
+/// - the calling thread services `heap`, which owns `pool`; `block` is a
+///   block of `pool` that was handed out and is given up now.
+#[inline(always)]
+pub(crate) unsafe fn give_block(heap: *const Heap, pool: *mut Pool, block: *mut Block) {
+    // SAFETY: the caller guarantees this thread alone touches the pool's
+    // local fields, and that the block is ours to reuse.
+    unsafe {
+        let old = (*pool).free;
+        (*block).next = old;
+        (*pool).free = block;
+        let count = (*pool).count - 1;
+        (*pool).count = count;
+        if old.is_null() && (*pool).next_offset > (*pool).max_next_offset {
+            // It was full: it is usable again.
+            heap::pool_refilled_slow(heap, pool);
+        } else if count == 0 && !((*pool).prev.is_null() && (*pool).next.is_null()) {
+            // Empty, and not the only usable pool of its class.
+            heap::pool_empty_slow(heap, pool);
+        }
+    }
+}
+
+/// `p`, an address in `arena`, as a pointer with the arena's provenance.
+///
+/// A block's pointer as its user hands it back may grant access to no more
+/// than the bytes the user asked for (a `Box` or a `Vec` grants no more, and
+/// Miri checks it). So the allocator keeps and hands out pointers derived
+/// from the one the OS gave it, and reaches pool headers through them. The
+/// one exception: `free` from another thread writes the free-list link
+/// through the user's pointer, since the caller (a `Box` being dropped) may
+/// still hold it.
+///
+/// # Safety
+///
+/// - `arena` is live and `p` is in it.
+#[inline(always)]
+pub(crate) unsafe fn own(arena: *const Arena, p: *mut u8) -> *mut u8 {
+    // SAFETY: as the caller guarantees.
+    unsafe { (*arena).base }.with_addr(p.addr())
+}
+
+/// The pool containing a block.
+#[inline(always)]
+pub(crate) fn pool_of(p: *mut u8) -> *mut Pool {
+    p.map_addr(|a| a & !(POOL_SIZE - 1)).cast()
+}
+
+// ---------------------------------------------------------------------------
+// The rest of the family, on top of the fast paths.
+// ---------------------------------------------------------------------------
+
+/// `calloc(n, size)`: `n * size` zeroed bytes; null on overflow.
+#[inline]
+pub(crate) fn calloc(n: usize, size: usize) -> *mut u8 {
+    let Some(total) = n.checked_mul(size) else {
+        return ptr::null_mut();
+    };
+    if total > SMALL_REQUEST_THRESHOLD {
+        return system::calloc(1, total);
+    }
+    let p = malloc(total);
+    if !p.is_null() {
+        // SAFETY: `p` is a fresh block of at least `total` bytes.
+        unsafe { p.write_bytes(0, total) };
+    }
+    p
+}
+
+/// `realloc(p, size)`. A pool block stays where it is when `size` still fits
+/// its class well (more than 3/4 of the block, as obmalloc); otherwise the
+/// contents move, up to the smaller size. A C library block stays one.
+///
+/// # Safety
+///
+/// - `p` is null or a live block of this module, not freed before; on
+///   success it is no longer valid.
+#[inline]
+pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    if p.is_null() {
+        return malloc(size);
+    }
+    let arena = arena_map::lookup(p);
+    if arena.is_null() {
+        // SAFETY: the caller gives a live block of this family, and those
+        // outside our arenas came from `system`.
+        return unsafe { system::realloc(p, size) };
+    }
+    // SAFETY: `p` is a live block of `arena`, which is therefore alive; its
+    // pool's class was set before the block was handed out and does not
+    // change while it lives.
+    let old_size = class_size(unsafe { (*pool_of(own(arena, p))).class } as usize);
+    if size <= old_size && size * 4 > old_size * 3 {
+        // The caller's pointer may cover only the old size.
+        // SAFETY: as above.
+        return unsafe { own(arena, p) };
+    }
+    let q = malloc(size);
+    if !q.is_null() {
+        // SAFETY: both blocks are live, distinct, and at least
+        // `min(old_size, size)` bytes long.
+        unsafe { ptr::copy_nonoverlapping(p, q, old_size.min(size)) };
+        // SAFETY: the caller gave `p` up; its contents are copied.
+        unsafe { free(p) };
+    }
+    q
+}
+
+// ---------------------------------------------------------------------------
+// The pool header.
+// ---------------------------------------------------------------------------
+
+/// A free block: the link of its pool's free list lives in the block.
+#[repr(C)]
+pub(crate) struct Block {
+    pub(crate) next: *mut Block,
+}
+
+/// The header at the start of every pool. The atomic fields are the only
+/// ones other threads touch.
+#[repr(C)]
+pub(crate) struct Pool {
+    /// First free block (given back), or null.
+    pub(crate) free: *mut Block,
+    /// Blocks handed out and not yet back with the owner.
+    pub(crate) count: u32,
+    /// The size class.
+    pub(crate) class: u32,
+    /// Offset of the first never-used block; those from here on are handed
+    /// out by bumping it, untouched until then.
+    pub(crate) next_offset: u32,
+    /// The largest offset at which a whole block still fits.
+    pub(crate) max_next_offset: u32,
+    /// Links of the heap's usable list for the class (or, while the pool is
+    /// free, of its arena's free pools, through `next`).
+    pub(crate) next: *mut Pool,
+    pub(crate) prev: *mut Pool,
+    /// Blocks freed by other threads, linked through `Block::next`. Bit 0
+    /// ([`QUEUED`]) says the pool is on its owner's `pending` list.
+    pub(crate) thread_free: AtomicPtr<Block>,
+    /// Link of the owner's `pending` list.
+    pub(crate) pending_next: AtomicPtr<Pool>,
+}
+
+/// The tag bit of [`Pool::thread_free`]. Blocks are 16-byte aligned, so the
+/// low bits of a block address are free.
+pub(crate) const QUEUED: usize = 1;
+
+/// Bytes of a pool before its first block: the header, rounded up to
+/// [`ALIGNMENT`].
+pub(crate) const POOL_OVERHEAD: usize = size_of::<Pool>().next_multiple_of(ALIGNMENT);
+
+static_assertions::const_assert_eq!(POOL_OVERHEAD, 64);
+static_assertions::const_assert!(QUEUED & ALIGNMENT_MASK == QUEUED);
+
+/// Blocks of class `class` in one pool.
+pub(crate) const fn blocks_per_pool(class: usize) -> usize {
+    (POOL_SIZE - POOL_OVERHEAD) / class_size(class)
+}
+
+impl Pool {
+    /// Makes `pool` a fresh pool of `class`, all of whose blocks are never
+    /// used yet.
+    ///
+    /// # Safety
+    ///
+    /// - `pool` is a pool of an arena serviced by the calling thread, holding
+    ///   no live block and on no list.
+    pub(crate) unsafe fn init(pool: *mut Pool, class: usize) {
+        let size = class_size(class);
+        // SAFETY: the pool's header is ours alone to write.
+        unsafe {
+            pool.write(Pool {
+                free: ptr::null_mut(),
+                count: 0,
+                class: class as u32,
+                next_offset: POOL_OVERHEAD as u32,
+                max_next_offset: (POOL_SIZE - size) as u32,
+                next: ptr::null_mut(),
+                prev: ptr::null_mut(),
+                thread_free: AtomicPtr::new(ptr::null_mut()),
+                pending_next: AtomicPtr::new(ptr::null_mut()),
+            });
+        }
+    }
+}

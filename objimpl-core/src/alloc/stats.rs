@@ -1,0 +1,283 @@
+//! Statistics: [`stats`] and [`debug_malloc_stats`], the counterpart of
+//! CPython's `sys._debugmallocstats()`.
+
+use std::io;
+
+use super::arena;
+use super::heap;
+use super::pool::{POOL_OVERHEAD, blocks_per_pool};
+use super::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_size};
+
+/// The figures of one size class, summed over every thread's heap.
+///
+/// ```
+/// let stats = objimpl_core::alloc::stats();
+/// let class = &stats.classes[1];
+/// assert_eq!(class.size, 32);
+/// assert!(class.blocks_in_use + class.blocks_available <= class.pools * 16384 / 32);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassStats {
+    /// The block size of the class, in bytes (16, 32, ..., 512).
+    pub size: usize,
+    /// Pools serving the class (`num pools`).
+    pub pools: usize,
+    /// Blocks handed out and not yet given back to their owning heap
+    /// (`blocks in use`). A block freed by another thread counts until its
+    /// owner collects it.
+    pub blocks_in_use: usize,
+    /// Blocks of those pools ready to be handed out, carved or not
+    /// (`avail blocks`).
+    pub blocks_available: usize,
+}
+
+/// A snapshot of the pool allocator, the figures `sys._debugmallocstats()`
+/// prints for pymalloc. It covers every thread's heap; while other threads
+/// allocate, the figures are each current but not necessarily from one
+/// instant.
+///
+/// When no other thread is allocating, the byte figures add up to the
+/// arenas' size, [`arena_bytes`](Stats::arena_bytes): allocated blocks,
+/// available blocks, unused pools, pool headers, quantization and arena
+/// alignment.
+///
+/// ```
+/// use objimpl_core::alloc;
+/// let p = alloc::object_malloc(40);
+/// let stats = alloc::stats();
+/// assert!(stats.classes[2].blocks_in_use >= 1); // 40 bytes: class 2, 48-byte blocks
+/// assert!(stats.arenas_current >= 1);
+/// // SAFETY: `p` came from `object_malloc` and is freed once.
+/// unsafe { alloc::object_free(p) };
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Per size class, class `i` holding blocks of `16 * (i + 1)` bytes.
+    pub classes: [ClassStats; NUM_CLASSES],
+    /// Arenas ever taken from the OS (`# arenas allocated total`).
+    pub arenas_allocated_total: usize,
+    /// Arenas given back to the OS (`# arenas reclaimed`).
+    pub arenas_reclaimed: usize,
+    /// The most arenas held at once (`# arenas highwater mark`).
+    pub arenas_highwater: usize,
+    /// Arenas held now (`# arenas allocated current`).
+    pub arenas_current: usize,
+    /// Bytes in blocks in use, at their class size.
+    pub bytes_in_allocated_blocks: usize,
+    /// Bytes in available blocks of pools in use.
+    pub bytes_in_available_blocks: usize,
+    /// Pools of the arenas serving no class.
+    pub unused_pools: usize,
+    /// `unused_pools * 16384`.
+    pub bytes_in_unused_pools: usize,
+    /// Bytes taken by the headers of pools in use.
+    pub bytes_lost_to_pool_headers: usize,
+    /// Bytes at the end of pools in use too small for a block.
+    pub bytes_lost_to_quantization: usize,
+    /// Bytes of arenas lost to aligning their pools. Always 0 here: arenas are
+    /// mapped at an aligned address (CPython loses a pool per arena).
+    pub bytes_lost_to_arena_alignment: usize,
+}
+
+impl Stats {
+    /// Bytes of address space in arenas: `arenas_current * 1 MiB`.
+    ///
+    /// ```
+    /// let stats = objimpl_core::alloc::stats();
+    /// assert_eq!(stats.arena_bytes(), stats.arenas_current << 20);
+    /// ```
+    pub fn arena_bytes(&self) -> usize {
+        self.arenas_current * ARENA_SIZE
+    }
+
+    /// Blocks in use over every class.
+    ///
+    /// ```
+    /// let before = objimpl_core::alloc::stats().blocks_in_use();
+    /// let p = objimpl_core::alloc::mem_malloc(8);
+    /// assert!(objimpl_core::alloc::stats().blocks_in_use() >= 1);
+    /// # let _ = before;
+    /// // SAFETY: `p` came from `mem_malloc` and is freed once.
+    /// unsafe { objimpl_core::alloc::mem_free(p) };
+    /// ```
+    pub fn blocks_in_use(&self) -> usize {
+        self.classes.iter().map(|c| c.blocks_in_use).sum()
+    }
+}
+
+/// Takes a snapshot of the pool allocator's figures, over every thread's heap.
+///
+/// First it does the calling thread's deferred work, as an allocation's slow
+/// path would: it takes back the blocks other threads freed into its heap,
+/// and the pending frees of exited threads' heaps (giving back what they
+/// leave empty). Blocks freed into another running thread's heap count as in
+/// use until that thread collects them.
+///
+/// ```
+/// use objimpl_core::alloc;
+/// let stats = alloc::stats();
+/// let total = stats.bytes_in_allocated_blocks
+///     + stats.bytes_in_available_blocks
+///     + stats.bytes_in_unused_pools
+///     + stats.bytes_lost_to_pool_headers
+///     + stats.bytes_lost_to_quantization
+///     + stats.bytes_lost_to_arena_alignment;
+/// assert_eq!(total, stats.arena_bytes()); // this doctest allocates on one thread
+/// ```
+pub fn stats() -> Stats {
+    heap::collect_current();
+    let mut stats = Stats::default();
+    for (class, c) in stats.classes.iter_mut().enumerate() {
+        c.size = class_size(class);
+    }
+    heap::for_each_heap(|h| {
+        for (class, c) in stats.classes.iter_mut().enumerate() {
+            let (pools, in_use) = h.class_counts(class);
+            c.pools += pools;
+            c.blocks_in_use += in_use;
+        }
+        stats.unused_pools += h.unused_pools();
+    });
+    let total = arena::ALLOCATED_TOTAL.load(core::sync::atomic::Ordering::Relaxed);
+    stats.arenas_current = arena::current_arenas();
+    stats.arenas_allocated_total = total.max(stats.arenas_current);
+    stats.arenas_reclaimed = stats.arenas_allocated_total - stats.arenas_current;
+    stats.arenas_highwater = arena::HIGHWATER
+        .load(core::sync::atomic::Ordering::Relaxed)
+        .max(stats.arenas_current);
+    let mut pools_in_use = 0;
+    for (class, c) in stats.classes.iter_mut().enumerate() {
+        let per_pool = blocks_per_pool(class);
+        c.blocks_available = (c.pools * per_pool).saturating_sub(c.blocks_in_use);
+        stats.bytes_in_allocated_blocks += c.blocks_in_use * c.size;
+        stats.bytes_in_available_blocks += c.blocks_available * c.size;
+        stats.bytes_lost_to_quantization +=
+            c.pools * (POOL_SIZE - POOL_OVERHEAD - per_pool * c.size);
+        pools_in_use += c.pools;
+    }
+    stats.bytes_in_unused_pools = stats.unused_pools * POOL_SIZE;
+    stats.bytes_lost_to_pool_headers = pools_in_use * POOL_OVERHEAD;
+    stats
+}
+
+/// Prints the pool allocator's figures as CPython 3.11's
+/// `sys._debugmallocstats()` prints pymalloc's: the size classes in use, the
+/// arena counts and the byte accounting, whose lines add up to the arenas'
+/// size. Takes a [`stats`] snapshot first.
+///
+/// ```
+/// let mut out = Vec::new();
+/// objimpl_core::alloc::debug_malloc_stats(&mut out)?;
+/// let text = String::from_utf8(out).unwrap();
+/// assert!(text.starts_with("Small block threshold = 512, in 32 size classes.\n"));
+/// assert!(text.contains("# arenas allocated current"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
+    let s = stats();
+    writeln!(
+        out,
+        "Small block threshold = {SMALL_REQUEST_THRESHOLD}, in {NUM_CLASSES} size classes."
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "class   size   num pools   blocks in use  avail blocks"
+    )?;
+    writeln!(
+        out,
+        "-----   ----   ---------   -------------  ------------"
+    )?;
+    for (class, c) in s.classes.iter().enumerate() {
+        if c.pools == 0 {
+            continue;
+        }
+        writeln!(
+            out,
+            "{class:5} {:6} {:11} {:15} {:13}",
+            c.size, c.pools, c.blocks_in_use, c.blocks_available
+        )?;
+    }
+    writeln!(out)?;
+    line(out, "# arenas allocated total", s.arenas_allocated_total)?;
+    line(out, "# arenas reclaimed", s.arenas_reclaimed)?;
+    line(out, "# arenas highwater mark", s.arenas_highwater)?;
+    line(out, "# arenas allocated current", s.arenas_current)?;
+    line(
+        out,
+        &format!("{} arenas * {ARENA_SIZE} bytes/arena", s.arenas_current),
+        s.arena_bytes(),
+    )?;
+    writeln!(out)?;
+    let parts = [
+        (
+            "# bytes in allocated blocks".to_owned(),
+            s.bytes_in_allocated_blocks,
+        ),
+        (
+            "# bytes in available blocks".to_owned(),
+            s.bytes_in_available_blocks,
+        ),
+        (
+            format!("{} unused pools * {POOL_SIZE} bytes", s.unused_pools),
+            s.bytes_in_unused_pools,
+        ),
+        (
+            "# bytes lost to pool headers".to_owned(),
+            s.bytes_lost_to_pool_headers,
+        ),
+        (
+            "# bytes lost to quantization".to_owned(),
+            s.bytes_lost_to_quantization,
+        ),
+        (
+            "# bytes lost to arena alignment".to_owned(),
+            s.bytes_lost_to_arena_alignment,
+        ),
+    ];
+    let mut total = 0;
+    for (label, value) in &parts {
+        line(out, label, *value)?;
+        total += value;
+    }
+    line(out, "Total", total)
+}
+
+/// One `label = value` line as CPython's `printone`: the label padded to 35
+/// columns, `=`, the value with thousands separators right-aligned in 21.
+fn line(out: &mut impl io::Write, label: &str, value: usize) -> io::Result<()> {
+    writeln!(out, "{label:<35}={:>21}", with_commas(value))
+}
+
+fn with_commas(value: usize) -> String {
+    let digits = value.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_laid_out_as_cpython_prints_them() {
+        let mut out = Vec::new();
+        line(&mut out, "# arenas allocated total", 4).unwrap();
+        line(&mut out, "4 arenas * 1048576 bytes/arena", 4_194_304).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "# arenas allocated total           =                    4\n\
+             4 arenas * 1048576 bytes/arena     =            4,194,304\n"
+        );
+        assert_eq!(with_commas(0), "0");
+        assert_eq!(with_commas(999), "999");
+        assert_eq!(with_commas(1000), "1,000");
+        assert_eq!(with_commas(123_456_789), "123,456,789");
+    }
+}

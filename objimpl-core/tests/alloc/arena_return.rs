@@ -1,0 +1,79 @@
+//! Wholly free arenas go back to the OS.
+
+use objimpl_core::alloc;
+
+use crate::serial;
+
+/// Allocates `bytes` in blocks of `size`, writes them all, frees them all,
+/// and returns the arena counts (before, while full, after).
+fn fill_and_free(bytes: usize, size: usize) -> (usize, usize, usize) {
+    let before = alloc::stats().arenas_current;
+    let blocks: Vec<*mut u8> = (0..bytes / size)
+        .map(|_| {
+            let p = alloc::object_malloc(size);
+            assert!(!p.is_null());
+            // SAFETY: `p` holds `size` bytes.
+            unsafe { p.write_bytes(0x5A, size) };
+            p
+        })
+        .collect();
+    let full = alloc::stats().arenas_current;
+    for p in blocks {
+        // SAFETY: from `object_malloc`, freed once.
+        unsafe { alloc::object_free(p) };
+    }
+    (before, full, alloc::stats().arenas_current)
+}
+
+#[test]
+fn arenas_of_freed_blocks_leave_the_statistics() {
+    let _serial = serial();
+    let (bytes, size) = if cfg!(miri) {
+        (3 << 20, 512)
+    } else {
+        (48 << 20, 64)
+    };
+    let (before, full, after) = fill_and_free(bytes, size);
+    // The blocks need `bytes` of arenas; up to two arenas held before may
+    // have had room for some of them.
+    assert!(full + 2 >= before + bytes / (1 << 20), "{before} -> {full}");
+    // At most the kept empty arena and the arena of the kept empty pool stay.
+    assert!(after <= before + 2, "{before} -> {full} -> {after}");
+}
+
+/// Resident memory of this process, from /proc/self/statm.
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    pages * page
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri has no /proc and no mmap")]
+fn memory_of_freed_arenas_leaves_the_process() {
+    let _serial = serial();
+    let rss_before = resident_bytes();
+    let bytes = 64 << 20;
+    let blocks: Vec<*mut u8> = (0..bytes / 32)
+        .map(|_| {
+            let p = alloc::object_malloc(32);
+            // SAFETY: `p` holds 32 bytes.
+            unsafe { p.write_bytes(1, 32) };
+            p
+        })
+        .collect();
+    let rss_full = resident_bytes();
+    assert!(rss_full >= rss_before + bytes, "{rss_before} -> {rss_full}");
+    for p in blocks {
+        // SAFETY: from `object_malloc`, freed once.
+        unsafe { alloc::object_free(p) };
+    }
+    // The Vec of pointers (16 MiB, mmapped by the C library) is gone too.
+    let rss_after = resident_bytes();
+    assert!(
+        rss_after < rss_before + (4 << 20),
+        "{rss_before} -> {rss_full} -> {rss_after}"
+    );
+}

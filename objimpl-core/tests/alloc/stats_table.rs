@@ -1,0 +1,66 @@
+//! `debug_malloc_stats` prints CPython's table, and its figures add up.
+
+use objimpl_core::alloc;
+
+use crate::serial;
+
+#[test]
+fn table_has_cpython_lines_and_bytes_add_up_to_the_arenas() {
+    let _serial = serial();
+    let blocks: Vec<*mut u8> = (0..1000).map(|i| alloc::object_malloc(i % 513)).collect();
+    let mut out = Vec::new();
+    alloc::debug_malloc_stats(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "Small block threshold = 512, in 32 size classes.");
+    assert_eq!(lines[1], "");
+    assert_eq!(
+        lines[2],
+        "class   size   num pools   blocks in use  avail blocks"
+    );
+    assert_eq!(
+        lines[3],
+        "-----   ----   ---------   -------------  ------------"
+    );
+    // Every class is in use here, so all 32 rows are printed.
+    for (class, row) in lines[4..36].iter().enumerate() {
+        let fields: Vec<usize> = row.split_whitespace().map(|f| f.parse().unwrap()).collect();
+        assert_eq!(fields[0], class);
+        assert_eq!(fields[1], 16 * (class + 1));
+        assert!(fields[2] >= 1 && fields[3] >= 1, "{row}");
+        assert_eq!(row.len(), 5 + 1 + 6 + 1 + 11 + 1 + 15 + 1 + 13);
+    }
+    let value = |label: &str| -> usize {
+        let line = lines.iter().find(|l| l.starts_with(label)).unwrap();
+        assert_eq!(line.find('='), Some(35), "{line}");
+        assert_eq!(line.len(), 35 + 1 + 21, "{line}");
+        line[36..].trim().replace(',', "").parse().unwrap()
+    };
+    let arenas = value("# arenas allocated current");
+    assert!(arenas >= 1);
+    let arena_line = format!("{arenas} arenas * 1048576 bytes/arena");
+    assert_eq!(value(&arena_line), arenas << 20);
+    assert_eq!(
+        value("# arenas reclaimed"),
+        value("# arenas allocated total") - arenas
+    );
+    let parts = [
+        "# bytes in allocated blocks",
+        "# bytes in available blocks",
+        "# bytes lost to pool headers",
+        "# bytes lost to quantization",
+        "# bytes lost to arena alignment",
+    ];
+    let unused = lines
+        .iter()
+        .find(|l| l.contains(" unused pools * 16384 bytes"))
+        .unwrap();
+    let unused: usize = unused[36..].trim().replace(',', "").parse().unwrap();
+    let sum: usize = parts.iter().map(|p| value(p)).sum::<usize>() + unused;
+    assert_eq!(value("Total"), sum);
+    assert_eq!(sum, arenas << 20);
+    for p in blocks {
+        // SAFETY: from `object_malloc`, freed once.
+        unsafe { alloc::object_free(p) };
+    }
+}

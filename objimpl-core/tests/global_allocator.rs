@@ -1,0 +1,114 @@
+//! `PyMalloc` as the global allocator of a whole test binary: the test
+//! harness, std, threads and collections all allocate from the pools.
+//!
+//! Not under Miri: Stacked Borrows (and Tree Borrows) forbid an allocator to
+//! reuse a block while the frame that dropped its `Box` still protects it,
+//! which std does (`fn init(self: Box<Self>)` frees `self` and allocates
+//! again); see rust-lang/miri#3666 and #5284. The pool itself runs under
+//! Miri through the `object_*`/`mem_*` tests, where no `Box` is involved.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::thread;
+
+use objimpl_core::alloc::{self, PyMalloc};
+
+#[global_allocator]
+static GLOBAL: PyMalloc = PyMalloc;
+
+const N: usize = if cfg!(miri) { 200 } else { 20_000 };
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "Stacked Borrows rejects memory-reusing global allocators (miri#3666)"
+)]
+fn collections_allocate_from_the_pools() {
+    let v: Vec<String> = (0..N).map(|i| format!("item {i}")).collect();
+    let mut map: HashMap<String, usize> = HashMap::new();
+    for (i, s) in v.iter().enumerate() {
+        map.insert(s.clone(), i);
+    }
+    assert_eq!(map.len(), N);
+    assert_eq!(map["item 7"], 7);
+    let stats = alloc::stats();
+    assert!(stats.blocks_in_use() >= N, "the strings live in pools");
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "Stacked Borrows rejects memory-reusing global allocators (miri#3666)"
+)]
+fn threads_allocate_and_drop_each_others_values() {
+    let (tx, rx) = mpsc::channel::<Vec<Box<[u8]>>>();
+    let producers: Vec<_> = (0..4)
+        .map(|t| {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                for round in 0..N / 100 {
+                    let batch = (0..10)
+                        .map(|i| {
+                            vec![(t + round + i) as u8; (round * 7 + i) % 700].into_boxed_slice()
+                        })
+                        .collect();
+                    tx.send(batch).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let consumer = thread::spawn(move || {
+        let mut total = 0;
+        for batch in rx {
+            for b in &batch {
+                assert!(b.iter().all(|&x| x == b.first().copied().unwrap_or(0)));
+                total += 1;
+            }
+        }
+        total
+    });
+    for p in producers {
+        p.join().unwrap();
+    }
+    assert_eq!(consumer.join().unwrap(), 4 * (N / 100) * 10);
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "Stacked Borrows rejects memory-reusing global allocators (miri#3666)"
+)]
+fn growing_and_over_aligned_values_work() {
+    let mut s = String::new();
+    for i in 0..N {
+        s.push(char::from(b'a' + (i % 26) as u8));
+    }
+    assert_eq!(s.len(), N);
+    assert!(s.starts_with("abc"));
+    #[repr(align(64))]
+    struct Aligned([u8; 64]);
+    let boxes: Vec<Box<Aligned>> = (0..100).map(|i| Box::new(Aligned([i as u8; 64]))).collect();
+    for (i, b) in boxes.iter().enumerate() {
+        assert_eq!(&**b as *const Aligned as usize % 64, 0);
+        assert_eq!(b.0[63], i as u8);
+    }
+    let zst: Vec<Box<()>> = (0..10).map(|_| Box::new(())).collect();
+    assert_eq!(zst.len(), 10);
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "Stacked Borrows rejects memory-reusing global allocators (miri#3666)"
+)]
+fn short_lived_threads_leave_no_heap_behind_in_use() {
+    for _ in 0..if cfg!(miri) { 3 } else { 50 } {
+        thread::spawn(|| {
+            let v: Vec<u32> = (0..1000).collect();
+            assert_eq!(v.iter().sum::<u32>(), 499_500);
+        })
+        .join()
+        .unwrap();
+    }
+}
