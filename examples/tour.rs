@@ -190,6 +190,26 @@ fn main() -> Result<(), MemoryError> {
          the figures differ by rounding, the blocks they take are the same.\n"
     );
 
-    // LEAD: debug_malloc_stats here
+    // Keep some objects alive, so the allocator has something to show.
+    let live: Vec<PyAny> = (0..10_000)
+        .map(|i| -> Result<PyAny, MemoryError> {
+            Ok(match i % 3 {
+                0 => Float::new(Float { ob_fval: 0.5 })?.into(),
+                1 => Long::new_var(Long, [i])?.into(),
+                _ => Bytes::new_var(
+                    Bytes { ob_shash: -1 },
+                    b"0123456789abcdef\0".repeat(i as usize % 8),
+                )?
+                .into(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    println!(
+        "The allocator with {} objects alive (sys._debugmallocstats()'s table)\n",
+        live.len()
+    );
+    let mut stdout = std::io::stdout().lock();
+    objimpl::alloc::debug_malloc_stats(&mut stdout).map_err(|_| MemoryError)?;
+    drop(live);
     Ok(())
 }
