@@ -27,30 +27,16 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use criterion::Criterion;
-use objimpl::{MemoryError, Py, PyObject, PyObjectType, TypeObject};
+use objimpl::pyobject;
 
 use common::{Mode, Row, Run, Table, interleave, time};
 
-/// The object: `PyObject_HEAD` + two doubles.
+/// The object: `PyObject_HEAD` + two doubles, made by the macro as a user would.
+#[pyobject(basic)]
 #[allow(dead_code, reason = "the payload is written and dropped, never read")]
 struct Point {
     x: f64,
     y: f64,
-}
-
-static POINT_TYPE: TypeObject = TypeObject::new::<Point>(c"Point");
-// SAFETY: TYPE is a static built by `TypeObject::new::<Point>`, for Point alone.
-unsafe impl PyObjectType for Point {
-    type Header = PyObject;
-    type Item = ();
-    const TYPE: &'static TypeObject = &POINT_TYPE;
-}
-
-impl Point {
-    /// `PyObject_New`: what `#[pyobject]` generates for a basic type.
-    fn new(value: Point) -> Result<Py<Point>, MemoryError> {
-        Py::new(value)
-    }
 }
 
 /// `Point::new` + drop; the drop is `Py_DECREF` reaching zero, `tp_dealloc`, `PyObject_Free`.
