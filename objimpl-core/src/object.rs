@@ -449,10 +449,18 @@ impl<T: PyObjectType> Clone for Py<T> {
 
 impl<T: PyObjectType> Drop for Py<T> {
     /// `Py_DECREF`: the last reference deallocates the object.
+    ///
+    /// The type is known here, so the destructor is called directly rather
+    /// than through `tp_dealloc`: `T::TYPE` was built by
+    /// `TypeObject::new::<T>`, whose `tp_dealloc` is that same function.
     #[inline]
     fn drop(&mut self) {
         // SAFETY: `self` owns one strong reference, given up here.
-        unsafe { decref(self.ptr) }
+        if unsafe { release(self.ptr) } {
+            // SAFETY: that was the last reference to an object of `T::TYPE`,
+            // whose payload (and items) are initialised.
+            unsafe { dealloc::<T>(self.ptr.as_ptr()) }
+        }
     }
 }
 
@@ -661,6 +669,20 @@ unsafe fn incref(op: NonNull<PyObject>) {
     *count += 1;
 }
 
+/// Gives up one reference; true if it was the last, and the object must go.
+///
+/// # Safety
+///
+/// - `op` is a live object and the caller gives up one strong reference to it.
+#[inline]
+unsafe fn release(op: NonNull<PyObject>) -> bool {
+    // SAFETY: the caller promises `op` is live; see `incref` for why the
+    // count may be written here.
+    let count = unsafe { &mut (*op.as_ptr()).ob_refcnt };
+    *count -= 1;
+    *count == 0
+}
+
 /// `Py_DECREF`: at zero, `tp_dealloc`.
 ///
 /// # Safety
@@ -668,11 +690,8 @@ unsafe fn incref(op: NonNull<PyObject>) {
 /// - `op` is a live object and the caller gives up one strong reference to it.
 #[inline]
 unsafe fn decref(op: NonNull<PyObject>) {
-    // SAFETY: the caller promises `op` is live; see `incref` for why the
-    // count may be written here.
-    let count = unsafe { &mut (*op.as_ptr()).ob_refcnt };
-    *count -= 1;
-    if *count == 0 {
+    // SAFETY: the caller gives up one reference to the live `op`.
+    if unsafe { release(op) } {
         // SAFETY: that was the last reference; `ob_type` outlives the object.
         let tp = unsafe { &*(*op.as_ptr()).ob_type };
         if let Some(dealloc) = tp.dealloc() {
