@@ -881,14 +881,7 @@ unsafe fn adopt_orphans(heap: *const Heap) {
     // SAFETY: the orphans are now serviced by this thread alone (handed over
     // under the lock); heaps are never freed.
     unsafe {
-        let mut last = orphans;
-        loop {
-            let next = (*last).list_next.load(Ordering::Relaxed);
-            if next.is_null() {
-                break;
-            }
-            last = next;
-        }
+        let last = last_in_list(orphans);
         let l = local(heap);
         (*last)
             .list_next
@@ -974,14 +967,7 @@ unsafe fn retire(heap: *const Heap) {
         if orphans.is_null() {
             return;
         }
-        let mut last = orphans;
-        loop {
-            let next = (*last).list_next.load(Ordering::Relaxed);
-            if next.is_null() {
-                break;
-            }
-            last = next;
-        }
+        let last = last_in_list(orphans);
         let mut lists = lock_lists();
         (*last)
             .list_next
@@ -1011,4 +997,22 @@ pub(crate) fn collect_current() {
     }
     // SAFETY: `heap` is this thread's.
     unsafe { collect(heap) }
+}
+
+/// The last heap of a non-empty list linked through `list_next`.
+///
+/// # Safety
+///
+/// - `first` is a heap, and the list is not changed meanwhile (its heaps
+///   are serviced by the calling thread, or reached under `LISTS`' lock).
+unsafe fn last_in_list(first: *const Heap) -> *const Heap {
+    let mut last = first;
+    loop {
+        // SAFETY: heaps are never freed, and the caller keeps the list still.
+        let next = unsafe { (*last).list_next.load(Ordering::Relaxed) };
+        if next.is_null() {
+            return last;
+        }
+        last = next;
+    }
 }
