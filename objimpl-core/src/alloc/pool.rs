@@ -86,7 +86,7 @@ use super::ALIGNMENT;
 use super::arena::Arena;
 use super::arena_map;
 use super::heap::{self, Heap};
-use super::size_class::{ALIGNMENT_MASK, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_of, class_size};
+use super::size_class::{POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_of, class_size};
 use super::system;
 
 // ---------------------------------------------------------------------------
@@ -345,7 +345,8 @@ pub(crate) const QUEUED: usize = 1;
 pub(crate) const POOL_OVERHEAD: usize = size_of::<Pool>().next_multiple_of(ALIGNMENT);
 
 static_assertions::const_assert_eq!(POOL_OVERHEAD, 64);
-static_assertions::const_assert!(QUEUED & ALIGNMENT_MASK == QUEUED);
+// The tag must fit in the low bits that every block address leaves zero.
+static_assertions::const_assert!(QUEUED < ALIGNMENT);
 
 /// Blocks of class `class` in one pool.
 pub(crate) const fn blocks_per_pool(class: usize) -> usize {

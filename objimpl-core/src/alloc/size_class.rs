@@ -14,9 +14,6 @@ pub(crate) const NUM_CLASSES: usize = SMALL_REQUEST_THRESHOLD / ALIGNMENT;
 /// `log2(ALIGNMENT)`: class `c` holds blocks of `(c + 1) << ALIGNMENT_SHIFT` bytes.
 const ALIGNMENT_SHIFT: u32 = ALIGNMENT.trailing_zeros();
 
-/// The low address bits that are zero in every block.
-pub(crate) const ALIGNMENT_MASK: usize = ALIGNMENT - 1;
-
 /// A pool: one size class, carved into blocks after its header.
 pub(crate) const POOL_SIZE: usize = 16 * 1024;
 
