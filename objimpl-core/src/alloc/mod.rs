@@ -34,11 +34,13 @@
 //   stats       stats() and debug_malloc_stats()
 //   global      PyMalloc, the GlobalAlloc
 //   system      the C library, for raw_* and requests past 512 bytes
-// The debug hooks and set_allocator (DESIGN "Debug hooks") will sit between
-// the families below and their implementations (`pool`, `system`).
+//   domain      Domain, Allocator, set_allocator: what each family calls
+//   debug       the debug hooks: guards, registry, quarantine, reports
 
 mod arena;
 mod arena_map;
+mod debug;
+mod domain;
 mod global;
 mod heap;
 mod os;
@@ -47,6 +49,11 @@ mod size_class;
 mod stats;
 mod system;
 
+pub use debug::{
+    BlockInfo, CLEAN_BYTE, DEAD_BYTE, ErrorKind, FORBIDDEN_BYTE, QUARANTINE_BLOCKS,
+    QUARANTINE_BYTES, Report, block_info, check_memory, set_error_handler, set_trace,
+};
+pub use domain::{Allocator, Domain, get_allocator, set_allocator, setup_debug_hooks};
 pub use global::PyMalloc;
 pub use stats::{ClassStats, Stats, debug_malloc_stats, stats};
 
@@ -65,7 +72,7 @@ macro_rules! family {
     (
         $family:literal, $cpython:literal,
         $malloc:ident, $calloc:ident, $realloc:ident, $free:ident,
-        $imp:path
+        $domain:ident, $imp:ident
     ) => {
         #[doc = concat!("Allocates `size` bytes from the ", $family, " family (`", $cpython, "_Malloc`).")]
         ///
@@ -83,8 +90,11 @@ macro_rules! family {
         #[inline]
         #[must_use = "the memory leaks unless it is freed"]
         pub fn $malloc(size: usize) -> *mut u8 {
-            use $imp as imp;
-            imp::malloc(size)
+            if domain::is_default(Domain::$domain) {
+                $imp::malloc(size)
+            } else {
+                domain::malloc(Domain::$domain, size)
+            }
         }
 
         #[doc = concat!("Allocates `n * size` zeroed bytes from the ", $family, " family (`", $cpython, "_Calloc`).")]
@@ -104,8 +114,11 @@ macro_rules! family {
         #[inline]
         #[must_use = "the memory leaks unless it is freed"]
         pub fn $calloc(n: usize, size: usize) -> *mut u8 {
-            use $imp as imp;
-            imp::calloc(n, size)
+            if domain::is_default(Domain::$domain) {
+                $imp::calloc(n, size)
+            } else {
+                domain::calloc(Domain::$domain, n, size)
+            }
         }
 
         #[doc = concat!("Resizes a block of the ", $family, " family to `size` bytes (`", $cpython, "_Realloc`).")]
@@ -134,9 +147,14 @@ macro_rules! family {
         #[inline]
         #[must_use = "on success the old pointer is dangling: use the returned one"]
         pub unsafe fn $realloc(p: *mut u8, size: usize) -> *mut u8 {
-            use $imp as imp;
-            // SAFETY: the caller upholds this function's contract, which is `imp::realloc`'s.
-            unsafe { imp::realloc(p, size) }
+            if domain::is_default(Domain::$domain) {
+                // SAFETY: the caller gives a block of this family, whose
+                // allocator has been the default since it was made.
+                unsafe { $imp::realloc(p, size) }
+            } else {
+                // SAFETY: the caller gives a block of this family.
+                unsafe { domain::realloc(Domain::$domain, p, size) }
+            }
         }
 
         #[doc = concat!("Frees a block of the ", $family, " family (`", $cpython, "_Free`). Null does nothing.")]
@@ -153,9 +171,13 @@ macro_rules! family {
         /// ```
         #[inline]
         pub unsafe fn $free(p: *mut u8) {
-            use $imp as imp;
-            // SAFETY: the caller upholds this function's contract, which is `imp::free`'s.
-            unsafe { imp::free(p) }
+            if domain::is_default(Domain::$domain) {
+                // SAFETY: as in `realloc`.
+                unsafe { $imp::free(p) }
+            } else {
+                // SAFETY: the caller gives a block of this family.
+                unsafe { domain::free(Domain::$domain, p) }
+            }
         }
     };
 }
@@ -167,6 +189,7 @@ family!(
     raw_calloc,
     raw_realloc,
     raw_free,
+    Raw,
     system
 );
 family!(
@@ -176,6 +199,7 @@ family!(
     mem_calloc,
     mem_realloc,
     mem_free,
+    Mem,
     pool
 );
 family!(
@@ -185,5 +209,6 @@ family!(
     object_calloc,
     object_realloc,
     object_free,
+    Object,
     pool
 );

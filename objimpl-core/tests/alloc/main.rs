@@ -1,5 +1,9 @@
 //! Integration tests of the pool allocator, one binary.
 //!
+//! These tests check the pool allocator itself, so the first [`serial`] puts
+//! it under every family, in place of the debug hooks that builds with
+//! `debug_assertions` install by default (the hooks have their own tests).
+//!
 //! Several tests compare the global statistics before and after, so every
 //! test takes [`serial`]: no other test of this binary allocates meanwhile.
 //! A test thread that finished may still be exiting, though, and its exit
@@ -12,15 +16,27 @@ mod families;
 mod model;
 mod stats_table;
 
-use std::sync::{Mutex, MutexGuard};
+use objimpl_core::alloc::{Allocator, Domain, set_allocator};
+use std::sync::{Mutex, MutexGuard, Once};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Runs the calling test alone among this binary's tests.
+/// Runs the calling test alone among this binary's tests, on the pool.
 pub(crate) fn serial() -> MutexGuard<'static, ()> {
-    SERIAL
+    let guard = SERIAL
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    static POOL: Once = Once::new();
+    POOL.call_once(|| {
+        // SAFETY: every test of this binary takes `serial` before it
+        // allocates through a family, so no block is live yet.
+        unsafe {
+            set_allocator(Domain::Raw, Allocator::system());
+            set_allocator(Domain::Mem, Allocator::pymalloc());
+            set_allocator(Domain::Object, Allocator::pymalloc());
+        }
+    });
+    guard
 }
 
 /// The three families, as function pointers, for tests that run over all.

@@ -1,0 +1,229 @@
+//! The layout of a block under the debug hooks, as CPython's
+//! (`Objects/obmalloc.c`, "debug hooks"), `S` being the size of a word:
+//!
+//! ```text
+//!  base                   p = base + 2S            tail = p + n
+//!  ┌──────────┬───┬────────┬────────────────────────┬──────────┬──────────┐
+//!  │ n (big-  │api│ 0xFD x │ the caller's n bytes:  │ 0xFD x S │ serial   │
+//!  │ endian S)│id │  S - 1 │ 0xCD when fresh        │          │ (big-    │
+//!  │          │   │        │ 0xDD once freed        │          │ endian S)│
+//!  └──────────┴───┴────────┴────────────────────────┴──────────┴──────────┘
+//! ```
+//!
+//! The caller's bytes stay 16-byte aligned: the head is 16 bytes on 64-bit.
+//! A freed block is filled with 0xDD from `base` to its end, head and tail
+//! included.
+
+use core::fmt::Write;
+
+/// A word: the size field, the serial, the tail's forbidden bytes.
+pub(crate) const WORD: usize = size_of::<usize>();
+/// Bytes before the caller's: size, API id, forbidden bytes.
+pub(crate) const HEAD: usize = 2 * WORD;
+/// Bytes after the caller's: forbidden bytes, serial.
+pub(crate) const TAIL: usize = 2 * WORD;
+/// What the hooks add to each block.
+pub(crate) const OVERHEAD: usize = HEAD + TAIL;
+
+/// Fresh memory (CPython's `PYMEM_CLEANBYTE`).
+pub const CLEAN_BYTE: u8 = 0xCD;
+/// Freed memory (`PYMEM_DEADBYTE`).
+pub const DEAD_BYTE: u8 = 0xDD;
+/// The guards before and after each block (`PYMEM_FORBIDDENBYTE`).
+pub const FORBIDDEN_BYTE: u8 = 0xFD;
+
+static_assertions::const_assert_eq!(HEAD % super::super::ALIGNMENT, 0);
+
+/// Writes the head and the tail of a block of `size` bytes at `base`, and
+/// fills the caller's bytes with `fill`.
+///
+/// # Safety
+///
+/// - `base` is valid for writes of `size + OVERHEAD` bytes.
+pub(crate) unsafe fn format(base: *mut u8, size: usize, api: u8, serial: usize, fill: u8) {
+    // SAFETY: every write is within the `size + OVERHEAD` bytes the caller gives.
+    unsafe {
+        base.cast::<[u8; WORD]>().write(size.to_be_bytes());
+        base.add(WORD).write(api);
+        base.add(WORD + 1).write_bytes(FORBIDDEN_BYTE, WORD - 1);
+        base.add(HEAD).write_bytes(fill, size);
+        let tail = base.add(HEAD + size);
+        tail.write_bytes(FORBIDDEN_BYTE, WORD);
+        tail.add(WORD)
+            .cast::<[u8; WORD]>()
+            .write(serial.to_be_bytes());
+    }
+}
+
+/// What the head and tail of a live block say.
+pub(crate) struct Guards {
+    /// The size field as read.
+    pub(crate) size: usize,
+    /// The API id byte as read.
+    pub(crate) api: u8,
+    /// The `WORD - 1` forbidden bytes before the caller's, as read.
+    pub(crate) before: [u8; WORD - 1],
+    /// The `WORD` forbidden bytes after the caller's, as read.
+    pub(crate) after: [u8; WORD],
+    /// The serial as read.
+    pub(crate) serial: usize,
+}
+
+impl Guards {
+    /// Reads the guards of a block that was handed out with `size` bytes
+    /// (the size the hooks recorded, not the one in the head, which an
+    /// underflow may have overwritten).
+    ///
+    /// # Safety
+    ///
+    /// - `base` is valid for reads of `size + OVERHEAD` bytes.
+    pub(crate) unsafe fn read(base: *const u8, size: usize) -> Guards {
+        // SAFETY: every read is within the `size + OVERHEAD` bytes the caller gives.
+        unsafe {
+            let size_field = base.cast::<[u8; WORD]>().read();
+            let tail = base.add(HEAD + size);
+            Guards {
+                size: usize::from_be_bytes(size_field),
+                api: base.add(WORD).read(),
+                before: base.add(WORD + 1).cast::<[u8; WORD - 1]>().read(),
+                after: tail.cast::<[u8; WORD]>().read(),
+                serial: usize::from_be_bytes(tail.add(WORD).cast::<[u8; WORD]>().read()),
+            }
+        }
+    }
+
+    /// Whether the bytes before the caller's are as written: size, API id
+    /// and forbidden bytes.
+    pub(crate) fn head_intact(&self, size: usize, api: u8) -> bool {
+        self.size == size && self.api == api && self.before == [FORBIDDEN_BYTE; WORD - 1]
+    }
+
+    /// Whether the forbidden bytes after the caller's are intact.
+    pub(crate) fn tail_intact(&self) -> bool {
+        self.after == [FORBIDDEN_BYTE; WORD]
+    }
+}
+
+/// The offset of the first byte in `len` bytes at `base` that is not
+/// `byte`, if any.
+///
+/// # Safety
+///
+/// - `base` is valid for reads of `len` bytes.
+pub(crate) unsafe fn first_not(base: *const u8, len: usize, byte: u8) -> Option<usize> {
+    // SAFETY: as the caller guarantees.
+    let bytes = unsafe { core::slice::from_raw_parts(base, len) };
+    bytes.iter().position(|&b| b != byte)
+}
+
+/// A hex dump of the block at `base` holding `size` caller's bytes: the
+/// head, the caller's bytes (the first 64 and the last 32 of a larger
+/// block) and the tail, 16 bytes a row, each row with its address and a
+/// note saying which part it shows.
+///
+/// # Safety
+///
+/// - `base` is valid for reads of `size + OVERHEAD` bytes.
+pub(crate) unsafe fn dump(base: *const u8, size: usize) -> String {
+    let total = size + OVERHEAD;
+    // SAFETY: as the caller guarantees.
+    let bytes = unsafe { core::slice::from_raw_parts(base, total) };
+    let rows = total.div_ceil(16);
+    let shown = |row: usize| {
+        // The head row, the first four data rows, and the last four rows.
+        row < 5 || row + 4 >= rows
+    };
+    let mut text = String::new();
+    let mut elided = false;
+    for row in 0..rows {
+        if !shown(row) {
+            if !elided {
+                let _ = writeln!(text, "        ...");
+                elided = true;
+            }
+            continue;
+        }
+        let start = row * 16;
+        let chunk = &bytes[start..(start + 16).min(total)];
+        let _ = write!(text, "        {:#014x} ", base as usize + start);
+        for (i, b) in chunk.iter().enumerate() {
+            let sep = if i == 8 { "  " } else { " " };
+            let _ = write!(text, "{sep}{b:02x}");
+        }
+        let pad = 16 - chunk.len();
+        let _ = write!(
+            text,
+            "{:width$}",
+            "",
+            width = pad * 3 + usize::from(pad > 8)
+        );
+        let _ = writeln!(text, "   {}", note(start, chunk.len(), size));
+    }
+    text
+}
+
+/// Which parts of the block the row of `len` bytes at `start` shows.
+fn note(start: usize, len: usize, size: usize) -> String {
+    let end = start + len;
+    let parts = [
+        (0, WORD, "size"),
+        (WORD, WORD + 1, "api id"),
+        (WORD + 1, HEAD, "pad before"),
+        (HEAD, HEAD + size, "data"),
+        (HEAD + size, HEAD + size + WORD, "pad after"),
+        (HEAD + size + WORD, HEAD + size + TAIL, "serial"),
+    ];
+    let names: Vec<&str> = parts
+        .iter()
+        .filter(|&&(from, to, _)| from < end && start < to)
+        .map(|&(_, _, name)| name)
+        .collect();
+    names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_then_read_gives_back_size_api_and_serial() {
+        let mut buf = [0u8; 5 + OVERHEAD];
+        // SAFETY: `buf` holds 5 + OVERHEAD bytes.
+        unsafe { format(buf.as_mut_ptr(), 5, b'o', 0x0102_0304, CLEAN_BYTE) };
+        // SAFETY: as above.
+        let guards = unsafe { Guards::read(buf.as_ptr(), 5) };
+        assert_eq!(guards.size, 5);
+        assert!(guards.head_intact(5, b'o'));
+        assert!(!guards.head_intact(5, b'm'));
+        assert!(guards.tail_intact());
+        assert_eq!(guards.serial, 0x0102_0304);
+        assert_eq!(&buf[HEAD..HEAD + 5], &[CLEAN_BYTE; 5]);
+        // Big-endian, as CPython writes it.
+        assert_eq!(buf[WORD - 1], 5);
+        assert_eq!(buf[HEAD + 5 + TAIL - 1], 0x04);
+    }
+
+    #[test]
+    fn a_dump_names_each_part_and_elides_the_middle_of_large_blocks() {
+        let mut small = [0u8; 16 + OVERHEAD];
+        // SAFETY: `small` holds 16 + OVERHEAD bytes.
+        unsafe { format(small.as_mut_ptr(), 16, b'm', 1, CLEAN_BYTE) };
+        // SAFETY: as above.
+        let text = unsafe { dump(small.as_ptr(), 16) };
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .ends_with("size, api id, pad before")
+        );
+        assert!(text.lines().nth(2).unwrap().ends_with("pad after, serial"));
+        let mut large = vec![0u8; 1000 + OVERHEAD];
+        // SAFETY: `large` holds 1000 + OVERHEAD bytes.
+        unsafe { format(large.as_mut_ptr(), 1000, b'm', 1, CLEAN_BYTE) };
+        // SAFETY: as above.
+        let text = unsafe { dump(large.as_ptr(), 1000) };
+        assert!(text.contains("..."));
+        assert_eq!(text.lines().count(), 10, "{text}");
+    }
+}

@@ -1,0 +1,131 @@
+//! What the debug hooks know of their blocks: every block they handed out
+//! and have not given back to the allocator below (the live map), and the
+//! freed ones waiting before reuse (the quarantine).
+//!
+//! Knowing every block is what lets the hooks tell a double free or a
+//! pointer they never handed out without reading memory that may not be
+//! there, which CPython's hooks cannot.
+//!
+//! Locking: the live map is sharded by address, each shard under its own
+//! lock; the quarantine has one lock. A block's memory is read only while
+//! its shard is locked and its entry is there (or while it is in the
+//! quarantine, under that lock): a block leaves the map before it goes back
+//! to the allocator below. No code path holds a shard lock while it takes
+//! the quarantine's; `check_memory` holds the quarantine's, then shards'.
+
+use core::hash::{BuildHasherDefault, Hasher};
+use std::backtrace::Backtrace;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use super::DebugCtx;
+use super::block::OVERHEAD;
+
+/// Freed blocks the quarantine keeps before they are reused: at most this many…
+pub const QUARANTINE_BLOCKS: usize = 4096;
+/// …and at most this many bytes (heads and tails included). A larger freed
+/// block passes through at once, after its check.
+pub const QUARANTINE_BYTES: usize = 8 << 20;
+
+/// A block the hooks handed out and still hold (live or in quarantine).
+pub(crate) struct Entry {
+    /// What the allocator below handed out: the head's first byte, with
+    /// provenance over the whole block (the caller's pointer may have less).
+    pub(crate) base: Base,
+    /// The bytes the caller asked for.
+    pub(crate) size: usize,
+    /// Its allocation's serial number.
+    pub(crate) serial: usize,
+    /// The hooks (domain and allocator below) that made it.
+    pub(crate) ctx: &'static DebugCtx,
+    /// Whether it was freed (it is then in the quarantine).
+    pub(crate) freed: bool,
+    pub(crate) allocated_at: Option<Box<Backtrace>>,
+    pub(crate) freed_at: Option<Box<Backtrace>>,
+}
+
+/// A block's base pointer, kept in the map.
+pub(crate) struct Base(pub(crate) *mut u8);
+
+// SAFETY: the map only hands the pointer to the thread that frees or checks
+// the block, under the map's lock.
+unsafe impl Send for Base {}
+
+/// Addresses are multiples of 16: a multiplicative hash spreads them.
+#[derive(Default)]
+pub(crate) struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Map = HashMap<usize, Entry, BuildHasherDefault<AddressHasher>>;
+
+const SHARDS: usize = 16;
+
+static MAP: [Mutex<Map>; SHARDS] =
+    [const { Mutex::new(HashMap::with_hasher(BuildHasherDefault::new())) }; SHARDS];
+
+/// The locked shard that holds `address`.
+pub(crate) fn shard(address: usize) -> MutexGuard<'static, Map> {
+    let index = ((address >> 4).wrapping_mul(0x9E37_79B9) >> 8) % SHARDS;
+    lock(&MAP[index])
+}
+
+/// Calls `f` on each shard in turn, locked.
+pub(crate) fn for_each_shard(mut f: impl FnMut(&mut Map)) {
+    for shard in &MAP {
+        f(&mut lock(shard));
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while a shard is locked; a poisoned lock is still sound.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Freed blocks, oldest first: (address, size) of each.
+pub(crate) struct Quarantine {
+    pub(crate) blocks: VecDeque<(usize, usize)>,
+    bytes: usize,
+}
+
+static QUARANTINE: Mutex<Quarantine> = Mutex::new(Quarantine {
+    blocks: VecDeque::new(),
+    bytes: 0,
+});
+
+/// The quarantine, locked.
+pub(crate) fn quarantine() -> MutexGuard<'static, Quarantine> {
+    lock(&QUARANTINE)
+}
+
+impl Quarantine {
+    /// Adds a freed block of `size` caller's bytes.
+    pub(crate) fn push(&mut self, address: usize, size: usize) {
+        self.blocks.push_back((address, size));
+        self.bytes += size + OVERHEAD;
+    }
+
+    /// Takes out the oldest block, if the quarantine is over its bounds.
+    pub(crate) fn pop_excess(&mut self) -> Option<(usize, usize)> {
+        if self.blocks.len() <= QUARANTINE_BLOCKS && self.bytes <= QUARANTINE_BYTES {
+            return None;
+        }
+        let (address, size) = self.blocks.pop_front()?;
+        self.bytes -= size + OVERHEAD;
+        Some((address, size))
+    }
+}
