@@ -59,11 +59,8 @@ fn calloc_zeroes_the_data_but_keeps_the_guards() {
         for size in SIZES {
             let p = calloc(domain, 1, size);
             // SAFETY: `p` is a live block of `size` bytes.
-            assert!(
-                unsafe { std::slice::from_raw_parts(p, size) }
-                    .iter()
-                    .all(|&b| b == 0)
-            );
+            let bytes = unsafe { std::slice::from_raw_parts(p, size) };
+            assert!(bytes.iter().all(|&b| b == 0));
             // SAFETY: as above.
             unsafe { check_guards(p, size, domain) };
             // SAFETY: `p` is freed once.
