@@ -176,10 +176,10 @@ impl fmt::Display for Report {
             )?,
             (allocated, freed) => {
                 if let Some(stack) = allocated {
-                    writeln!(f, "    Allocated at:\n{stack}")?;
+                    write!(f, "    Allocated at:\n{stack}")?;
                 }
                 if let Some(stack) = freed {
-                    writeln!(f, "    Freed at:\n{stack}")?;
+                    write!(f, "    Freed at:\n{stack}")?;
                 }
             }
         }
