@@ -9,13 +9,15 @@
 //! [`realloc`] or [`free`] here, which call the installed functions.
 //!
 //! ```text
-//!  SLOTS[domain] ──> Installed { allocator, replaced ──> Installed { ... } ──> ... }
-//!                      ^ FIRST_USE until `configure` reads OBJIMPL_MALLOC
+//!  SLOTS[domain] ──> Installed { allocator }    FIRST_USE until `configure`
+//!                                               reads OBJIMPL_MALLOC, then a
+//!                                               built-in static or one of:
+//!  KEPT ──> Installed { kept_next ──> Installed { kept_next ──> ... } }
 //! ```
 //!
 //! An installed allocator is never freed: a thread may still be calling the
-//! one `set_allocator` replaced. Each one links to the one it replaced, so
-//! all stay reachable from the slots (and Miri sees no leak).
+//! one `set_allocator` replaced. Each one made is linked on `KEPT`, so all
+//! stay reachable (and Miri sees no leak).
 
 use core::ffi::c_void;
 use core::fmt;
@@ -240,9 +242,12 @@ impl Allocator {
 /// What a slot points at. Never freed once installed.
 struct Installed {
     allocator: Allocator,
-    /// What this replaced in its slot, kept reachable.
-    replaced: *const Installed,
+    /// Next on [`KEPT`] (null for the statics).
+    kept_next: *const Installed,
 }
+
+/// Every `Installed` ever made at run time (push-only).
+static KEPT: AtomicPtr<Installed> = AtomicPtr::new(ptr::null_mut());
 
 // SAFETY: `Installed` is immutable once published; `Allocator` is `Sync`.
 unsafe impl Sync for Installed {}
@@ -259,7 +264,7 @@ static PYMALLOC: Installed = Installed {
         realloc: pymalloc_realloc,
         free: pymalloc_free,
     },
-    replaced: ptr::null(),
+    kept_next: ptr::null(),
 };
 
 static SYSTEM: Installed = Installed {
@@ -270,7 +275,7 @@ static SYSTEM: Installed = Installed {
         realloc: system_realloc,
         free: system_free,
     },
-    replaced: ptr::null(),
+    kept_next: ptr::null(),
 };
 
 /// The default of each domain, which the families call directly.
@@ -288,7 +293,7 @@ static FIRST_USE: [Installed; 3] = {
                 realloc: first_use_realloc,
                 free: first_use_free,
             },
-            replaced: ptr::null(),
+            kept_next: ptr::null(),
         }
     }
     [
@@ -333,17 +338,18 @@ fn install(domain: Domain, allocator: Allocator) {
     }
     let installed = Box::into_raw(Box::new(Installed {
         allocator,
-        replaced: ptr::null(),
+        kept_next: ptr::null(),
     }));
-    let mut old = slot.load(Ordering::Relaxed);
+    let mut head = KEPT.load(Ordering::Relaxed);
     loop {
         // SAFETY: `installed` is ours until published.
-        unsafe { (*installed).replaced = old };
-        match slot.compare_exchange_weak(old, installed, Ordering::Release, Ordering::Relaxed) {
-            Ok(_) => return,
-            Err(now) => old = now,
+        unsafe { (*installed).kept_next = head };
+        match KEPT.compare_exchange_weak(head, installed, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(now) => head = now,
         }
     }
+    slot.store(installed, Ordering::Release);
 }
 
 // ---------------------------------------------------------------------------

@@ -23,6 +23,33 @@
 //! allocator. [`stats`] and [`debug_malloc_stats`] report on the pools, and
 //! [`PyMalloc`] makes them the global allocator. The module `pool` explains
 //! the design.
+//!
+//! # Domains
+//!
+//! Each family is a [`Domain`] with an installed [`Allocator`], as in
+//! CPython's `PyMem_SetAllocator`: [`get_allocator`] gives the one in place,
+//! [`set_allocator`] puts another (a wrapper that counts, or fails on
+//! purpose) behind a family. While a domain has its default, the family
+//! calls it directly: one load and a predictable branch more than calling
+//! the pool itself. `OBJIMPL_MALLOC` chooses at the first allocation, as
+//! `PYTHONMALLOC` does: `pymalloc`, `malloc` (the C library for every
+//! family), `debug` or `pymalloc_debug` (the hooks over the pool),
+//! `malloc_debug`, or `default`. [`PyMalloc`] is always the pool itself.
+//!
+//! # When memory goes wrong
+//!
+//! The debug hooks ([`setup_debug_hooks`], `OBJIMPL_MALLOC=debug`, and the
+//! default in builds with `debug_assertions`) surround each block with
+//! forbidden bytes, fill fresh memory with [`CLEAN_BYTE`] and freed memory
+//! with [`DEAD_BYTE`], number every allocation, and know every block they
+//! handed out. They find a buffer overflow or underflow, a block given back
+//! to the wrong family, a double free, a free of a pointer they never handed
+//! out, and a write after free (freed blocks wait in a quarantine of up to
+//! [`QUARANTINE_BLOCKS`] blocks and [`QUARANTINE_BYTES`] bytes, checked when
+//! they leave it, or by [`check_memory`]). Each error is a [`Report`]: printed
+//! before the process aborts, or handed to the handler set with
+//! [`set_error_handler`]. With [`set_trace`] (`OBJIMPL_MALLOC_TRACE=1`) a
+//! report shows the stacks that allocated and freed the block.
 //
 // Module map (the architecture, as the files read):
 //   size_class  the geometry: classes, pools, arenas
