@@ -346,14 +346,25 @@ pub(crate) fn render(stack: &Backtrace) -> String {
             || name.starts_with("alloc::boxed::Box")
     };
     let first = frames.iter().position(|f| !internal(&name(f))).unwrap_or(0);
+    let mut shown: Vec<&Vec<&str>> = frames[first..]
+        .iter()
+        .take_while(|f| {
+            let n = name(f);
+            !n.contains("__rust_begin_short_backtrace") && !n.starts_with("std::rt::lang_start")
+        })
+        .take(16)
+        .collect();
+    // The closure shims between the runtime and `main` (or a thread's body).
+    while shown
+        .last()
+        .is_some_and(|f| name(f).starts_with("core::ops::function::"))
+    {
+        shown.pop();
+    }
     let mut out = String::new();
-    for frame in frames[first..].iter().take(16) {
-        let n = name(frame);
-        if n.contains("__rust_begin_short_backtrace") || n.starts_with("std::rt::lang_start") {
-            break;
-        }
+    for frame in shown {
         out.push_str("        ");
-        out.push_str(&n);
+        out.push_str(&name(frame));
         out.push('\n');
         for at in &frame[1..] {
             out.push_str("            ");
