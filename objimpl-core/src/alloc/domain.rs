@@ -2,16 +2,18 @@
 //!
 //! Each family (`raw_*`, `mem_*`, `object_*`) is a [`Domain`] with an
 //! installed [`Allocator`]. The family functions in `alloc/mod.rs` first ask
-//! [`is_default`]: one load of the domain's slot, compared with the address
-//! of the built-in default. When it is the default (the pool for `mem` and
-//! `object`, the C library for `raw`) they call it directly, with no
-//! indirect call; otherwise they go through [`malloc`], [`calloc`],
-//! [`realloc`] or [`free`] here, which call the installed functions.
+//! [`is_default`]: is the domain's slot null? Null stands for the built-in
+//! default (the pool for `mem` and `object`, the C library for `raw`), which
+//! they then call directly, with no indirect call: one compare of memory
+//! with zero and a branch. Otherwise they go through [`malloc`],
+//! [`calloc`], [`realloc`] or [`free`] here, which call the installed
+//! functions.
 //!
 //! ```text
-//!  SLOTS[domain] ──> Installed { allocator }    FIRST_USE until `configure`
-//!                                               reads OBJIMPL_MALLOC, then a
-//!                                               built-in static or one of:
+//!  SLOTS[domain] ──> FIRST_USE[domain]   until `configure` reads OBJIMPL_MALLOC
+//!                    null                the default, called directly
+//!                    &PYMALLOC, &SYSTEM  a built-in that is not the default
+//!                    Installed { .. }    any other, made at run time, all on:
 //!  KEPT ──> Installed { kept_next ──> Installed { kept_next ──> ... } }
 //! ```
 //!
@@ -278,7 +280,8 @@ static SYSTEM: Installed = Installed {
     kept_next: ptr::null(),
 };
 
-/// The default of each domain, which the families call directly.
+/// The default of each domain, which the families call directly while its
+/// slot is null.
 const DEFAULT: [&Installed; 3] = [&SYSTEM, &PYMALLOC, &PYMALLOC];
 
 /// What each slot holds until `configure` ran: functions that run it, then
@@ -309,28 +312,33 @@ static SLOTS: [AtomicPtr<Installed>; 3] = [
     AtomicPtr::new((&raw const FIRST_USE[2]).cast_mut()),
 ];
 
-/// Whether `domain` still has its default allocator: the families' one
-/// extra load on the fast path.
+/// Whether `domain` has its default allocator: the families' one extra
+/// load on the fast path.
 #[inline(always)]
 pub(crate) fn is_default(domain: Domain) -> bool {
-    ptr::eq(
-        SLOTS[domain as usize].load(Ordering::Relaxed),
-        DEFAULT[domain as usize],
-    )
+    SLOTS[domain as usize].load(Ordering::Relaxed).is_null()
 }
 
-/// The allocator installed for `domain` (configured first if need be).
+/// The allocator installed for `domain`.
 #[inline]
 fn installed(domain: Domain) -> &'static Allocator {
-    // SAFETY: slots only ever point at statics or at leaked `Installed`s,
-    // published with Release and read with Acquire.
-    unsafe { &(*SLOTS[domain as usize].load(Ordering::Acquire)).allocator }
+    let installed = SLOTS[domain as usize].load(Ordering::Acquire);
+    if installed.is_null() {
+        return &DEFAULT[domain as usize].allocator;
+    }
+    // SAFETY: a non-null slot points at a static or at a leaked
+    // `Installed`, published with Release and read with Acquire.
+    unsafe { &(*installed).allocator }
 }
 
-/// Puts `allocator` in `domain`'s slot. A built-in goes back to its static,
-/// so that the default's direct path returns.
+/// Puts `allocator` in `domain`'s slot: null for the domain's default, so
+/// that its direct path returns, the static of another built-in.
 fn install(domain: Domain, allocator: Allocator) {
     let slot = &SLOTS[domain as usize];
+    if allocator.is(DEFAULT[domain as usize]) {
+        slot.store(ptr::null_mut(), Ordering::Release);
+        return;
+    }
     let builtin = [&PYMALLOC, &SYSTEM].into_iter().find(|b| allocator.is(b));
     if let Some(builtin) = builtin {
         slot.store(ptr::from_ref(builtin).cast_mut(), Ordering::Release);
