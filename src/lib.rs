@@ -3,6 +3,10 @@
 pub use objimpl_core::*;
 pub use objimpl_macros::pyobject;
 
+// With `capi`, link the crate that exports `PyObject_Malloc` & co. unmangled.
+#[cfg(feature = "capi")]
+use objimpl_capi as _;
+
 /// The names most programs need: `use objimpl::prelude::*;`.
 ///
 /// ```

@@ -659,7 +659,7 @@ unsafe fn refcnt(op: NonNull<PyObject>) -> isize {
 ///
 /// - `op` is a live object, and this thread holds a reference to it.
 #[inline]
-unsafe fn incref(op: NonNull<PyObject>) {
+pub(crate) unsafe fn incref(op: NonNull<PyObject>) {
     // SAFETY: the caller promises `op` is live; the count is only touched by
     // the thread that holds the references (`Py` and `PyAny` are `!Send`).
     let count = unsafe { &mut (*op.as_ptr()).ob_refcnt };
@@ -689,7 +689,7 @@ unsafe fn release(op: NonNull<PyObject>) -> bool {
 ///
 /// - `op` is a live object and the caller gives up one strong reference to it.
 #[inline]
-unsafe fn decref(op: NonNull<PyObject>) {
+pub(crate) unsafe fn decref(op: NonNull<PyObject>) {
     // SAFETY: the caller gives up one reference to the live `op`.
     if unsafe { release(op) } {
         // SAFETY: that was the last reference; `ob_type` outlives the object.

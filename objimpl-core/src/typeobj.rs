@@ -1,6 +1,7 @@
 //! The type object: CPython's `PyTypeObject`, as far as object memory needs it.
 
 use core::ffi::{CStr, c_char, c_ulong, c_void};
+use core::mem::offset_of;
 use core::ptr;
 
 use crate::layout::{self, ObjectHeader};
@@ -75,6 +76,41 @@ pub struct TypeObject {
     tp_free: Option<FreeFunc>,
 }
 
+/// The layout of [`TypeObject`] as C expressions and their values, for the
+/// test that holds `objimpl.h` (in `objimpl-capi`) to it. Not public API.
+#[doc(hidden)]
+pub const C_LAYOUT: [(&str, usize); 8] = [
+    ("sizeof(PyTypeObject)", size_of::<TypeObject>()),
+    (
+        "offsetof(PyTypeObject, tp_name)",
+        offset_of!(TypeObject, tp_name),
+    ),
+    (
+        "offsetof(PyTypeObject, tp_basicsize)",
+        offset_of!(TypeObject, tp_basicsize),
+    ),
+    (
+        "offsetof(PyTypeObject, tp_itemsize)",
+        offset_of!(TypeObject, tp_itemsize),
+    ),
+    (
+        "offsetof(PyTypeObject, tp_dealloc)",
+        offset_of!(TypeObject, tp_dealloc),
+    ),
+    (
+        "offsetof(PyTypeObject, tp_flags)",
+        offset_of!(TypeObject, tp_flags),
+    ),
+    (
+        "offsetof(PyTypeObject, tp_free)",
+        offset_of!(TypeObject, tp_free),
+    ),
+    (
+        "sizeof(((PyTypeObject *)0)->tp_flags)",
+        size_of::<c_ulong>(),
+    ),
+];
+
 // SAFETY: a type object is never written after it is built (its header's
 // reference count included: type objects are immortal), and its pointers
 // lead to `'static` data (the name) and to functions, which any thread may
@@ -121,6 +157,12 @@ impl TypeObject {
             itemsize as isize,
             Some(crate::object::dealloc::<T>),
         )
+    }
+
+    /// A type object with no instances, whose address alone matters: the
+    /// exception types of `capi` (`PyExc_MemoryError`).
+    pub(crate) const fn exception(name: &'static CStr) -> TypeObject {
+        TypeObject::from_parts(name, size_of::<PyObject>() as isize, 0, None)
     }
 
     /// A static type object: immortal header, the unused slots null.
@@ -260,7 +302,6 @@ unsafe extern "C" fn free_object(p: *mut c_void) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::mem::offset_of;
 
     #[test]
     #[cfg(target_pointer_width = "64")]

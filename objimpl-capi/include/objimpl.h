@@ -1,0 +1,213 @@
+/*
+ * objimpl.h: CPython's object memory interface (Include/objimpl.h and the
+ * parts of Include/pymem.h and Include/object.h it needs), implemented by
+ * objimpl in Rust. Link with libobjimpl_capi.a or libobjimpl_capi.so:
+ *
+ *   cargo build --release -p objimpl-capi
+ *   cc -std=c11 -Iobjimpl-capi/include prog.c target/release/libobjimpl_capi.a \
+ *      -lpthread -ldl -lm -o prog
+ *
+ * As in CPython, every interface comes twice: functions, for binary
+ * compatibility (an extension should call these), and macros, for speed
+ * (which bake the object layout into the caller). The structs below are laid
+ * out as objimpl's Rust side lays them out; a test compares them field by
+ * field.
+ *
+ * Where objimpl differs from CPython: `_PyObject_VAR_SIZE` (and so
+ * PyObject_NEW_VAR) checks for overflow instead of wrapping around, giving a
+ * size no allocator grants, so the allocation fails with MemoryError.
+ */
+#ifndef OBJIMPL_H
+#define OBJIMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Objects (Include/object.h) --------------------------------------- */
+
+typedef ptrdiff_t Py_ssize_t;
+#define PY_SSIZE_T_MAX PTRDIFF_MAX
+
+typedef struct _typeobject PyTypeObject;
+
+/* PyObject_HEAD: every object starts with one. */
+typedef struct _object {
+    Py_ssize_t ob_refcnt;
+    PyTypeObject *ob_type;
+} PyObject;
+
+/* PyObject_VAR_HEAD: objects with a variable number of items. */
+typedef struct {
+    PyObject ob_base;
+    Py_ssize_t ob_size; /* number of items */
+} PyVarObject;
+
+#define PyObject_HEAD PyObject ob_base;
+#define PyObject_VAR_HEAD PyVarObject ob_base;
+#define PyObject_HEAD_INIT(type) { 1, (type) },
+#define PyVarObject_HEAD_INIT(type, size) { PyObject_HEAD_INIT(type) (size) },
+
+typedef void (*destructor)(PyObject *);
+typedef void (*freefunc)(void *);
+
+/*
+ * The leading fields of CPython 3.11's PyTypeObject, at its offsets. objimpl
+ * reads tp_name, tp_basicsize, tp_itemsize, tp_dealloc, tp_flags and
+ * tp_free; the slots between them are there to keep the offsets, and so that
+ * a type object written for CPython compiles. A type object is immortal.
+ */
+struct _typeobject {
+    PyObject_VAR_HEAD
+    const char *tp_name;
+    Py_ssize_t tp_basicsize, tp_itemsize;
+    destructor tp_dealloc;
+    /* Not used by objimpl: */
+    Py_ssize_t tp_vectorcall_offset;
+    void *tp_getattr, *tp_setattr, *tp_as_async, *tp_repr, *tp_as_number,
+        *tp_as_sequence, *tp_as_mapping, *tp_hash, *tp_call, *tp_str,
+        *tp_getattro, *tp_setattro, *tp_as_buffer;
+    unsigned long tp_flags;
+    /* Not used by objimpl: */
+    const char *tp_doc;
+    void *tp_traverse, *tp_clear, *tp_richcompare;
+    Py_ssize_t tp_weaklistoffset;
+    void *tp_iter, *tp_iternext, *tp_methods, *tp_members, *tp_getset,
+        *tp_base, *tp_dict, *tp_descr_get, *tp_descr_set;
+    Py_ssize_t tp_dictoffset;
+    void *tp_init, *tp_alloc, *tp_new;
+    freefunc tp_free; /* PyObject_Free for objects made by _PyObject_New */
+};
+
+#define Py_TYPE(ob) (((PyObject *)(ob))->ob_type)
+#define Py_SIZE(ob) (((PyVarObject *)(ob))->ob_size)
+#define Py_REFCNT(ob) (((PyObject *)(ob))->ob_refcnt)
+
+/* Reference counts: the functions, and the macros that inline them. At
+ * zero, the type's tp_dealloc destroys the object. The X forms accept NULL. */
+void Py_IncRef(PyObject *op);
+void Py_DecRef(PyObject *op);
+
+static inline void _Py_INCREF(PyObject *op) { op->ob_refcnt++; }
+static inline void _Py_DECREF(PyObject *op)
+{
+    if (--op->ob_refcnt == 0) {
+        Py_TYPE(op)->tp_dealloc(op);
+    }
+}
+#define Py_INCREF(op) _Py_INCREF((PyObject *)(op))
+#define Py_DECREF(op) _Py_DECREF((PyObject *)(op))
+#define Py_XINCREF(op) Py_IncRef((PyObject *)(op))
+#define Py_XDECREF(op) Py_DecRef((PyObject *)(op))
+
+/* ---- Errors: as much as a caller needs to see a MemoryError ----------- */
+
+/* The exception set on this thread (a borrowed reference), or NULL. */
+PyObject *PyErr_Occurred(void);
+/* Sets MemoryError on this thread; returns NULL. */
+PyObject *PyErr_NoMemory(void);
+void PyErr_Clear(void);
+extern PyObject *PyExc_MemoryError;
+
+/* ---- Raw memory (Include/pymem.h) ------------------------------------- */
+
+/* Each family hands out blocks aligned to 16 bytes; 0 bytes gives a unique
+ * pointer; a size past PY_SSIZE_T_MAX, or an overflowing calloc, gives NULL.
+ * A block goes back to the family that made it: the debug hooks catch any
+ * mix. */
+void *PyMem_RawMalloc(size_t size);
+void *PyMem_RawCalloc(size_t nelem, size_t elsize);
+void *PyMem_RawRealloc(void *ptr, size_t new_size);
+void PyMem_RawFree(void *ptr);
+
+void *PyMem_Malloc(size_t size);
+void *PyMem_Calloc(size_t nelem, size_t elsize);
+void *PyMem_Realloc(void *ptr, size_t new_size);
+void PyMem_Free(void *ptr);
+
+typedef enum {
+    PYMEM_DOMAIN_RAW, /* PyMem_RawMalloc() ... */
+    PYMEM_DOMAIN_MEM, /* PyMem_Malloc() ... */
+    PYMEM_DOMAIN_OBJ  /* PyObject_Malloc() ... */
+} PyMemAllocatorDomain;
+
+typedef struct {
+    void *ctx; /* the first argument of every call */
+    void *(*malloc)(void *ctx, size_t size);
+    void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+    void *(*realloc)(void *ctx, void *ptr, size_t new_size);
+    void (*free)(void *ctx, void *ptr);
+} PyMemAllocatorEx;
+
+/* The allocator of a domain: to keep, to delegate to, to put back. */
+void PyMem_GetAllocator(PyMemAllocatorDomain domain, PyMemAllocatorEx *allocator);
+/* Installs an allocator. Call it before the domain allocates, or delegate
+ * blocks you did not make to the allocator you replace. */
+void PyMem_SetAllocator(PyMemAllocatorDomain domain, PyMemAllocatorEx *allocator);
+/* Installs the debug hooks over every domain (PYTHONMALLOC=debug). */
+void PyMem_SetupDebugHooks(void);
+
+/* ---- Objects' memory (Include/objimpl.h) ------------------------------ */
+
+void *PyObject_Malloc(size_t size);
+void *PyObject_Calloc(size_t nelem, size_t elsize);
+void *PyObject_Realloc(void *ptr, size_t new_size);
+void PyObject_Free(void *ptr);
+
+#define PyObject_MALLOC PyObject_Malloc
+#define PyObject_REALLOC PyObject_Realloc
+#define PyObject_FREE PyObject_Free
+#define PyObject_Del PyObject_Free
+#define PyObject_DEL PyObject_Free
+
+/* Set the type and a first reference (and the size) of memory that holds
+ * an object; NULL in gives NULL out, with MemoryError set. */
+PyObject *PyObject_Init(PyObject *op, PyTypeObject *tp);
+PyVarObject *PyObject_InitVar(PyVarObject *op, PyTypeObject *tp, Py_ssize_t size);
+/* Allocate and initialise; NULL with MemoryError set on failure. */
+PyObject *_PyObject_New(PyTypeObject *tp);
+PyVarObject *_PyObject_NewVar(PyTypeObject *tp, Py_ssize_t nitems);
+
+#define PyObject_New(type, typeobj) ((type *)_PyObject_New(typeobj))
+#define PyObject_NewVar(type, typeobj, n) ((type *)_PyObject_NewVar((typeobj), (n)))
+
+/* The sizes: of an object, and of one with n items, rounded up to a
+ * pointer's size. _PyObject_VAR_SIZE gives SIZE_MAX (which no allocator
+ * grants) where the size would overflow, or for a negative n. */
+#define _Py_SIZE_ROUND_UP(n, a) (((size_t)(n) + (size_t)((a) - 1)) & ~(size_t)((a) - 1))
+#define _PyObject_SIZE(typeobj) ((size_t)(typeobj)->tp_basicsize)
+
+static inline size_t _PyObject_VarSize(const PyTypeObject *tp, Py_ssize_t nitems)
+{
+    size_t basic = (size_t)tp->tp_basicsize, item = (size_t)tp->tp_itemsize;
+    if (nitems < 0 || (item != 0 && (size_t)nitems > ((size_t)PY_SSIZE_T_MAX - basic) / item)) {
+        return SIZE_MAX;
+    }
+    return _Py_SIZE_ROUND_UP(basic + (size_t)nitems * item, sizeof(void *));
+}
+#define _PyObject_VAR_SIZE(typeobj, nitems) _PyObject_VarSize((typeobj), (nitems))
+
+/* The macros: no NULL check, as the seed warns. */
+#define PyObject_INIT(op, typeobj) \
+    (Py_TYPE(op) = (typeobj), Py_REFCNT(op) = 1, (op))
+#define PyObject_INIT_VAR(op, typeobj, size) \
+    (Py_SIZE(op) = (size), PyObject_INIT((op), (typeobj)))
+
+#define PyObject_NEW(type, typeobj) \
+    ((type *)PyObject_Init((PyObject *)PyObject_MALLOC(_PyObject_SIZE(typeobj)), (typeobj)))
+#define PyObject_NEW_VAR(type, typeobj, n) \
+    ((type *)PyObject_InitVar((PyVarObject *)PyObject_MALLOC(_PyObject_VAR_SIZE((typeobj), (n))), \
+                              (typeobj), (n)))
+
+/* Prints the pool allocator's statistics, as sys._debugmallocstats(). */
+int _PyObject_DebugMallocStats(FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OBJIMPL_H */

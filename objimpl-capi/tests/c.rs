@@ -1,0 +1,304 @@
+//! objimpl from C: the header compiled as C11 and as C++ with warnings as
+//! errors, its layout held to the Rust side's, and C programs built with
+//! the system C compiler against the static and the shared library, then
+//! run.
+//!
+//! A machine without a C compiler (`$CC`, else `cc`) skips these tests, saying
+//! so; the rest of the workspace does not need one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use objimpl_core::capi::{PyMemAllocatorEx, TYPE_OBJECT_LAYOUT};
+use objimpl_core::{PyObject, PyVarObject};
+
+/// What the static library needs from the system, as
+/// `rustc --print native-static-libs` says on Linux.
+const NATIVE_LIBS: [&str; 6] = ["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl"];
+
+const WARNINGS: [&str; 3] = ["-Wall", "-Wextra", "-Werror"];
+
+fn include_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("include")
+}
+
+/// Where cargo put this package's libraries: beside `deps/`, which holds
+/// this test.
+fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_owned()
+}
+
+/// A scratch directory of this test run.
+fn scratch() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("objimpl-capi");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The compiler in `$var` (else `default`), if it runs.
+fn compiler(var: &str, default: &str) -> Option<String> {
+    let cc = std::env::var(var).unwrap_or_else(|_| default.to_owned());
+    let found = Command::new(&cc)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("skipped: no compiler `{cc}` (set ${var} to one) to build the C side");
+    }
+    found.then_some(cc)
+}
+
+/// Runs a compiler, failing the test with its output if it fails.
+fn compile(cc: &str, args: &[&str]) {
+    let out = Command::new(cc).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cc} {}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Builds `source` into `name` against the static library.
+fn build_static(cc: &str, source: &Path, name: &str) -> PathBuf {
+    let exe = scratch().join(name);
+    let include = format!("-I{}", include_dir().display());
+    let lib = library_dir().join("libobjimpl_capi.a");
+    assert!(lib.exists(), "{} was not built", lib.display());
+    let mut args = vec!["-std=c11", &include];
+    args.extend(WARNINGS);
+    let (source, lib, exe_arg) = (
+        source.to_str().unwrap(),
+        lib.to_str().unwrap(),
+        exe.to_str().unwrap(),
+    );
+    args.extend([source, lib, "-o", exe_arg]);
+    args.extend(NATIVE_LIBS);
+    compile(cc, &args);
+    exe
+}
+
+fn run(exe: &Path, args: &[&str]) -> Output {
+    Command::new(exe)
+        .args(args)
+        .env_remove("OBJIMPL_MALLOC")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn the_c_example_runs_against_the_static_library() {
+    let Some(cc) = compiler("CC", "cc") else {
+        return;
+    };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c/objimpl_demo.c");
+    let exe = build_static(&cc, &source, "objimpl_demo");
+    let out = run(&exe, &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for line in [
+        "_PyObject_SIZE(complex) = 32, _PyObject_VAR_SIZE(bytes, 5) = 40",
+        "complex(1.5, -2) and complex(3, 0)",
+        "bytes(5) \"hello\" and \"world\"",
+        "5 objects made, 5 deallocated",
+        "PyObject_NewVar(bytes, PY_SSIZE_T_MAX): NULL, with MemoryError set",
+        "Small block threshold = 512, in 32 size classes.",
+        "# arenas allocated current",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in\n{stdout}");
+    }
+}
+
+#[test]
+fn cpythons_semantics_hold_from_c() {
+    let Some(cc) = compiler("CC", "cc") else {
+        return;
+    };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/semantics.c");
+    let exe = build_static(&cc, &source, "semantics");
+    let out = run(&exe, &[]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "ok\n");
+}
+
+#[test]
+fn the_debug_hooks_catch_every_mix_of_families_from_c() {
+    let Some(cc) = compiler("CC", "cc") else {
+        return;
+    };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/misuse.c");
+    let exe = build_static(&cc, &source, "misuse");
+    let families = [("raw", 'r'), ("mem", 'm'), ("object", 'o')];
+    for (made, made_id) in families {
+        for (used, used_id) in families.into_iter().filter(|&(f, _)| f != made) {
+            let out = run(&exe, &[made, used]);
+            let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+            assert!(!out.status.success(), "{made} freed as {used}: {stdout}");
+            assert!(!stdout.contains("not caught"));
+            let p = stdout.trim().strip_prefix("p=").unwrap();
+            assert!(stderr.contains("objimpl: API misuse"), "{stderr}");
+            assert!(
+                stderr.contains(&format!("found by {used}_free({p})")),
+                "{stderr}"
+            );
+            assert!(
+                stderr.contains(&format!("API id expected '{used_id}', found '{made_id}'")),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_shared_library_serves_a_c_program_too() {
+    let Some(cc) = compiler("CC", "cc") else {
+        return;
+    };
+    let dir = library_dir();
+    let exe = scratch().join("semantics_shared");
+    let include = format!("-I{}", include_dir().display());
+    let libdir = format!("-L{}", dir.display());
+    let rpath = format!("-Wl,-rpath,{}", dir.display());
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/semantics.c");
+    let mut args = vec!["-std=c11", &include];
+    args.extend(WARNINGS);
+    args.extend([
+        source.to_str().unwrap(),
+        &libdir,
+        &rpath,
+        "-lobjimpl_capi",
+        "-o",
+        exe.to_str().unwrap(),
+    ]);
+    compile(&cc, &args);
+    let out = run(&exe, &[]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "ok\n");
+}
+
+/// `_Static_assert`s (or `static_assert`s) that the header's layout is the
+/// Rust side's, field by field.
+fn layout_checks() -> String {
+    let mut checks = vec![
+        ("sizeof(PyObject)".to_owned(), size_of::<PyObject>()),
+        (
+            "offsetof(PyObject, ob_type)".to_owned(),
+            core::mem::offset_of!(PyObject, ob_type),
+        ),
+        ("sizeof(PyVarObject)".to_owned(), size_of::<PyVarObject>()),
+        (
+            "offsetof(PyVarObject, ob_size)".to_owned(),
+            core::mem::offset_of!(PyVarObject, ob_size),
+        ),
+        ("sizeof(Py_ssize_t)".to_owned(), size_of::<isize>()),
+        (
+            "sizeof(PyMemAllocatorEx)".to_owned(),
+            size_of::<PyMemAllocatorEx>(),
+        ),
+        ("PYMEM_DOMAIN_RAW".to_owned(), 0),
+        ("PYMEM_DOMAIN_MEM".to_owned(), 1),
+        ("PYMEM_DOMAIN_OBJ".to_owned(), 2),
+    ];
+    for (field, offset) in [
+        ("ctx", core::mem::offset_of!(PyMemAllocatorEx, ctx)),
+        ("malloc", core::mem::offset_of!(PyMemAllocatorEx, malloc)),
+        ("calloc", core::mem::offset_of!(PyMemAllocatorEx, calloc)),
+        ("realloc", core::mem::offset_of!(PyMemAllocatorEx, realloc)),
+        ("free", core::mem::offset_of!(PyMemAllocatorEx, free)),
+    ] {
+        checks.push((format!("offsetof(PyMemAllocatorEx, {field})"), offset));
+    }
+    checks.extend(TYPE_OBJECT_LAYOUT.iter().map(|&(c, v)| (c.to_owned(), v)));
+    let mut text = String::from(
+        "#include \"objimpl.h\"\n\
+         #ifdef __cplusplus\n#define CHECK static_assert\n#else\n#define CHECK _Static_assert\n#endif\n",
+    );
+    for (expr, value) in checks {
+        text.push_str(&format!(
+            "CHECK({expr} == {value}, \"{expr} is {value} on the Rust side\");\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn the_header_matches_the_rust_layout_and_compiles_as_c_and_cpp() {
+    let dir = scratch();
+    let include = format!("-I{}", include_dir().display());
+    let checks = dir.join("layout.c");
+    std::fs::write(&checks, layout_checks()).unwrap();
+    if let Some(cc) = compiler("CC", "cc") {
+        let mut args = vec!["-std=c11", "-pedantic", &include, "-fsyntax-only"];
+        args.extend(WARNINGS);
+        args.push(checks.to_str().unwrap());
+        compile(&cc, &args);
+    }
+    if let Some(cxx) = compiler("CXX", "c++") {
+        // The layout, and the inline functions and macros, as C++.
+        let cpp = dir.join("header.cpp");
+        std::fs::write(
+            &cpp,
+            layout_checks()
+                + "int use(PyObject *op, PyTypeObject *tp) {\n\
+                   Py_INCREF(op);\n Py_DECREF(op);\n Py_XDECREF(op);\n\
+                   PyObject *o = PyObject_New(PyObject, tp);\n\
+                   PyVarObject *v = PyObject_NEW_VAR(PyVarObject, tp, 3);\n\
+                   return o != nullptr && v != nullptr && Py_SIZE(v) == 3\n\
+                   && _PyObject_VAR_SIZE(tp, 2) > _PyObject_SIZE(tp) && Py_REFCNT(o) == 1;\n}\n",
+        )
+        .unwrap();
+        let mut args = vec!["-std=c++17", &include, "-fsyntax-only"];
+        args.extend(WARNINGS);
+        args.push(cpp.to_str().unwrap());
+        compile(&cxx, &args);
+    }
+}
+
+#[test]
+fn a_wrong_layout_is_caught_by_the_header_check() {
+    // The check above must be able to fail: a wrong offset does not compile.
+    let Some(cc) = compiler("CC", "cc") else {
+        return;
+    };
+    let file = scratch().join("wrong.c");
+    let wrong = layout_checks().replace(
+        &format!(
+            "offsetof(PyTypeObject, tp_free) == {}",
+            TYPE_OBJECT_LAYOUT[6].1
+        ),
+        "offsetof(PyTypeObject, tp_free) == 8",
+    );
+    assert!(wrong.contains("tp_free) == 8"));
+    std::fs::write(&file, wrong).unwrap();
+    let include = format!("-I{}", include_dir().display());
+    let out = Command::new(&cc)
+        .args([
+            "-std=c11",
+            &include,
+            "-fsyntax-only",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("tp_free) is"),
+        "{}",
+        text(&out.stderr)
+    );
+}
