@@ -230,6 +230,7 @@ pub extern "C" fn PyMem_SetupDebugHooks() {
 /// - `out` is an open `FILE *`.
 ///
 /// ```
+/// # if cfg!(miri) { return; } // Miri has no C stdio.
 /// // SAFETY: fdopen(1) is stdout, open and writable.
 /// let out = unsafe { libc::fdopen(1, c"w".as_ptr()) };
 /// // SAFETY: `out` is an open FILE *.
