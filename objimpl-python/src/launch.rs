@@ -1,0 +1,153 @@
+//! Installing objimpl under CPython's allocator domains, and starting it.
+
+use core::ffi::{c_char, c_int};
+use core::mem::MaybeUninit;
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStringExt;
+
+use objimpl_core::alloc;
+use pyo3_ffi::{
+    Py_ExitStatusException, Py_InitializeFromConfig, Py_RunMain, PyConfig, PyConfig_Clear,
+    PyConfig_InitPythonConfig, PyConfig_SetBytesArgv, PyMem_SetAllocator, PyMemAllocatorDomain,
+    PyMemAllocatorEx, PyStatus, PyStatus_Exception, PyStatus_IsExit,
+};
+
+use crate::introspect;
+
+/// CPython's allocator functions over one of objimpl's families. CPython
+/// calls them with the `ctx` it was given (unused here) and with blocks the
+/// same domain handed out.
+macro_rules! domain {
+    ($name:ident, $malloc:path, $calloc:path, $realloc:path, $free:path) => {
+        mod $name {
+            use core::ffi::c_void;
+
+            pub extern "C" fn malloc(_: *mut c_void, size: usize) -> *mut c_void {
+                $malloc(size).cast()
+            }
+
+            pub extern "C" fn calloc(_: *mut c_void, n: usize, size: usize) -> *mut c_void {
+                $calloc(n, size).cast()
+            }
+
+            pub extern "C" fn realloc(_: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
+                // SAFETY: CPython gives back blocks of the domain that made
+                // them, which this family serves alone.
+                unsafe { $realloc(p.cast(), size) }.cast()
+            }
+
+            pub extern "C" fn free(_: *mut c_void, p: *mut c_void) {
+                // SAFETY: as in `realloc`.
+                unsafe { $free(p.cast()) }
+            }
+
+            pub fn allocator() -> pyo3_ffi::PyMemAllocatorEx {
+                pyo3_ffi::PyMemAllocatorEx {
+                    ctx: core::ptr::null_mut(),
+                    malloc: Some(malloc),
+                    calloc: Some(calloc),
+                    realloc: Some(realloc),
+                    free: Some(free),
+                }
+            }
+        }
+    };
+}
+
+domain!(
+    raw,
+    objimpl_core::alloc::raw_malloc,
+    objimpl_core::alloc::raw_calloc,
+    objimpl_core::alloc::raw_realloc,
+    objimpl_core::alloc::raw_free
+);
+domain!(
+    mem,
+    objimpl_core::alloc::mem_malloc,
+    objimpl_core::alloc::mem_calloc,
+    objimpl_core::alloc::mem_realloc,
+    objimpl_core::alloc::mem_free
+);
+domain!(
+    object,
+    objimpl_core::alloc::object_malloc,
+    objimpl_core::alloc::object_calloc,
+    objimpl_core::alloc::object_realloc,
+    objimpl_core::alloc::object_free
+);
+
+/// Puts `allocator` under `domain`.
+fn install(domain: PyMemAllocatorDomain, mut allocator: PyMemAllocatorEx) {
+    // SAFETY: called before the interpreter starts, so the domain has no
+    // live block; the functions serve any size from any thread, as
+    // CPython's contract for an allocator asks.
+    unsafe { PyMem_SetAllocator(domain, &mut allocator) };
+}
+
+/// Ends the process as CPython does on a failed start: the status's exit
+/// code, or its message.
+///
+/// # Safety
+///
+/// - `status` came from CPython's initialisation.
+unsafe fn exit_on(status: PyStatus) -> i32 {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        if PyStatus_IsExit(status) != 0 {
+            return status.exitcode;
+        }
+        Py_ExitStatusException(status)
+    }
+}
+
+/// Installs objimpl, runs CPython with the process's arguments, and returns
+/// its exit status.
+pub fn run() -> i32 {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let with_raw = args.get(1).is_some_and(|a| a == "--objimpl-raw");
+    if with_raw {
+        args.remove(1);
+    }
+    if with_raw {
+        install(PyMemAllocatorDomain::PYMEM_DOMAIN_RAW, raw::allocator());
+    }
+    install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, mem::allocator());
+    install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, object::allocator());
+
+    // argv as C strings; an argument with a NUL byte cannot reach a
+    // process's argv, so there is none.
+    let args: Vec<CString> = args
+        .into_iter()
+        .map(|a| CString::new(a.into_vec()).unwrap_or_default())
+        .collect();
+    let mut argv: Vec<*mut c_char> = args.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    argv.push(core::ptr::null_mut());
+    let argc = c_int::try_from(args.len()).unwrap_or(c_int::MAX);
+
+    // As `Py_BytesMain`, split in two so that `sys` can be told about
+    // objimpl between starting the interpreter and running the program:
+    // the embedding CPython documents for `Py_RunMain`.
+    let mut config = MaybeUninit::<PyConfig>::uninit();
+    // SAFETY: `config` is initialised by `PyConfig_InitPythonConfig` before
+    // any other use, and cleared once; `argv` holds `argc` NUL-terminated
+    // strings and a final null, alive until `Py_RunMain` returns.
+    let status = unsafe {
+        PyConfig_InitPythonConfig(config.as_mut_ptr());
+        let mut status =
+            PyConfig_SetBytesArgv(config.as_mut_ptr(), argc as _, argv.as_mut_ptr().cast());
+        if PyStatus_Exception(status) == 0 {
+            status = Py_InitializeFromConfig(config.as_ptr());
+        }
+        PyConfig_Clear(config.as_mut_ptr());
+        if PyStatus_Exception(status) != 0 {
+            return exit_on(status);
+        }
+        introspect::install();
+        Py_RunMain()
+    };
+
+    if std::env::var_os("OBJIMPL_STATS").is_some_and(|v| !v.is_empty() && v != "0") {
+        let _ = alloc::debug_malloc_stats(&mut std::io::stderr());
+    }
+    status
+}

@@ -1,0 +1,137 @@
+//! CPython on objimpl: the launcher runs Python code and a short list of
+//! CPython's own regression tests, with objimpl serving its memory (in a
+//! debug build, through objimpl's debug hooks, which are on by default
+//! there). `scripts/cpython-tests.sh` runs the long list against `python3`.
+//!
+//! Where the launcher was built without CPython, these tests say so and pass.
+
+use std::process::{Command, Output};
+
+/// The launcher, or `None` (said on stderr) if it was built as a stub.
+fn launcher() -> Option<Command> {
+    if let Some(why) = option_env!("OBJIMPL_PYTHON_MISSING") {
+        eprintln!("skipped: objimpl-python was built without CPython: {why}");
+        return None;
+    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_objimpl-python"));
+    command
+        .env_remove("OBJIMPL_MALLOC")
+        .env_remove("PYTHONMALLOC")
+        .env_remove("OBJIMPL_STATS");
+    Some(command)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn check(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{:?}\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn python_code_runs_with_objimpl_serving_its_objects() {
+    let Some(mut python) = launcher() else { return };
+    let out = python
+        .env("OBJIMPL_STATS", "1")
+        .args([
+            "-c",
+            "import json, sys\n\
+             data = [{'n': i, 's': str(i) * 3, 't': (i, i + 1)} for i in range(20000)]\n\
+             back = json.loads(json.dumps(data))\n\
+             assert back[123]['s'] == '123123123'\n\
+             print(sys.version_info[:2], len(back))",
+        ])
+        .output()
+        .unwrap();
+    check(&out);
+    assert!(
+        text(&out.stdout).starts_with("(3, "),
+        "{}",
+        text(&out.stdout)
+    );
+    // objimpl's statistics at exit: its pools held CPython's objects.
+    let stats = text(&out.stderr);
+    let arenas: usize = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("# arenas highwater mark"))
+        .and_then(|l| l.trim_start_matches([' ', '=']).trim().parse().ok())
+        .unwrap_or_else(|| panic!("no statistics at exit:\n{stats}"));
+    assert!(
+        arenas >= 2,
+        "CPython's objects were not in objimpl's pools:\n{stats}"
+    );
+}
+
+#[test]
+fn cpythons_own_tests_pass_on_objimpl() {
+    let Some(mut python) = launcher() else { return };
+    let out = python
+        .args(["-m", "test", "test_dict", "test_tuple", "test_weakref"])
+        .output()
+        .unwrap();
+    check(&out);
+    assert!(
+        text(&out.stdout).contains("Result: SUCCESS"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn the_raw_domain_too_with_the_flag() {
+    let Some(mut python) = launcher() else { return };
+    let out = python
+        .args([
+            "--objimpl-raw",
+            "-c",
+            "import sys; print(sys.argv[1:])",
+            "a",
+            "b",
+        ])
+        .output()
+        .unwrap();
+    check(&out);
+    assert_eq!(text(&out.stdout), "['a', 'b']\n");
+}
+
+#[test]
+fn objimpls_debug_hooks_catch_cpython_api_misuse() {
+    // An extension that frees a PyMem_Malloc block with PyObject_Free:
+    // CPython's functions lead to objimpl's families, whose hooks see it.
+    let Some(mut python) = launcher() else { return };
+    let out = python
+        .env("OBJIMPL_MALLOC", "debug")
+        .args([
+            "-c",
+            "import ctypes\n\
+             api = ctypes.pythonapi\n\
+             api.PyMem_Malloc.restype = ctypes.c_void_p\n\
+             api.PyObject_Free.argtypes = [ctypes.c_void_p]\n\
+             p = api.PyMem_Malloc(16)\n\
+             print(hex(p), flush=True)\n\
+             api.PyObject_Free(p)\n\
+             print('not caught')",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(!stdout.contains("not caught"));
+    let p = stdout.trim();
+    assert!(stderr.contains("objimpl: API misuse"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("found by object_free({p})")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("API id expected 'o', found 'm'"),
+        "{stderr}"
+    );
+}
