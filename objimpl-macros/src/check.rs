@@ -13,7 +13,7 @@ use syn::{
 };
 
 use crate::ctxt::Ctxt;
-use crate::parse::Args;
+use crate::parse::{Args, Constructors};
 
 /// The allocator's alignment, the most an object may need.
 const MAX_ALIGN: u64 = 16;
@@ -35,6 +35,8 @@ pub(crate) struct Object {
     pub(crate) item: Option<Type>,
     /// The runtime crate.
     pub(crate) krate: Path,
+    /// The constructors' name (`new`, `new_var` for the default), or none.
+    pub(crate) constructor: Option<Ident>,
 }
 
 /// Checks the options and the struct together, reporting every problem.
@@ -87,6 +89,11 @@ pub(crate) fn check(cx: &Ctxt, args: Args, input: DeriveInput) -> Option<Object>
         name_span,
         item: args.item,
         krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::objimpl)),
+        constructor: match args.new {
+            None => Some(Ident::new("new", Span::call_site())),
+            Some(Constructors::Named(name)) => Some(name),
+            Some(Constructors::Skipped) => None,
+        },
     })
 }
 

@@ -37,6 +37,7 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
         name_span,
         item,
         krate,
+        constructor: _,
     } = object;
 
     let repr_c = add_repr_c.then(|| quote!(#[repr(C)]));
@@ -110,15 +111,21 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
     }
 }
 
-/// `T::new`, and `T::new_var` for a var-size type.
+/// `T::new`, and `T::new_var` for a var-size type (or as `new = name`
+/// renames them: `T::name`, `T::name_var`); nothing with `new = false`.
 fn constructors(object: &Object) -> TokenStream {
     let Object {
         vis,
         ident,
         item,
         krate,
+        constructor,
         ..
     } = object;
+    let Some(new_name) = constructor else {
+        return TokenStream::new();
+    };
+    let new_var_name = format_ident!("{}_var", new_name);
     let private = quote!(#krate::__private);
     let result = quote!(#private::Result<#krate::Py<Self>, #krate::MemoryError>);
     let errors_doc = quote! {
@@ -139,7 +146,7 @@ fn constructors(object: &Object) -> TokenStream {
         #[doc = #new_doc]
         #errors_doc
         #[inline]
-        #vis fn new(value: Self) -> #result {
+        #vis fn #new_name(value: Self) -> #result {
             #krate::Py::new(value)
         }
     };
@@ -159,7 +166,7 @@ fn constructors(object: &Object) -> TokenStream {
             /// If the iterator yields more or fewer items than its `len()` promised;
             /// the items made so far are dropped and the memory is freed.
             #[inline]
-            #vis fn new_var<I>(value: Self, items: I) -> #result
+            #vis fn #new_var_name<I>(value: Self, items: I) -> #result
             where
                 I: #private::IntoIterator<Item = #item>,
                 I::IntoIter: #private::ExactSizeIterator,

@@ -26,6 +26,28 @@ use proc_macro::TokenStream;
 /// | `item = T` | a var-size object: `len()` items of `T` follow the fields |
 /// | `name = "..."` | `tp_name`; default: the struct's name |
 /// | `crate = path` | where the runtime lives; default `::objimpl` |
+/// | `new = name` | name the constructors `T::name` and `T::name_var`, so the type can have its own `new` |
+/// | `new = false` | no constructors (`Py::new` and `Py::new_var` remain) |
+///
+/// A type whose fields are private needs a constructor of its own; the
+/// generated `new` would collide with it (error E0592, "duplicate
+/// definitions with name `new`", pointing at this attribute). Rename the
+/// generated one and build on it:
+///
+/// ```
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(basic, new = alloc)]
+/// pub struct Point { x: f64, y: f64 }
+///
+/// impl Point {
+///     pub fn new(x: f64, y: f64) -> Result<Py<Point>, MemoryError> {
+///         Point::alloc(Point { x, y })
+///     }
+/// }
+/// assert_eq!(Point::new(3.0, 4.0)?.x, 3.0);
+/// # Ok::<(), MemoryError>(())
+/// ```
 ///
 /// ```
 /// use objimpl::prelude::*;

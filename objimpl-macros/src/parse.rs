@@ -7,7 +7,7 @@
 
 use proc_macro2::{TokenStream, TokenTree};
 use syn::parse::{ParseStream, Parser};
-use syn::{DeriveInput, Error, LitStr, Path, Token, Type};
+use syn::{DeriveInput, Error, Ident, LitBool, LitStr, Path, Token, Type};
 
 use crate::ctxt::Ctxt;
 
@@ -16,6 +16,7 @@ mod kw {
     syn::custom_keyword!(basic);
     syn::custom_keyword!(item);
     syn::custom_keyword!(name);
+    syn::custom_keyword!(new);
 }
 
 /// The options of `#[pyobject(...)]`, each given at most once.
@@ -29,6 +30,16 @@ pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
     /// `crate = path`: where the runtime lives.
     pub(crate) krate: Option<Path>,
+    /// `new = name` or `new = false`: the generated constructors' name, or none.
+    pub(crate) new: Option<Constructors>,
+}
+
+/// What `new = ...` asks for.
+pub(crate) enum Constructors {
+    /// `new = name`: `T::name` and, for a var type, `T::name_var`.
+    Named(Ident),
+    /// `new = false`: no constructors; `Py::new` and `Py::new_var` remain.
+    Skipped,
 }
 
 /// One option, as written.
@@ -37,6 +48,7 @@ enum Opt {
     Item(kw::item, Type),
     Name(kw::name, LitStr),
     Crate(Token![crate], Path),
+    New(kw::new, Constructors),
 }
 
 /// Parses the attribute's arguments, reporting each malformed or repeated
@@ -77,6 +89,7 @@ pub(crate) fn parse_args(cx: &Ctxt, tokens: TokenStream) -> Args {
             Opt::Item(kw, ty) => set_once(cx, &mut args.item, ty, kw, "item"),
             Opt::Name(kw, name) => set_once(cx, &mut args.name, name, kw, "name"),
             Opt::Crate(kw, path) => set_once(cx, &mut args.krate, path, kw, "crate"),
+            Opt::New(kw, new) => set_once(cx, &mut args.new, new, kw, "new"),
         }
     }
     args
@@ -130,6 +143,23 @@ fn parse_opt(input: ParseStream<'_>) -> syn::Result<Opt> {
             .call(Path::parse_mod_style)
             .map_err(|e| Error::new(e.span(), HINT))?;
         Ok(Opt::Crate(kw, path))
+    } else if lookahead.peek(kw::new) {
+        let kw: kw::new = input.parse()?;
+        const HINT: &str = "`new` takes the constructor's name, or `false` for none: \
+                            `new = create` or `new = false`";
+        parse_eq(input, HINT)?;
+        if input.peek(LitBool) {
+            let flag: LitBool = input.parse()?;
+            if flag.value {
+                return Err(Error::new(
+                    flag.span(),
+                    "constructors are made by default: drop `new = true`, or name them: `new = create`",
+                ));
+            }
+            return Ok(Opt::New(kw, Constructors::Skipped));
+        }
+        let name = input.parse().map_err(|e| Error::new(e.span(), HINT))?;
+        Ok(Opt::New(kw, Constructors::Named(name)))
     } else {
         Err(unknown_option(input, lookahead.error()))
     }
@@ -158,6 +188,9 @@ fn unknown_option(input: ParseStream<'_>, error: Error) -> Error {
         "tp_name" | "typename" | "type_name" => "did you mean `name = \"...\"`?",
         "krate" | "crate_path" | "path" => "did you mean `crate = ::objimpl`?",
         "fixed" | "plain" | "simple" => "did you mean `basic`?",
+        "constructor" | "ctor" | "new_name" | "no_new" => {
+            "did you mean `new = create` or `new = false`?"
+        }
         "gc" => "objects tracked by a cycle collector are not supported yet; write `basic`",
         _ => "",
     };
