@@ -142,6 +142,7 @@ pub unsafe trait PyObjectType: Sized + 'static {
 /// assert_eq!(p.type_object().name(), "Point");
 /// # Ok::<(), objimpl_core::MemoryError>(())
 /// ```
+#[repr(transparent)]
 pub struct Py<T: PyObjectType> {
     ptr: NonNull<PyObject>,
     /// Owns a `T` (for drop check); the raw pointer keeps `Py` `!Send + !Sync`.
@@ -250,6 +251,82 @@ impl<T: PyObjectType> Py<T> {
         // SAFETY: this is the only reference to the object, and `&mut self`
         // keeps it so for the borrow's lifetime; the payload is initialised.
         Some(unsafe { &mut *payload_ptr::<T>(self.ptr) })
+    }
+
+    /// Whether `this` and `other` are the same object (CPython's `is`),
+    /// as `Rc::ptr_eq`.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Unit};
+    /// let a = Py::new(Unit {})?;
+    /// let b = Py::new(Unit {})?;
+    /// assert!(Py::ptr_eq(&a, &a.clone()) && !Py::ptr_eq(&a, &b));
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn ptr_eq(this: &Self, other: &Self) -> bool {
+        this.ptr == other.ptr
+    }
+
+    /// This reference as an untyped one, borrowed: for a `HashSet<PyAny>`
+    /// lookup, or code that takes objects of any type.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyAny, __doc::Unit};
+    /// let a = Py::new(Unit {})?;
+    /// let any: &PyAny = a.as_any();
+    /// assert_eq!(any.type_object().name(), "Unit");
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn as_any(&self) -> &PyAny {
+        // SAFETY: both are `repr(transparent)` over the same pointer, and a
+        // `PyAny` asks nothing of the object's type.
+        unsafe { &*ptr::from_ref(self).cast::<PyAny>() }
+    }
+
+    /// The value, if `this` is the only reference: the object's items (of
+    /// a var object) are dropped and its memory freed, as `Rc::try_unwrap`.
+    /// Otherwise `this` comes back.
+    ///
+    /// # Errors
+    ///
+    /// `this`, if other references exist.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Counter};
+    /// let c = Py::new(Counter { n: 7 })?;
+    /// let shared = c.clone();
+    /// let c = Py::try_unwrap(c).unwrap_err(); // shared: handed back
+    /// drop(shared);
+    /// assert_eq!(Py::try_unwrap(c).ok().map(|c| c.n), Some(7));
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    pub fn try_unwrap(this: Self) -> Result<T, Self> {
+        if this.refcnt() != 1 {
+            return Err(this);
+        }
+        let this = ManuallyDrop::new(this);
+        // SAFETY: the only reference is ours: the payload is moved out
+        // once, and the rest of the object (items, memory) is destroyed as
+        // `dealloc` does, minus the payload.
+        unsafe {
+            let value = ptr::read(payload_ptr::<T>(this.ptr));
+            destroy_rest::<T>(this.ptr.as_ptr());
+            Ok(value)
+        }
+    }
+
+    /// The value, if `this` is the only reference, as `Rc::into_inner`;
+    /// otherwise the reference is dropped and `None` returned.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Counter};
+    /// assert_eq!(Py::into_inner(Py::new(Counter { n: 3 })?).map(|c| c.n), Some(3));
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    pub fn into_inner(this: Self) -> Option<T> {
+        Py::try_unwrap(this).ok()
     }
 
     /// Gives up ownership without decrementing: the caller now owns the
@@ -376,13 +453,8 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     #[inline]
     #[allow(clippy::len_without_is_empty)] // `items().is_empty()` says it
     pub fn len(&self) -> usize {
-        // SAFETY: `self` keeps the object alive; its header is a PyVarObject
-        // whose `ob_size` counts the items, up to its sign.
-        unsafe {
-            (*self.ptr.as_ptr().cast::<PyVarObject>())
-                .ob_size
-                .unsigned_abs()
-        }
+        // SAFETY: `self` keeps the object, of type `T::TYPE`, alive.
+        unsafe { var_len::<T>(self.ptr) }
     }
 
     /// The items, in order.
@@ -464,9 +536,41 @@ impl<T: PyObjectType> Drop for Py<T> {
     }
 }
 
-impl<T: PyObjectType + fmt::Debug> fmt::Debug for Py<T> {
+/// How many items `Debug` of a var object shows before it says how many more.
+const DEBUG_ITEMS: usize = 32;
+
+/// The payload's `Debug`; for a var object, then its items (the first 32,
+/// and how many more).
+///
+/// ```
+/// # use objimpl_core::{Py, __doc::Long};
+/// let n = Py::new_var(Long { sign: 1 }, 0..40u32)?;
+/// let text = format!("{n:?}");
+/// assert!(text.starts_with("Long { sign: 1 } [0, 1, 2,"));
+/// assert!(text.ends_with("31, ... 8 more]"));
+/// # Ok::<(), objimpl_core::MemoryError>(())
+/// ```
+impl<T: PyObjectType + fmt::Debug> fmt::Debug for Py<T>
+where
+    T::Item: fmt::Debug,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
+        fmt::Debug::fmt(&**self, f)?;
+        if !T::Header::IS_VAR {
+            return Ok(());
+        }
+        // SAFETY: `self` keeps the object alive; its first `len` items are
+        // initialised.
+        let items = unsafe {
+            core::slice::from_raw_parts(items_ptr::<T>(self.ptr), var_len::<T>(self.ptr))
+        };
+        f.write_str(" ")?;
+        let mut list = f.debug_list();
+        list.entries(items.iter().take(DEBUG_ITEMS));
+        if items.len() > DEBUG_ITEMS {
+            list.entry(&format_args!("... {} more", items.len() - DEBUG_ITEMS));
+        }
+        list.finish()
     }
 }
 
@@ -489,6 +593,8 @@ impl<T: PyObjectType + fmt::Debug> fmt::Debug for Py<T> {
 /// let unit: Py<Unit> = any.downcast().unwrap_or_else(|_| unreachable!());
 /// # Ok::<(), objimpl_core::MemoryError>(())
 /// ```
+// `transparent`, as `Py<T>` is: a `&Py<T>` is a `&PyAny` of a known type.
+#[repr(transparent)]
 pub struct PyAny {
     ptr: NonNull<PyObject>,
 }
@@ -562,6 +668,37 @@ impl PyAny {
         }
     }
 
+    /// Whether the object is of type `T` (its `ob_type` is `T::TYPE`).
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyAny, __doc::{Unit, Other}};
+    /// let any = PyAny::from(Py::new(Unit {})?);
+    /// assert!(any.is_instance::<Unit>() && !any.is_instance::<Other>());
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn is_instance<T: PyObjectType>(&self) -> bool {
+        ptr::eq(self.type_object(), T::TYPE)
+    }
+
+    /// The object as a `Py<T>`, borrowed, if it is of type `T`; `self` is
+    /// kept either way.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyAny, __doc::{Counter, Unit}};
+    /// let any = PyAny::from(Py::new(Counter { n: 5 })?);
+    /// assert_eq!(any.downcast_ref::<Counter>().map(|c| c.n), Some(5));
+    /// assert!(any.downcast_ref::<Unit>().is_none());
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn downcast_ref<T: PyObjectType>(&self) -> Option<&Py<T>> {
+        // SAFETY: both are `repr(transparent)` over the same pointer, and the
+        // object's type is `T::TYPE`, which is what a `Py<T>` requires.
+        self.is_instance::<T>()
+            .then(|| unsafe { &*ptr::from_ref(self).cast::<Py<T>>() })
+    }
+
     /// Gives up ownership without decrementing (see [`from_raw`](Self::from_raw)).
     ///
     /// ```
@@ -630,6 +767,44 @@ impl Drop for PyAny {
     fn drop(&mut self) {
         // SAFETY: `self` owns one strong reference, given up here.
         unsafe { decref(self.ptr) }
+    }
+}
+
+/// Identity, as CPython's `is` and its default `__eq__`: two `PyAny` are
+/// equal when they are the same object.
+///
+/// ```
+/// # use objimpl_core::{Py, PyAny, __doc::Unit};
+/// let a = PyAny::from(Py::new(Unit {})?);
+/// let b = PyAny::from(Py::new(Unit {})?);
+/// assert!(a == a.clone() && a != b);
+/// # Ok::<(), objimpl_core::MemoryError>(())
+/// ```
+impl PartialEq for PyAny {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr == other.ptr
+    }
+}
+
+impl Eq for PyAny {}
+
+/// By identity, as CPython's default `__hash__` (the address), so a
+/// `HashSet<PyAny>` is a set of distinct objects.
+///
+/// ```
+/// # use objimpl_core::{Py, PyAny, __doc::Unit};
+/// use std::collections::HashSet;
+/// let a = Py::new(Unit {})?;
+/// let set: HashSet<PyAny> = [PyAny::from(a.clone()), PyAny::from(a.clone())].into();
+/// assert_eq!(set.len(), 1);
+/// assert!(set.contains(a.as_any()));
+/// # Ok::<(), objimpl_core::MemoryError>(())
+/// ```
+impl core::hash::Hash for PyAny {
+    #[inline]
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.ptr.hash(state);
     }
 }
 
@@ -749,10 +924,36 @@ impl<T: PyObjectType> Drop for PartialObject<T> {
 /// - `op` is an object of type `T::TYPE` whose payload and items are
 ///   initialised, and nobody holds a reference to it any more.
 pub(crate) unsafe extern "C-unwind" fn dealloc<T: PyObjectType>(op: *mut PyObject) {
+    struct RestOnDrop<T: PyObjectType>(*mut PyObject, PhantomData<T>);
+    impl<T: PyObjectType> Drop for RestOnDrop<T> {
+        fn drop(&mut self) {
+            // SAFETY: the payload is gone (dropped, or its drop unwinding);
+            // the rest of the object is as `dealloc`'s caller promised.
+            unsafe { destroy_rest::<T>(self.0) }
+        }
+    }
+    // The items and the memory go after the payload, also on unwind.
+    let _rest = RestOnDrop::<T>(op, PhantomData);
+    // SAFETY: the caller promises `op` is a (non-null) object.
+    let op = unsafe { NonNull::new_unchecked(op) };
+    // SAFETY: the payload is initialised and dropped once, here.
+    unsafe { ptr::drop_in_place(payload_ptr::<T>(op)) };
+}
+
+/// Destroys what an object holds besides its payload: drops a var object's
+/// items, then returns the memory through `tp_free`, which happens even if
+/// an item's `Drop` panics.
+///
+/// # Safety
+///
+/// - `op` is an object of type `T::TYPE` whose items are initialised and
+///   whose payload was dropped or moved out, and nobody holds a reference
+///   to it any more.
+unsafe fn destroy_rest<T: PyObjectType>(op: *mut PyObject) {
     struct FreeOnDrop(*mut PyObject);
     impl Drop for FreeOnDrop {
         fn drop(&mut self) {
-            // SAFETY: `self.0` is the object being deallocated, with a live type object.
+            // SAFETY: `self.0` is the object being destroyed, with a live type object.
             let free = unsafe { (*(*self.0).ob_type).free() };
             if let Some(free) = free {
                 // SAFETY: everything the object owned has been dropped; its
@@ -761,26 +962,27 @@ pub(crate) unsafe extern "C-unwind" fn dealloc<T: PyObjectType>(op: *mut PyObjec
             }
         }
     }
-    struct DropItems<T: PyObjectType>(NonNull<PyObject>, PhantomData<T>);
-    impl<T: PyObjectType> Drop for DropItems<T> {
-        fn drop(&mut self) {
-            if T::Header::IS_VAR {
-                // SAFETY: a var object's header is a PyVarObject whose
-                // `ob_size` counts its initialised items, up to its sign.
-                let len =
-                    unsafe { (*self.0.as_ptr().cast::<PyVarObject>()).ob_size }.unsigned_abs();
-                let items = ptr::slice_from_raw_parts_mut(items_ptr::<T>(self.0), len);
-                // SAFETY: the items are initialised and dropped once, here.
-                unsafe { ptr::drop_in_place(items) };
-            }
-        }
-    }
-
-    // Locals drop in reverse order: items, then the memory, also on unwind.
     let _free = FreeOnDrop(op);
     // SAFETY: the caller promises `op` is a (non-null) object.
     let op = unsafe { NonNull::new_unchecked(op) };
-    let _items = DropItems::<T>(op, PhantomData);
-    // SAFETY: the payload is initialised and dropped once, here.
-    unsafe { ptr::drop_in_place(payload_ptr::<T>(op)) };
+    // SAFETY: the object is live until `_free` drops.
+    let len = unsafe { var_len::<T>(op) };
+    let items = ptr::slice_from_raw_parts_mut(items_ptr::<T>(op), len);
+    // SAFETY: the items are initialised and dropped once, here.
+    unsafe { ptr::drop_in_place(items) };
+}
+
+/// How many items object `op` holds: the magnitude of `ob_size` for a var
+/// type (which may keep a sign there, as `int` does), 0 for a fixed one.
+///
+/// # Safety
+///
+/// - `op` is a live object of type `T::TYPE`.
+#[inline]
+unsafe fn var_len<T: PyObjectType>(op: NonNull<PyObject>) -> usize {
+    if !T::Header::IS_VAR {
+        return 0;
+    }
+    // SAFETY: the object is live, and a var object's header is a PyVarObject.
+    unsafe { (*op.as_ptr().cast::<PyVarObject>()).ob_size }.unsigned_abs()
 }

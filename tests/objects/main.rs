@@ -5,6 +5,7 @@
 mod alignment;
 mod design;
 mod drops;
+mod identity;
 mod items;
 mod refcounts;
 mod sizes;

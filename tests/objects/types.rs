@@ -15,6 +15,7 @@ pub struct Point {
 
 /// CPython's `int`: no fields, 30-bit digits as items.
 #[pyobject(basic, item = u32, name = "int")]
+#[derive(Debug)]
 pub struct Long;
 
 /// CPython's `bytes`: a cached hash, then the bytes.
@@ -25,6 +26,7 @@ pub struct Bytes {
 
 /// CPython's `tuple`: references to objects of any type.
 #[pyobject(basic, item = PyAny, name = "tuple")]
+#[derive(Debug)]
 pub struct Tuple;
 
 /// Counts how often values holding it are dropped.
