@@ -8,7 +8,7 @@
 //! Run with `cargo run --release --example long`.
 
 use objimpl::prelude::*;
-use objimpl::{PyVarObject, var_size};
+use objimpl::var_size;
 
 /// One digit: 30 bits in a `u32`, as CPython's `PYLONG_BITS_IN_DIGIT == 30`.
 type Digit = u32;
@@ -27,7 +27,7 @@ impl Long {
         let digits = (0..ndigits).map(|i| ((magnitude >> (SHIFT * i as u32)) & MASK) as Digit);
         let mut long = Long::new_var(Long, digits)?;
         if value < 0 {
-            set_negative(&mut long);
+            long.set_signed_size(-long.signed_size()); // Py_SET_SIZE(v, -ndigits)
         }
         Ok(long)
     }
@@ -39,31 +39,13 @@ impl Long {
             .iter()
             .rev()
             .fold(0_i128, |acc, &digit| (acc << SHIFT) | i128::from(digit));
-        let signed = if ob_size(long) < 0 {
+        let signed = if long.signed_size() < 0 {
             -magnitude
         } else {
             magnitude
         };
         signed as i64
     }
-}
-
-/// `Py_SIZE(v)`: the signed digit count.
-fn ob_size(long: &Py<Long>) -> isize {
-    // SAFETY: `long` keeps the object alive, and an `int` object starts with
-    // a `PyVarObject` header; nothing writes it while `long` is borrowed.
-    unsafe { (*long.as_ptr().cast::<PyVarObject>()).ob_size }
-}
-
-/// `Py_SET_SIZE(v, -ndigits)`, on an int that nobody else has seen yet.
-fn set_negative(long: &mut Py<Long>) {
-    assert_eq!(long.refcnt(), 1, "ints are immutable once shared");
-    let header = long.as_ptr().cast::<PyVarObject>();
-    // SAFETY: `long` is the only reference (checked above) to a live `int`
-    // object, whose header is a `PyVarObject`; `&mut` keeps it unique while
-    // we write. `Py<Long>` reads `ob_size`'s magnitude as the digit count,
-    // so `len()`, `items()` and the dealloc stay right.
-    unsafe { (*header).ob_size = -(*header).ob_size };
 }
 
 fn main() -> Result<(), MemoryError> {
@@ -87,7 +69,7 @@ fn main() -> Result<(), MemoryError> {
         let size = var_size(Long::TYPE, long.len()).ok_or(MemoryError)?;
         println!(
             "{value:>22} {:>8} {:>16} {size:>9} {cpython_size:>8}",
-            ob_size(&long),
+            long.signed_size(),
             format!("{:?}", long.items()),
         );
     }

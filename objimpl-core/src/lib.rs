@@ -51,7 +51,7 @@ pub use typeobj::{Destructor, FreeFunc, TypeObject};
 /// Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use core::iter::{ExactSizeIterator, IntoIterator};
+    pub use core::iter::IntoIterator;
     pub use core::mem::{align_of, offset_of, size_of};
     pub use core::option::Option::Some;
     pub use core::result::Result;

@@ -375,36 +375,95 @@ impl<T: PyObjectType> Py<T> {
 
 impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// `PyObject_NewVar`: allocates an object of type `T::TYPE` with room for
-    /// `items.len()` items, moves `value` and the items into it, and sets
-    /// `ob_size`.
+    /// the items, moves `value` and the items into it, and sets `ob_size`.
+    ///
+    /// An iterator that knows its length (its `size_hint` is exact, as for
+    /// an array, a `Vec`, a range of `usize` or a `map` over one) is read
+    /// straight into the object; any other (a `filter`, a range of `u64`) is
+    /// collected first.
     ///
     /// # Errors
     ///
     /// [`MemoryError`] if the object's size overflows or exceeds `isize::MAX`,
-    /// or the memory could not be had. No item is taken from the iterator
-    /// first; `value` is dropped.
+    /// or the memory could not be had. No item is taken from an iterator
+    /// that knows its length; `value` (and items collected) are dropped.
     ///
     /// # Panics
     ///
-    /// If the iterator yields fewer or more items than its `len()` promised.
-    /// The items already made and `value` are dropped and the memory freed.
+    /// If the iterator yields fewer or more items than its exact `size_hint`
+    /// promised. The items already made and `value` are dropped and the
+    /// memory freed.
     ///
     /// ```
     /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
     /// # use objimpl_core::__doc::Long;
     /// let n = Py::new_var(Long { sign: 1 }, [7, 9, 11])?;
-    /// assert_eq!(n.len(), 3);
     /// assert_eq!(n.items(), &[7, 9, 11]);
+    /// let odd = Py::new_var(Long { sign: 1 }, (0..10u32).filter(|d| d % 2 == 1))?;
+    /// assert_eq!(odd.items(), &[1, 3, 5, 7, 9]);
     /// # Ok::<(), objimpl_core::MemoryError>(())
     /// ```
     pub fn new_var<I>(value: T, items: I) -> Result<Py<T>, MemoryError>
     where
         I: IntoIterator<Item = T::Item>,
-        I::IntoIter: ExactSizeIterator,
     {
+        let items = items.into_iter();
+        match items.size_hint() {
+            (lower, Some(upper)) if lower == upper => Self::new_var_exact(value, items, lower),
+            _ => {
+                let items: Vec<T::Item> = items.collect();
+                let len = items.len();
+                Self::new_var_exact(value, items.into_iter(), len)
+            }
+        }
+    }
+
+    /// `new_var` from a slice, cloning each item.
+    ///
+    /// # Errors
+    ///
+    /// As [`new_var`](Self::new_var); nothing is cloned then.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Bytes};
+    /// let b = Py::new_var_from_slice(Bytes { hash: -1 }, b"hello")?;
+    /// assert_eq!(b.items(), b"hello");
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    pub fn new_var_from_slice(value: T, items: &[T::Item]) -> Result<Py<T>, MemoryError>
+    where
+        T::Item: Clone,
+    {
+        Self::new_var_exact(value, items.iter().cloned(), items.len())
+    }
+
+    /// `new_var` with `len` items, item `i` made by `f(i)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`new_var`](Self::new_var); `f` is not called then.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Long};
+    /// let squares = Py::new_var_with(Long { sign: 1 }, 5, |i| (i * i) as u32)?;
+    /// assert_eq!(squares.items(), &[0, 1, 4, 9, 16]);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    pub fn new_var_with(
+        value: T,
+        len: usize,
+        f: impl FnMut(usize) -> T::Item,
+    ) -> Result<Py<T>, MemoryError> {
+        Self::new_var_exact(value, (0..len).map(f), len)
+    }
+
+    /// `new_var` from an iterator that promises `len` items.
+    fn new_var_exact(
+        value: T,
+        mut items: impl Iterator<Item = T::Item>,
+        len: usize,
+    ) -> Result<Py<T>, MemoryError> {
         let () = Self::CHECKED;
-        let mut items = items.into_iter();
-        let len = items.len();
         let op = new_var_object(T::TYPE, len)?.cast::<PyObject>();
 
         // Until the object is complete, this frees it (and the items written
@@ -418,7 +477,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
         while partial.written < len {
             let Some(item) = items.next() else {
                 panic!(
-                    "Py::new_var: the iterator yielded {} items but its len() promised {len}",
+                    "Py::new_var: the iterator yielded {} items but promised {len}",
                     partial.written
                 );
             };
@@ -428,7 +487,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
             partial.written += 1;
         }
         if items.next().is_some() {
-            panic!("Py::new_var: the iterator yielded more items than its len() promised ({len})");
+            panic!("Py::new_var: the iterator yielded more items than the {len} it promised");
         }
         core::mem::forget(partial);
         // SAFETY: the object's basicsize covers the payload, which is
@@ -455,6 +514,42 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     pub fn len(&self) -> usize {
         // SAFETY: `self` keeps the object, of type `T::TYPE`, alive.
         unsafe { var_len::<T>(self.ptr) }
+    }
+
+    /// `Py_SIZE`: `ob_size` with its sign, for a type that keeps one there
+    /// (CPython's `int` keeps the number's sign, `len()` is its magnitude).
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Long};
+    /// let mut n = Py::new_var(Long { sign: 0 }, [5, 1])?;
+    /// assert_eq!(n.signed_size(), 2);
+    /// n.set_signed_size(-2);
+    /// assert_eq!((n.signed_size(), n.len()), (-2, 2));
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn signed_size(&self) -> isize {
+        // SAFETY: `self` keeps the object alive; its header is a PyVarObject.
+        unsafe { (*self.ptr.as_ptr().cast::<PyVarObject>()).ob_size }
+    }
+
+    /// `Py_SET_SIZE`, for the sign only: sets `ob_size` to `size`, whose
+    /// magnitude is the number of items, which stay as they are.
+    ///
+    /// # Panics
+    ///
+    /// If `size.unsigned_abs() != self.len()`: changing the number of items
+    /// is [`resize`](Self::resize)'s job.
+    #[inline]
+    pub fn set_signed_size(&mut self, size: isize) {
+        assert_eq!(
+            size.unsigned_abs(),
+            self.len(),
+            "set_signed_size changes the sign of ob_size only; use resize for the number of items"
+        );
+        // SAFETY: `self` keeps the object alive; its header is a PyVarObject,
+        // and nothing borrows `ob_size` (readers copy it).
+        unsafe { (*self.ptr.as_ptr().cast::<PyVarObject>()).ob_size = size };
     }
 
     /// The items, in order.

@@ -163,13 +163,12 @@ fn constructors(object: &Object) -> TokenStream {
             ///
             /// # Panics
             ///
-            /// If the iterator yields more or fewer items than its `len()` promised;
-            /// the items made so far are dropped and the memory is freed.
+            /// If the iterator yields more or fewer items than its exact `size_hint`
+            /// promised; the items made so far are dropped and the memory is freed.
             #[inline]
             #vis fn #new_var_name<I>(value: Self, items: I) -> #result
             where
                 I: #private::IntoIterator<Item = #item>,
-                I::IntoIter: #private::ExactSizeIterator,
             {
                 #krate::Py::new_var(value, items)
             }

@@ -50,3 +50,35 @@ fn many_items() {
     assert_eq!(n.len(), count as usize);
     assert!(n.items().iter().copied().eq(0..count));
 }
+
+#[test]
+fn new_var_takes_iterators_that_do_not_know_their_length() {
+    let evens = Long::new_var(Long, (0..20u32).filter(|d| d % 2 == 0)).unwrap();
+    assert_eq!(evens.items(), &[0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
+    let wide = Long::new_var(Long, (0..3u64).map(|d| d as u32 + 1)).unwrap();
+    assert_eq!(wide.items(), &[1, 2, 3]);
+}
+
+#[test]
+fn new_var_from_a_slice_and_with_a_function() {
+    let digits = [3u32, 1, 4, 1, 5];
+    let copied = Py::new_var_from_slice(Long, &digits).unwrap();
+    assert_eq!(copied.items(), &digits);
+    let made = Py::new_var_with(Long, 4, |i| 10 * i as u32).unwrap();
+    assert_eq!(made.items(), &[0, 10, 20, 30]);
+    let none = Py::new_var_with(Long, 0, |_| unreachable!()).unwrap();
+    assert!(none.items().is_empty());
+}
+
+#[test]
+fn the_sign_of_ob_size_is_the_types_own() {
+    let mut n = Long::new_var(Long, [1, 2, 3]).unwrap();
+    n.set_signed_size(-3);
+    assert_eq!(
+        (n.signed_size(), n.len(), n.items()),
+        (-3, 3, &[1, 2, 3][..])
+    );
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| n.set_signed_size(2)));
+    assert!(result.is_err(), "only the sign may change");
+    assert_eq!(n.signed_size(), -3);
+}

@@ -61,8 +61,8 @@ const _: () = {
         ///
         /// # Panics
         ///
-        /// If the iterator yields more or fewer items than its `len()` promised;
-        /// the items made so far are dropped and the memory is freed.
+        /// If the iterator yields more or fewer items than its exact `size_hint`
+        /// promised; the items made so far are dropped and the memory is freed.
         #[inline]
         pub(crate) fn new_var<I>(
             value: Self,
@@ -70,7 +70,6 @@ const _: () = {
         ) -> ::objimpl::__private::Result<::objimpl::Py<Self>, ::objimpl::MemoryError>
         where
             I: ::objimpl::__private::IntoIterator<Item = u8>,
-            I::IntoIter: ::objimpl::__private::ExactSizeIterator,
         {
             ::objimpl::Py::new_var(value, items)
         }
