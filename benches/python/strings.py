@@ -69,4 +69,4 @@ def work(rounds):
 
 
 if __name__ == "__main__":
-    _harness.main(work, size=60, quick_size=3)
+    _harness.main(work, size=90, quick_size=3)

@@ -588,6 +588,113 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
         // object, kept so by `&mut self` for the borrow's lifetime.
         Some(unsafe { core::slice::from_raw_parts_mut(items_ptr::<T>(self.ptr), self.len()) })
     }
+
+    /// Changes the number of items to `new_len`, as `Vec::resize`: drops
+    /// the items past it, or appends clones of `value`. See
+    /// [`resize_with`](Self::resize_with).
+    ///
+    /// # Errors
+    ///
+    /// [`MemoryError`] if the new size overflows or the memory could not be
+    /// had; the object is unchanged.
+    ///
+    /// # Panics
+    ///
+    /// If the object is shared.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Bytes};
+    /// let mut b = Py::new_var_from_slice(Bytes { hash: -1 }, b"spam")?;
+    /// b.resize(6, b'!')?;
+    /// assert_eq!(b.items(), b"spam!!");
+    /// b.resize(2, 0)?;
+    /// assert_eq!(b.items(), b"sp");
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    pub fn resize(&mut self, new_len: usize, value: T::Item) -> Result<(), MemoryError>
+    where
+        T::Item: Clone,
+    {
+        self.resize_with(new_len, || value.clone())
+    }
+
+    /// Changes the number of items to `new_len` (CPython's
+    /// `_PyBytes_Resize`, `_PyObject_GC_Resize`): drops the items past it,
+    /// or appends `f()` for each new one. The memory is reallocated, in
+    /// place when the block's size class allows it, so the object may move;
+    /// the sign of `ob_size` is kept (0 items have none to keep).
+    ///
+    /// # Errors
+    ///
+    /// [`MemoryError`] if the new size overflows or the memory could not be
+    /// had; the object is unchanged.
+    ///
+    /// # Panics
+    ///
+    /// If the object is shared: other references may be reading the items
+    /// it would move (CPython refuses the same). A panic in `f` leaves the
+    /// items made so far in the object.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Long};
+    /// let mut n = Py::new_var(Long { sign: 1 }, [1, 2])?;
+    /// let mut next = 2;
+    /// n.resize_with(5, || { next += 1; next })?;
+    /// assert_eq!(n.items(), &[1, 2, 3, 4, 5]);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    pub fn resize_with(
+        &mut self,
+        new_len: usize,
+        mut f: impl FnMut() -> T::Item,
+    ) -> Result<(), MemoryError> {
+        assert_eq!(
+            self.refcnt(),
+            1,
+            "Py::resize of a shared object: other references may be reading its items"
+        );
+        let len = self.len();
+        let size = crate::var_size(T::TYPE, new_len).ok_or(MemoryError)?;
+        if new_len < len {
+            // Shorter first, so that a panicking drop cannot drop twice.
+            self.set_len_keeping_sign(new_len);
+            let tail = ptr::slice_from_raw_parts_mut(
+                items_ptr::<T>(self.ptr).wrapping_add(new_len),
+                len - new_len,
+            );
+            // SAFETY: items `new_len..len` were initialised and are no
+            // longer counted; nobody else can see them (the object is unique).
+            unsafe { ptr::drop_in_place(tail) };
+        }
+        if new_len != len {
+            // SAFETY: the object's memory came from the object family (its
+            // type's `tp_free` is `object_free`); it is unique, and holds
+            // `min(len, new_len)` initialised items, all within `size`.
+            let moved = unsafe { alloc::object_realloc(self.ptr.as_ptr().cast(), size) };
+            match NonNull::new(moved.cast::<PyObject>()) {
+                Some(moved) => self.ptr = moved,
+                // A shrink that could not move keeps its larger block.
+                None if new_len < len => {}
+                None => return Err(MemoryError),
+            }
+        }
+        for i in len..new_len {
+            let item = f();
+            // SAFETY: the block has room for `new_len` items; slot `i` is
+            // uninitialised, and counted right after it is written.
+            unsafe { items_ptr::<T>(self.ptr).add(i).write(item) };
+            self.set_len_keeping_sign(i + 1);
+        }
+        Ok(())
+    }
+
+    /// Sets the magnitude of `ob_size` to `len`, keeping its sign.
+    fn set_len_keeping_sign(&mut self, len: usize) {
+        let len = len as isize;
+        let size = if self.signed_size() < 0 { -len } else { len };
+        // SAFETY: `self` keeps the object alive; its header is a PyVarObject.
+        unsafe { (*self.ptr.as_ptr().cast::<PyVarObject>()).ob_size = size };
+    }
 }
 
 impl<T: PyObjectType> Deref for Py<T> {

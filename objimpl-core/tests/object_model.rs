@@ -424,3 +424,23 @@ fn objects_are_sixteen_byte_aligned() {
         assert_eq!(obj.as_ptr() as usize % 16, 0);
     }
 }
+
+#[test]
+fn resize_drops_the_removed_items_once_and_moves_the_rest() {
+    let drops = DropCounter::default();
+    let mut list = Py::new_var(
+        list_payload(&drops),
+        (0..6).map(|_| Tracked::new(&drops, "item")),
+    )
+    .unwrap();
+    list.resize_with(2, || unreachable!()).unwrap();
+    assert_eq!((list.len(), drops.count()), (2, 4));
+    // Past 512 bytes: from a pool block to a C library one, and back.
+    list.resize_with(40, || Tracked::new(&drops, "grown"))
+        .unwrap();
+    assert_eq!((list.len(), drops.count()), (40, 4));
+    list.resize_with(3, || unreachable!()).unwrap();
+    assert_eq!(drops.count(), 41);
+    drop(list);
+    assert_eq!(drops.count(), 45, "the payload and the last 3 items");
+}

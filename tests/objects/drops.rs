@@ -98,3 +98,23 @@ fn an_impossible_size_is_a_memory_error_and_takes_no_item() {
     assert!(matches!(result, Err(objimpl::MemoryError)));
     assert_eq!((payload.count(), items.count()), (1, 0));
 }
+
+#[test]
+fn resize_drops_exactly_the_items_it_removes_and_a_panic_keeps_what_was_made() {
+    let (payload, items) = (DropCounter::default(), DropCounter::default());
+    let mut obj = Owner::new_var(owner(&payload), (0..10).map(|_| Tracked(items.clone()))).unwrap();
+    obj.resize_with(4, || unreachable!()).unwrap();
+    assert_eq!((obj.len(), items.count()), (4, 6));
+    let mut made = 0;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        obj.resize_with(8, || {
+            made += 1;
+            assert!(made <= 2, "the third item fails");
+            Tracked(items.clone())
+        })
+    }));
+    assert!(result.is_err());
+    assert_eq!(obj.len(), 6, "the two items made stay");
+    drop(obj);
+    assert_eq!((payload.count(), items.count()), (1, 6 + 6));
+}

@@ -82,3 +82,47 @@ fn the_sign_of_ob_size_is_the_types_own() {
     assert!(result.is_err(), "only the sign may change");
     assert_eq!(n.signed_size(), -3);
 }
+
+#[test]
+fn resize_keeps_items_and_sign_across_pool_and_system_sizes() {
+    let mut n = Long::new_var(Long, [1, 2, 3]).unwrap();
+    n.set_signed_size(-3);
+    for new_len in [10, 2000, 5, 700, 1] {
+        let old = n.items().to_vec();
+        let mut next = 0;
+        n.resize_with(new_len, || {
+            next += 1;
+            1000 + next
+        })
+        .unwrap();
+        let kept = old.len().min(new_len);
+        assert_eq!(&n.items()[..kept], &old[..kept]);
+        assert!(
+            n.items()[kept..]
+                .iter()
+                .zip(1001..)
+                .all(|(&d, want)| d == want)
+        );
+        assert_eq!((n.len(), n.signed_size()), (new_len, -(new_len as isize)));
+    }
+    assert!(n.resize(usize::MAX / 2, 0).is_err(), "an impossible size");
+    assert_eq!(n.len(), 1, "a failed resize leaves the object as it was");
+}
+
+#[test]
+fn resizing_a_shared_object_panics() {
+    let mut n = Long::new_var(Long, [1, 2, 3]).unwrap();
+    let shared = n.clone();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| n.resize(10, 0)));
+    assert!(result.is_err());
+    assert_eq!(shared.items(), &[1, 2, 3]);
+}
+
+#[test]
+fn resizing_to_nothing_and_back() {
+    let mut b = Bytes::new_var(Bytes { hash: 7 }, *b"abc").unwrap();
+    b.resize(0, 0).unwrap();
+    assert!(b.items().is_empty());
+    b.resize(3, b'z').unwrap();
+    assert_eq!((b.hash, b.items()), (7, &b"zzz"[..]));
+}
