@@ -444,3 +444,67 @@ fn resize_drops_the_removed_items_once_and_moves_the_rest() {
     drop(list);
     assert_eq!(drops.count(), 45, "the payload and the last 3 items");
 }
+
+/// A payload that may cross threads, counting its drops.
+struct Parcel {
+    id: usize,
+    drops: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for Parcel {
+    fn drop(&mut self) {
+        self.drops
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+static PARCEL_TYPE: TypeObject = TypeObject::new::<Parcel>(c"Parcel");
+// SAFETY: TYPE is a static built by `TypeObject::new::<Parcel>`, for Parcel alone.
+unsafe impl PyObjectType for Parcel {
+    type Header = objimpl_core::PyVarObject;
+    type Item = u64;
+    const TYPE: &'static TypeObject = &PARCEL_TYPE;
+}
+
+#[test]
+fn unique_objects_move_between_threads_and_die_on_the_far_side() {
+    use std::sync::{Arc, atomic::AtomicUsize, atomic::Ordering, mpsc};
+    let count = if cfg!(miri) { 40 } else { 5000 };
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (to_worker, at_worker) = mpsc::channel::<objimpl_core::SendPy<Parcel>>();
+    let (to_main, at_main) = mpsc::channel::<objimpl_core::SendPy<Parcel>>();
+    let worker = std::thread::spawn(move || {
+        for (i, parcel) in at_worker.into_iter().enumerate() {
+            let mut obj = parcel.into_py();
+            assert_eq!((obj.id, obj.items()[0]), (i, i as u64));
+            obj.items_mut().unwrap()[1] += 1;
+            if i % 2 == 0 {
+                to_main.send(Py::into_sendable(obj).ok().unwrap()).unwrap();
+            } // else: dropped here, its memory freed from this thread
+        }
+    });
+    for id in 0..count {
+        let obj = Py::new_var(
+            Parcel {
+                id,
+                drops: drops.clone(),
+            },
+            [id as u64, 0, 7],
+        )
+        .unwrap();
+        let shared = obj.clone();
+        let obj = Py::into_sendable(obj).err().unwrap(); // two references: stays
+        drop(shared);
+        to_worker
+            .send(Py::into_sendable(obj).ok().unwrap())
+            .unwrap();
+    }
+    drop(to_worker);
+    let back: Vec<Py<Parcel>> = at_main.iter().map(|p| p.into_py()).collect();
+    worker.join().unwrap();
+    assert_eq!(back.len(), count / 2);
+    assert!(back.iter().all(|o| o.items() == [o.id as u64, 1, 7]));
+    assert_eq!(drops.load(Ordering::Relaxed), count / 2);
+    drop(back);
+    assert_eq!(drops.load(Ordering::Relaxed), count);
+}

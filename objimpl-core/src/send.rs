@@ -1,0 +1,102 @@
+//! Handing an object to another thread: [`SendPy`].
+//!
+//! A [`Py<T>`] is bound to its thread: its reference count is a plain
+//! integer (as in CPython's default build), so two threads must never hold
+//! references to one object. A *unique* reference can move, though: nobody
+//! else can touch the count, and the memory goes back to the pool from
+//! whichever thread drops it last (the pool takes frees from any thread).
+
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+use core::ptr::NonNull;
+
+use crate::{Py, PyObject, PyObjectType};
+
+/// A uniquely owned object on its way to another thread: `Send` when the
+/// payload and the items are. Made by [`Py::into_sendable`]; turned back
+/// into a [`Py`] on the other side by [`into_py`](SendPy::into_py), or
+/// dropped there (which destroys the object).
+///
+/// ```
+/// use objimpl_core::{Py, __doc::Counter};
+///
+/// let c = Py::new(Counter { n: 41 })?;
+/// let parcel = Py::into_sendable(c).unwrap_or_else(|_| unreachable!());
+/// let n = std::thread::spawn(move || {
+///     let mut c = parcel.into_py();
+///     c.get_mut().unwrap().n += 1;
+///     c.n
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(n, 42);
+/// # Ok::<(), objimpl_core::MemoryError>(())
+/// ```
+pub struct SendPy<T: PyObjectType> {
+    ptr: NonNull<PyObject>,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: a `SendPy` is the only reference to its object (checked by
+// `into_sendable`), so moving it moves the whole object, count included,
+// which is sound when the payload and the items are `Send`.
+unsafe impl<T: PyObjectType + Send> Send for SendPy<T> where T::Item: Send {}
+
+impl<T: PyObjectType> Py<T> {
+    /// Wraps the object for another thread, if `this` is its only
+    /// reference; otherwise gives `this` back.
+    ///
+    /// # Errors
+    ///
+    /// `this`, if other references exist: they are bound to this thread.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Unit};
+    /// let u = Py::new(Unit {})?;
+    /// let other = u.clone();
+    /// let u = Py::into_sendable(u).err().unwrap(); // shared: not sendable
+    /// drop(other);
+    /// assert!(Py::into_sendable(u).is_ok());
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    pub fn into_sendable(this: Self) -> Result<SendPy<T>, Py<T>> {
+        if this.refcnt() != 1 {
+            return Err(this);
+        }
+        Ok(SendPy {
+            ptr: NonNull::new(Py::into_raw(this)).unwrap_or_else(|| unreachable!()),
+            _owns: PhantomData,
+        })
+    }
+}
+
+impl<T: PyObjectType> SendPy<T> {
+    /// The object, as a reference of the receiving thread.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Unit};
+    /// let parcel = Py::into_sendable(Py::new(Unit {})?).ok().unwrap();
+    /// assert_eq!(parcel.into_py().refcnt(), 1);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    pub fn into_py(self) -> Py<T> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` owns the only reference to an object of `T::TYPE`,
+        // which passes to the result.
+        unsafe { Py::from_raw(this.ptr.as_ptr()) }
+    }
+}
+
+impl<T: PyObjectType> Drop for SendPy<T> {
+    /// Destroys the object, on whichever thread it arrived at.
+    fn drop(&mut self) {
+        // SAFETY: as in `into_py`; the `Py` drops it at once.
+        drop(unsafe { Py::<T>::from_raw(self.ptr.as_ptr()) });
+    }
+}
+
+impl<T: PyObjectType> core::fmt::Debug for SendPy<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SendPy<{}>({:p})", T::TYPE.name(), self.ptr)
+    }
+}
