@@ -39,3 +39,25 @@ doc_type!(
     /** A var-size object of references, like CPython's tuple. */
     Tuple {}, TUPLE_TYPE, c"tuple", PyVarObject, Py<Unit>
 );
+
+/// A weak-referenceable object: its payload holds a `WeakList`.
+#[derive(Debug, Default)]
+pub struct Node {
+    /// A value.
+    pub value: u32,
+    /// The weak-reference slot.
+    pub weak: crate::WeakList,
+}
+static NODE_TYPE: TypeObject = TypeObject::new::<Node>(c"Node");
+// SAFETY: TYPE is a static built by `TypeObject::new::<Node>`, and
+// `weak_list` returns a field of the payload.
+unsafe impl PyObjectType for Node {
+    type Header = PyObject;
+    type Item = ();
+    const TYPE: &'static TypeObject = &NODE_TYPE;
+    fn weak_list(&self) -> Option<&crate::WeakList> {
+        Some(&self.weak)
+    }
+}
+// SAFETY: `weak_list` returns `Some` of a payload field.
+unsafe impl crate::WeakRefable for Node {}

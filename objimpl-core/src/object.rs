@@ -112,6 +112,14 @@ pub unsafe trait PyObjectType: Sized + 'static {
     type Item;
     /// The type object (`ob_type` of every object of this type).
     const TYPE: &'static TypeObject;
+
+    /// The payload's [`WeakList`](crate::WeakList), for a type whose
+    /// objects can be weakly referenced (see [`WeakRefable`](crate::WeakRefable));
+    /// `None`, the default, for the others.
+    #[inline]
+    fn weak_list(&self) -> Option<&crate::WeakList> {
+        None
+    }
 }
 
 /// An owned strong reference to an object holding a `T` (and, for var-size
@@ -305,6 +313,10 @@ impl<T: PyObjectType> Py<T> {
     pub fn try_unwrap(this: Self) -> Result<T, Self> {
         if this.refcnt() != 1 {
             return Err(this);
+        }
+        // Weak references see the object gone, as they would at its end.
+        if let Some(list) = PyObjectType::weak_list(&*this) {
+            list.clear();
         }
         let this = ManuallyDrop::new(this);
         // SAFETY: the only reference is ours: the payload is moved out
@@ -672,7 +684,12 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
             // `min(len, new_len)` initialised items, all within `size`.
             let moved = unsafe { alloc::object_realloc(self.ptr.as_ptr().cast(), size) };
             match NonNull::new(moved.cast::<PyObject>()) {
-                Some(moved) => self.ptr = moved,
+                Some(moved) => {
+                    self.ptr = moved;
+                    if let Some(list) = PyObjectType::weak_list(&**self) {
+                        list.retarget(moved.as_ptr());
+                    }
+                }
                 // A shrink that could not move keeps its larger block.
                 None if new_len < len => {}
                 None => return Err(MemoryError),

@@ -508,3 +508,27 @@ fn unique_objects_move_between_threads_and_die_on_the_far_side() {
     drop(back);
     assert_eq!(drops.load(Ordering::Relaxed), count);
 }
+
+#[test]
+fn weak_references_are_cleared_by_drop_unwrap_and_follow_resize() {
+    use objimpl_core::{__doc::Node, WeakList};
+    let node = Py::new(Node {
+        value: 7,
+        weak: WeakList::new(),
+    })
+    .unwrap();
+    let weak = Py::downgrade(&node);
+    assert_eq!(weak.upgrade().map(|n| n.value), Some(7));
+    drop(node);
+    assert!(weak.upgrade().is_none());
+
+    let node = Py::new(Node {
+        value: 8,
+        weak: WeakList::new(),
+    })
+    .unwrap();
+    let weak = Py::downgrade(&node);
+    let value = Py::try_unwrap(node).ok().unwrap();
+    assert!(weak.upgrade().is_none());
+    assert_eq!(value.value, 8);
+}

@@ -9,7 +9,8 @@ use std::ffi::CString;
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::{
-    Attribute, Data, DeriveInput, Expr, Fields, GenericParam, Ident, Lit, Path, Type, Visibility,
+    Attribute, Data, DeriveInput, Expr, Fields, GenericParam, Ident, Lit, Member, Path, Type,
+    Visibility,
 };
 
 use crate::ctxt::Ctxt;
@@ -37,6 +38,8 @@ pub(crate) struct Object {
     pub(crate) krate: Path,
     /// The constructors' name (`new`, `new_var` for the default), or none.
     pub(crate) constructor: Option<Ident>,
+    /// The field marked `#[pyobject(weaklist)]`, and its type.
+    pub(crate) weaklist: Option<(Member, Type)>,
 }
 
 /// Checks the options and the struct together, reporting every problem.
@@ -75,7 +78,8 @@ pub(crate) fn check(cx: &Ctxt, args: Args, input: DeriveInput) -> Option<Object>
     }
     let (name, name_span) = type_name(cx, &args, &input.ident);
 
-    let fields = fields?;
+    let mut fields = fields?;
+    let weaklist = field_options(cx, &mut fields);
     if cx.has_errors() {
         return None;
     }
@@ -94,7 +98,45 @@ pub(crate) fn check(cx: &Ctxt, args: Args, input: DeriveInput) -> Option<Object>
             Some(Constructors::Named(name)) => Some(name),
             Some(Constructors::Skipped) => None,
         },
+        weaklist,
     })
+}
+
+/// Takes the `#[pyobject(...)]` attributes off the fields (the struct is
+/// kept as written otherwise) and returns the field marked `weaklist`.
+fn field_options(cx: &Ctxt, fields: &mut Fields) -> Option<(Member, Type)> {
+    let mut weaklist: Option<(Member, Type)> = None;
+    for (index, field) in fields.iter_mut().enumerate() {
+        let (ours, theirs): (Vec<Attribute>, Vec<Attribute>) = field
+            .attrs
+            .drain(..)
+            .partition(|attr| attr.path().is_ident("pyobject"));
+        field.attrs = theirs;
+        for attr in ours {
+            let parsed = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("weaklist") {
+                    if weaklist.is_some() {
+                        return Err(meta.error("only one field may be the `weaklist`"));
+                    }
+                    let member = match &field.ident {
+                        Some(ident) => Member::Named(ident.clone()),
+                        None => Member::Unnamed(index.into()),
+                    };
+                    weaklist = Some((member, field.ty.clone()));
+                    Ok(())
+                } else {
+                    Err(meta.error(
+                        "unknown field option: a field takes `#[pyobject(weaklist)]`, on a \
+                         `WeakList` field, to make the type weak-referenceable",
+                    ))
+                }
+            });
+            if let Err(error) = parsed {
+                cx.syn_error(error);
+            }
+        }
+    }
+    weaklist
 }
 
 fn check_generics<'a>(cx: &Ctxt, params: impl IntoIterator<Item = &'a GenericParam>) {

@@ -18,7 +18,7 @@
 //! under `#![no_implicit_prelude]`.
 
 use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::Fields;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -38,9 +38,28 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
         item,
         krate,
         constructor: _,
+        weaklist,
     } = object;
 
     let repr_c = add_repr_c.then(|| quote!(#[repr(C)]));
+    // `#[pyobject(weaklist)]`: the payload's `WeakList`, typed at the
+    // field's type so that a wrong type is reported there.
+    let weak_list_fn = weaklist.as_ref().map(|(member, ty)| {
+        let field = quote_spanned!(ty.span()=> &self.#member);
+        quote! {
+            #[inline]
+            fn weak_list(&self) -> #krate::__private::Option<&#krate::WeakList> {
+                let list: &#krate::WeakList = #field;
+                #krate::__private::Some(list)
+            }
+        }
+    });
+    let weak_refable = weaklist.as_ref().map(|_| {
+        quote! {
+            // SAFETY: `weak_list` returns a field of the payload.
+            unsafe impl #krate::WeakRefable for #ident {}
+        }
+    });
     let semi = matches!(fields, Fields::Unnamed(_) | Fields::Unit).then(|| quote!(;));
 
     let bare_name = ident.unraw().to_string();
@@ -102,7 +121,10 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
                 type Header = #header;
                 type Item = #item_ty;
                 const TYPE: &'static #krate::TypeObject = &#type_static;
+                #weak_list_fn
             }
+
+            #weak_refable
 
             #constructors
 

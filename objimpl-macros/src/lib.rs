@@ -102,9 +102,20 @@ fn pyobject_impl(
     match (cx.check(), object) {
         (Ok(()), Some(object)) => expand::expand(&object),
         (Err(errors), _) => {
-            // The item as written, so that the errors above are the only ones.
+            // The item as written (less our field attributes, which nothing
+            // else would take), so that the errors above are the only ones.
             let mut out = errors.into_compile_error();
-            out.extend(input);
+            match syn::parse2::<syn::DeriveInput>(input.clone()) {
+                Ok(mut item) => {
+                    if let syn::Data::Struct(data) = &mut item.data {
+                        for field in data.fields.iter_mut() {
+                            field.attrs.retain(|attr| !attr.path().is_ident("pyobject"));
+                        }
+                    }
+                    out.extend(quote::quote!(#item));
+                }
+                Err(_) => out.extend(input),
+            }
             out
         }
         (Ok(()), None) => unreachable!("check returns None only after reporting an error"),

@@ -10,3 +10,4 @@ mod items;
 mod refcounts;
 mod sizes;
 mod types;
+mod weak;

@@ -1,0 +1,200 @@
+//! Weak references (CPython's `weakref`): [`WeakPy`], made by
+//! [`Py::downgrade`] for types whose payload holds a [`WeakList`].
+//!
+//! objimpl does as CPython does, not as `Rc`: a type opts in with a field
+//! (CPython's `tp_weaklistoffset` slot), and when the last strong reference
+//! goes, the object is destroyed and its memory freed at once; the weak
+//! references are cleared and see `None` from then on. They share one small
+//! cell per object, made at the first `downgrade`. `Rc`'s way would keep the
+//! whole object's memory until the last weak reference went, and put a weak
+//! count in every object, weak-referenced or not.
+
+use core::cell::Cell;
+use core::marker::PhantomData;
+use core::ptr::{self, NonNull};
+use std::rc::Rc;
+
+use crate::{Py, PyObject, PyObjectType};
+
+/// The cell that an object's weak references share: the object's address,
+/// null once it is gone.
+struct Target {
+    object: Cell<*mut PyObject>,
+}
+
+/// The weak-reference slot of an object (CPython's `tp_weaklistoffset`
+/// field): put one in the payload and mark it `#[pyobject(weaklist)]` to
+/// make the type weak-referenceable. Empty until the first
+/// [`Py::downgrade`]; a word of memory until then.
+///
+/// With the macro (`objimpl::prelude`):
+///
+/// ```text
+/// #[pyobject(basic)]
+/// struct Node {
+///     value: u32,
+///     #[pyobject(weaklist)]
+///     weak: WeakList,
+/// }
+/// ```
+///
+/// ```
+/// use objimpl_core::{Py, WeakList, __doc::Node};
+///
+/// let node = Py::new(Node { value: 1, weak: WeakList::new() })?;
+/// let weak = Py::downgrade(&node);
+/// assert_eq!(weak.upgrade().map(|n| n.value), Some(1));
+/// drop(node);
+/// assert!(weak.upgrade().is_none());
+/// # Ok::<(), objimpl_core::MemoryError>(())
+/// ```
+#[derive(Default)]
+pub struct WeakList {
+    target: Cell<Option<Rc<Target>>>,
+}
+
+impl WeakList {
+    /// An empty slot.
+    ///
+    /// ```
+    /// let _ = objimpl_core::WeakList::new();
+    /// ```
+    pub const fn new() -> WeakList {
+        WeakList {
+            target: Cell::new(None),
+        }
+    }
+
+    /// The shared cell for the object at `object`, made if need be.
+    fn target(&self, object: *mut PyObject) -> Rc<Target> {
+        let target = self.target.take().unwrap_or_else(|| {
+            Rc::new(Target {
+                object: Cell::new(object),
+            })
+        });
+        self.target.set(Some(target.clone()));
+        target
+    }
+
+    /// Points the weak references at the object's new address (it moved).
+    pub(crate) fn retarget(&self, object: *mut PyObject) {
+        let target = self.target.take();
+        if let Some(target) = &target {
+            target.object.set(object);
+        }
+        self.target.set(target);
+    }
+
+    /// Clears the weak references: the object is going.
+    pub(crate) fn clear(&self) {
+        if let Some(target) = self.target.take() {
+            target.object.set(ptr::null_mut());
+        }
+    }
+}
+
+impl Drop for WeakList {
+    /// The object is being destroyed: its weak references see `None`.
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+impl core::fmt::Debug for WeakList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let target = self.target.take();
+        let weak = target.as_ref().map_or(0, |t| Rc::strong_count(t) - 1);
+        self.target.set(target);
+        write!(f, "WeakList({weak} weak references)")
+    }
+}
+
+/// Marks a type whose payload holds its [`WeakList`], as
+/// `#[pyobject(weaklist)]` on a field does: [`Py::downgrade`] needs it.
+///
+/// # Safety
+///
+/// - [`PyObjectType::weak_list`] returns `Some` of a field of the payload
+///   itself, for every value.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` objects cannot be weakly referenced",
+    label = "`{Self}` has no `WeakList`",
+    note = "give `{Self}` a field `weak: objimpl::WeakList` marked `#[pyobject(weaklist)]`, as a CPython type sets `tp_weaklistoffset`"
+)]
+pub unsafe trait WeakRefable: PyObjectType {}
+
+/// A weak reference to an object (CPython's `weakref.ref`): does not keep
+/// it alive; [`upgrade`](WeakPy::upgrade) gives a strong reference while it
+/// is. Bound to its thread, as [`Py`] is.
+pub struct WeakPy<T: WeakRefable> {
+    target: Rc<Target>,
+    _object: PhantomData<Py<T>>,
+}
+
+impl<T: WeakRefable> Py<T> {
+    /// A weak reference to the object (`weakref.ref(obj)`).
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Node};
+    /// let node = Py::new(Node::default())?;
+    /// let weak = Py::downgrade(&node);
+    /// assert!(weak.upgrade().is_some_and(|n| Py::ptr_eq(&n, &node)));
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    pub fn downgrade(this: &Self) -> WeakPy<T> {
+        let list = PyObjectType::weak_list(&**this)
+            .unwrap_or_else(|| unreachable!("WeakRefable promises a weak list"));
+        WeakPy {
+            target: list.target(this.as_ptr()),
+            _object: PhantomData,
+        }
+    }
+}
+
+impl<T: WeakRefable> WeakPy<T> {
+    /// A strong reference, if the object is still alive (calling a
+    /// `weakref.ref`).
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::Node};
+    /// let node = Py::new(Node::default())?;
+    /// let weak = Py::downgrade(&node);
+    /// drop(node);
+    /// assert!(weak.upgrade().is_none());
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    pub fn upgrade(&self) -> Option<Py<T>> {
+        let object = NonNull::new(self.target.object.get())?;
+        // SAFETY: a non-null target is a live object of `T::TYPE` (the
+        // weak list clears it before the memory goes, and retargets it when
+        // the object moves); while its count is 0 it is being destroyed
+        // and must not come back.
+        unsafe {
+            if (*object.as_ptr()).ob_refcnt == 0 {
+                return None;
+            }
+            crate::object::incref(object);
+            Some(Py::from_raw(object.as_ptr()))
+        }
+    }
+}
+
+impl<T: WeakRefable> Clone for WeakPy<T> {
+    fn clone(&self) -> Self {
+        WeakPy {
+            target: self.target.clone(),
+            _object: PhantomData,
+        }
+    }
+}
+
+impl<T: WeakRefable> core::fmt::Debug for WeakPy<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let object = self.target.object.get();
+        if object.is_null() {
+            write!(f, "<weakref; dead>")
+        } else {
+            write!(f, "<weakref; to '{}' at {object:p}>", T::TYPE.name())
+        }
+    }
+}
