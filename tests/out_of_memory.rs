@@ -242,3 +242,30 @@ fn the_family_works_again_after_failures() {
     drop(objects);
     assert_eq!(FAULTY.live.load(Ordering::Relaxed), 0);
 }
+
+#[test]
+fn resize_fails_with_memory_error_and_leaves_the_object_whole() {
+    let _faulty = faulty();
+    let mut n = Long::new_var(Long { sign: 1 }, [1, 2, 3]).unwrap();
+    for target in [10usize, 200, 3000] {
+        FAULTY
+            .fail_at
+            .store(FAULTY.requests.load(Ordering::Relaxed), Ordering::Relaxed);
+        let before: Vec<u32> = n.items().to_vec();
+        assert!(matches!(n.resize(target, 7), Err(MemoryError)));
+        FAULTY.fail_at.store(usize::MAX, Ordering::Relaxed);
+        assert_eq!(n.items(), &before[..], "a failed resize changes nothing");
+        n.resize(target, 7).unwrap();
+        assert_eq!(n.len(), target);
+        assert_eq!(&n.items()[..3], &[1, 2, 3]);
+    }
+    // A shrink that cannot move keeps its larger block: still fine.
+    FAULTY
+        .fail_at
+        .store(FAULTY.requests.load(Ordering::Relaxed), Ordering::Relaxed);
+    n.resize(2, 0).unwrap();
+    FAULTY.fail_at.store(usize::MAX, Ordering::Relaxed);
+    assert_eq!(n.items(), &[1, 2]);
+    drop(n);
+    assert_eq!(FAULTY.live.load(Ordering::Relaxed), 0);
+}
