@@ -7,13 +7,13 @@
 //! alignment.
 
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use super::arena_map;
 use super::heap::Heap;
 use super::os;
 use super::pool::Pool;
-use super::size_class::{POOL_SIZE, POOLS_PER_ARENA};
+use super::size_class::{NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA};
 
 /// Arenas ever taken from the OS (`# arenas allocated total`).
 pub(crate) static ALLOCATED_TOTAL: AtomicUsize = AtomicUsize::new(0);
@@ -22,8 +22,16 @@ pub(crate) static RECLAIMED: AtomicUsize = AtomicUsize::new(0);
 /// The most arenas held at once (`# arenas highwater mark`).
 pub(crate) static HIGHWATER: AtomicUsize = AtomicUsize::new(0);
 
-/// The metadata of one arena. Every field but `heap` and `base` is touched
-/// only by the thread that services the owning heap.
+/// [`Arena::pool_classes`] of a pool given back to its arena.
+pub(crate) const POOL_FREE: u8 = 0xFE;
+/// [`Arena::pool_classes`] of a pool never carved: its pages are untouched.
+pub(crate) const POOL_UNTOUCHED: u8 = 0xFF;
+
+static_assertions::const_assert!(NUM_CLASSES <= POOL_FREE as usize);
+
+/// The metadata of one arena. Every field but `heap`, `base` and
+/// `pool_classes` is touched only by the thread that services the owning
+/// heap.
 pub(crate) struct Arena {
     /// The arena's memory, with provenance over all of it.
     pub(crate) base: *mut u8,
@@ -39,8 +47,11 @@ pub(crate) struct Arena {
     pub(crate) prev: *mut Arena,
     pub(crate) next: *mut Arena,
     /// The size class of each pool in use, for `free`'s fast path: one line
-    /// per arena, instead of a pool header per pool.
-    pub(crate) pool_classes: [u8; POOLS_PER_ARENA],
+    /// per arena, instead of a pool header per pool. [`POOL_FREE`] or
+    /// [`POOL_UNTOUCHED`] for a pool not in use. Written by the servicing
+    /// thread alone, with plain stores (the same `mov` as a `u8`); atomic
+    /// because the heap map reads it from any thread.
+    pool_classes: [AtomicU8; POOLS_PER_ARENA],
 }
 
 impl Arena {
@@ -69,7 +80,7 @@ impl Arena {
                 free_pools: ptr::null_mut(),
                 prev: ptr::null_mut(),
                 next: ptr::null_mut(),
-                pool_classes: [0; POOLS_PER_ARENA],
+                pool_classes: [const { AtomicU8::new(POOL_UNTOUCHED) }; POOLS_PER_ARENA],
             })
         };
         if !arena_map::insert(base, arena) {
@@ -152,6 +163,7 @@ impl Arena {
             (*arena).free_pools = pool;
             (*arena).nfree += 1;
             debug_assert!((*arena).nfree <= POOLS_PER_ARENA);
+            (*arena).pool_classes[pool_index(pool.cast())].store(POOL_FREE, Ordering::Relaxed);
         }
     }
 }
@@ -164,21 +176,36 @@ impl Arena {
     /// - `arena` is live and serviced by the calling thread; `p` is in it.
     #[inline(always)]
     pub(crate) unsafe fn class_at(arena: *const Arena, p: *const u8) -> usize {
-        let index = (p.addr() / POOL_SIZE) % POOLS_PER_ARENA;
-        // SAFETY: as the caller guarantees; the index is in bounds.
-        unsafe { (*arena).pool_classes[index] as usize }
+        // SAFETY: as the caller guarantees; the index is in bounds. A plain
+        // read, not an atomic load (LLVM would add a `movzx` to the fast
+        // path): only this thread writes the entry, and other threads only
+        // read it, so nothing it races with writes.
+        unsafe { *(*arena).pool_classes[pool_index(p)].as_ptr() as usize }
     }
 
-    /// Records the size class of the pool at `pool`, one of this arena's.
+    /// Records the size class of the pool at `pool`, one of this arena's,
+    /// once its header is set: this makes the pool in use to the heap map.
     ///
     /// # Safety
     ///
-    /// - `arena` is live and serviced by the calling thread; `pool` is in it.
+    /// - `arena` is live and serviced by the calling thread; `pool` is in it,
+    ///   and [`Pool::init`] made it a pool of `class`.
     pub(crate) unsafe fn set_class(arena: *mut Arena, pool: *const Pool, class: usize) {
-        let index = (pool.addr() / POOL_SIZE) % POOLS_PER_ARENA;
+        debug_assert!(class < NUM_CLASSES);
         // SAFETY: as the caller guarantees; classes are < 32, so fit a u8.
-        unsafe { (*arena).pool_classes[index] = class as u8 };
+        // Release, paired with the heap map's Acquire: who sees the class
+        // sees the header `Pool::init` just wrote (on x86 still a plain `mov`,
+        // and this is a slow path).
+        unsafe {
+            (*arena).pool_classes[pool_index(pool.cast())].store(class as u8, Ordering::Release)
+        };
     }
+}
+
+/// The index in its arena of the pool holding `p`.
+#[inline(always)]
+fn pool_index(p: *const u8) -> usize {
+    (p.addr() / POOL_SIZE) % POOLS_PER_ARENA
 }
 
 /// Arenas held now (`# arenas allocated current`).
