@@ -5,9 +5,15 @@
 //! without touching the block. The metadata lives outside the arena (in the C
 //! library's heap), so all 64 pools are usable and nothing is lost to
 //! alignment.
+//!
+//! Arenas are created and destroyed under [`LIFECYCLE`]'s lock, which the
+//! heap map holds (through [`Held`]) while it reads other threads' arenas: so
+//! none is unmapped under it. Both are rare: an arena is 1 MiB of `mmap`.
 
+use core::marker::PhantomData;
 use core::ptr;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use super::arena_map;
 use super::heap::Heap;
@@ -21,6 +27,19 @@ pub(crate) static ALLOCATED_TOTAL: AtomicUsize = AtomicUsize::new(0);
 pub(crate) static RECLAIMED: AtomicUsize = AtomicUsize::new(0);
 /// The most arenas held at once (`# arenas highwater mark`).
 pub(crate) static HIGHWATER: AtomicUsize = AtomicUsize::new(0);
+
+/// Held while an arena is registered or unregistered (with the counters
+/// above) and unmapped, and while the heap map reads the arenas. A std mutex:
+/// it never allocates, and on Linux an uncontended lock is one atomic
+/// exchange, nothing beside the `mmap` it guards.
+static LIFECYCLE: Mutex<()> = Mutex::new(());
+
+fn lock_lifecycle() -> MutexGuard<'static, ()> {
+    // Nothing under the lock panics half-way; a poisoned lock is fine.
+    LIFECYCLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// [`Arena::pool_classes`] of a pool given back to its arena.
 pub(crate) const POOL_FREE: u8 = 0xFE;
@@ -83,7 +102,9 @@ impl Arena {
                 pool_classes: [const { AtomicU8::new(POOL_UNTOUCHED) }; POOLS_PER_ARENA],
             })
         };
+        let lifecycle = lock_lifecycle();
         if !arena_map::insert(base, arena) {
+            drop(lifecycle);
             // SAFETY: neither was published; both are freed once.
             unsafe {
                 os::unmap_arena(base);
@@ -94,6 +115,7 @@ impl Arena {
         ALLOCATED_TOTAL.fetch_add(1, Ordering::Relaxed);
         let current = current_arenas();
         HIGHWATER.fetch_max(current, Ordering::Relaxed);
+        drop(lifecycle);
         arena
     }
 
@@ -111,6 +133,10 @@ impl Arena {
             unsafe { (*arena).nfree },
             POOLS_PER_ARENA
         );
+        // The heap map reaches arenas through the map under this lock: once
+        // it is ours, nobody else is reading this arena, and once the arena
+        // is out of the map nobody will.
+        let _lifecycle = lock_lifecycle();
         arena_map::remove(base);
         // SAFETY: no block of the arena is live, so nobody reaches its memory
         // or its metadata any more.
@@ -206,6 +232,104 @@ impl Arena {
 #[inline(always)]
 fn pool_index(p: *const u8) -> usize {
     (p.addr() / POOL_SIZE) % POOLS_PER_ARENA
+}
+
+/// The arenas held still: while it lives no arena is created or destroyed,
+/// so every arena it shows stays mapped, its metadata allocated.
+///
+/// The holder must not allocate from the pools, nor through the global
+/// allocator (which may be [`PyMalloc`](super::PyMalloc)): a new arena would
+/// wait for the lock the holder has. Reserve what is needed before.
+pub(crate) struct Held {
+    _lifecycle: MutexGuard<'static, ()>,
+}
+
+impl Held {
+    /// Takes the lock under which arenas are created and destroyed.
+    pub(crate) fn new() -> Held {
+        Held {
+            _lifecycle: lock_lifecycle(),
+        }
+    }
+
+    /// Arenas held now: exact, as their counters change under this lock.
+    pub(crate) fn count(&self) -> usize {
+        current_arenas()
+    }
+
+    /// Calls `f` on every arena, in address order.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(ArenaView<'_>)) {
+        arena_map::for_each(|arena| {
+            f(ArenaView {
+                arena,
+                _held: PhantomData,
+            })
+        });
+    }
+}
+
+/// A read-only view of an arena owned by any thread, valid while the
+/// [`Held`] it came from lives.
+#[derive(Clone, Copy)]
+pub(crate) struct ArenaView<'a> {
+    arena: *const Arena,
+    _held: PhantomData<&'a Held>,
+}
+
+/// What a pool of an arena is doing, as [`ArenaView::pool`] reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PoolState {
+    /// Never carved: its pages have not been touched.
+    Untouched,
+    /// Given back to its arena, ready for any class.
+    Free,
+    /// Serving size class `class`, with `used` blocks handed out.
+    InUse { class: u8, used: u32 },
+}
+
+impl ArenaView<'_> {
+    /// The arena's address.
+    pub(crate) fn base(&self) -> usize {
+        // SAFETY: the arena is in the map and the lock is held, so its
+        // metadata is allocated; `base` was written before it was published
+        // (under the lock) and never changes.
+        unsafe { (*self.arena).base }.addr()
+    }
+
+    /// The heap owning the arena.
+    pub(crate) fn heap(&self) -> *const Heap {
+        // SAFETY: as `base`: `heap` is fixed for the arena's life.
+        unsafe { (*self.arena).heap }
+    }
+
+    /// Pool `index` (`< POOLS_PER_ARENA`) of the arena.
+    ///
+    /// Reads only atomics: its class byte, and for a pool in use the count
+    /// of its header. The owner may change both meanwhile; each figure is
+    /// one it held. The header of a pool not in use is not read, so the
+    /// pages of never-used pools stay untouched.
+    pub(crate) fn pool(&self, index: usize) -> PoolState {
+        // SAFETY: the arena's metadata is allocated while the lock is held;
+        // `pool_classes` is only ever accessed atomically.
+        let class = unsafe { &(*self.arena).pool_classes[index] }.load(Ordering::Acquire);
+        match class {
+            POOL_UNTOUCHED => PoolState::Untouched,
+            POOL_FREE => PoolState::Free,
+            class => {
+                // SAFETY: the arena stays mapped while the lock is held (its
+                // `destroy` takes it), so the header is readable memory,
+                // initialised (zeroed by the OS, then written by
+                // `Pool::init`, which the Acquire above makes visible), and
+                // `count` is only ever accessed atomically. The pool may be
+                // given back meanwhile: its header stays, stale.
+                let used = unsafe {
+                    let pool = (*self.arena).base.add(index * POOL_SIZE).cast::<Pool>();
+                    (*pool).count.load(Ordering::Relaxed)
+                };
+                PoolState::InUse { class, used }
+            }
+        }
+    }
 }
 
 /// Arenas held now (`# arenas allocated current`).

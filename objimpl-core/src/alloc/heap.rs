@@ -415,6 +415,12 @@ impl Heap {
         )
     }
 
+    /// Blocks of `class` in this heap's block cache: to their pools they
+    /// are handed out, to the statistics they are not in use.
+    pub(crate) fn cached(&self, class: usize) -> usize {
+        self.classes[class].cached.load(Ordering::Relaxed)
+    }
+
     /// Free pools in this heap's arenas.
     pub(crate) fn unused_pools(&self) -> usize {
         self.unused_pools.load(Ordering::Relaxed)

@@ -32,6 +32,7 @@
 //   arena_map   the radix map: is this pointer ours, and whose
 //   os          the mmap seam (std::alloc under Miri)
 //   stats       stats() and debug_malloc_stats()
+//   heap_map    heap_map_svg(): every arena and pool, as a picture
 //   global      PyMalloc, the GlobalAlloc
 //   system      the C library, for raw_* and requests past 512 bytes
 // The debug hooks and set_allocator (DESIGN "Debug hooks") will sit between
@@ -41,6 +42,7 @@ mod arena;
 mod arena_map;
 mod global;
 mod heap;
+mod heap_map;
 mod os;
 mod pool;
 mod size_class;
@@ -48,6 +50,7 @@ mod stats;
 mod system;
 
 pub use global::PyMalloc;
+pub use heap_map::heap_map_svg;
 pub use stats::{ClassStats, Stats, debug_malloc_stats, stats};
 
 /// The alignment of every block handed out by every family: 16 bytes, as
