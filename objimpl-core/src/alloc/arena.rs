@@ -6,9 +6,11 @@
 //! library's heap), so all 64 pools are usable and nothing is lost to
 //! alignment.
 //!
-//! Arenas are created and destroyed under [`LIFECYCLE`]'s lock, which the
-//! heap map holds (through [`Held`]) while it reads other threads' arenas: so
-//! none is unmapped under it. Both are rare: an arena is 1 MiB of `mmap`.
+//! Every live arena is on the [`REGISTRY`] list, linked in when it is
+//! created and out before it is unmapped, under the list's lock. The heap
+//! map holds that lock (through [`Held`]) while it reads other threads'
+//! arenas, so none is unmapped under it. Both are rare: an arena is 1 MiB
+//! of `mmap`.
 
 use core::marker::PhantomData;
 use core::ptr;
@@ -28,15 +30,29 @@ pub(crate) static RECLAIMED: AtomicUsize = AtomicUsize::new(0);
 /// The most arenas held at once (`# arenas highwater mark`).
 pub(crate) static HIGHWATER: AtomicUsize = AtomicUsize::new(0);
 
-/// Held while an arena is registered or unregistered (with the counters
-/// above) and unmapped, and while the heap map reads the arenas. A std mutex:
-/// it never allocates, and on Linux an uncontended lock is one atomic
-/// exchange, nothing beside the `mmap` it guards.
-static LIFECYCLE: Mutex<()> = Mutex::new(());
+/// Every live arena, linked through `Arena::{registry_prev, registry_next}`.
+/// Its lock is held while an arena is linked in (with the counters above),
+/// while one is linked out and unmapped, and while the heap map reads the
+/// arenas. A std mutex: it never allocates, and on Linux an uncontended lock
+/// is one atomic exchange, nothing beside the `mmap` it guards.
+///
+/// A list rather than a scan of the arena map, which holds the same arenas:
+/// the walk costs one step per arena, not one per entry of the map's root
+/// and leaves (32 Ki of them, which take Miri minutes).
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    first: ptr::null_mut(),
+});
 
-fn lock_lifecycle() -> MutexGuard<'static, ()> {
+struct Registry {
+    first: *mut Arena,
+}
+
+// SAFETY: the arenas on the list are reached only under the mutex.
+unsafe impl Send for Registry {}
+
+fn lock_registry() -> MutexGuard<'static, Registry> {
     // Nothing under the lock panics half-way; a poisoned lock is fine.
-    LIFECYCLE
+    REGISTRY
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -48,9 +64,9 @@ pub(crate) const POOL_UNTOUCHED: u8 = 0xFF;
 
 static_assertions::const_assert!(NUM_CLASSES <= POOL_FREE as usize);
 
-/// The metadata of one arena. Every field but `heap`, `base` and
-/// `pool_classes` is touched only by the thread that services the owning
-/// heap.
+/// The metadata of one arena. Every field but `heap`, `base`,
+/// `pool_classes` and the registry's links is touched only by the thread
+/// that services the owning heap.
 pub(crate) struct Arena {
     /// The arena's memory, with provenance over all of it.
     pub(crate) base: *mut u8,
@@ -71,6 +87,9 @@ pub(crate) struct Arena {
     /// thread alone, with plain stores (the same `mov` as a `u8`); atomic
     /// because the heap map reads it from any thread.
     pool_classes: [AtomicU8; POOLS_PER_ARENA],
+    /// Links of [`REGISTRY`], touched only under its lock.
+    registry_prev: *mut Arena,
+    registry_next: *mut Arena,
 }
 
 impl Arena {
@@ -100,11 +119,13 @@ impl Arena {
                 prev: ptr::null_mut(),
                 next: ptr::null_mut(),
                 pool_classes: [const { AtomicU8::new(POOL_UNTOUCHED) }; POOLS_PER_ARENA],
+                registry_prev: ptr::null_mut(),
+                registry_next: ptr::null_mut(),
             })
         };
-        let lifecycle = lock_lifecycle();
+        let mut registry = lock_registry();
         if !arena_map::insert(base, arena) {
-            drop(lifecycle);
+            drop(registry);
             // SAFETY: neither was published; both are freed once.
             unsafe {
                 os::unmap_arena(base);
@@ -112,10 +133,20 @@ impl Arena {
             }
             return ptr::null_mut();
         }
+        // SAFETY: the registry's links are ours under its lock; its arenas
+        // are live (they leave it before they are freed).
+        unsafe {
+            let first = registry.first;
+            (*arena).registry_next = first;
+            if !first.is_null() {
+                (*first).registry_prev = arena;
+            }
+        }
+        registry.first = arena;
         ALLOCATED_TOTAL.fetch_add(1, Ordering::Relaxed);
         let current = current_arenas();
         HIGHWATER.fetch_max(current, Ordering::Relaxed);
-        drop(lifecycle);
+        drop(registry);
         arena
     }
 
@@ -133,10 +164,23 @@ impl Arena {
             unsafe { (*arena).nfree },
             POOLS_PER_ARENA
         );
-        // The heap map reaches arenas through the map under this lock: once
-        // it is ours, nobody else is reading this arena, and once the arena
-        // is out of the map nobody will.
-        let _lifecycle = lock_lifecycle();
+        // The heap map reaches arenas through the registry under this lock:
+        // once it is ours, nobody else is reading this arena, and once the
+        // arena is off the list nobody will.
+        let mut registry = lock_registry();
+        // SAFETY: the arena and its neighbours are on the registry, live;
+        // their links are ours under its lock.
+        unsafe {
+            let (prev, next) = ((*arena).registry_prev, (*arena).registry_next);
+            if prev.is_null() {
+                registry.first = next;
+            } else {
+                (*prev).registry_next = next;
+            }
+            if !next.is_null() {
+                (*next).registry_prev = prev;
+            }
+        }
         arena_map::remove(base);
         // SAFETY: no block of the arena is live, so nobody reaches its memory
         // or its metadata any more.
@@ -241,14 +285,14 @@ fn pool_index(p: *const u8) -> usize {
 /// allocator (which may be [`PyMalloc`](super::PyMalloc)): a new arena would
 /// wait for the lock the holder has. Reserve what is needed before.
 pub(crate) struct Held {
-    _lifecycle: MutexGuard<'static, ()>,
+    registry: MutexGuard<'static, Registry>,
 }
 
 impl Held {
     /// Takes the lock under which arenas are created and destroyed.
     pub(crate) fn new() -> Held {
         Held {
-            _lifecycle: lock_lifecycle(),
+            registry: lock_registry(),
         }
     }
 
@@ -257,14 +301,18 @@ impl Held {
         current_arenas()
     }
 
-    /// Calls `f` on every arena, in address order.
+    /// Calls `f` on every arena, the newest first.
     pub(crate) fn for_each(&self, mut f: impl FnMut(ArenaView<'_>)) {
-        arena_map::for_each(|arena| {
+        let mut arena = self.registry.first;
+        while !arena.is_null() {
             f(ArenaView {
                 arena,
                 _held: PhantomData,
-            })
-        });
+            });
+            // SAFETY: arenas on the registry are live while its lock is
+            // held, and their links change only under it.
+            arena = unsafe { (*arena).registry_next };
+        }
     }
 }
 
@@ -290,8 +338,8 @@ pub(crate) enum PoolState {
 impl ArenaView<'_> {
     /// The arena's address.
     pub(crate) fn base(&self) -> usize {
-        // SAFETY: the arena is in the map and the lock is held, so its
-        // metadata is allocated; `base` was written before it was published
+        // SAFETY: the arena is on the registry and its lock is held, so its
+        // metadata is allocated; `base` was written before it was linked in
         // (under the lock) and never changes.
         unsafe { (*self.arena).base }.addr()
     }

@@ -109,32 +109,6 @@ pub(crate) fn remove(base: *const u8) {
     unsafe { (*leaf_ptr).arenas[leaf].store(ptr::null_mut(), Ordering::Release) };
 }
 
-/// Calls `f` on every arena in the map, in address order.
-///
-/// The map is the registry of arenas: each is in it from its creation to its
-/// destruction, both under the arena lifecycle lock, which the caller
-/// ([`Held::for_each`](super::arena::Held::for_each)) holds, so every arena
-/// passed to `f` stays alive meanwhile. No second list to keep in step with
-/// it; the price is a scan of the root (16 Ki entries, mostly zero pages)
-/// and of each leaf in use, a few tens of microseconds for a picture.
-pub(crate) fn for_each(mut f: impl FnMut(*mut Arena)) {
-    for slot in &ROOT {
-        let leaf_ptr = slot.load(Ordering::Acquire);
-        if leaf_ptr.is_null() {
-            continue;
-        }
-        // SAFETY: leaves are published initialised (Release/Acquire) and
-        // never freed.
-        let leaf = unsafe { &*leaf_ptr };
-        for entry in &leaf.arenas {
-            let arena = entry.load(Ordering::Acquire);
-            if !arena.is_null() {
-                f(arena);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,11 +29,11 @@
 //! and may unmap an empty arena at any time. The picture reads them anyway,
 //! soundly:
 //!
-//! - **Nothing is unmapped under it.** Arenas are created and destroyed
-//!   under the arena lifecycle lock (`arena.rs`); the picture holds it
-//!   ([`Held`]) while it walks the arenas, through the arena map, which
-//!   holds exactly the live arenas. Both are rare (an `mmap` each), and the
-//!   fast paths never take the lock.
+//! - **Nothing is unmapped under it.** Arenas are linked into the registry
+//!   of arenas (`arena.rs`) when created and out of it before they are
+//!   unmapped, under its lock; the picture holds that lock ([`Held`]) while
+//!   it walks the registry. Creating and destroying arenas is rare (an
+//!   `mmap` each), and the fast paths never take the lock.
 //! - **Everything read is an atomic.** A pool's state is the arena's class
 //!   byte for it (a class, or free, or never used), and its fill is its
 //!   header's `count`: both atomics, written by the owner alone with Relaxed
@@ -832,42 +832,35 @@ mod tests {
         }
     }
 
-    /// The picture's rows, checked against its own totals: both are read
-    /// with the arenas held, so they agree whatever other threads do.
-    fn rows_of_a_picture() -> usize {
-        let mut svg = Vec::new();
-        heap_map_svg(&mut svg).unwrap();
-        let svg = String::from_utf8(svg).unwrap();
-        let doc = roxmltree::Document::parse(&svg).unwrap();
-        let current: usize = doc
-            .descendants()
-            .find(|n| n.attribute("id") == Some("totals"))
-            .and_then(|n| n.attribute("data-arenas-current"))
-            .unwrap()
-            .parse()
-            .unwrap();
-        let rows: Vec<_> = doc
-            .descendants()
-            .filter(|n| n.has_attribute("data-arena"))
-            .collect();
-        assert_eq!(rows.len(), current);
-        for row in rows {
-            let cells = row
-                .children()
-                .filter(|n| n.has_attribute("data-state"))
-                .count();
-            assert_eq!(cells, POOLS_PER_ARENA);
+    /// Takes a snapshot, as the picture does, and checks it against
+    /// itself: rows and arena counts are both read with the arenas held, so
+    /// they agree whatever other threads do.
+    fn check_a_snapshot() {
+        let snapshot = Snapshot::take();
+        assert_eq!(snapshot.arenas.len(), snapshot.stats.arenas_current);
+        for row in &snapshot.arenas {
+            assert_eq!(row.base % ARENA_SIZE, 0);
+            assert!(
+                snapshot.heap_number(row.heap) > 0,
+                "its owner is a known heap"
+            );
+            for pool in row.pools {
+                if let PoolState::InUse { class, used } = pool {
+                    assert!((class as usize) < NUM_CLASSES);
+                    assert!(used as usize <= blocks_per_pool(class as usize));
+                }
+            }
         }
-        current
     }
 
-    /// Under Miri this is the soundness check: the owners' stores to pool
-    /// headers and class bytes race with the picture's reads (a plain store
+    /// Under Miri this is the soundness check of the picture's reads (the
+    /// rest of the picture is safe code): the owners' stores to pool
+    /// headers and class bytes race with the snapshot's reads (a plain store
     /// among them would be reported as a data race), and arenas are given
-    /// back while pictures are drawn (a read after that would be a
+    /// back while snapshots are taken (a read after that would be a
     /// use-after-free).
     #[test]
-    fn pictures_drawn_while_threads_take_and_give_back_arenas_read_only_live_ones() {
+    fn snapshots_taken_while_threads_take_and_give_back_arenas_read_only_live_ones() {
         let (threads, blocks) = if cfg!(miri) { (3, 60) } else { (40, 2000) };
         std::thread::scope(|s| {
             let worker = s.spawn(move || {
@@ -875,10 +868,10 @@ mod tests {
                     std::thread::spawn(move || churn(blocks)).join().unwrap();
                 }
             });
-            let mut pictures = 0;
-            while !worker.is_finished() || pictures == 0 {
-                rows_of_a_picture();
-                pictures += 1;
+            let mut snapshots = 0;
+            while !worker.is_finished() || snapshots == 0 {
+                check_a_snapshot();
+                snapshots += 1;
             }
         });
     }
