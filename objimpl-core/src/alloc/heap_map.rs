@@ -69,8 +69,8 @@ use super::stats::{self, Stats, with_commas};
 /// does the calling thread's deferred work (blocks other threads freed into
 /// its heap, heaps of exited threads). While it reads the arenas, no arena
 /// is created or destroyed: a thread that needs a new arena meanwhile waits
-/// (a few tens of microseconds per hundred arenas); allocations that need no
-/// new arena do not.
+/// (about 100 µs per hundred arenas, measured on x86-64); allocations that
+/// need no new arena do not.
 ///
 /// The elements carry their figures for tools: each arena row is a `<g>`
 /// with `data-arena` (its address) and `data-heap` (a number per heap);
