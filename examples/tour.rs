@@ -210,6 +210,29 @@ fn main() -> Result<(), MemoryError> {
     );
     let mut stdout = std::io::stdout().lock();
     objimpl::alloc::debug_malloc_stats(&mut stdout).map_err(|_| MemoryError)?;
+    match write_heap_map() {
+        Ok(path) => println!(
+            "\nThe same heap as a picture, every arena a row and every pool a cell:\n  {}",
+            path.display()
+        ),
+        Err(err) => println!("\nThe heap map could not be written: {err}"),
+    }
     drop(live);
     Ok(())
+}
+
+/// Writes `alloc::heap_map_svg` beside the build (`target/release/heap-map.svg`
+/// when run with cargo), or in the temporary directory, and says where.
+fn write_heap_map() -> std::io::Result<std::path::PathBuf> {
+    // The example runs from target/<profile>/examples/; its parent is the
+    // profile's directory, where cargo keeps what it built.
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(std::env::temp_dir);
+    let path = dir.join("heap-map.svg");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    objimpl::alloc::heap_map_svg(&mut file)?;
+    std::io::Write::flush(&mut file)?;
+    Ok(path)
 }

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use objimpl_core::alloc::{self, PyMalloc};
 
@@ -111,4 +112,38 @@ fn short_lived_threads_leave_no_heap_behind_in_use() {
         .join()
         .unwrap();
     }
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "Stacked Borrows rejects memory-reusing global allocators (miri#3666)"
+)]
+fn heap_map_allocates_nothing_while_it_holds_the_arenas() {
+    // The heap map holds the lock under which arenas are made while it reads
+    // them. A thread's first allocation from the pools makes its first
+    // arena: had the picture allocated under the lock on a thread without
+    // an arena yet, it would wait for itself. A fresh thread drawing at once
+    // is such a thread (the picture's larger buffers come from the C library).
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut svg = Vec::new();
+        let result = alloc::heap_map_svg(&mut svg).map(|()| svg);
+        tx.send(result).unwrap();
+    });
+    let Ok(svg) = rx.recv_timeout(Duration::from_secs(60)) else {
+        // A panic could wait for the lock too (it allocates): stop here,
+        // past the test harness's capture of `eprintln!`.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"heap_map_svg waited for itself: it allocated while holding the arenas\n",
+        );
+        std::process::abort();
+    };
+    let svg = svg.unwrap();
+    let svg = String::from_utf8(svg).unwrap();
+    assert!(
+        svg.contains("data-arena="),
+        "the test binary's arenas are drawn"
+    );
 }

@@ -5,15 +5,23 @@
 //! without touching the block. The metadata lives outside the arena (in the C
 //! library's heap), so all 64 pools are usable and nothing is lost to
 //! alignment.
+//!
+//! Every live arena is on the [`REGISTRY`] list, linked in when it is
+//! created and out before it is unmapped, under the list's lock. The heap
+//! map holds that lock (through [`Held`]) while it reads other threads'
+//! arenas, so none is unmapped under it. Both are rare: an arena is 1 MiB
+//! of `mmap`.
 
+use core::marker::PhantomData;
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use super::arena_map;
 use super::heap::Heap;
 use super::os;
 use super::pool::Pool;
-use super::size_class::{POOL_SIZE, POOLS_PER_ARENA};
+use super::size_class::{NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA};
 
 /// Arenas ever taken from the OS (`# arenas allocated total`).
 pub(crate) static ALLOCATED_TOTAL: AtomicUsize = AtomicUsize::new(0);
@@ -22,8 +30,43 @@ pub(crate) static RECLAIMED: AtomicUsize = AtomicUsize::new(0);
 /// The most arenas held at once (`# arenas highwater mark`).
 pub(crate) static HIGHWATER: AtomicUsize = AtomicUsize::new(0);
 
-/// The metadata of one arena. Every field but `heap` and `base` is touched
-/// only by the thread that services the owning heap.
+/// Every live arena, linked through `Arena::{registry_prev, registry_next}`.
+/// Its lock is held while an arena is linked in (with the counters above),
+/// while one is linked out and unmapped, and while the heap map reads the
+/// arenas. A std mutex: it never allocates, and on Linux an uncontended lock
+/// is one atomic exchange, nothing beside the `mmap` it guards.
+///
+/// A list rather than a scan of the arena map, which holds the same arenas:
+/// the walk costs one step per arena, not one per entry of the map's root
+/// and leaves (32 Ki of them, which take Miri minutes).
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    first: ptr::null_mut(),
+});
+
+struct Registry {
+    first: *mut Arena,
+}
+
+// SAFETY: the arenas on the list are reached only under the mutex.
+unsafe impl Send for Registry {}
+
+fn lock_registry() -> MutexGuard<'static, Registry> {
+    // Nothing under the lock panics half-way; a poisoned lock is fine.
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// [`Arena::pool_classes`] of a pool given back to its arena.
+pub(crate) const POOL_FREE: u8 = 0xFE;
+/// [`Arena::pool_classes`] of a pool never carved: its pages are untouched.
+pub(crate) const POOL_UNTOUCHED: u8 = 0xFF;
+
+static_assertions::const_assert!(NUM_CLASSES <= POOL_FREE as usize);
+
+/// The metadata of one arena. Every field but `heap`, `base`,
+/// `pool_classes` and the registry's links is touched only by the thread
+/// that services the owning heap.
 pub(crate) struct Arena {
     /// The arena's memory, with provenance over all of it.
     pub(crate) base: *mut u8,
@@ -39,8 +82,14 @@ pub(crate) struct Arena {
     pub(crate) prev: *mut Arena,
     pub(crate) next: *mut Arena,
     /// The size class of each pool in use, for `free`'s fast path: one line
-    /// per arena, instead of a pool header per pool.
-    pub(crate) pool_classes: [u8; POOLS_PER_ARENA],
+    /// per arena, instead of a pool header per pool. [`POOL_FREE`] or
+    /// [`POOL_UNTOUCHED`] for a pool not in use. Written by the servicing
+    /// thread alone, with plain stores (the same `mov` as a `u8`); atomic
+    /// because the heap map reads it from any thread.
+    pool_classes: [AtomicU8; POOLS_PER_ARENA],
+    /// Links of [`REGISTRY`], touched only under its lock.
+    registry_prev: *mut Arena,
+    registry_next: *mut Arena,
 }
 
 impl Arena {
@@ -69,10 +118,14 @@ impl Arena {
                 free_pools: ptr::null_mut(),
                 prev: ptr::null_mut(),
                 next: ptr::null_mut(),
-                pool_classes: [0; POOLS_PER_ARENA],
+                pool_classes: [const { AtomicU8::new(POOL_UNTOUCHED) }; POOLS_PER_ARENA],
+                registry_prev: ptr::null_mut(),
+                registry_next: ptr::null_mut(),
             })
         };
+        let mut registry = lock_registry();
         if !arena_map::insert(base, arena) {
+            drop(registry);
             // SAFETY: neither was published; both are freed once.
             unsafe {
                 os::unmap_arena(base);
@@ -80,9 +133,20 @@ impl Arena {
             }
             return ptr::null_mut();
         }
+        // SAFETY: the registry's links are ours under its lock; its arenas
+        // are live (they leave it before they are freed).
+        unsafe {
+            let first = registry.first;
+            (*arena).registry_next = first;
+            if !first.is_null() {
+                (*first).registry_prev = arena;
+            }
+        }
+        registry.first = arena;
         ALLOCATED_TOTAL.fetch_add(1, Ordering::Relaxed);
         let current = current_arenas();
         HIGHWATER.fetch_max(current, Ordering::Relaxed);
+        drop(registry);
         arena
     }
 
@@ -100,6 +164,23 @@ impl Arena {
             unsafe { (*arena).nfree },
             POOLS_PER_ARENA
         );
+        // The heap map reaches arenas through the registry under this lock:
+        // once it is ours, nobody else is reading this arena, and once the
+        // arena is off the list nobody will.
+        let mut registry = lock_registry();
+        // SAFETY: the arena and its neighbours are on the registry, live;
+        // their links are ours under its lock.
+        unsafe {
+            let (prev, next) = ((*arena).registry_prev, (*arena).registry_next);
+            if prev.is_null() {
+                registry.first = next;
+            } else {
+                (*prev).registry_next = next;
+            }
+            if !next.is_null() {
+                (*next).registry_prev = prev;
+            }
+        }
         arena_map::remove(base);
         // SAFETY: no block of the arena is live, so nobody reaches its memory
         // or its metadata any more.
@@ -152,6 +233,7 @@ impl Arena {
             (*arena).free_pools = pool;
             (*arena).nfree += 1;
             debug_assert!((*arena).nfree <= POOLS_PER_ARENA);
+            (*arena).pool_classes[pool_index(pool.cast())].store(POOL_FREE, Ordering::Relaxed);
         }
     }
 }
@@ -164,20 +246,137 @@ impl Arena {
     /// - `arena` is live and serviced by the calling thread; `p` is in it.
     #[inline(always)]
     pub(crate) unsafe fn class_at(arena: *const Arena, p: *const u8) -> usize {
-        let index = (p.addr() / POOL_SIZE) % POOLS_PER_ARENA;
-        // SAFETY: as the caller guarantees; the index is in bounds.
-        unsafe { (*arena).pool_classes[index] as usize }
+        // SAFETY: as the caller guarantees; the index is in bounds. A plain
+        // read, not an atomic load (LLVM would add a `movzx` to the fast
+        // path): only this thread writes the entry, and other threads only
+        // read it, so nothing it races with writes.
+        unsafe { *(*arena).pool_classes[pool_index(p)].as_ptr() as usize }
     }
 
-    /// Records the size class of the pool at `pool`, one of this arena's.
+    /// Records the size class of the pool at `pool`, one of this arena's,
+    /// once its header is set: this makes the pool in use to the heap map.
     ///
     /// # Safety
     ///
-    /// - `arena` is live and serviced by the calling thread; `pool` is in it.
+    /// - `arena` is live and serviced by the calling thread; `pool` is in it,
+    ///   and [`Pool::init`] made it a pool of `class`.
     pub(crate) unsafe fn set_class(arena: *mut Arena, pool: *const Pool, class: usize) {
-        let index = (pool.addr() / POOL_SIZE) % POOLS_PER_ARENA;
+        debug_assert!(class < NUM_CLASSES);
         // SAFETY: as the caller guarantees; classes are < 32, so fit a u8.
-        unsafe { (*arena).pool_classes[index] = class as u8 };
+        // Release, paired with the heap map's Acquire: who sees the class
+        // sees the header `Pool::init` just wrote (on x86 still a plain `mov`,
+        // and this is a slow path).
+        unsafe {
+            (*arena).pool_classes[pool_index(pool.cast())].store(class as u8, Ordering::Release)
+        };
+    }
+}
+
+/// The index in its arena of the pool holding `p`.
+#[inline(always)]
+fn pool_index(p: *const u8) -> usize {
+    (p.addr() / POOL_SIZE) % POOLS_PER_ARENA
+}
+
+/// The arenas held still: while it lives no arena is created or destroyed,
+/// so every arena it shows stays mapped, its metadata allocated.
+///
+/// The holder must not allocate from the pools, nor through the global
+/// allocator (which may be [`PyMalloc`](super::PyMalloc)): a new arena would
+/// wait for the lock the holder has. Reserve what is needed before.
+pub(crate) struct Held {
+    registry: MutexGuard<'static, Registry>,
+}
+
+impl Held {
+    /// Takes the lock under which arenas are created and destroyed.
+    pub(crate) fn new() -> Held {
+        Held {
+            registry: lock_registry(),
+        }
+    }
+
+    /// Arenas held now: exact, as their counters change under this lock.
+    pub(crate) fn count(&self) -> usize {
+        current_arenas()
+    }
+
+    /// Calls `f` on every arena, the newest first.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(ArenaView<'_>)) {
+        let mut arena = self.registry.first;
+        while !arena.is_null() {
+            f(ArenaView {
+                arena,
+                _held: PhantomData,
+            });
+            // SAFETY: arenas on the registry are live while its lock is
+            // held, and their links change only under it.
+            arena = unsafe { (*arena).registry_next };
+        }
+    }
+}
+
+/// A read-only view of an arena owned by any thread, valid while the
+/// [`Held`] it came from lives.
+#[derive(Clone, Copy)]
+pub(crate) struct ArenaView<'a> {
+    arena: *const Arena,
+    _held: PhantomData<&'a Held>,
+}
+
+/// What a pool of an arena is doing, as [`ArenaView::pool`] reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PoolState {
+    /// Never carved: its pages have not been touched.
+    Untouched,
+    /// Given back to its arena, ready for any class.
+    Free,
+    /// Serving size class `class`, with `used` blocks handed out.
+    InUse { class: u8, used: u32 },
+}
+
+impl ArenaView<'_> {
+    /// The arena's address.
+    pub(crate) fn base(&self) -> usize {
+        // SAFETY: the arena is on the registry and its lock is held, so its
+        // metadata is allocated; `base` was written before it was linked in
+        // (under the lock) and never changes.
+        unsafe { (*self.arena).base }.addr()
+    }
+
+    /// The heap owning the arena.
+    pub(crate) fn heap(&self) -> *const Heap {
+        // SAFETY: as `base`: `heap` is fixed for the arena's life.
+        unsafe { (*self.arena).heap }
+    }
+
+    /// Pool `index` (`< POOLS_PER_ARENA`) of the arena.
+    ///
+    /// Reads only atomics: its class byte, and for a pool in use the count
+    /// of its header. The owner may change both meanwhile; each figure is
+    /// one it held. The header of a pool not in use is not read, so the
+    /// pages of never-used pools stay untouched.
+    pub(crate) fn pool(&self, index: usize) -> PoolState {
+        // SAFETY: the arena's metadata is allocated while the lock is held;
+        // `pool_classes` is only ever accessed atomically.
+        let class = unsafe { &(*self.arena).pool_classes[index] }.load(Ordering::Acquire);
+        match class {
+            POOL_UNTOUCHED => PoolState::Untouched,
+            POOL_FREE => PoolState::Free,
+            class => {
+                // SAFETY: the arena stays mapped while the lock is held (its
+                // `destroy` takes it), so the header is readable memory,
+                // initialised (zeroed by the OS, then written by
+                // `Pool::init`, which the Acquire above makes visible), and
+                // `count` is only ever accessed atomically. The pool may be
+                // given back meanwhile: its header stays, stale.
+                let used = unsafe {
+                    let pool = (*self.arena).base.add(index * POOL_SIZE).cast::<Pool>();
+                    (*pool).count.load(Ordering::Relaxed)
+                };
+                PoolState::InUse { class, used }
+            }
+        }
     }
 }
 

@@ -44,8 +44,9 @@ pub(crate) struct Heap {
 struct ClassSlot {
     /// First usable pool; null if none.
     pool: UnsafeCell<*mut Pool>,
-    /// How many blocks `cache` holds.
-    cached: UnsafeCell<usize>,
+    /// How many blocks `cache` holds. Written by the servicing thread alone
+    /// (plain load + store, as the counters below); read by the heap map.
+    cached: AtomicUsize,
     /// How many it may hold: `CACHE_LIMITS[class]`, kept here, beside
     /// `cached`, for `free`'s fast path.
     limit: usize,
@@ -109,7 +110,7 @@ impl Heap {
                 let mut classes = [const {
                     ClassSlot {
                         pool: UnsafeCell::new(ptr::null_mut()),
-                        cached: UnsafeCell::new(0),
+                        cached: AtomicUsize::new(0),
                         limit: 0,
                         in_use: AtomicUsize::new(0),
                         pools: AtomicUsize::new(0),
@@ -172,11 +173,11 @@ impl Heap {
         // `cached <= CACHE_SLOTS` entries are set.
         unsafe {
             let slot = Heap::slot(heap, class);
-            let n = *slot.cached.get();
+            let n = slot.cached.load(Ordering::Relaxed);
             if n == 0 {
                 return ptr::null_mut();
             }
-            *slot.cached.get() = n - 1;
+            slot.cached.store(n - 1, Ordering::Relaxed);
             let p = *slot.cache.get().cast::<*mut u8>().add(n - 1);
             add(&slot.in_use, 1);
             p
@@ -196,12 +197,12 @@ impl Heap {
         // CACHE_SLOTS`, so entry `n < limit` is in bounds.
         unsafe {
             let slot = Heap::slot(heap, class);
-            let n = *slot.cached.get();
+            let n = slot.cached.load(Ordering::Relaxed);
             if n >= slot.limit {
                 return false;
             }
             *slot.cache.get().cast::<*mut u8>().add(n) = p;
-            *slot.cached.get() = n + 1;
+            slot.cached.store(n + 1, Ordering::Relaxed);
             sub(&slot.in_use, 1);
             true
         }
@@ -414,6 +415,12 @@ impl Heap {
         )
     }
 
+    /// Blocks of `class` in this heap's block cache: to their pools they
+    /// are handed out, to the statistics they are not in use.
+    pub(crate) fn cached(&self, class: usize) -> usize {
+        self.classes[class].cached.load(Ordering::Relaxed)
+    }
+
     /// Free pools in this heap's arenas.
     pub(crate) fn unused_pools(&self) -> usize {
         self.unused_pools.load(Ordering::Relaxed)
@@ -520,7 +527,7 @@ pub(crate) unsafe fn pool_refilled_slow(heap: *const Heap, pool: *mut Pool) {
     unsafe {
         let class = (*pool).class as usize;
         let first = *head(heap, class);
-        if !first.is_null() && (*first).count == 0 {
+        if !first.is_null() && (*first).count.load(Ordering::Relaxed) == 0 {
             // The kept empty pool would no longer be alone: let it go.
             unlink(heap, first);
             release_pool(heap, first);
@@ -628,7 +635,7 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
     // blocks of `heap`'s pools that nobody uses.
     unsafe {
         let slot = &(*heap).classes[class];
-        let n = *slot.cached.get();
+        let n = slot.cached.load(Ordering::Relaxed);
         let count = count.min(n);
         let cache = slot.cache.get().cast::<*mut u8>();
         for i in 0..count {
@@ -637,7 +644,7 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
             pool::give_block(heap, pool::pool_of(block), block.cast());
         }
         ptr::copy(cache.add(count), cache, n - count);
-        *slot.cached.get() = n - count;
+        slot.cached.store(n - count, Ordering::Relaxed);
     }
 }
 
@@ -692,7 +699,7 @@ unsafe fn release_pool(heap: *const Heap, pool: *mut Pool) {
     // by `heap`.
     unsafe {
         debug_assert_eq!((*arena).heap, heap);
-        debug_assert_eq!((*pool).count, 0);
+        debug_assert_eq!((*pool).count.load(Ordering::Relaxed), 0);
         debug_assert!((*pool).thread_free.load(Ordering::Relaxed).is_null());
         let l = local(heap);
         sub(&(*heap).classes[(*pool).class as usize].pools, 1);
@@ -850,7 +857,7 @@ unsafe fn release_idle(heap: *const Heap) {
     unsafe {
         for class in 0..NUM_CLASSES {
             let first = *head(heap, class);
-            if !first.is_null() && (*first).count == 0 {
+            if !first.is_null() && (*first).count.load(Ordering::Relaxed) == 0 {
                 debug_assert!((*first).next.is_null());
                 unlink(heap, first);
                 release_pool(heap, first);

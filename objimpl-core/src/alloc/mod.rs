@@ -59,6 +59,7 @@
 //   arena_map   the radix map: is this pointer ours, and whose
 //   os          the mmap seam (std::alloc under Miri)
 //   stats       stats() and debug_malloc_stats()
+//   heap_map    heap_map_svg(): every arena and pool, as a picture
 //   global      PyMalloc, the GlobalAlloc
 //   system      the C library, for raw_* and requests past 512 bytes
 //   domain      Domain, Allocator, set_allocator: what each family calls
@@ -70,6 +71,7 @@ mod debug;
 mod domain;
 mod global;
 mod heap;
+mod heap_map;
 mod os;
 mod pool;
 mod size_class;
@@ -82,6 +84,7 @@ pub use debug::{
 };
 pub use domain::{Allocator, Domain, get_allocator, set_allocator, setup_debug_hooks};
 pub use global::PyMalloc;
+pub use heap_map::heap_map_svg;
 pub use stats::{ClassStats, Stats, debug_malloc_stats, stats};
 
 /// The alignment of every block handed out by every family: 16 bytes, as

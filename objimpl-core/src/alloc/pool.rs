@@ -80,7 +80,7 @@
 //! named `*_slow`.
 
 use core::ptr;
-use core::sync::atomic::AtomicPtr;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use super::ALIGNMENT;
 use super::arena::Arena;
@@ -168,7 +168,9 @@ pub(crate) unsafe fn take_block(heap: *const Heap, pool: *mut Pool, class: usize
     // local fields; a listed block is a free block of the pool, and a usable
     // pool's `next_offset` leaves room for a whole block.
     unsafe {
-        (*pool).count += 1;
+        let count = &(*pool).count;
+        // One writer: a plain load and store, no read-modify-write.
+        count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         let block = (*pool).free;
         if !block.is_null() {
             let next = (*block).next;
@@ -203,8 +205,8 @@ pub(crate) unsafe fn give_block(heap: *const Heap, pool: *mut Pool, block: *mut 
         let old = (*pool).free;
         (*block).next = old;
         (*pool).free = block;
-        let count = (*pool).count - 1;
-        (*pool).count = count;
+        let count = (*pool).count.load(Ordering::Relaxed) - 1;
+        (*pool).count.store(count, Ordering::Relaxed);
         if old.is_null() && (*pool).next_offset > (*pool).max_next_offset {
             // It was full: it is usable again.
             heap::pool_refilled_slow(heap, pool);
@@ -316,8 +318,11 @@ pub(crate) struct Block {
 pub(crate) struct Pool {
     /// First free block (given back), or null.
     pub(crate) free: *mut Block,
-    /// Blocks handed out and not yet back with the owner.
-    pub(crate) count: u32,
+    /// Blocks handed out and not yet back with the owner. Written by the
+    /// owner alone, with a plain (Relaxed) load and store, which compile to
+    /// the moves a `u32` would; atomic because the heap map
+    /// (`heap_map.rs`) reads it from any thread.
+    pub(crate) count: AtomicU32,
     /// The size class.
     pub(crate) class: u32,
     /// Offset of the first never-used block; those from here on are handed
@@ -357,25 +362,33 @@ impl Pool {
     /// Makes `pool` a fresh pool of `class`, all of whose blocks are never
     /// used yet.
     ///
+    /// Field by field, not as one `Pool` written whole: the heap map may be
+    /// reading `count` (of the pool's previous life) right now, and a plain
+    /// write racing with that atomic read would be a data race. The header's
+    /// bytes are initialised already: zeroed by the OS, or a former header.
+    ///
     /// # Safety
     ///
     /// - `pool` is a pool of an arena serviced by the calling thread, holding
     ///   no live block and on no list.
     pub(crate) unsafe fn init(pool: *mut Pool, class: usize) {
         let size = class_size(class);
-        // SAFETY: the pool's header is ours alone to write.
+        // SAFETY: the pool's non-atomic fields are ours alone to write; the
+        // atomic ones are written atomically, as everyone accesses them.
         unsafe {
-            pool.write(Pool {
-                free: ptr::null_mut(),
-                count: 0,
-                class: class as u32,
-                next_offset: POOL_OVERHEAD as u32,
-                max_next_offset: (POOL_SIZE - size) as u32,
-                next: ptr::null_mut(),
-                prev: ptr::null_mut(),
-                thread_free: AtomicPtr::new(ptr::null_mut()),
-                pending_next: AtomicPtr::new(ptr::null_mut()),
-            });
+            (&raw mut (*pool).free).write(ptr::null_mut());
+            (*pool).count.store(0, Ordering::Relaxed);
+            (&raw mut (*pool).class).write(class as u32);
+            (&raw mut (*pool).next_offset).write(POOL_OVERHEAD as u32);
+            (&raw mut (*pool).max_next_offset).write((POOL_SIZE - size) as u32);
+            (&raw mut (*pool).next).write(ptr::null_mut());
+            (&raw mut (*pool).prev).write(ptr::null_mut());
+            (*pool)
+                .thread_free
+                .store(ptr::null_mut(), Ordering::Relaxed);
+            (*pool)
+                .pending_next
+                .store(ptr::null_mut(), Ordering::Relaxed);
         }
     }
 }

@@ -129,6 +129,13 @@ impl Stats {
 /// ```
 pub fn stats() -> Stats {
     heap::collect_current();
+    snapshot()
+}
+
+/// [`stats`] without the deferred work first: reads the counters and
+/// nothing else, allocates nothing, takes no lock (the heap map calls it
+/// while it holds the arenas still).
+pub(crate) fn snapshot() -> Stats {
     let mut stats = Stats::default();
     for (class, c) in stats.classes.iter_mut().enumerate() {
         c.size = class_size(class);
@@ -252,7 +259,8 @@ fn line(out: &mut impl io::Write, label: &str, value: usize) -> io::Result<()> {
     writeln!(out, "{label:<35}={:>21}", with_commas(value))
 }
 
-fn with_commas(value: usize) -> String {
+/// `value` with thousands separators: `1,234,567`.
+pub(crate) fn with_commas(value: usize) -> String {
     let digits = value.to_string();
     let mut text = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {

@@ -1,0 +1,901 @@
+//! The heap map: a picture of the pool allocator, as SVG.
+//!
+//! ```text
+//!  Heap map · 3 arenas (3 MiB) · 130 pools in use · ...     title: the totals in one line
+//!  ┌ Totals ───────────────┐  ┌ Pools per size class ──────────────────┐
+//!  │ [alloc|avail|unused|…]│  │  ▆ ▂ █ ▁ ▃          bars: pools,        │
+//!  │ arenas, bytes, blocks │  │  16 32 48 ... 512   filled: handed out  │
+//!  └───────────────────────┘  └─────────────────────────────────────────┘
+//!  Pool cells: [0%] [25%] ... [100%] [free] [never used]
+//!  heap 1 (this thread) · 2 arenas
+//!   0x7f..00000  ■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■ ... (64 cells)   64/64 · 97%
+//!   0x7f..00000  ■■■■■■■■□□□□..................                              12/64 · 15%
+//!  heap 2 · 1 arena
+//!   ...
+//! ```
+//!
+//! Every arena is a row and every pool a cell: coloured by its size class
+//! (eight hues in turn, so that neighbouring classes differ, in a shade for
+//! each 128 bytes of block size), filled from the bottom in proportion to
+//! the blocks it has handed out, on a pale tint of the same colour. A pool given back to its arena is grey; a
+//! pool never carved is white. Rows are grouped by the heap (the thread)
+//! owning the arena, and end with the pools in use and the share of the
+//! arena's bytes in handed-out blocks. Elements carry the figures as
+//! `data-*` attributes, for tests and tools.
+//!
+//! # Reading other threads' arenas
+//!
+//! Each arena's owner changes its pools with plain, unsynchronised stores,
+//! and may unmap an empty arena at any time. The picture reads them anyway,
+//! soundly:
+//!
+//! - **Nothing is unmapped under it.** Arenas are linked into the registry
+//!   of arenas (`arena.rs`) when created and out of it before they are
+//!   unmapped, under its lock; the picture holds that lock ([`Held`]) while
+//!   it walks the registry. Creating and destroying arenas is rare (an
+//!   `mmap` each), and the fast paths never take the lock.
+//! - **Everything read is an atomic.** A pool's state is the arena's class
+//!   byte for it (a class, or free, or never used), and its fill is its
+//!   header's `count`: both atomics, written by the owner alone with Relaxed
+//!   loads and stores that compile to the plain moves they replaced. The
+//!   header of a pool not in use is never read: never-used pages stay
+//!   untouched, and a free pool's header is stale.
+//! - **Nothing is allocated under the lock.** A thread waiting for a new
+//!   arena waits for the lock, and the global allocator may be
+//!   [`PyMalloc`](super::PyMalloc): an allocation under the lock, on this
+//!   thread, could wait for itself. The rows are reserved before the lock
+//!   (as many as there are arenas, which cannot change while it is held;
+//!   if more arenas appeared meanwhile, it lets go and reserves again), and
+//!   all writing happens after it.
+//!
+//! While other threads allocate, each figure is one they held, not all from
+//! one instant, as with [`stats`](super::stats). The arenas and the arena
+//! counts are from one instant: both change only under the lock.
+
+use std::io::{self, BufWriter, Write};
+
+use super::arena::{self, ArenaView, Held, PoolState};
+use super::heap::{self, Heap};
+use super::pool::{POOL_OVERHEAD, blocks_per_pool};
+use super::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA, class_size};
+use super::stats::{self, Stats, with_commas};
+
+/// Writes a picture of the pool allocator as an SVG document: every arena a
+/// row, every pool a cell, coloured by size class and filled in proportion
+/// to the blocks it has handed out, with a legend and the figures of
+/// [`stats`](super::stats).
+///
+/// It covers every thread's heap. Like [`stats`](super::stats), it first
+/// does the calling thread's deferred work (blocks other threads freed into
+/// its heap, heaps of exited threads). While it reads the arenas, no arena
+/// is created or destroyed: a thread that needs a new arena meanwhile waits
+/// (about 100 µs per hundred arenas, measured on x86-64); allocations that
+/// need no new arena do not.
+///
+/// The elements carry their figures for tools: each arena row is a `<g>`
+/// with `data-arena` (its address) and `data-heap` (a number per heap);
+/// each pool cell a `<rect>` with `data-state` (`used`, `free` or
+/// `untouched`) and, in use, `data-class`, `data-size`, `data-used` (blocks
+/// handed out) and `data-capacity` (blocks per pool); each size class a
+/// `<g>` with `data-size-class`, `data-pools`, `data-blocks-in-use` and
+/// `data-blocks-cached`; and `<g id="totals">` the [`Stats`] totals, as
+/// `data-arenas-current` and so on.
+///
+/// ```
+/// use objimpl_core::alloc;
+///
+/// let blocks: Vec<*mut u8> = (1..=512).map(alloc::object_malloc).collect();
+/// let mut svg = Vec::new();
+/// alloc::heap_map_svg(&mut svg)?;
+/// let svg = String::from_utf8(svg).unwrap();
+/// assert!(svg.starts_with("<?xml"));
+/// assert!(svg.contains(r#"data-state="used""#));
+/// // Open it in a browser:
+/// // std::fs::write(std::env::temp_dir().join("heap-map.svg"), &svg)?;
+/// for p in blocks {
+///     // SAFETY: `p` came from `object_malloc` and is freed once.
+///     unsafe { alloc::object_free(p) };
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn heap_map_svg(out: &mut impl io::Write) -> io::Result<()> {
+    let snapshot = Snapshot::take();
+    let mut out = BufWriter::new(out);
+    snapshot.write_svg(&mut out)?;
+    out.flush()
+}
+
+// ---------------------------------------------------------------------------
+// The snapshot: read under the lock, without allocating.
+// ---------------------------------------------------------------------------
+
+/// Rows reserved beyond the arenas counted before the lock, so that a few
+/// arenas made meanwhile need no second try.
+const SPARE_ROWS: usize = 8;
+
+/// What the picture shows, read in one go.
+struct Snapshot {
+    /// The figures of `stats()`, read with the arenas held.
+    stats: Stats,
+    /// Per class, blocks in the heaps' block caches: handed out to their
+    /// pools, not in use to the statistics.
+    cached: [usize; NUM_CLASSES],
+    /// Every arena, grouped by heap (in [`Snapshot::heaps`] order), then by
+    /// address.
+    arenas: Vec<ArenaRow>,
+    /// Every heap ever made, oldest first: heap `n` in the picture is
+    /// `heaps[n - 1]`.
+    heaps: Vec<*const Heap>,
+    /// The calling thread's heap, or null.
+    current: *const Heap,
+}
+
+/// One arena, as read.
+struct ArenaRow {
+    base: usize,
+    heap: *const Heap,
+    pools: [PoolState; POOLS_PER_ARENA],
+}
+
+impl ArenaRow {
+    fn read(view: ArenaView<'_>) -> ArenaRow {
+        ArenaRow {
+            base: view.base(),
+            heap: view.heap(),
+            pools: core::array::from_fn(|index| view.pool(index)),
+        }
+    }
+
+    fn pools_in_use(&self) -> usize {
+        self.pools
+            .iter()
+            .filter(|p| matches!(p, PoolState::InUse { .. }))
+            .count()
+    }
+
+    /// Bytes in the blocks its pools have handed out.
+    fn bytes_handed_out(&self) -> usize {
+        self.pools
+            .iter()
+            .map(|p| match *p {
+                PoolState::InUse { class, used } => used as usize * class_size(class as usize),
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+impl Snapshot {
+    fn take() -> Snapshot {
+        // The deferred work first, as `stats()` does; it may give arenas
+        // back, which takes the lock, so it cannot run under it.
+        heap::collect_current();
+        let mut arenas: Vec<ArenaRow> = Vec::new();
+        let (stats, cached) = loop {
+            arenas.reserve(arena::current_arenas() + SPARE_ROWS);
+            let held = Held::new();
+            if held.count() > arenas.capacity() {
+                // Arenas were made since we counted: reserve again, unlocked.
+                continue;
+            }
+            // From here to `drop(held)`, nothing allocates: `stats::snapshot`
+            // and `for_each_heap` only read counters, and `push` stays within
+            // the capacity, which covers every arena held.
+            let stats = stats::snapshot();
+            let mut cached = [0; NUM_CLASSES];
+            heap::for_each_heap(|h| {
+                for (class, n) in cached.iter_mut().enumerate() {
+                    *n += h.cached(class);
+                }
+            });
+            held.for_each(|view| {
+                if arenas.len() < arenas.capacity() {
+                    arenas.push(ArenaRow::read(view));
+                }
+            });
+            drop(held);
+            break (stats, cached);
+        };
+        let mut heaps = Vec::new();
+        heap::for_each_heap(|h| heaps.push(core::ptr::from_ref(h)));
+        // The registry lists the newest first; number the oldest 1.
+        heaps.reverse();
+        let number = |heap: *const Heap| heaps.iter().position(|&h| h == heap);
+        arenas.sort_by_key(|row| (number(row.heap), row.base));
+        Snapshot {
+            stats,
+            cached,
+            arenas,
+            heaps,
+            current: heap::current(),
+        }
+    }
+
+    /// The number of `heap` in the picture, from 1.
+    fn heap_number(&self, heap: *const Heap) -> usize {
+        // Heaps are never freed and the registry only grows, so every
+        // arena's owner is listed.
+        self.heaps
+            .iter()
+            .position(|&h| h == heap)
+            .map_or(0, |i| i + 1)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Colours.
+// ---------------------------------------------------------------------------
+
+/// The hues of the size classes: class `c` takes `HUES[c % 8]`, so
+/// neighbouring classes, which often live side by side, never look alike:
+/// blue, orange, green, red, purple, gold, teal, pink.
+const HUES: [[u8; 3]; 8] = [
+    [0x2f, 0x6f, 0xd6],
+    [0xf0, 0x8a, 0x24],
+    [0x2e, 0xa3, 0x50],
+    [0xd9, 0x39, 0x3e],
+    [0x87, 0x57, 0xc9],
+    [0xc9, 0xa2, 0x00],
+    [0x1f, 0xab, 0xb3],
+    [0xe0, 0x5f, 0xa8],
+];
+
+/// The shade of each band of 8 classes (128 bytes of block size), as
+/// (towards white, towards black): 16-128 bytes as the hue, 144-256
+/// darker, 272-384 lighter, 400-512 darkest.
+const BANDS: [(f64, f64); 4] = [(0.0, 0.0), (0.0, 0.38), (0.42, 0.0), (0.0, 0.62)];
+
+/// How much of the class colour a pool's background (its empty part) keeps.
+const TINT: f64 = 0.22;
+
+/// The colour of `class`, as `#rrggbb`, blended with white to keep
+/// `strength` of it.
+fn class_colour(class: usize, strength: f64) -> String {
+    let hue = HUES[class % HUES.len()];
+    let (white, black) = BANDS[class / HUES.len() % BANDS.len()];
+    let channel = |i: usize| {
+        let c = f64::from(hue[i]);
+        let c = (c + (255.0 - c) * white) * (1.0 - black);
+        let c = 255.0 - (255.0 - c) * strength;
+        c.round().clamp(0.0, 255.0) as u8
+    };
+    format!("#{:02x}{:02x}{:02x}", channel(0), channel(1), channel(2))
+}
+
+/// Grey of a free pool, and of the unused pools in the totals bar.
+const FREE_GREY: &str = "#d9d9d9";
+/// Outline of a never-used pool.
+const UNTOUCHED_OUTLINE: &str = "#c8c8c8";
+
+// ---------------------------------------------------------------------------
+// Layout, in pixels.
+// ---------------------------------------------------------------------------
+
+const WIDTH: u32 = 1400;
+const MARGIN: u32 = 20;
+/// A pool cell's side.
+const CELL: u32 = 14;
+/// From one cell to the next in a row.
+const PITCH: u32 = 16;
+/// From one arena row to the next.
+const ROW: u32 = 18;
+/// Where the cells of a row start: after the arena's address.
+const GRID_X: u32 = MARGIN + 170;
+/// Where a row's summary starts: after its 64 cells.
+const SUMMARY_X: u32 = GRID_X + POOLS_PER_ARENA as u32 * PITCH + 14;
+/// The heading of the arena rows.
+const GRID_TOP: u32 = 352;
+/// A heap's heading line above its rows.
+const HEAP_LINE: u32 = 22;
+
+/// The size classes' chart.
+const CHART_X: u32 = 470;
+const CHART_TOP: u32 = 112;
+const CHART_HEIGHT: u32 = 118;
+const CHART_PITCH: u32 = 28;
+const CHART_BAR: u32 = 22;
+
+/// The totals' bar.
+const TOTALS_BAR_WIDTH: u32 = 400;
+
+const STYLE: &str = "\
+text { font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; font-size: 12px; fill: #222; }
+.title { font-size: 21px; font-weight: bold; }
+.heading { font-size: 14px; font-weight: bold; }
+.note { font-size: 11px; fill: #555; }
+.axis { font-size: 10px; fill: #555; }
+.mono { font-family: 'DejaVu Sans Mono', Menlo, Consolas, monospace; font-size: 11px; }
+.figure { font-family: 'DejaVu Sans Mono', Menlo, Consolas, monospace; font-size: 12px; text-anchor: end; }
+.track { fill: #eeeeee; }
+";
+
+// ---------------------------------------------------------------------------
+// Writing.
+// ---------------------------------------------------------------------------
+
+impl Snapshot {
+    fn height(&self) -> u32 {
+        let heaps = self.heap_groups().count() as u32;
+        let rows = self.arenas.len() as u32;
+        GRID_TOP + 30 + heaps * HEAP_LINE + rows.max(1) * ROW + MARGIN
+    }
+
+    /// The arenas in runs of one heap each.
+    fn heap_groups(&self) -> impl Iterator<Item = &[ArenaRow]> {
+        self.arenas.chunk_by(|a, b| a.heap == b.heap)
+    }
+
+    fn pools_in_use(&self) -> usize {
+        self.stats.classes.iter().map(|c| c.pools).sum()
+    }
+
+    fn write_svg(&self, out: &mut impl Write) -> io::Result<()> {
+        let height = self.height();
+        writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+        writeln!(
+            out,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}">"#
+        )?;
+        writeln!(out, "<title>objimpl heap map</title>")?;
+        write!(out, "<style>\n{STYLE}")?;
+        writeln!(
+            out,
+            ".free {{ fill: {FREE_GREY}; }} .untouched {{ fill: #ffffff; stroke: {UNTOUCHED_OUTLINE}; stroke-width: 1; }}"
+        )?;
+        for class in 0..NUM_CLASSES {
+            let colour = class_colour(class, 1.0);
+            writeln!(
+                out,
+                ".k{class} {{ fill: {}; stroke: {colour}; stroke-width: 1; }} .f{class} {{ fill: {colour}; }}",
+                class_colour(class, TINT),
+            )?;
+        }
+        writeln!(out, "</style>")?;
+        writeln!(
+            out,
+            r##"<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>"##
+        )?;
+        self.write_title(out)?;
+        self.write_totals(out)?;
+        self.write_classes(out)?;
+        self.write_cell_legend(out)?;
+        self.write_arenas(out)?;
+        writeln!(out, "</svg>")
+    }
+
+    fn write_title(&self, out: &mut impl Write) -> io::Result<()> {
+        let s = &self.stats;
+        let in_allocated = percent(s.bytes_in_allocated_blocks, s.arena_bytes());
+        writeln!(
+            out,
+            r#"<text class="title" x="{MARGIN}" y="34">Heap map · {} arena{} ({} MiB) · {} pools in use · {in_allocated} of arena bytes in allocated blocks</text>"#,
+            s.arenas_current,
+            plural(s.arenas_current),
+            s.arena_bytes() / (1 << 20),
+            with_commas(self.pools_in_use()),
+        )?;
+        writeln!(
+            out,
+            r#"<text class="note" x="{MARGIN}" y="56">objimpl's pool allocator, every thread's heap. One row per arena (1 MiB = {POOLS_PER_ARENA} pools of {} KiB), one cell per pool: its colour is its size class, its fill the blocks it has handed out out of those it holds.</text>"#,
+            POOL_SIZE / 1024
+        )
+    }
+
+    /// The figures of `stats()`, and a bar of where the arenas' bytes go.
+    fn write_totals(&self, out: &mut impl Write) -> io::Result<()> {
+        let s = &self.stats;
+        writeln!(
+            out,
+            r#"<g id="totals" data-arenas-current="{}" data-arenas-highwater="{}" data-arenas-allocated-total="{}" data-arenas-reclaimed="{}" data-bytes-in-allocated-blocks="{}" data-bytes-in-available-blocks="{}" data-unused-pools="{}" data-bytes-in-unused-pools="{}" data-bytes-lost-to-pool-headers="{}" data-bytes-lost-to-quantization="{}" data-bytes-lost-to-arena-alignment="{}" data-blocks-in-use="{}" data-blocks-cached="{}">"#,
+            s.arenas_current,
+            s.arenas_highwater,
+            s.arenas_allocated_total,
+            s.arenas_reclaimed,
+            s.bytes_in_allocated_blocks,
+            s.bytes_in_available_blocks,
+            s.unused_pools,
+            s.bytes_in_unused_pools,
+            s.bytes_lost_to_pool_headers,
+            s.bytes_lost_to_quantization,
+            s.bytes_lost_to_arena_alignment,
+            s.blocks_in_use(),
+            self.cached.iter().sum::<usize>(),
+        )?;
+        writeln!(
+            out,
+            r#"<text class="heading" x="{MARGIN}" y="92">Totals (alloc::stats())</text>"#
+        )?;
+        let overhead = s.bytes_lost_to_pool_headers
+            + s.bytes_lost_to_quantization
+            + s.bytes_lost_to_arena_alignment;
+        let parts = [
+            ("allocated blocks", s.bytes_in_allocated_blocks, "#37474f"),
+            ("available blocks", s.bytes_in_available_blocks, "#90a4ae"),
+            ("unused pools", s.bytes_in_unused_pools, FREE_GREY),
+            ("headers, quantization", overhead, "#f0a6c0"),
+        ];
+        let total = s.arena_bytes();
+        let bar_y = 102;
+        writeln!(
+            out,
+            r#"<rect class="track" x="{MARGIN}" y="{bar_y}" width="{TOTALS_BAR_WIDTH}" height="18"/>"#
+        )?;
+        let mut x = f64::from(MARGIN);
+        for (label, bytes, colour) in parts {
+            if total == 0 || bytes == 0 {
+                continue;
+            }
+            let width = bytes as f64 / total as f64 * f64::from(TOTALS_BAR_WIDTH);
+            writeln!(
+                out,
+                r#"<rect x="{x:.2}" y="{bar_y}" width="{width:.2}" height="18" fill="{colour}"><title>{label}: {} bytes</title></rect>"#,
+                with_commas(bytes)
+            )?;
+            x += width;
+        }
+        let mut y = bar_y + 36;
+        let line = |out: &mut dyn Write,
+                    y: u32,
+                    swatch: Option<&str>,
+                    label: &str,
+                    value: &str,
+                    share: &str|
+         -> io::Result<()> {
+            if let Some(colour) = swatch {
+                writeln!(
+                    out,
+                    r#"<rect x="{MARGIN}" y="{}" width="10" height="10" fill="{colour}"/>"#,
+                    y - 9
+                )?;
+            }
+            writeln!(
+                out,
+                r#"<text x="{}" y="{y}">{label}</text><text class="figure" x="{}" y="{y}">{value}</text><text class="figure" x="{}" y="{y}">{share}</text>"#,
+                MARGIN + 16,
+                MARGIN + 330,
+                MARGIN + TOTALS_BAR_WIDTH + 16,
+            )
+        };
+        for (label, bytes, colour) in parts {
+            let label = if label == "unused pools" {
+                format!("unused pools ({} × 16 KiB)", with_commas(s.unused_pools))
+            } else {
+                format!("bytes in {label}")
+            };
+            line(
+                out,
+                y,
+                Some(colour),
+                &label,
+                &with_commas(bytes),
+                &percent(bytes, total),
+            )?;
+            y += 17;
+        }
+        line(
+            out,
+            y,
+            None,
+            &format!("arena bytes ({} × 1 MiB)", s.arenas_current),
+            &with_commas(total),
+            "",
+        )?;
+        y += 21;
+        writeln!(
+            out,
+            r#"<text x="{MARGIN}" y="{y}">arenas: <tspan font-weight="bold">{}</tspan> current · {} highwater · {} allocated · {} reclaimed</text>"#,
+            s.arenas_current, s.arenas_highwater, s.arenas_allocated_total, s.arenas_reclaimed
+        )?;
+        y += 17;
+        writeln!(
+            out,
+            r#"<text x="{MARGIN}" y="{y}">blocks in use: <tspan font-weight="bold">{}</tspan> · cached for reuse: {}</text>"#,
+            with_commas(s.blocks_in_use()),
+            with_commas(self.cached.iter().sum()),
+        )?;
+        writeln!(out, "</g>")
+    }
+
+    /// A column per size class: its pools, filled as its pools are. The
+    /// colours of the cells below, with their sizes: the legend of classes.
+    fn write_classes(&self, out: &mut impl Write) -> io::Result<()> {
+        writeln!(
+            out,
+            r#"<text class="heading" x="{CHART_X}" y="92">Pools per size class <tspan class="note" font-weight="normal">(column: pools of the class; filled: blocks handed out; colour: as the cells below)</tspan></text>"#
+        )?;
+        let most = self
+            .stats
+            .classes
+            .iter()
+            .map(|c| c.pools)
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let base = CHART_TOP + CHART_HEIGHT;
+        writeln!(
+            out,
+            r##"<line x1="{}" y1="{base}.5" x2="{}" y2="{base}.5" stroke="#999"/>"##,
+            CHART_X - 4,
+            CHART_X + NUM_CLASSES as u32 * CHART_PITCH,
+        )?;
+        for (class, c) in self.stats.classes.iter().enumerate() {
+            let handed_out = c.blocks_in_use + self.cached[class];
+            let capacity = c.pools * blocks_per_pool(class);
+            writeln!(
+                out,
+                r#"<g data-size-class="{class}" data-size="{}" data-pools="{}" data-blocks-in-use="{}" data-blocks-cached="{}">"#,
+                c.size, c.pools, c.blocks_in_use, self.cached[class]
+            )?;
+            writeln!(
+                out,
+                "<title>class {class}: {}-byte blocks · {} pools · {} blocks in use, {} cached, {} available</title>",
+                c.size,
+                with_commas(c.pools),
+                with_commas(c.blocks_in_use),
+                with_commas(self.cached[class]),
+                with_commas(c.blocks_available),
+            )?;
+            let x = CHART_X + class as u32 * CHART_PITCH;
+            if c.pools == 0 {
+                writeln!(
+                    out,
+                    r#"<rect class="k{class}" x="{}.5" y="{}.5" width="{}" height="2"/>"#,
+                    x,
+                    base - 3,
+                    CHART_BAR - 1
+                )?;
+            } else {
+                let height = (c.pools as f64 / most as f64 * f64::from(CHART_HEIGHT))
+                    .round()
+                    .max(3.0) as u32;
+                writeln!(
+                    out,
+                    r#"<rect class="k{class}" x="{x}.5" y="{}.5" width="{}" height="{}"/>"#,
+                    base - height,
+                    CHART_BAR - 1,
+                    height - 1
+                )?;
+                let filled = fill_height(handed_out, capacity, height);
+                if filled > 0 {
+                    writeln!(
+                        out,
+                        r#"<rect class="f{class}" x="{x}" y="{}" width="{CHART_BAR}" height="{filled}"/>"#,
+                        base - filled
+                    )?;
+                }
+                writeln!(
+                    out,
+                    r#"<text class="axis" x="{}" y="{}" text-anchor="middle">{}</text>"#,
+                    x + CHART_BAR / 2,
+                    base - height - 4,
+                    compact(c.pools)
+                )?;
+            }
+            writeln!(
+                out,
+                r#"<text class="axis" x="{}" y="{}" text-anchor="middle">{}</text>"#,
+                x + CHART_BAR / 2,
+                base + 14,
+                c.size
+            )?;
+            writeln!(out, "</g>")?;
+        }
+        writeln!(
+            out,
+            r#"<text class="axis" x="{CHART_X}" y="{}">block size (bytes) → · hues repeat every 8 classes: as is to 128 bytes, darker to 256, lighter to 384, darkest to 512</text>"#,
+            base + 30
+        )
+    }
+
+    /// How to read a cell.
+    fn write_cell_legend(&self, out: &mut impl Write) -> io::Result<()> {
+        let y = 280;
+        writeln!(
+            out,
+            r#"<text class="heading" x="{MARGIN}" y="{}">Pool cells</text>"#,
+            y + 11
+        )?;
+        // A class in the middle of the range shows the fill levels.
+        let class = 12;
+        let mut x = MARGIN + 90;
+        for quarter in 0..=4 {
+            writeln!(
+                out,
+                r#"<rect class="k{class}" x="{x}.5" y="{y}.5" width="{}" height="{}"/>"#,
+                CELL - 1,
+                CELL - 1
+            )?;
+            let filled = fill_height(quarter, 4, CELL);
+            if filled > 0 {
+                writeln!(
+                    out,
+                    r#"<rect class="f{class}" x="{x}" y="{}" width="{CELL}" height="{filled}"/>"#,
+                    y + CELL - filled
+                )?;
+            }
+            writeln!(
+                out,
+                r#"<text class="axis" x="{}" y="{}" text-anchor="middle">{}%</text>"#,
+                x + CELL / 2,
+                y + CELL + 12,
+                quarter * 25
+            )?;
+            x += 34;
+        }
+        writeln!(
+            out,
+            r#"<text x="{}" y="{}">in use: blocks handed out / blocks the pool holds</text>"#,
+            x + 2,
+            y + 11
+        )?;
+        x += 320;
+        writeln!(
+            out,
+            r#"<rect class="free" x="{x}" y="{y}" width="{CELL}" height="{CELL}"/><text x="{}" y="{}">free: given back to its arena</text>"#,
+            x + CELL + 6,
+            y + 11
+        )?;
+        x += 220;
+        writeln!(
+            out,
+            r#"<rect class="untouched" x="{x}.5" y="{y}.5" width="{}" height="{}"/><text x="{}" y="{}">never used: its pages untouched</text>"#,
+            CELL - 1,
+            CELL - 1,
+            x + CELL + 6,
+            y + 11
+        )?;
+        writeln!(
+            out,
+            r#"<text class="note" x="{}" y="{}">Handed out includes the {} blocks threads keep in their caches for reuse, and blocks freed by other threads not yet collected; the statistics count neither as in use.</text>"#,
+            MARGIN + 90,
+            y + 40,
+            with_commas(self.cached.iter().sum()),
+        )
+    }
+
+    fn write_arenas(&self, out: &mut impl Write) -> io::Result<()> {
+        writeln!(
+            out,
+            r#"<text class="heading" x="{MARGIN}" y="{GRID_TOP}">Arenas <tspan class="note" font-weight="normal">(rows by owning heap, one heap per thread, then by address)</tspan></text>"#
+        )?;
+        writeln!(
+            out,
+            r#"<text class="axis" x="{SUMMARY_X}" y="{GRID_TOP}">pools in use · bytes handed out</text>"#
+        )?;
+        for index in (0..POOLS_PER_ARENA).step_by(8) {
+            writeln!(
+                out,
+                r#"<text class="axis" x="{}" y="{}">{index}</text>"#,
+                GRID_X + index as u32 * PITCH,
+                GRID_TOP + 18
+            )?;
+        }
+        let mut y = GRID_TOP + 30;
+        if self.arenas.is_empty() {
+            writeln!(
+                out,
+                r#"<text class="note" x="{MARGIN}" y="{}">No arenas: nothing is allocated from the pools.</text>"#,
+                y + 12
+            )?;
+        }
+        for group in self.heap_groups() {
+            let heap = group[0].heap;
+            let mine = heap == self.current;
+            writeln!(
+                out,
+                r#"<text x="{MARGIN}" y="{}"><tspan font-weight="bold">heap {}</tspan>{} · {} arena{} · {} pools in use</text>"#,
+                y + 14,
+                self.heap_number(heap),
+                if mine { " (this thread)" } else { "" },
+                group.len(),
+                plural(group.len()),
+                group.iter().map(ArenaRow::pools_in_use).sum::<usize>(),
+            )?;
+            y += HEAP_LINE;
+            for row in group {
+                self.write_row(out, row, y, mine)?;
+                y += ROW;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_row(
+        &self,
+        out: &mut impl Write,
+        row: &ArenaRow,
+        y: u32,
+        mine: bool,
+    ) -> io::Result<()> {
+        let in_use = row.pools_in_use();
+        writeln!(
+            out,
+            r#"<g data-arena="{:#x}" data-heap="{}" data-this-thread="{mine}" data-pools-in-use="{in_use}">"#,
+            row.base,
+            self.heap_number(row.heap),
+        )?;
+        writeln!(
+            out,
+            r#"<text class="mono" x="{}" y="{}" text-anchor="end">{:#x}</text>"#,
+            GRID_X - 10,
+            y + 11,
+            row.base
+        )?;
+        for (index, pool) in row.pools.iter().enumerate() {
+            let x = GRID_X + index as u32 * PITCH;
+            match *pool {
+                PoolState::Untouched => writeln!(
+                    out,
+                    r#"<rect class="untouched" x="{x}.5" y="{y}.5" width="{}" height="{}" data-index="{index}" data-state="untouched"/>"#,
+                    CELL - 1,
+                    CELL - 1
+                )?,
+                PoolState::Free => writeln!(
+                    out,
+                    r#"<rect class="free" x="{x}" y="{y}" width="{CELL}" height="{CELL}" data-index="{index}" data-state="free"/>"#
+                )?,
+                PoolState::InUse { class, used } => {
+                    let class = class as usize;
+                    let capacity = blocks_per_pool(class);
+                    let used = used as usize;
+                    writeln!(
+                        out,
+                        r#"<rect class="k{class}" x="{x}.5" y="{y}.5" width="{}" height="{}" data-index="{index}" data-state="used" data-class="{class}" data-size="{}" data-used="{used}" data-capacity="{capacity}"><title>pool {index}: {}-byte blocks, {used} of {capacity} handed out</title></rect>"#,
+                        CELL - 1,
+                        CELL - 1,
+                        class_size(class),
+                        class_size(class),
+                    )?;
+                    let filled = fill_height(used, capacity, CELL);
+                    if filled > 0 {
+                        writeln!(
+                            out,
+                            r#"<rect class="f{class}" x="{x}" y="{}" width="{CELL}" height="{filled}"/>"#,
+                            y + CELL - filled
+                        )?;
+                    }
+                }
+            }
+        }
+        // The summary: a bar of the arena's bytes in handed-out blocks.
+        let bytes = row.bytes_handed_out();
+        let usable = ARENA_SIZE - POOLS_PER_ARENA * POOL_OVERHEAD;
+        let bar = 60;
+        let filled = (bytes as f64 / usable as f64 * f64::from(bar)).round() as u32;
+        writeln!(
+            out,
+            r##"<rect class="track" x="{SUMMARY_X}" y="{}" width="{bar}" height="10"/><rect x="{SUMMARY_X}" y="{}" width="{}" height="10" fill="#37474f"/>"##,
+            y + 2,
+            y + 2,
+            filled.min(bar)
+        )?;
+        writeln!(
+            out,
+            r#"<text x="{}" y="{}">{in_use}/{POOLS_PER_ARENA} · {}</text>"#,
+            SUMMARY_X + bar + 8,
+            y + 11,
+            percent(bytes, ARENA_SIZE)
+        )?;
+        writeln!(out, "</g>")
+    }
+}
+
+/// The height of the filled part of a cell or column of `height` pixels
+/// for `used` of `capacity` blocks: at least a pixel if any block is used,
+/// the whole height only if all are.
+fn fill_height(used: usize, capacity: usize, height: u32) -> u32 {
+    if used == 0 || capacity == 0 {
+        return 0;
+    }
+    if used >= capacity {
+        return height;
+    }
+    let h = (used as f64 / capacity as f64 * f64::from(height)).round() as u32;
+    h.clamp(1, height - 1)
+}
+
+fn percent(part: usize, whole: usize) -> String {
+    if whole == 0 {
+        return "–".to_owned();
+    }
+    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A count in at most four characters: `999`, `1.2k`, `12k`, `1.2M`.
+fn compact(n: usize) -> String {
+    match n {
+        0..=999 => n.to_string(),
+        1_000..=9_999 => format!("{:.1}k", n as f64 / 1e3),
+        10_000..=999_999 => format!("{}k", n / 1_000),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc::{object_free, object_malloc};
+
+    /// A thread's life: a heap, an arena, pools of a few classes filled and
+    /// emptied; at exit its heap gives the arena back to the OS.
+    fn churn(blocks: usize) {
+        let held: Vec<*mut u8> = (0..blocks)
+            .map(|i| object_malloc(8 + i % 5 * 100))
+            .collect();
+        for p in held {
+            // SAFETY: from `object_malloc`, freed once.
+            unsafe { object_free(p) };
+        }
+    }
+
+    /// Takes a snapshot, as the picture does, and checks it against
+    /// itself: rows and arena counts are both read with the arenas held, so
+    /// they agree whatever other threads do.
+    fn check_a_snapshot() {
+        let snapshot = Snapshot::take();
+        assert_eq!(snapshot.arenas.len(), snapshot.stats.arenas_current);
+        for row in &snapshot.arenas {
+            assert_eq!(row.base % ARENA_SIZE, 0);
+            assert!(
+                snapshot.heap_number(row.heap) > 0,
+                "its owner is a known heap"
+            );
+            for pool in row.pools {
+                if let PoolState::InUse { class, used } = pool {
+                    assert!((class as usize) < NUM_CLASSES);
+                    assert!(used as usize <= blocks_per_pool(class as usize));
+                }
+            }
+        }
+    }
+
+    /// Under Miri this is the soundness check of the picture's reads (the
+    /// rest of the picture is safe code): the owners' stores to pool
+    /// headers and class bytes race with the snapshot's reads (a plain store
+    /// among them would be reported as a data race), and arenas are given
+    /// back while snapshots are taken (a read after that would be a
+    /// use-after-free).
+    #[test]
+    fn snapshots_taken_while_threads_take_and_give_back_arenas_read_only_live_ones() {
+        let (threads, blocks) = if cfg!(miri) { (3, 60) } else { (40, 2000) };
+        std::thread::scope(|s| {
+            let worker = s.spawn(move || {
+                for _ in 0..threads {
+                    std::thread::spawn(move || churn(blocks)).join().unwrap();
+                }
+            });
+            let mut snapshots = 0;
+            while !worker.is_finished() || snapshots == 0 {
+                check_a_snapshot();
+                snapshots += 1;
+            }
+        });
+    }
+
+    #[test]
+    fn fill_heights_show_empty_partial_and_full_apart() {
+        assert_eq!(fill_height(0, 100, 14), 0);
+        assert_eq!(fill_height(1, 1000, 14), 1);
+        assert_eq!(fill_height(999, 1000, 14), 13);
+        assert_eq!(fill_height(1000, 1000, 14), 14);
+        assert_eq!(fill_height(50, 100, 14), 7);
+    }
+
+    #[test]
+    fn class_colours_are_distinct_and_cycle_hues_by_class() {
+        assert_eq!(class_colour(0, 1.0), "#2f6fd6");
+        assert_eq!(class_colour(8, 1.0), "#1d4585");
+        assert_eq!(class_colour(5, 0.0), "#ffffff");
+        let all: std::collections::HashSet<String> =
+            (0..NUM_CLASSES).map(|c| class_colour(c, 1.0)).collect();
+        assert_eq!(
+            all.len(),
+            NUM_CLASSES,
+            "every class has a colour of its own"
+        );
+    }
+}
