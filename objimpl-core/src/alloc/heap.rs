@@ -370,8 +370,14 @@ fn acquire_heap() -> *const Heap {
         let mut lists = lock_lists();
         let heap = lists.free;
         if !heap.is_null() {
-            // SAFETY: heaps are never freed.
-            lists.free = unsafe { (*heap).list_next.load(Ordering::Relaxed) };
+            // SAFETY: heaps are never freed; the lock hands this one to the
+            // calling thread, which services it from now on.
+            unsafe {
+                lists.free = (*heap).list_next.load(Ordering::Relaxed);
+                if !(*local(heap)).empty_arena.is_null() {
+                    PARKED_ARENAS.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
             return heap;
         }
     }
@@ -846,8 +852,8 @@ unsafe fn drain_pending(heap: *const Heap) {
     }
 }
 
-/// Lets go of a heap's idle memory: the kept empty pool of each class and the
-/// kept empty arena.
+/// Lets go of a heap's idle pools: the kept empty pool of each class. Its
+/// kept empty arena stays, for [`recycle`] or [`release_empty_arena`].
 ///
 /// # Safety
 ///
@@ -863,13 +869,31 @@ unsafe fn release_idle(heap: *const Heap) {
                 release_pool(heap, first);
             }
         }
-        let l = local(heap);
-        let arena = ptr::replace(&raw mut (*l).empty_arena, ptr::null_mut());
+    }
+}
+
+/// Gives the heap's kept empty arena back to the OS.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn release_empty_arena(heap: *const Heap) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        let arena = ptr::replace(&raw mut (*local(heap)).empty_arena, ptr::null_mut());
         if !arena.is_null() {
             destroy_arena(heap, arena);
         }
     }
 }
+
+/// Empty arenas kept by heaps on the free list: at most
+/// [`PARKED_ARENAS_MAX`] (4 MiB), so that a thread that starts after
+/// another ended gets its heap with an arena ready, instead of mapping one
+/// (a program that spawns and joins threads in a loop would otherwise map
+/// and unmap an arena per thread).
+static PARKED_ARENAS: AtomicUsize = AtomicUsize::new(0);
+const PARKED_ARENAS_MAX: usize = 4;
 
 /// Takes every waiting orphan heap into `heap`'s adopted list.
 ///
@@ -920,6 +944,7 @@ unsafe fn service_adopted(heap: *const Heap) {
                 }
                 recycle(orphan);
             } else {
+                release_empty_arena(orphan);
                 prev = orphan;
             }
             orphan = next;
@@ -927,12 +952,26 @@ unsafe fn service_adopted(heap: *const Heap) {
     }
 }
 
-/// Puts an empty heap on the free list.
+/// Puts an empty heap on the free list, with its empty arena if fewer than
+/// [`PARKED_ARENAS_MAX`] are kept so.
 ///
 /// # Safety
 ///
 /// - the calling thread services `heap`, which has no pool and is on no list.
 unsafe fn recycle(heap: *const Heap) {
+    // SAFETY: the caller services `heap` until it is on the free list.
+    unsafe {
+        let keeps_arena = !(*local(heap)).empty_arena.is_null();
+        let parked = keeps_arena
+            && PARKED_ARENAS
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < PARKED_ARENAS_MAX).then_some(n + 1)
+                })
+                .is_ok();
+        if keeps_arena && !parked {
+            release_empty_arena(heap);
+        }
+    }
     let mut lists = lock_lists();
     // SAFETY: heaps are never freed; the lock hands the heap over.
     unsafe {
@@ -963,6 +1002,7 @@ unsafe fn retire(heap: *const Heap) {
         let mut orphans = ptr::replace(&raw mut (*l).adopted, ptr::null());
         let empty = (*l).pools_in_use == 0;
         if !empty {
+            release_empty_arena(heap);
             (*heap)
                 .list_next
                 .store(orphans.cast_mut(), Ordering::Relaxed);
