@@ -67,7 +67,10 @@
 //!   orphan list. A running thread adopts orphan heaps in its slow paths: it
 //!   collects their pending frees from then on, and recycles each heap once
 //!   it is empty. No block is lost: an orphan's blocks stay valid, and frees
-//!   of them go through `thread_free` as before.
+//!   of them go through `thread_free` as before. An empty heap goes to the
+//!   free list for the next thread, keeping its empty arena (at most four
+//!   heaps do), so that threads started one after another do not map and
+//!   unmap an arena each.
 //!
 //! Nothing here allocates through the global allocator (which may be
 //! [`PyMalloc`](super::PyMalloc) itself): metadata comes from the C library,
