@@ -10,12 +10,15 @@ real and of a quick run, then ends with::
 
 ``python3 workload.py`` runs it at its real size and prints one line::
 
-    {"seconds": 1.02, "size": 14, "check": 123, "allocator": {...}}
+    {"seconds": 1.02, "size": 14, "check": 123, "peak_rss_kib": 51340, ...}
 
 ``seconds`` is ``time.perf_counter()`` around ``work`` alone: the
-interpreter's start and the imports are not in it. ``allocator`` says
-what served the memory, so the driver can check that each contender really
-ran under the allocator it names.
+interpreter's start and the imports are not in it. ``peak_rss_kib`` is
+the process's peak resident set (``VmHWM``) read after the work. (The
+driver cannot take it from ``wait4``: a child's ``ru_maxrss`` starts at the
+RSS of the parent it was forked from, here the driver's own ~16 MiB.)
+``allocator`` says what served the memory, so the driver can check that
+each contender really ran under the allocator it names.
 """
 
 import argparse
@@ -45,6 +48,19 @@ def allocator_evidence():
     }
 
 
+def memory_status():
+    """``VmHWM`` (the peak RSS), ``VmRSS``, ``RssAnon`` and ``RssFile`` of
+    this process now, in KiB, from ``/proc/self/status``."""
+    wanted = ("VmHWM", "VmRSS", "RssAnon", "RssFile")
+    status = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in wanted:
+                status[key] = int(value.split()[0])
+    return status
+
+
 def main(work, size, quick_size):
     parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__)
     parser.add_argument("--size", type=int, help=f"the workload's size (default {size})")
@@ -62,7 +78,9 @@ def main(work, size, quick_size):
     check = work(n)
     seconds = time.perf_counter() - start
 
+    memory = memory_status()
     result = {"seconds": seconds, "size": n, "check": check,
+              "peak_rss_kib": memory["VmHWM"], "memory_at_end": memory,
               "allocator": allocator_evidence()}
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
