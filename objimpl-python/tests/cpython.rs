@@ -135,3 +135,30 @@ fn objimpls_debug_hooks_catch_cpython_api_misuse() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sys_reports_objimpls_pools() {
+    // CPython's test_sys checks these against pymalloc, which objimpl-python
+    // does not use: they failed until `sys` was pointed at objimpl.
+    let Some(mut python) = launcher() else { return };
+    let out = python
+        .args([
+            "-c",
+            "import sys\n\
+             blocks = sys.getallocatedblocks()\n\
+             assert blocks > 1000, blocks\n\
+             sys._debugmallocstats()",
+        ])
+        .output()
+        .unwrap();
+    check(&out);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("free PyDictObjects"),
+        "CPython's own part: {stderr}"
+    );
+    assert!(
+        stderr.contains("Small block threshold = 512, in 32 size classes."),
+        "{stderr}"
+    );
+}
