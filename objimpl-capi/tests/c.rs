@@ -22,11 +22,17 @@ fn include_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("include")
 }
 
-/// Where cargo put this package's libraries: beside `deps/`, which holds
-/// this test.
+/// Where cargo put this package's static and shared libraries: in `deps/`,
+/// beside this test, when `cargo test` built them; one level up after a
+/// `cargo build`.
 fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_owned()
+    let deps = exe.parent().unwrap();
+    [deps, deps.parent().unwrap()]
+        .into_iter()
+        .find(|dir| dir.join("libobjimpl_capi.a").exists())
+        .unwrap_or(deps)
+        .to_owned()
 }
 
 /// A scratch directory of this test run.
