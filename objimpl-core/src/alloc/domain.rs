@@ -492,8 +492,10 @@ pub fn setup_debug_hooks() {
 
 // ---------------------------------------------------------------------------
 // Calls through the slot: the families' path when the default is not installed.
+// `cold`, so that the default's direct call is the fall-through of the check.
 // ---------------------------------------------------------------------------
 
+#[cold]
 #[inline(never)]
 pub(crate) fn malloc(domain: Domain, size: usize) -> *mut u8 {
     if size > isize::MAX as usize {
@@ -505,6 +507,7 @@ pub(crate) fn malloc(domain: Domain, size: usize) -> *mut u8 {
     unsafe { (a.malloc)(a.ctx, size) }.cast()
 }
 
+#[cold]
 #[inline(never)]
 pub(crate) fn calloc(domain: Domain, n: usize, size: usize) -> *mut u8 {
     if n.checked_mul(size)
@@ -520,6 +523,7 @@ pub(crate) fn calloc(domain: Domain, n: usize, size: usize) -> *mut u8 {
 /// # Safety
 ///
 /// - `p` is null or a live block of `domain`'s family.
+#[cold]
 #[inline(never)]
 pub(crate) unsafe fn realloc(domain: Domain, p: *mut u8, size: usize) -> *mut u8 {
     if size > isize::MAX as usize {
@@ -533,6 +537,7 @@ pub(crate) unsafe fn realloc(domain: Domain, p: *mut u8, size: usize) -> *mut u8
 /// # Safety
 ///
 /// - `p` is null or a live block of `domain`'s family, not freed before.
+#[cold]
 #[inline(never)]
 pub(crate) unsafe fn free(domain: Domain, p: *mut u8) {
     let a = installed(domain);
