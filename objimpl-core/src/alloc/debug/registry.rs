@@ -21,8 +21,9 @@ use std::sync::{Mutex, MutexGuard};
 use super::DebugCtx;
 use super::block::OVERHEAD;
 
-/// Freed blocks the quarantine keeps before they are reused: at most this many…
-pub const QUARANTINE_BLOCKS: usize = 4096;
+/// Freed blocks the quarantine keeps before they are reused: at most this many
+/// (4096; 256 under Miri, whose runs it would otherwise lengthen by minutes)…
+pub const QUARANTINE_BLOCKS: usize = if cfg!(miri) { 256 } else { 4096 };
 /// …and at most this many bytes (heads and tails included). A larger freed
 /// block passes through at once, after its check.
 pub const QUARANTINE_BYTES: usize = 8 << 20;
