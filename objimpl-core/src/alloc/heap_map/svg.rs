@@ -343,13 +343,7 @@ impl Snapshot {
                     height - 1
                 )?;
                 let filled = fill_height(handed_out, capacity, height);
-                if filled > 0 {
-                    writeln!(
-                        out,
-                        r#"<rect class="f{class}" x="{x}" y="{}" width="{CHART_BAR}" height="{filled}"/>"#,
-                        base - filled
-                    )?;
-                }
+                write_fill(out, class, x, base, CHART_BAR, filled)?;
                 writeln!(
                     out,
                     r#"<text class="axis" x="{}" y="{}" text-anchor="middle">{}</text>"#,
@@ -534,13 +528,7 @@ impl Snapshot {
                         class_size(class),
                     )?;
                     let filled = fill_height(used, capacity, CELL);
-                    if filled > 0 {
-                        writeln!(
-                            out,
-                            r#"<rect class="f{class}" x="{x}" y="{}" width="{CELL}" height="{filled}"/>"#,
-                            y + CELL - filled
-                        )?;
-                    }
+                    write_fill(out, class, x, y + CELL, CELL, filled)?;
                 }
             }
         }
@@ -565,6 +553,25 @@ impl Snapshot {
         )?;
         writeln!(out, "</g>")
     }
+}
+
+/// The filled part of a class's rectangle: `filled` pixels up from `bottom`.
+fn write_fill(
+    out: &mut impl Write,
+    class: usize,
+    x: u32,
+    bottom: u32,
+    width: u32,
+    filled: u32,
+) -> io::Result<()> {
+    if filled > 0 {
+        writeln!(
+            out,
+            r#"<rect class="f{class}" x="{x}" y="{}" width="{width}" height="{filled}"/>"#,
+            bottom - filled
+        )?;
+    }
+    Ok(())
 }
 
 /// The height of the filled part of a cell or column of `height` pixels
