@@ -61,3 +61,34 @@ unsafe impl PyObjectType for Node {
 }
 // SAFETY: `weak_list` returns `Some` of a payload field.
 unsafe impl crate::WeakRefable for Node {}
+
+/// A `gc` object: a named node of a graph, whose edges may form cycles.
+#[derive(Debug)]
+pub struct GcNode {
+    /// The node's name.
+    pub name: &'static str,
+    /// The edges to other nodes.
+    pub edges: core::cell::RefCell<Vec<Py<GcNode>>>,
+}
+impl GcNode {
+    /// A node without edges.
+    pub fn new(name: &'static str) -> GcNode {
+        GcNode {
+            name,
+            edges: Default::default(),
+        }
+    }
+}
+static GC_NODE_TYPE: TypeObject = TypeObject::new_gc::<GcNode>(c"GcNode");
+// SAFETY: TYPE is a static built by `TypeObject::new_gc::<GcNode>`.
+unsafe impl PyObjectType for GcNode {
+    type Header = PyObject;
+    type Item = ();
+    const TYPE: &'static TypeObject = &GC_NODE_TYPE;
+}
+// SAFETY: visits the handles `edges` owns, each once.
+unsafe impl crate::gc::Traverse for GcNode {
+    fn traverse(&self, visit: &mut crate::gc::Visit<'_>) {
+        self.edges.traverse(visit);
+    }
+}

@@ -34,6 +34,7 @@ pub mod __doc;
 pub mod alloc;
 pub mod capi;
 mod error;
+pub mod gc;
 mod layout;
 mod object;
 mod objimpl;

@@ -8,7 +8,7 @@ use core::ptr::{self, NonNull};
 
 use crate::layout::{self, ObjectHeader};
 use crate::objimpl::{new_object, new_var_object};
-use crate::{MemoryError, TypeObject, alloc};
+use crate::{MemoryError, TypeObject, alloc, gc};
 
 /// `PyObject`: the header every object starts with (`PyObject_HEAD`).
 ///
@@ -161,6 +161,10 @@ impl<T: PyObjectType> Py<T> {
     /// Forces `T::TYPE` to be checked against `T`'s layout at compile time.
     const CHECKED: () = layout::check_type_object::<T>();
 
+    /// Whether `T` is a `gc` type: its objects have a GC header and are
+    /// tracked by the cycle collector.
+    pub(crate) const IS_GC: bool = T::TYPE.is_gc();
+
     /// `PyObject_New`: allocates an object of type `T::TYPE` and moves
     /// `value` into it, with a reference count of 1. A var-size object gets
     /// no items.
@@ -179,19 +183,64 @@ impl<T: PyObjectType> Py<T> {
     #[inline]
     pub fn new(value: T) -> Result<Py<T>, MemoryError> {
         let () = Self::CHECKED;
-        let op = if T::Header::IS_VAR {
-            new_var_object(T::TYPE, 0)?.cast::<PyObject>()
-        } else {
-            new_object(T::TYPE)?
+        let op = match (Self::IS_GC, T::Header::IS_VAR) {
+            (false, false) => new_object(T::TYPE)?,
+            (false, true) => new_var_object(T::TYPE, 0)?.cast::<PyObject>(),
+            (true, false) => gc::new_object(T::TYPE)?,
+            (true, true) => gc::new_var_object(T::TYPE, 0)?.cast::<PyObject>(),
         };
         // SAFETY: `op` is a fresh object of `T::TYPE`, whose basicsize (checked
         // above against `T`'s layout) covers the payload; the payload is
         // written before anyone can read it.
         unsafe { payload_ptr::<T>(op).write(value) };
-        Ok(Py {
+        // SAFETY: the object is complete.
+        Ok(unsafe { Py::complete(op) })
+    }
+
+    /// The handle of a complete new object, tracked if it is a `gc` one.
+    ///
+    /// # Safety
+    ///
+    /// - `op` is a fresh, complete object of `T::TYPE`, with one reference,
+    ///   which passes to the result.
+    #[inline]
+    unsafe fn complete(op: NonNull<PyObject>) -> Py<T> {
+        if Self::IS_GC {
+            // SAFETY: a complete, untracked `gc` object of this thread.
+            unsafe { gc::object::track(op.as_ptr()) };
+        }
+        Py {
             ptr: op,
             _owns: PhantomData,
-        })
+        }
+    }
+
+    /// The payload, unless the cycle collector has dropped it or is
+    /// destroying the object (then `None`; `Deref` would panic). Always
+    /// `Some` for a `basic` type, and for every object outside a
+    /// collection: only a `Drop` the collector runs, or a handle such a
+    /// `Drop` kept, can see `None`.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::GcNode};
+    /// let node = Py::new(GcNode::new("n"))?;
+    /// assert_eq!(node.try_get().map(|n| n.name), Some("n"));
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn try_get(&self) -> Option<&T> {
+        if self.is_unreadable() {
+            return None;
+        }
+        // SAFETY: as in `Deref`: the payload is initialised and readable.
+        Some(unsafe { &*payload_ptr::<T>(self.ptr) })
+    }
+
+    /// Whether the collector has made the payload unreadable.
+    #[inline]
+    fn is_unreadable(&self) -> bool {
+        // SAFETY: `self` keeps a live `gc` object (when `IS_GC`) of this thread.
+        Self::IS_GC && unsafe { gc::object::is_unreadable(self.ptr.as_ptr()) }
     }
 
     /// The reference count (`Py_REFCNT`).
@@ -253,6 +302,13 @@ impl<T: PyObjectType> Py<T> {
     /// ```
     #[inline]
     pub fn get_mut(&mut self) -> Option<&mut T> {
+        const {
+            assert!(
+                !Self::IS_GC,
+                "Py::get_mut is not available for gc types: the cycle collector may read \
+                 the payload at any allocation; mutate a gc object through Cell or RefCell fields"
+            )
+        };
         if self.refcnt() != 1 {
             return None;
         }
@@ -311,8 +367,13 @@ impl<T: PyObjectType> Py<T> {
     /// # Ok::<(), objimpl_core::MemoryError>(())
     /// ```
     pub fn try_unwrap(this: Self) -> Result<T, Self> {
-        if this.refcnt() != 1 {
+        if this.refcnt() != 1 || this.is_unreadable() {
             return Err(this);
+        }
+        if Self::IS_GC {
+            // SAFETY: a live `gc` object of this thread; the collector must
+            // not read the payload once it is moved out.
+            unsafe { gc::object::untrack(this.ptr.as_ptr()) };
         }
         // Weak references see the object gone, as they would at its end.
         if let Some(list) = PyObjectType::weak_list(&*this) {
@@ -476,7 +537,12 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
         len: usize,
     ) -> Result<Py<T>, MemoryError> {
         let () = Self::CHECKED;
-        let op = new_var_object(T::TYPE, len)?.cast::<PyObject>();
+        let op = if Self::IS_GC {
+            gc::new_var_object(T::TYPE, len)?
+        } else {
+            new_var_object(T::TYPE, len)?
+        }
+        .cast::<PyObject>();
 
         // Until the object is complete, this frees it (and the items written
         // so far) if the iterator lies or panics.
@@ -505,10 +571,8 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
         // SAFETY: the object's basicsize covers the payload, which is
         // uninitialised and written once here.
         unsafe { payload_ptr::<T>(op).write(value) };
-        Ok(Py {
-            ptr: op,
-            _owns: PhantomData,
-        })
+        // SAFETY: the object is complete.
+        Ok(unsafe { Py::complete(op) })
     }
 
     /// The number of items: the magnitude of `Py_SIZE`, whose sign a type may
@@ -575,6 +639,9 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// ```
     #[inline]
     pub fn items(&self) -> &[T::Item] {
+        if self.is_unreadable() {
+            collected(T::TYPE);
+        }
         // SAFETY: the object holds `len()` initialised items from
         // `items_ptr`, which is aligned for `T::Item` (basicsize is a multiple
         // of its alignment); `&self` keeps them alive and unmutated.
@@ -593,6 +660,13 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// ```
     #[inline]
     pub fn items_mut(&mut self) -> Option<&mut [T::Item]> {
+        const {
+            assert!(
+                !Self::IS_GC,
+                "Py::items_mut is not available for gc types: the cycle collector may read \
+                 the items at any allocation; make the item type a Cell or RefCell"
+            )
+        };
         if self.refcnt() != 1 {
             return None;
         }
@@ -658,13 +732,38 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     pub fn resize_with(
         &mut self,
         new_len: usize,
-        mut f: impl FnMut() -> T::Item,
+        f: impl FnMut() -> T::Item,
     ) -> Result<(), MemoryError> {
         assert_eq!(
             self.refcnt(),
             1,
             "Py::resize of a shared object: other references may be reading its items"
         );
+        if self.is_unreadable() {
+            collected(T::TYPE);
+        }
+        if !Self::IS_GC {
+            return self.resize_untracked(new_len, f);
+        }
+        // The object may move, and `f` may allocate (and so collect): the
+        // collector must not see it until it is whole again.
+        // SAFETY: `self` keeps a live `gc` object of this thread.
+        unsafe { gc::object::untrack(self.ptr.as_ptr()) };
+        let outcome = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+            self.resize_untracked(new_len, f)
+        }));
+        // SAFETY: the object is complete again (its `ob_size` counts the
+        // items written), untracked, of this thread.
+        unsafe { gc::object::track(self.ptr.as_ptr()) };
+        outcome.unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+    }
+
+    /// `resize_with` on an object the collector does not see.
+    fn resize_untracked(
+        &mut self,
+        new_len: usize,
+        mut f: impl FnMut() -> T::Item,
+    ) -> Result<(), MemoryError> {
         let len = self.len();
         let size = crate::var_size(T::TYPE, new_len).ok_or(MemoryError)?;
         if new_len < len {
@@ -680,9 +779,16 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
         }
         if new_len != len {
             // SAFETY: the object's memory came from the object family (its
-            // type's `tp_free` is `object_free`); it is unique, and holds
+            // type's `tp_free` is `object_free`, or `PyObject_GC_Del` for an
+            // untracked `gc` object); it is unique, and holds
             // `min(len, new_len)` initialised items, all within `size`.
-            let moved = unsafe { alloc::object_realloc(self.ptr.as_ptr().cast(), size) };
+            let moved = unsafe {
+                if Self::IS_GC {
+                    gc::object::resize(self.ptr.as_ptr(), size)
+                } else {
+                    alloc::object_realloc(self.ptr.as_ptr().cast(), size).cast()
+                }
+            };
             match NonNull::new(moved.cast::<PyObject>()) {
                 Some(moved) => {
                     self.ptr = moved;
@@ -719,8 +825,12 @@ impl<T: PyObjectType> Deref for Py<T> {
 
     #[inline]
     fn deref(&self) -> &T {
-        // SAFETY: `self` keeps the object alive, its payload is initialised,
-        // and it is only mutated through `get_mut`, which needs `&mut self`.
+        if self.is_unreadable() {
+            collected(T::TYPE);
+        }
+        // SAFETY: `self` keeps the object alive, its payload is initialised
+        // (and not being dropped by the collector: checked above), and it is
+        // only mutated through `get_mut`, which needs `&mut self`.
         unsafe { &*payload_ptr::<T>(self.ptr) }
     }
 }
@@ -755,6 +865,18 @@ impl<T: PyObjectType> Drop for Py<T> {
     }
 }
 
+/// `Deref` of an object the collector is destroying, or has destroyed.
+#[cold]
+#[track_caller]
+fn collected(tp: &TypeObject) -> ! {
+    panic!(
+        "dereferenced a '{}' object that the cycle collector found unreachable and has \
+         destroyed or is destroying: a Drop of a gc type must not look through handles to \
+         objects of its cycle (Py::try_get tells whether it may)",
+        tp.name()
+    )
+}
+
 /// How many items `Debug` of a var object shows before it says how many more.
 const DEBUG_ITEMS: usize = 32;
 
@@ -774,7 +896,10 @@ where
     T::Item: fmt::Debug,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)?;
+        let Some(payload) = self.try_get() else {
+            return write!(f, "<{} object, collected>", T::TYPE.name());
+        };
+        fmt::Debug::fmt(payload, f)?;
         if !T::Header::IS_VAR {
             return Ok(());
         }
@@ -1098,7 +1223,7 @@ pub(crate) unsafe fn decref(op: NonNull<PyObject>) {
 
 /// Address of the payload of object `op`.
 #[inline]
-fn payload_ptr<T: PyObjectType>(op: NonNull<PyObject>) -> *mut T {
+pub(crate) fn payload_ptr<T: PyObjectType>(op: NonNull<PyObject>) -> *mut T {
     op.as_ptr()
         .cast::<u8>()
         .wrapping_add(layout::payload_offset::<T>())
@@ -1107,7 +1232,7 @@ fn payload_ptr<T: PyObjectType>(op: NonNull<PyObject>) -> *mut T {
 
 /// Address of the first item of object `op`.
 #[inline]
-fn items_ptr<T: PyObjectType>(op: NonNull<PyObject>) -> *mut T::Item {
+pub(crate) fn items_ptr<T: PyObjectType>(op: NonNull<PyObject>) -> *mut T::Item {
     op.as_ptr()
         .cast::<u8>()
         .wrapping_add(layout::basicsize::<T>())
@@ -1128,9 +1253,9 @@ impl<T: PyObjectType> Drop for PartialObject<T> {
         // SAFETY: exactly the first `written` items were initialised, and
         // nobody else can see the object yet.
         unsafe { ptr::drop_in_place(items) };
-        // SAFETY: the object came from `new_var_object`, i.e. `object_malloc`,
-        // and is freed once, here.
-        unsafe { alloc::object_free(self.op.as_ptr().cast()) };
+        // SAFETY: the object came from `new_var_object` (or its `gc`
+        // twin), whose memory `tp_free` returns; it is freed once, here.
+        unsafe { free_memory(self.op.as_ptr()) };
     }
 }
 
@@ -1149,6 +1274,25 @@ pub(crate) unsafe extern "C-unwind" fn dealloc<T: PyObjectType>(op: *mut PyObjec
             // SAFETY: the payload is gone (dropped, or its drop unwinding);
             // the rest of the object is as `dealloc`'s caller promised.
             unsafe { destroy_rest::<T>(self.0) }
+        }
+    }
+    let mut _trash = None;
+    if Py::<T>::IS_GC {
+        // The collector must not see the object while it is torn down.
+        // SAFETY: the caller promises a live object of the `gc` type `T::TYPE`.
+        unsafe { gc::object::untrack(op) };
+        // SAFETY: an untracked `gc` object with no references, which
+        // `tp_dealloc` (this function) can destroy later.
+        match unsafe { gc::object::trash_begin(op) } {
+            Some(guard) => _trash = Some(guard),
+            None => return, // put aside: the stack is deep already
+        }
+        // SAFETY: as above.
+        if unsafe { gc::object::is_finalized(op) } {
+            // The collector dropped the payload (and the items) already.
+            // SAFETY: as the caller promises, minus the payload.
+            unsafe { destroy_rest::<T>(op) };
+            return;
         }
     }
     // The items and the memory go after the payload, also on unwind.
@@ -1172,13 +1316,9 @@ unsafe fn destroy_rest<T: PyObjectType>(op: *mut PyObject) {
     struct FreeOnDrop(*mut PyObject);
     impl Drop for FreeOnDrop {
         fn drop(&mut self) {
-            // SAFETY: `self.0` is the object being destroyed, with a live type object.
-            let free = unsafe { (*(*self.0).ob_type).free() };
-            if let Some(free) = free {
-                // SAFETY: everything the object owned has been dropped; its
-                // memory goes back once, to the allocator its type names.
-                unsafe { free(self.0.cast()) }
-            }
+            // SAFETY: everything the object owned has been dropped; its
+            // memory goes back once.
+            unsafe { free_memory(self.0) }
         }
     }
     let _free = FreeOnDrop(op);
@@ -1191,6 +1331,22 @@ unsafe fn destroy_rest<T: PyObjectType>(op: *mut PyObject) {
     unsafe { ptr::drop_in_place(items) };
 }
 
+/// Returns object `op`'s memory through its type's `tp_free`.
+///
+/// # Safety
+///
+/// - `op` is an object (untracked, if `gc`) whose contents are dropped or
+///   were never made, which nobody uses any more; its type object is live.
+unsafe fn free_memory(op: *mut PyObject) {
+    // SAFETY: the caller promises `op`'s type object is live.
+    let free = unsafe { (*(*op).ob_type).free() };
+    if let Some(free) = free {
+        // SAFETY: as the caller promises; `tp_free` matches how the type's
+        // objects are allocated.
+        unsafe { free(op.cast()) }
+    }
+}
+
 /// How many items object `op` holds: the magnitude of `ob_size` for a var
 /// type (which may keep a sign there, as `int` does), 0 for a fixed one.
 ///
@@ -1198,7 +1354,7 @@ unsafe fn destroy_rest<T: PyObjectType>(op: *mut PyObject) {
 ///
 /// - `op` is a live object of type `T::TYPE`.
 #[inline]
-unsafe fn var_len<T: PyObjectType>(op: NonNull<PyObject>) -> usize {
+pub(crate) unsafe fn var_len<T: PyObjectType>(op: NonNull<PyObject>) -> usize {
     if !T::Header::IS_VAR {
         return 0;
     }

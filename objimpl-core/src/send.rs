@@ -63,6 +63,11 @@ impl<T: PyObjectType> Py<T> {
         if this.refcnt() != 1 {
             return Err(this);
         }
+        if Py::<T>::IS_GC {
+            // It leaves this thread's collector (the receiver's takes it).
+            // SAFETY: a live `gc` object of this thread.
+            unsafe { crate::gc::object::untrack(this.as_ptr()) };
+        }
         Ok(SendPy {
             ptr: NonNull::new(Py::into_raw(this)).unwrap_or_else(|| unreachable!()),
             _owns: PhantomData,
@@ -81,6 +86,11 @@ impl<T: PyObjectType> SendPy<T> {
     /// ```
     pub fn into_py(self) -> Py<T> {
         let this = ManuallyDrop::new(self);
+        if Py::<T>::IS_GC {
+            // SAFETY: a complete `gc` object, untracked by `into_sendable`,
+            // that now belongs to this thread.
+            unsafe { crate::gc::object::track(this.ptr.as_ptr()) };
+        }
         // SAFETY: `this` owns the only reference to an object of `T::TYPE`,
         // which passes to the result.
         unsafe { Py::from_raw(this.ptr.as_ptr()) }

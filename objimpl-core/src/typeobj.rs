@@ -4,6 +4,7 @@ use core::ffi::{CStr, c_char, c_ulong, c_void};
 use core::mem::offset_of;
 use core::ptr;
 
+use crate::gc::{Inquiry, TraverseProc};
 use crate::layout::{self, ObjectHeader};
 use crate::object::{PyObject, PyVarObject};
 use crate::{PyObjectType, alloc};
@@ -38,7 +39,8 @@ pub type FreeFunc = unsafe extern "C" fn(p: *mut c_void);
 /// The fields up to `tp_free` sit at CPython's offsets on every platform:
 /// `ob_base: PyVarObject`, `tp_name` (a NUL-terminated C string),
 /// `tp_basicsize`, `tp_itemsize`, `tp_dealloc`, fourteen slots objimpl does not
-/// use, `tp_flags`, eighteen more unused slots, then `tp_free`. A type object
+/// use, `tp_flags`, `tp_doc`, `tp_traverse`, `tp_clear` (set for `gc` types),
+/// fifteen more unused slots, then `tp_free`. A type object
 /// defined in C with those fields and one built by [`TypeObject::new`] are the
 /// same thing to [`new_object`](crate::new_object) and to `capi::_PyObject_New`.
 ///
@@ -71,15 +73,18 @@ pub struct TypeObject {
     /// `tp_vectorcall_offset` through `tp_as_buffer`.
     _slots_before_flags: [*const c_void; 14],
     tp_flags: c_ulong,
-    /// `tp_doc` through `tp_new`.
-    _slots_before_free: [*const c_void; 18],
+    tp_doc: *const c_char,
+    tp_traverse: Option<TraverseProc>,
+    tp_clear: Option<Inquiry>,
+    /// `tp_richcompare` through `tp_new`.
+    _slots_before_free: [*const c_void; 15],
     tp_free: Option<FreeFunc>,
 }
 
 /// The layout of [`TypeObject`] as C expressions and their values, for the
 /// test that holds `objimpl.h` (in `objimpl-capi`) to it. Not public API.
 #[doc(hidden)]
-pub const C_LAYOUT: [(&str, usize); 8] = [
+pub const C_LAYOUT: [(&str, usize); 10] = [
     ("sizeof(PyTypeObject)", size_of::<TypeObject>()),
     (
         "offsetof(PyTypeObject, tp_name)",
@@ -102,6 +107,14 @@ pub const C_LAYOUT: [(&str, usize); 8] = [
         offset_of!(TypeObject, tp_flags),
     ),
     (
+        "offsetof(PyTypeObject, tp_traverse)",
+        offset_of!(TypeObject, tp_traverse),
+    ),
+    (
+        "offsetof(PyTypeObject, tp_clear)",
+        offset_of!(TypeObject, tp_clear),
+    ),
+    (
         "offsetof(PyTypeObject, tp_free)",
         offset_of!(TypeObject, tp_free),
     ),
@@ -119,6 +132,8 @@ unsafe impl Sync for TypeObject {}
 
 /// `Py_TPFLAGS_DEFAULT` as CPython 3.11 defines it for a static type.
 const TPFLAGS_DEFAULT: c_ulong = 0;
+/// `Py_TPFLAGS_HAVE_GC`: objects carry a GC header and may be tracked.
+pub const TPFLAGS_HAVE_GC: u64 = 1 << 14;
 
 impl TypeObject {
     /// Builds the type object of `T`: `tp_basicsize`, `tp_itemsize` and
@@ -159,6 +174,53 @@ impl TypeObject {
         )
     }
 
+    /// Builds the type object of a `gc` type `T` (what `#[pyobject(gc)]`
+    /// puts in its `static`): as [`new`](Self::new), plus
+    /// `Py_TPFLAGS_HAVE_GC`, a `tp_traverse` that visits the payload and the
+    /// items through their [`Traverse`](crate::gc::Traverse) impls, a
+    /// `tp_clear` that drops them, and `tp_free` set to `PyObject_GC_Del`.
+    /// Objects of the type are made with a GC header in front, and tracked
+    /// by this thread's cycle collector.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use objimpl_core::gc::Traverse;
+    /// use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+    ///
+    /// struct Node { next: RefCell<Option<Py<Node>>> }
+    /// static NODE_TYPE: TypeObject = TypeObject::new_gc::<Node>(c"Node");
+    /// // SAFETY: TYPE was built by `TypeObject::new_gc::<Node>`.
+    /// unsafe impl PyObjectType for Node {
+    ///     type Header = PyObject;
+    ///     type Item = ();
+    ///     const TYPE: &'static TypeObject = &NODE_TYPE;
+    /// }
+    /// // SAFETY: visits the one handle `next` owns.
+    /// unsafe impl Traverse for Node {
+    ///     fn traverse(&self, visit: &mut objimpl_core::gc::Visit<'_>) {
+    ///         self.next.traverse(visit);
+    ///     }
+    /// }
+    ///
+    /// let a = Py::new(Node { next: RefCell::new(None) })?;
+    /// *a.next.borrow_mut() = Some(a.clone()); // a cycle of one
+    /// drop(a);
+    /// assert_eq!(objimpl_core::gc::collect(), 1);
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    pub const fn new_gc<T>(name: &'static CStr) -> TypeObject
+    where
+        T: PyObjectType + crate::gc::Traverse,
+        T::Item: crate::gc::Traverse,
+    {
+        let mut tp = TypeObject::new::<T>(name);
+        tp.tp_flags |= TPFLAGS_HAVE_GC as c_ulong;
+        tp.tp_traverse = Some(crate::gc::object::traverse::<T>);
+        tp.tp_clear = Some(crate::gc::object::clear::<T>);
+        tp.tp_free = Some(crate::gc::object::free);
+        tp
+    }
+
     /// A type object with no instances, whose address alone matters: the
     /// exception types of `capi` (`PyExc_MemoryError`).
     pub(crate) const fn exception(name: &'static CStr) -> TypeObject {
@@ -186,7 +248,10 @@ impl TypeObject {
             tp_dealloc: dealloc,
             _slots_before_flags: [ptr::null(); 14],
             tp_flags: TPFLAGS_DEFAULT,
-            _slots_before_free: [ptr::null(); 18],
+            tp_doc: ptr::null(),
+            tp_traverse: None,
+            tp_clear: None,
+            _slots_before_free: [ptr::null(); 15],
             tp_free: Some(free_object),
         }
     }
@@ -270,6 +335,31 @@ impl TypeObject {
         TypeObject::from_parts(c"sizes", basicsize, itemsize, None)
     }
 
+    /// Whether the type has `Py_TPFLAGS_HAVE_GC`: its objects carry a GC
+    /// header and are tracked by the cycle collector.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, __doc::{GcNode, Unit}};
+    /// # use objimpl_core::PyObjectType;
+    /// assert!(GcNode::TYPE.is_gc() && !Unit::TYPE.is_gc());
+    /// ```
+    #[inline]
+    pub const fn is_gc(&self) -> bool {
+        self.flags() & TPFLAGS_HAVE_GC != 0
+    }
+
+    /// `tp_traverse`.
+    #[inline]
+    pub(crate) fn traverse(&self) -> Option<TraverseProc> {
+        self.tp_traverse
+    }
+
+    /// `tp_clear`.
+    #[inline]
+    pub(crate) fn clear(&self) -> Option<Inquiry> {
+        self.tp_clear
+    }
+
     /// `tp_dealloc`.
     pub(crate) fn dealloc(&self) -> Option<Destructor> {
         self.tp_dealloc
@@ -313,6 +403,8 @@ mod tests {
         assert_eq!(offset_of!(TypeObject, tp_itemsize), 40);
         assert_eq!(offset_of!(TypeObject, tp_dealloc), 48);
         assert_eq!(offset_of!(TypeObject, tp_flags), 168);
+        assert_eq!(offset_of!(TypeObject, tp_traverse), 184);
+        assert_eq!(offset_of!(TypeObject, tp_clear), 192);
         assert_eq!(offset_of!(TypeObject, tp_free), 320);
     }
 }

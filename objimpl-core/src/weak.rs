@@ -165,6 +165,11 @@ impl<T: WeakRefable> WeakPy<T> {
     /// ```
     pub fn upgrade(&self) -> Option<Py<T>> {
         let object = NonNull::new(self.target.object.get())?;
+        // SAFETY: as below, `object` is live; a `gc` one has a header.
+        if Py::<T>::IS_GC && unsafe { crate::gc::object::is_unreadable(object.as_ptr()) } {
+            // Garbage being destroyed: not to be brought back.
+            return None;
+        }
         // SAFETY: a non-null target is a live object of `T::TYPE` (the
         // weak list clears it before the memory goes, and retargets it when
         // the object moves); while its count is 0 it is being destroyed

@@ -1,0 +1,386 @@
+//! [`Traverse`]: how the collector finds the references an object holds
+//! (CPython's `tp_traverse` and `Py_VISIT`).
+
+use core::cell::{Cell, RefCell};
+use core::ffi::{c_int, c_void};
+use core::marker::PhantomData;
+
+use crate::{Py, PyAny, PyObject, PyObjectType};
+
+/// `visitproc`: called by a `tp_traverse` for each object it refers to,
+/// with the `arg` the traversal was given.
+pub type VisitProc = unsafe extern "C" fn(op: *mut PyObject, arg: *mut c_void) -> c_int;
+
+/// `traverseproc`: a type's `tp_traverse`.
+pub type TraverseProc =
+    unsafe extern "C" fn(op: *mut PyObject, visit: VisitProc, arg: *mut c_void) -> c_int;
+
+/// `inquiry`: a type's `tp_clear`. `C-unwind`, as [`Destructor`](crate::Destructor)
+/// is: clearing a Rust payload drops it, and a `Drop` may panic.
+pub type Inquiry = unsafe extern "C-unwind" fn(op: *mut PyObject) -> c_int;
+
+/// What a [`Traverse`] implementation reports the handles it holds to:
+/// CPython's `visitproc` and its `arg`, as one value.
+///
+/// Nothing but the `Traverse` impls of [`Py`] and [`PyAny`] calls it; a
+/// container's impl passes it on to its elements.
+pub struct Visit<'a> {
+    proc: VisitProc,
+    arg: *mut c_void,
+    _arg: PhantomData<&'a mut c_void>,
+}
+
+impl Visit<'_> {
+    /// # Safety
+    ///
+    /// - `proc` may be called with `arg` and any live object.
+    pub(crate) unsafe fn new(proc: VisitProc, arg: *mut c_void) -> Self {
+        Visit {
+            proc,
+            arg,
+            _arg: PhantomData,
+        }
+    }
+
+    /// `Py_VISIT`: reports one reference. Its return value (non-zero to
+    /// stop, in C) is ignored: objimpl's visitors never stop a traversal.
+    #[inline]
+    fn object(&mut self, op: *mut PyObject) {
+        // SAFETY: `op` is a live object (the caller holds a handle to it),
+        // and `new`'s caller promised `proc` may be called with it.
+        unsafe { (self.proc)(op, self.arg) };
+    }
+}
+
+impl core::fmt::Debug for Visit<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Visit")
+    }
+}
+
+/// A value that can hold handles ([`Py`], [`PyAny`]) the cycle collector
+/// must see: `traverse` reports each of them to `visit`.
+///
+/// `#[pyobject(gc)]` implements it for the payload, field by field, so a
+/// `gc` type's traversal is never written by hand. Every field's type must
+/// implement it: objimpl does so for the standard library's containers
+/// (`Option`, `Box`, `Vec`, `VecDeque`, arrays, slices, tuples, the maps
+/// and sets), for `RefCell<T>`, for `Cell<Option<Py<T>>>` and
+/// `Cell<Option<PyAny>>`, and (as doing nothing) for the types that hold
+/// no handles: numbers, `bool`, `char`, strings, `Cell`s of those, weak
+/// references. `Rc` and `Arc` have no impl on purpose: one may be shared by
+/// several objects, and a handle seen through each of them would be counted
+/// twice.
+///
+/// Visiting fewer handles than a value holds is safe: an unseen reference
+/// counts as one from outside, and keeps its object (and all it reaches)
+/// alive. That is what the default `traverse` (which visits nothing) and
+/// `#[pyobject(skip)]` do, and what `RefCell` does while it is mutably
+/// borrowed.
+///
+/// # Safety
+///
+/// `traverse` visits, through the `Traverse` impls of what `self` contains,
+/// only handles that `self` owns (keeps a strong reference through, which
+/// it will give up when dropped), each at most once per call. It does not
+/// create, clone, drop or move handles, and does not panic. A handle
+/// visited that `self` does not own makes the collector count a reference
+/// that is not there, and free an object still in use.
+///
+/// ```
+/// use objimpl_core::gc::{Traverse, Visit};
+/// use objimpl_core::{Py, __doc::GcNode as Node};
+///
+/// /// A container of our own: an edge list.
+/// struct Edges { to: Vec<Py<Node>>, weight: Vec<f64> }
+///
+/// // SAFETY: visits the handles `to` owns, each once.
+/// unsafe impl Traverse for Edges {
+///     fn traverse(&self, visit: &mut Visit<'_>) {
+///         self.to.traverse(visit);
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be traversed by the cycle collector",
+    label = "`{Self}` does not implement `Traverse`",
+    note = "implement `objimpl::gc::Traverse` for it to report the handles it holds, or mark the field `#[pyobject(skip)]` if the collector need not see them (a skipped handle keeps its object alive, and a cycle through it is never collected)"
+)]
+pub unsafe trait Traverse {
+    /// Reports every handle `self` owns to `visit`. The default reports
+    /// none, which is right for a type that holds no handles.
+    #[inline]
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        let _ = visit;
+    }
+}
+
+// SAFETY: visits the one handle it owns.
+unsafe impl<T: PyObjectType> Traverse for Py<T> {
+    #[inline]
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        // A `basic` object cannot be on the collector's lists: leave it out
+        // at compile time.
+        if Py::<T>::IS_GC {
+            visit.object(self.as_ptr());
+        }
+    }
+}
+
+// SAFETY: visits the one handle it owns.
+unsafe impl Traverse for PyAny {
+    #[inline]
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        visit.object(self.as_ptr());
+    }
+}
+
+/// Types that hold no handles: their traversal does nothing.
+macro_rules! leaf {
+    ($($ty:ty),* $(,)?) => {
+        $(
+            // SAFETY: visits nothing.
+            unsafe impl Traverse for $ty {}
+        )*
+    };
+}
+
+leaf!(
+    &'static str,
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    str,
+    String,
+    core::ffi::CStr,
+    std::ffi::CString,
+    std::ffi::OsStr,
+    std::ffi::OsString,
+    std::path::Path,
+    std::path::PathBuf,
+    core::time::Duration,
+    std::time::Instant,
+    std::time::SystemTime,
+    core::sync::atomic::AtomicBool,
+    core::sync::atomic::AtomicUsize,
+    core::sync::atomic::AtomicIsize,
+    core::sync::atomic::AtomicU32,
+    core::sync::atomic::AtomicI32,
+    core::sync::atomic::AtomicU64,
+    core::sync::atomic::AtomicI64,
+    crate::WeakList,
+);
+
+// SAFETY: visits nothing.
+unsafe impl<T: ?Sized> Traverse for PhantomData<T> {}
+// SAFETY: a weak reference owns no strong reference: visits nothing.
+unsafe impl<T: crate::WeakRefable> Traverse for crate::WeakPy<T> {}
+/// `Cell`s of the types that hold no handles.
+macro_rules! leaf_cell {
+    ($($ty:ty),* $(,)?) => {
+        $(
+            // SAFETY: visits nothing.
+            unsafe impl Traverse for Cell<$ty> {}
+        )*
+    };
+}
+
+leaf_cell!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    &'static str,
+    core::time::Duration,
+    std::time::Instant,
+);
+
+/// `Cell<Option<Py<T>>>`, the cell of a settable link (`node.next.set(..)`).
+// SAFETY: visits the handle the cell owns, if any. Reading the cell through
+// its pointer is sound: a `Cell` lends no references to its contents, and
+// nothing runs between the read and the visit (visiting a handle calls no
+// user code).
+unsafe impl<T: PyObjectType> Traverse for Cell<Option<Py<T>>> {
+    #[inline]
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        // SAFETY: see the impl's comment.
+        if let Some(handle) = unsafe { &*self.as_ptr() } {
+            handle.traverse(visit);
+        }
+    }
+}
+
+/// `Cell<Option<PyAny>>`, as `Cell<Option<Py<T>>>`.
+// SAFETY: as for `Cell<Option<Py<T>>>`.
+unsafe impl Traverse for Cell<Option<PyAny>> {
+    #[inline]
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        // SAFETY: as for `Cell<Option<Py<T>>>`.
+        if let Some(handle) = unsafe { &*self.as_ptr() } {
+            handle.traverse(visit);
+        }
+    }
+}
+
+/// A `RefCell` is traversed through a shared borrow. While it is mutably
+/// borrowed (a collection started by an allocation inside a `borrow_mut()`
+/// scope), its contents are not visited: they are kept alive for this
+/// collection, and seen by the next.
+// SAFETY: visits what the contents own, through a checked borrow.
+unsafe impl<T: ?Sized + Traverse> Traverse for RefCell<T> {
+    #[inline]
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        if let Ok(contents) = self.try_borrow() {
+            contents.traverse(visit);
+        }
+    }
+}
+
+// SAFETY: visits what the contents own.
+unsafe impl<T: Traverse> Traverse for Option<T> {
+    #[inline]
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        if let Some(value) = self {
+            value.traverse(visit);
+        }
+    }
+}
+
+// SAFETY: visits what the contents own.
+unsafe impl<T: Traverse, E: Traverse> Traverse for Result<T, E> {
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        match self {
+            Ok(value) => value.traverse(visit),
+            Err(error) => error.traverse(visit),
+        }
+    }
+}
+
+// SAFETY: a `Box` owns its contents: visits what they own.
+unsafe impl<T: ?Sized + Traverse> Traverse for Box<T> {
+    #[inline]
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        (**self).traverse(visit);
+    }
+}
+
+// SAFETY: visits what each element owns.
+unsafe impl<T: Traverse> Traverse for [T] {
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        for value in self {
+            value.traverse(visit);
+        }
+    }
+}
+
+// SAFETY: visits what each element owns.
+unsafe impl<T: Traverse, const N: usize> Traverse for [T; N] {
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        self.as_slice().traverse(visit);
+    }
+}
+
+// SAFETY: visits what each element owns.
+unsafe impl<T: Traverse> Traverse for Vec<T> {
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        self.as_slice().traverse(visit);
+    }
+}
+
+/// Collections traversed element by element.
+macro_rules! collection {
+    ($($ty:ident<$($param:ident),*>),* $(,)?) => {
+        $(
+            // SAFETY: visits what each element owns, once.
+            unsafe impl<$($param: Traverse),*> Traverse for $ty<$($param),*> {
+                fn traverse(&self, visit: &mut Visit<'_>) {
+                    for value in self {
+                        value.traverse(visit);
+                    }
+                }
+            }
+        )*
+    };
+}
+
+use std::collections::{BTreeSet, BinaryHeap, LinkedList, VecDeque};
+collection!(VecDeque<T>, LinkedList<T>, BinaryHeap<T>, BTreeSet<T>);
+
+// SAFETY: visits what each key and value owns, once.
+unsafe impl<K: Traverse, V: Traverse> Traverse for std::collections::BTreeMap<K, V> {
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        for (key, value) in self {
+            key.traverse(visit);
+            value.traverse(visit);
+        }
+    }
+}
+
+// SAFETY: visits what each key and value owns, once.
+unsafe impl<K: Traverse, V: Traverse, S> Traverse for std::collections::HashMap<K, V, S> {
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        for (key, value) in self {
+            key.traverse(visit);
+            value.traverse(visit);
+        }
+    }
+}
+
+// SAFETY: visits what each element owns, once.
+unsafe impl<T: Traverse, S> Traverse for std::collections::HashSet<T, S> {
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        for value in self {
+            value.traverse(visit);
+        }
+    }
+}
+
+/// Tuples, traversed field by field.
+macro_rules! tuple {
+    ($($name:ident)+) => {
+        // SAFETY: visits what each field owns.
+        unsafe impl<$($name: Traverse),+> Traverse for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn traverse(&self, visit: &mut Visit<'_>) {
+                let ($($name,)+) = self;
+                $($name.traverse(visit);)+
+            }
+        }
+    };
+}
+
+tuple!(A);
+tuple!(A B);
+tuple!(A B C);
+tuple!(A B C D);
+tuple!(A B C D E);
+tuple!(A B C D E F);
+tuple!(A B C D E F G);
+tuple!(A B C D E F G H);
