@@ -14,6 +14,6 @@ use objimpl_capi as _;
 /// fn alloc_failed() -> MemoryError { MemoryError }
 /// ```
 pub mod prelude {
-    pub use objimpl_core::{MemoryError, Py, PyAny, PyObjectType, TypeObject};
+    pub use objimpl_core::{MemoryError, Py, PyAny, PyObjectType, TypeObject, gc};
     pub use objimpl_macros::pyobject;
 }

@@ -40,6 +40,9 @@ pub(crate) struct Object {
     pub(crate) constructor: Option<Ident>,
     /// The field marked `#[pyobject(weaklist)]`, and its type.
     pub(crate) weaklist: Option<(Member, Type)>,
+    /// `gc`: the fields the derived traversal visits (all but those marked
+    /// `#[pyobject(skip)]`); `None` for a `basic` type.
+    pub(crate) gc: Option<Vec<(Member, Type)>>,
 }
 
 /// Checks the options and the struct together, reporting every problem.
@@ -78,8 +81,18 @@ pub(crate) fn check(cx: &Ctxt, args: Args, input: DeriveInput) -> Option<Object>
     }
     let (name, name_span) = type_name(cx, &args, &input.ident);
 
+    if let (Some(_), Some(gc)) = (&args.basic, &args.gc) {
+        cx.error_spanned_by(
+            gc,
+            "an object is either `basic` or `gc`: write `#[pyobject(gc)]` for objects that \
+             may form reference cycles, `#[pyobject(basic)]` for the others",
+        );
+    }
     let mut fields = fields?;
-    let weaklist = field_options(cx, &mut fields);
+    let FieldOptions {
+        weaklist,
+        traversed,
+    } = field_options(cx, &mut fields, args.gc.is_some());
     if cx.has_errors() {
         return None;
     }
@@ -99,35 +112,57 @@ pub(crate) fn check(cx: &Ctxt, args: Args, input: DeriveInput) -> Option<Object>
             Some(Constructors::Skipped) => None,
         },
         weaklist,
+        gc: args.gc.map(|_| traversed),
     })
 }
 
+/// What the fields' own `#[pyobject(...)]` attributes say.
+struct FieldOptions {
+    /// The field marked `weaklist`.
+    weaklist: Option<(Member, Type)>,
+    /// The fields not marked `skip`.
+    traversed: Vec<(Member, Type)>,
+}
+
 /// Takes the `#[pyobject(...)]` attributes off the fields (the struct is
-/// kept as written otherwise) and returns the field marked `weaklist`.
-fn field_options(cx: &Ctxt, fields: &mut Fields) -> Option<(Member, Type)> {
+/// kept as written otherwise) and reads them.
+fn field_options(cx: &Ctxt, fields: &mut Fields, gc: bool) -> FieldOptions {
     let mut weaklist: Option<(Member, Type)> = None;
+    let mut traversed = Vec::new();
     for (index, field) in fields.iter_mut().enumerate() {
         let (ours, theirs): (Vec<Attribute>, Vec<Attribute>) = field
             .attrs
             .drain(..)
             .partition(|attr| attr.path().is_ident("pyobject"));
         field.attrs = theirs;
+        let member = match &field.ident {
+            Some(ident) => Member::Named(ident.clone()),
+            None => Member::Unnamed(index.into()),
+        };
+        let mut skip = false;
         for attr in ours {
             let parsed = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("weaklist") {
                     if weaklist.is_some() {
                         return Err(meta.error("only one field may be the `weaklist`"));
                     }
-                    let member = match &field.ident {
-                        Some(ident) => Member::Named(ident.clone()),
-                        None => Member::Unnamed(index.into()),
-                    };
-                    weaklist = Some((member, field.ty.clone()));
+                    weaklist = Some((member.clone(), field.ty.clone()));
+                    Ok(())
+                } else if meta.path.is_ident("skip") {
+                    if !gc {
+                        return Err(meta.error(
+                            "`skip` hides a field from the cycle collector, which only \
+                             `gc` types have: write `#[pyobject(gc)]` on the struct, or \
+                             remove `#[pyobject(skip)]`",
+                        ));
+                    }
+                    skip = true;
                     Ok(())
                 } else {
                     Err(meta.error(
                         "unknown field option: a field takes `#[pyobject(weaklist)]`, on a \
-                         `WeakList` field, to make the type weak-referenceable",
+                         `WeakList` field, to make the type weak-referenceable, or (in a `gc` \
+                         type) `#[pyobject(skip)]`, to hide it from the cycle collector",
                     ))
                 }
             });
@@ -135,8 +170,14 @@ fn field_options(cx: &Ctxt, fields: &mut Fields) -> Option<(Member, Type)> {
                 cx.syn_error(error);
             }
         }
+        if !skip {
+            traversed.push((member, field.ty.clone()));
+        }
     }
-    weaklist
+    FieldOptions {
+        weaklist,
+        traversed,
+    }
 }
 
 fn check_generics<'a>(cx: &Ctxt, params: impl IntoIterator<Item = &'a GenericParam>) {

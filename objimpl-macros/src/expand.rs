@@ -39,6 +39,7 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
         krate,
         constructor: _,
         weaklist,
+        gc,
     } = object;
 
     let repr_c = add_repr_c.then(|| quote!(#[repr(C)]));
@@ -80,13 +81,22 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
             quote!(()),
         ),
     };
-    let layout_doc = format!(" The layout of a `{bare_name}` object: {header_doc}.");
+    let (new_type, traverse, gc_doc, gc_slots) = match gc {
+        Some(fields) => (
+            quote!(new_gc),
+            traverse(object, fields),
+            "; a GC header (`PyGC_Head`) precedes it in memory",
+            ", `tp_traverse`, `tp_clear`",
+        ),
+        None => (quote!(new), TokenStream::new(), "", ""),
+    };
+    let layout_doc = format!(" The layout of a `{bare_name}` object: {header_doc}{gc_doc}.");
     let type_doc = format!(
-        " The type object of `{bare_name}`: its sizes, `tp_dealloc` and `tp_free`, \
+        " The type object of `{bare_name}`: its sizes, `tp_dealloc`{gc_slots} and `tp_free`, \
          computed from its layout."
     );
     let safety_doc = format!(
-        " SAFETY: `TYPE` is `{type_static}`, built by `TypeObject::new::<{bare_name}>`, \
+        " SAFETY: `TYPE` is `{type_static}`, built by `TypeObject::{new_type}::<{bare_name}>`, \
          and no other type's `TYPE` points at it."
     );
 
@@ -113,7 +123,7 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
             #[doc = #type_doc]
             static #type_static: #krate::TypeObject = {
                 let () = LAYOUT_IS_VALID;
-                #krate::TypeObject::new::<#ident>(#tp_name)
+                #krate::TypeObject::#new_type::<#ident>(#tp_name)
             };
 
             #[doc = #safety_doc]
@@ -126,10 +136,51 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
 
             #weak_refable
 
+            #traverse
+
             #constructors
 
             #checks
         };
+    }
+}
+
+/// The derived `Traverse` of a `gc` type: every field not skipped, through
+/// its type's impl, each call spanned at the field's type so that a type
+/// without one is reported there; and the items' type must have one too.
+fn traverse(object: &Object, fields: &[(syn::Member, syn::Type)]) -> TokenStream {
+    let Object {
+        ident, item, krate, ..
+    } = object;
+    let traverse_trait = quote!(#krate::gc::Traverse);
+    let visits = fields.iter().map(|(member, ty)| {
+        quote_spanned! {ty.span()=>
+            <#ty as #traverse_trait>::traverse(&self.#member, visit);
+        }
+    });
+    let item_check = item.as_ref().map(|item| {
+        quote_spanned! {item.span()=>
+            const _: fn() = || {
+                fn items_are_traversed<T: ?Sized + #traverse_trait>() {}
+                items_are_traversed::<#item>();
+            };
+        }
+    });
+    let safety = format!(
+        " SAFETY: visits what each field of `{}` owns, through the fields' own \
+         `Traverse` impls, once; skipped fields are not visited, which is always sound.",
+        ident.unraw()
+    );
+    quote! {
+        #[doc = #safety]
+        unsafe impl #traverse_trait for #ident {
+            #[inline]
+            fn traverse(&self, visit: &mut #krate::gc::Visit<'_>) {
+                #(#visits)*
+                let _ = visit;
+            }
+        }
+        #item_check
     }
 }
 

@@ -23,11 +23,46 @@ use proc_macro::TokenStream;
 /// | option | meaning |
 /// | --- | --- |
 /// | `basic` | a plain object, not tracked by a cycle collector; the default kind |
+/// | `gc` | an object that may be part of a reference cycle: a GC header in front, tracked by the thread's cycle collector (`objimpl::gc`), with a `Traverse` impl derived from the fields |
 /// | `item = T` | a var-size object: `len()` items of `T` follow the fields |
 /// | `name = "..."` | `tp_name`; default: the struct's name |
 /// | `crate = path` | where the runtime lives; default `::objimpl` |
 /// | `new = name` | name the constructors `T::name` and `T::name_var`, so the type can have its own `new` |
 /// | `new = false` | no constructors (`Py::new` and `Py::new_var` remain) |
+///
+/// On fields:
+///
+/// | option | meaning |
+/// | --- | --- |
+/// | `#[pyobject(weaklist)]` | on a `WeakList` field: objects of the type can be weakly referenced (`Py::downgrade`) |
+/// | `#[pyobject(skip)]` | in a `gc` type: the collector does not look into this field (its handles keep their objects alive, and a cycle through them is never collected) |
+///
+/// A `gc` type's traversal is derived: every field not skipped is visited
+/// through its type's `objimpl::gc::Traverse` impl, which the standard
+/// containers, `RefCell`, `Cell<Option<Py<T>>>` and the handle-free types
+/// have. A field whose type has none is a compile error at that field, so a
+/// reference can never be forgotten. Mutate a `gc` object through `Cell` or
+/// `RefCell` fields (`Py::get_mut` is refused at compile time: the
+/// collector may read the payload at any allocation).
+///
+/// ```
+/// use std::cell::RefCell;
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(gc)]
+/// pub struct Person {
+///     name: String,
+///     friends: RefCell<Vec<Py<Person>>>,
+/// }
+///
+/// let ann = Person::new(Person { name: "Ann".into(), friends: RefCell::default() })?;
+/// let bob = Person::new(Person { name: "Bob".into(), friends: RefCell::default() })?;
+/// ann.friends.borrow_mut().push(bob.clone());
+/// bob.friends.borrow_mut().push(ann.clone());
+/// drop((ann, bob));
+/// assert_eq!(gc::collect(), 2); // the cycle is found and freed
+/// # Ok::<(), MemoryError>(())
+/// ```
 ///
 /// A type whose fields are private needs a constructor of its own; the
 /// generated `new` would collide with it (error E0592, "duplicate
@@ -84,7 +119,9 @@ use proc_macro::TokenStream;
 /// Misuses are compile errors at the offending token, saying what to write
 /// instead: an enum or a union, generics or lifetimes, an unknown, repeated or
 /// malformed option, items that are zero-sized, unsized or aligned to more than
-/// 16 bytes, a `packed` struct or one aligned to more than 16 bytes.
+/// 16 bytes, a `packed` struct or one aligned to more than 16 bytes, both
+/// `basic` and `gc`, `skip` outside a `gc` type, and (in a `gc` type) a field
+/// or item type the collector cannot traverse.
 #[proc_macro_attribute]
 pub fn pyobject(args: TokenStream, input: TokenStream) -> TokenStream {
     pyobject_impl(args.into(), input.into()).into()

@@ -46,6 +46,24 @@ fn fixed_size_struct() {
 }
 
 #[test]
+fn gc_struct() {
+    assert_expands_to(
+        quote!(gc, item = PyAny, name = "list"),
+        quote! {
+            /// A list whose items are any objects, and which may hold itself.
+            pub struct List {
+                /// Where it was made, for debugging; holds no handles.
+                #[pyobject(skip)]
+                origin: std::rc::Rc<str>,
+                /// The list it was copied from.
+                parent: std::cell::RefCell<Option<Py<List>>>,
+            }
+        },
+        "list.expected.rs",
+    );
+}
+
+#[test]
 fn var_size_struct() {
     assert_expands_to(
         quote!(basic, item = u8, name = "bytes"),

@@ -14,6 +14,7 @@ use crate::ctxt::Ctxt;
 /// The options' keywords (`crate` is Rust's own `Token![crate]`).
 mod kw {
     syn::custom_keyword!(basic);
+    syn::custom_keyword!(gc);
     syn::custom_keyword!(item);
     syn::custom_keyword!(name);
     syn::custom_keyword!(new);
@@ -24,6 +25,8 @@ mod kw {
 pub(crate) struct Args {
     /// `basic`: a plain object, the default kind.
     pub(crate) basic: Option<kw::basic>,
+    /// `gc`: an object tracked by the cycle collector.
+    pub(crate) gc: Option<kw::gc>,
     /// `item = T`: the type of the items of a var-size object.
     pub(crate) item: Option<Type>,
     /// `name = "..."`: `tp_name`.
@@ -45,6 +48,7 @@ pub(crate) enum Constructors {
 /// One option, as written.
 enum Opt {
     Basic(kw::basic),
+    Gc(kw::gc),
     Item(kw::item, Type),
     Name(kw::name, LitStr),
     Crate(Token![crate], Path),
@@ -86,6 +90,7 @@ pub(crate) fn parse_args(cx: &Ctxt, tokens: TokenStream) -> Args {
     for opt in opts {
         match opt {
             Opt::Basic(kw) => set_once(cx, &mut args.basic, kw, kw, "basic"),
+            Opt::Gc(kw) => set_once(cx, &mut args.gc, kw, kw, "gc"),
             Opt::Item(kw, ty) => set_once(cx, &mut args.item, ty, kw, "item"),
             Opt::Name(kw, name) => set_once(cx, &mut args.name, name, kw, "name"),
             Opt::Crate(kw, path) => set_once(cx, &mut args.krate, path, kw, "crate"),
@@ -118,6 +123,12 @@ fn parse_opt(input: ParseStream<'_>) -> syn::Result<Opt> {
             return Err(input.error("`basic` takes no value: write `#[pyobject(basic)]`"));
         }
         Ok(Opt::Basic(kw))
+    } else if lookahead.peek(kw::gc) {
+        let kw: kw::gc = input.parse()?;
+        if !input.is_empty() && !input.peek(Token![,]) {
+            return Err(input.error("`gc` takes no value: write `#[pyobject(gc)]`"));
+        }
+        Ok(Opt::Gc(kw))
     } else if lookahead.peek(kw::item) {
         let kw: kw::item = input.parse()?;
         const HINT: &str = "`item` takes the type of one item: `item = u32`";
@@ -191,7 +202,11 @@ fn unknown_option(input: ParseStream<'_>, error: Error) -> Error {
         "constructor" | "ctor" | "new_name" | "no_new" => {
             "did you mean `new = create` or `new = false`?"
         }
-        "gc" => "objects tracked by a cycle collector are not supported yet; write `basic`",
+        "cyclic" | "tracked" | "gc_tracked" | "collected" => "did you mean `gc`?",
+        "skip" | "weaklist" => {
+            "that is a field option: put `#[pyobject(skip)]` or \
+                                `#[pyobject(weaklist)]` on the field"
+        }
         _ => "",
     };
     let message = format!("unknown option `{written}`: {error}");

@@ -5,6 +5,7 @@
 mod alignment;
 mod design;
 mod drops;
+mod gc;
 mod identity;
 mod items;
 mod refcounts;

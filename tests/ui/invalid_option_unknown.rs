@@ -3,7 +3,7 @@ use objimpl::prelude::*;
 #[pyobject(basic, items = u32)]
 pub struct Long;
 
-#[pyobject(gc)]
+#[pyobject(cyclic)]
 pub struct List;
 
 fn main() {}

@@ -1,7 +1,7 @@
 //! A thread's collector: its three generations and the permanent one,
 //! thresholds, counts and statistics (CPython's `GCState`, per thread).
 
-use core::cell::{Cell, UnsafeCell};
+use core::cell::Cell;
 
 use super::GenerationStats;
 use super::head::{self, GcHead};
@@ -10,9 +10,8 @@ use crate::PyObject;
 /// The number of generations.
 pub(crate) const GENERATIONS: usize = 3;
 
-/// One generation: a list of objects, and when to collect it.
+/// One generation's counters; its list is in [`Lists`].
 pub(crate) struct Generation {
-    head: UnsafeCell<GcHead>,
     /// Generation 0: objects allocated minus objects freed since its last
     /// collection. Older ones: collections of the next younger one since
     /// their own last.
@@ -24,7 +23,6 @@ pub(crate) struct Generation {
 impl Generation {
     const fn new(threshold: usize) -> Generation {
         Generation {
-            head: UnsafeCell::new(GcHead::unlinked()),
             count: Cell::new(0),
             threshold: Cell::new(threshold),
             stats: Cell::new(GenerationStats {
@@ -36,12 +34,20 @@ impl Generation {
     }
 }
 
+/// The list heads, on the heap: objects' links point at them, so they must
+/// not move, nor be reached through a `&mut GcState` (the thread-local's
+/// destructor has one) while those links are followed.
+struct Lists {
+    generations: [GcHead; GENERATIONS],
+    /// `gc.freeze()`'s generation, never collected.
+    permanent: GcHead,
+}
+
 /// A thread's collector.
 pub(crate) struct GcState {
     pub(crate) generations: [Generation; GENERATIONS],
-    /// `gc.freeze()`'s generation, never collected.
-    permanent: UnsafeCell<GcHead>,
-    lists_ready: Cell<bool>,
+    /// Made at first use.
+    lists: Cell<*mut Lists>,
     pub(crate) enabled: Cell<bool>,
     /// A collection is under way: no other starts (a `Drop` run by the
     /// collector may allocate, or call `collect`).
@@ -66,8 +72,7 @@ impl GcState {
                 Generation::new(10),
                 Generation::new(10),
             ],
-            permanent: UnsafeCell::new(GcHead::unlinked()),
-            lists_ready: Cell::new(false),
+            lists: Cell::new(core::ptr::null_mut()),
             enabled: Cell::new(true),
             collecting: Cell::new(false),
             long_lived_total: Cell::new(0),
@@ -85,30 +90,37 @@ impl GcState {
     /// The list head of generation `n`.
     #[inline]
     pub(crate) fn head(&self, n: usize) -> *mut GcHead {
-        self.ready();
-        self.generations[n].head.get()
+        // SAFETY: `lists` points at this thread's live list heads.
+        unsafe { &raw mut (*self.lists()).generations[n] }
     }
 
     /// The permanent generation's list head.
     #[inline]
     pub(crate) fn permanent(&self) -> *mut GcHead {
-        self.ready();
-        self.permanent.get()
+        // SAFETY: as in `head`.
+        unsafe { &raw mut (*self.lists()).permanent }
     }
 
-    /// Links the list heads to themselves, once they have their final
-    /// (thread-local) address.
+    /// The list heads, made (empty) at first use.
     #[inline]
-    fn ready(&self) {
-        if !self.lists_ready.get() {
-            for generation in &self.generations {
-                // SAFETY: a list head of this thread, not yet on any list.
-                unsafe { head::init(generation.head.get()) };
-            }
-            // SAFETY: as above.
-            unsafe { head::init(self.permanent.get()) };
-            self.lists_ready.set(true);
+    fn lists(&self) -> *mut Lists {
+        let lists = self.lists.get();
+        if !lists.is_null() {
+            return lists;
         }
+        let lists = Box::into_raw(Box::new(Lists {
+            generations: [const { GcHead::unlinked() }; GENERATIONS],
+            permanent: GcHead::unlinked(),
+        }));
+        // SAFETY: fresh heads at their final address, on no list.
+        unsafe {
+            for n in 0..GENERATIONS {
+                head::init(&raw mut (*lists).generations[n]);
+            }
+            head::init(&raw mut (*lists).permanent);
+        }
+        self.lists.set(lists);
+        lists
     }
 
     /// `_PyObject_GC_Link`'s accounting: one more `gc` object; collects
@@ -194,7 +206,7 @@ impl Drop for GcState {
     /// another thread-local destroyed later) are untracked, so that nothing
     /// points at the lists that go now.
     fn drop(&mut self) {
-        if !self.lists_ready.get() {
+        if self.lists.get().is_null() {
             return;
         }
         self.unfreeze();
@@ -202,8 +214,8 @@ impl Drop for GcState {
         if !self.collecting.get() {
             self.collect(GENERATIONS - 1);
         }
-        for n in 0..GENERATIONS {
-            let head = self.head(n);
+        let heads = [self.head(0), self.head(1), self.head(2), self.permanent()];
+        for head in heads {
             // SAFETY: a well-formed list of this thread; each node is a
             // live object, unlinked one by one.
             unsafe {
@@ -212,5 +224,8 @@ impl Drop for GcState {
                 }
             }
         }
+        // SAFETY: made by `Box::into_raw` in `lists`; no object links to
+        // the heads any more.
+        drop(unsafe { Box::from_raw(self.lists.replace(core::ptr::null_mut())) });
     }
 }
