@@ -54,12 +54,16 @@ typedef struct {
 
 typedef void (*destructor)(PyObject *);
 typedef void (*freefunc)(void *);
+typedef int (*visitproc)(PyObject *, void *);
+typedef int (*traverseproc)(PyObject *, visitproc, void *);
+typedef int (*inquiry)(PyObject *);
 
 /*
  * The leading fields of CPython 3.11's PyTypeObject, at its offsets. objimpl
- * reads tp_name, tp_basicsize, tp_itemsize, tp_dealloc, tp_flags and
- * tp_free; the slots between them are there to keep the offsets, and so that
- * a type object written for CPython compiles. A type object is immortal.
+ * reads tp_name, tp_basicsize, tp_itemsize, tp_dealloc, tp_flags,
+ * tp_traverse, tp_clear and tp_free; the slots between them are there to
+ * keep the offsets, and so that a type object written for CPython compiles.
+ * A type object is immortal.
  */
 struct _typeobject {
     PyObject_VAR_HEAD
@@ -72,9 +76,11 @@ struct _typeobject {
         *tp_as_sequence, *tp_as_mapping, *tp_hash, *tp_call, *tp_str,
         *tp_getattro, *tp_setattro, *tp_as_buffer;
     unsigned long tp_flags;
+    const char *tp_doc; /* not used by objimpl */
+    traverseproc tp_traverse; /* for types with Py_TPFLAGS_HAVE_GC */
+    inquiry tp_clear;         /* likewise */
     /* Not used by objimpl: */
-    const char *tp_doc;
-    void *tp_traverse, *tp_clear, *tp_richcompare;
+    void *tp_richcompare;
     Py_ssize_t tp_weaklistoffset;
     void *tp_iter, *tp_iternext, *tp_methods, *tp_members, *tp_getset,
         *tp_base, *tp_dict, *tp_descr_get, *tp_descr_set;
@@ -205,6 +211,59 @@ static inline size_t _PyObject_VarSize(const PyTypeObject *tp, Py_ssize_t nitems
 
 /* Prints the pool allocator's statistics, as sys._debugmallocstats(). */
 int _PyObject_DebugMallocStats(FILE *out);
+
+/* ---- Objects that may form cycles (the GC half of objimpl.h) ---------- */
+
+/* A type with Py_TPFLAGS_HAVE_GC gives its objects a GC header (two words
+ * before the object) and a tp_traverse that visits each object it refers
+ * to (with Py_VISIT); a tp_clear that drops those references breaks the
+ * cycles the collector finds. Its tp_dealloc calls PyObject_GC_UnTrack
+ * first, and frees with PyObject_GC_Del. Each thread has its own collector:
+ * objects are collected by the thread that tracked them. */
+#define Py_TPFLAGS_HAVE_GC (1UL << 14)
+
+/* Allocate (untracked; NULL with MemoryError set on failure). */
+PyObject *_PyObject_GC_New(PyTypeObject *tp);
+PyVarObject *_PyObject_GC_NewVar(PyTypeObject *tp, Py_ssize_t nitems);
+PyVarObject *_PyObject_GC_Resize(PyVarObject *op, Py_ssize_t nitems);
+#define PyObject_GC_New(type, typeobj) ((type *)_PyObject_GC_New(typeobj))
+#define PyObject_GC_NewVar(type, typeobj, n) ((type *)_PyObject_GC_NewVar((typeobj), (n)))
+#define PyObject_GC_Resize(type, op, n) ((type *)_PyObject_GC_Resize((PyVarObject *)(op), (n)))
+
+/* Hand a complete object to the collector, take it back, free it. */
+void PyObject_GC_Track(void *op);
+void PyObject_GC_UnTrack(void *op);
+void PyObject_GC_Del(void *op);
+int PyObject_GC_IsTracked(PyObject *op);
+int PyObject_GC_IsFinalized(PyObject *op);
+
+/* Python's gc.collect(), gc.enable(), gc.disable(), gc.isenabled(). */
+Py_ssize_t PyGC_Collect(void);
+int PyGC_Enable(void);
+int PyGC_Disable(void);
+int PyGC_IsEnabled(void);
+
+/* Py_VISIT(op) in a tp_traverse whose arguments are named visit and arg. */
+#define Py_VISIT(op)                                                    \
+    do {                                                                \
+        if (op) {                                                       \
+            int vret = visit((PyObject *)(op), arg);                    \
+            if (vret) {                                                 \
+                return vret;                                            \
+            }                                                           \
+        }                                                               \
+    } while (0)
+
+/* Py_CLEAR(op): drops the reference in a field and sets it to NULL first,
+ * so that a destructor run by the drop never sees it. */
+#define Py_CLEAR(op)                                                    \
+    do {                                                                \
+        PyObject *_py_tmp = (PyObject *)(op);                           \
+        if (_py_tmp != NULL) {                                          \
+            (op) = NULL;                                                \
+            Py_DECREF(_py_tmp);                                         \
+        }                                                               \
+    } while (0)
 
 #ifdef __cplusplus
 }

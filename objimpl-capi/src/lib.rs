@@ -60,6 +60,18 @@ export! {
     fn _PyObject_NewVar(tp: *const TypeObject, n: isize) -> *mut PyVarObject;
     fn Py_IncRef(op: *mut PyObject);
     fn Py_DecRef(op: *mut PyObject);
+    fn _PyObject_GC_New(tp: *const TypeObject) -> *mut PyObject;
+    fn _PyObject_GC_NewVar(tp: *const TypeObject, n: isize) -> *mut PyVarObject;
+    fn _PyObject_GC_Resize(op: *mut PyVarObject, n: isize) -> *mut PyVarObject;
+    fn PyObject_GC_Track(op: *mut c_void);
+    fn PyObject_GC_UnTrack(op: *mut c_void);
+    fn PyObject_GC_Del(op: *mut c_void);
+    fn PyObject_GC_IsTracked(op: *mut PyObject) -> c_int;
+    fn PyObject_GC_IsFinalized(op: *mut PyObject) -> c_int;
+    fn PyGC_Collect() -> isize;
+    fn PyGC_Enable() -> c_int;
+    fn PyGC_Disable() -> c_int;
+    fn PyGC_IsEnabled() -> c_int;
     fn PyErr_NoMemory() -> *mut PyObject;
     fn PyErr_Occurred() -> *mut PyObject;
     fn PyErr_Clear();

@@ -138,6 +138,23 @@ fn cpythons_semantics_hold_from_c() {
 }
 
 #[test]
+fn a_c_type_with_tp_traverse_and_tp_clear_has_its_cycles_collected() {
+    let Some(cc) = compiler("CC", "cc") else {
+        return;
+    };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/gc.c");
+    let exe = build_static(&cc, &source, "gc");
+    let out = run(&exe, &[]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "ok\n");
+}
+
+#[test]
 fn the_debug_hooks_catch_every_mix_of_families_from_c() {
     let Some(cc) = compiler("CC", "cc") else {
         return;
@@ -282,11 +299,12 @@ fn a_wrong_layout_is_caught_by_the_header_check() {
         return;
     };
     let file = scratch().join("wrong.c");
+    let (_, tp_free) = TYPE_OBJECT_LAYOUT
+        .iter()
+        .find(|(expr, _)| expr.ends_with("tp_free)"))
+        .expect("the layout lists tp_free");
     let wrong = layout_checks().replace(
-        &format!(
-            "offsetof(PyTypeObject, tp_free) == {}",
-            TYPE_OBJECT_LAYOUT[6].1
-        ),
+        &format!("offsetof(PyTypeObject, tp_free) == {tp_free}"),
         "offsetof(PyTypeObject, tp_free) == 8",
     );
     assert!(wrong.contains("tp_free) == 8"));

@@ -24,6 +24,7 @@
 #![allow(non_snake_case, non_upper_case_globals)]
 
 mod error;
+mod gc;
 mod mem;
 mod object;
 
@@ -31,6 +32,11 @@ mod object;
 pub use crate::typeobj::C_LAYOUT as TYPE_OBJECT_LAYOUT;
 pub use error::{
     ExceptionType, MEMORY_ERROR, PyErr_Clear, PyErr_NoMemory, PyErr_Occurred, PyExc_MemoryError,
+};
+pub use gc::{
+    _PyObject_GC_New, _PyObject_GC_NewVar, _PyObject_GC_Resize, PyGC_Collect, PyGC_Disable,
+    PyGC_Enable, PyGC_IsEnabled, PyObject_GC_Del, PyObject_GC_IsFinalized, PyObject_GC_IsTracked,
+    PyObject_GC_Track, PyObject_GC_UnTrack,
 };
 pub use mem::{
     _PyObject_DebugMallocStats, PyMem_Calloc, PyMem_Free, PyMem_GetAllocator, PyMem_Malloc,
