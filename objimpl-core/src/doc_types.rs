@@ -92,3 +92,25 @@ unsafe impl crate::gc::Traverse for GcNode {
         self.edges.traverse(visit);
     }
 }
+
+/// A fixed-size object with a freelist of 4.
+#[derive(Debug)]
+pub struct Pooled {
+    /// A value.
+    pub value: f64,
+}
+static POOLED_TYPE: TypeObject = TypeObject::new::<Pooled>(c"Pooled");
+thread_local! {
+    static POOLED_FREELIST: crate::freelist::FreeList =
+        const { crate::freelist::FreeList::new(&POOLED_TYPE, 4) };
+}
+// SAFETY: TYPE is a static built by `TypeObject::new::<Pooled>`; the
+// freelist is one of `Pooled` objects.
+unsafe impl PyObjectType for Pooled {
+    type Header = PyObject;
+    type Item = ();
+    const TYPE: &'static TypeObject = &POOLED_TYPE;
+    fn freelist() -> Option<&'static std::thread::LocalKey<crate::freelist::FreeList>> {
+        Some(&POOLED_FREELIST)
+    }
+}

@@ -34,6 +34,7 @@ pub mod __doc;
 pub mod alloc;
 pub mod capi;
 mod error;
+pub mod freelist;
 pub mod gc;
 mod layout;
 mod object;
@@ -62,6 +63,8 @@ pub mod __private {
     pub use core::result::Result;
     pub use core::{assert, matches};
     pub use static_assertions;
+    pub use std::thread::LocalKey;
+    pub use std::thread_local;
 
     /// Fails const evaluation with `message`, reported at the caller: the
     /// user's token that the generated call is spanned with.

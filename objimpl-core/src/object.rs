@@ -7,7 +7,7 @@ use core::ops::Deref;
 use core::ptr::{self, NonNull};
 
 use crate::layout::{self, ObjectHeader};
-use crate::objimpl::{new_object, new_var_object};
+use crate::objimpl::{init, new_object, new_var_object};
 use crate::{MemoryError, TypeObject, alloc, gc};
 
 /// `PyObject`: the header every object starts with (`PyObject_HEAD`).
@@ -113,6 +113,19 @@ pub unsafe trait PyObjectType: Sized + 'static {
     /// The type object (`ob_type` of every object of this type).
     const TYPE: &'static TypeObject;
 
+    /// The type's freelist, for a type made with `#[pyobject(freelist =
+    /// N)]`: per thread, the memory of its last freed objects, which
+    /// `Py::new` reuses (see [`freelist`](crate::freelist)). `None`, the
+    /// default, for none. Used for fixed-size types only.
+    ///
+    /// An implementation returns a `thread_local!` holding
+    /// `FreeList::new(Self::TYPE, n)`; a list of another type is refused
+    /// with a panic.
+    #[inline]
+    fn freelist() -> Option<&'static std::thread::LocalKey<crate::freelist::FreeList>> {
+        None
+    }
+
     /// The payload's [`WeakList`](crate::WeakList), for a type whose
     /// objects can be weakly referenced (see [`WeakRefable`](crate::WeakRefable));
     /// `None`, the default, for the others.
@@ -183,11 +196,15 @@ impl<T: PyObjectType> Py<T> {
     #[inline]
     pub fn new(value: T) -> Result<Py<T>, MemoryError> {
         let () = Self::CHECKED;
-        let op = match (Self::IS_GC, T::Header::IS_VAR) {
-            (false, false) => new_object(T::TYPE)?,
-            (false, true) => new_var_object(T::TYPE, 0)?.cast::<PyObject>(),
-            (true, false) => gc::new_object(T::TYPE)?,
-            (true, true) => gc::new_var_object(T::TYPE, 0)?.cast::<PyObject>(),
+        let op = if let Some(op) = Self::reuse() {
+            op
+        } else {
+            match (Self::IS_GC, T::Header::IS_VAR) {
+                (false, false) => new_object(T::TYPE)?,
+                (false, true) => new_var_object(T::TYPE, 0)?.cast::<PyObject>(),
+                (true, false) => gc::new_object(T::TYPE)?,
+                (true, true) => gc::new_var_object(T::TYPE, 0)?.cast::<PyObject>(),
+            }
         };
         // SAFETY: `op` is a fresh object of `T::TYPE`, whose basicsize (checked
         // above against `T`'s layout) covers the payload; the payload is
@@ -195,6 +212,35 @@ impl<T: PyObjectType> Py<T> {
         unsafe { payload_ptr::<T>(op).write(value) };
         // SAFETY: the object is complete.
         Ok(unsafe { Py::complete(op) })
+    }
+
+    /// An object of `T::TYPE`, header initialised, made of memory from the
+    /// type's freelist, if it has one and it holds any.
+    #[inline]
+    fn reuse() -> Option<NonNull<PyObject>> {
+        if T::Header::IS_VAR {
+            return None;
+        }
+        let op = T::freelist()?
+            .try_with(|list| {
+                assert!(
+                    list.is_for(T::TYPE),
+                    "PyObjectType::freelist of '{}' returned another type's freelist",
+                    T::TYPE.name()
+                );
+                list.pop()
+            })
+            .ok()
+            .flatten()?;
+        if Self::IS_GC {
+            // SAFETY: the memory of a `gc` object of this type, freed on
+            // this thread and kept by its freelist.
+            unsafe { gc::object::reuse(op) };
+        }
+        // SAFETY: memory for an object of `T::TYPE` (a fixed-size type),
+        // aligned as the allocator aligns.
+        unsafe { init(op, T::TYPE) };
+        NonNull::new(op)
     }
 
     /// The handle of a complete new object, tracked if it is a `gc` one.
@@ -1313,6 +1359,19 @@ pub(crate) unsafe extern "C-unwind" fn dealloc<T: PyObjectType>(op: *mut PyObjec
 ///   whose payload was dropped or moved out, and nobody holds a reference
 ///   to it any more.
 unsafe fn destroy_rest<T: PyObjectType>(op: *mut PyObject) {
+    // A fixed-size object holds nothing more: its memory may go to the
+    // type's freelist rather than back to the pool.
+    if !T::Header::IS_VAR
+        && let Some(freelist) = T::freelist()
+        // SAFETY: the caller promises an object of `T::TYPE`, with nothing
+        // left in it and nobody referring to it (and untracked, if `gc`).
+        && freelist.try_with(|list| unsafe { list.push(op) }) == Ok(true)
+    {
+        if Py::<T>::IS_GC {
+            gc::object::forget();
+        }
+        return;
+    }
     struct FreeOnDrop(*mut PyObject);
     impl Drop for FreeOnDrop {
         fn drop(&mut self) {

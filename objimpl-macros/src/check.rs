@@ -40,6 +40,8 @@ pub(crate) struct Object {
     pub(crate) constructor: Option<Ident>,
     /// The field marked `#[pyobject(weaklist)]`, and its type.
     pub(crate) weaklist: Option<(Member, Type)>,
+    /// `freelist = N`: how many freed objects to keep per thread.
+    pub(crate) freelist: Option<syn::LitInt>,
     /// `gc`: the fields the derived traversal visits (all but those marked
     /// `#[pyobject(skip)]`); `None` for a `basic` type.
     pub(crate) gc: Option<Vec<(Member, Type)>>,
@@ -88,6 +90,26 @@ pub(crate) fn check(cx: &Ctxt, args: Args, input: DeriveInput) -> Option<Object>
              may form reference cycles, `#[pyobject(basic)]` for the others",
         );
     }
+    if let Some(n) = &args.freelist {
+        match n.base10_parse::<usize>() {
+            Ok(0) => cx.error_spanned_by(
+                n,
+                "`freelist = 0` keeps nothing: remove `freelist`, or give it a size \
+                 (`freelist = 32`)",
+            ),
+            Ok(_) if args.item.is_some() => cx.error_spanned_by(
+                n,
+                "a freelist keeps objects of one size, and objects with items vary: \
+                 `freelist` is for types without `item`",
+            ),
+            Ok(_) => {}
+            Err(_) => cx.error_spanned_by(
+                n,
+                "`freelist` takes how many freed objects to keep per thread, a whole \
+                 number: `freelist = 32`",
+            ),
+        }
+    }
     let mut fields = fields?;
     let FieldOptions {
         weaklist,
@@ -113,6 +135,7 @@ pub(crate) fn check(cx: &Ctxt, args: Args, input: DeriveInput) -> Option<Object>
         },
         weaklist,
         gc: args.gc.map(|_| traversed),
+        freelist: args.freelist,
     })
 }
 

@@ -40,6 +40,7 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
         constructor: _,
         weaklist,
         gc,
+        freelist,
     } = object;
 
     let repr_c = add_repr_c.then(|| quote!(#[repr(C)]));
@@ -66,6 +67,30 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
     let bare_name = ident.unraw().to_string();
     let layout = format_ident!("{}Object", bare_name);
     let type_static = format_ident!("{}_TYPE", upper_snake_case(&bare_name));
+    // `freelist = N`: a thread-local list, which the type's `freelist` returns.
+    let (freelist_static, freelist_fn) = match freelist {
+        Some(n) => {
+            let private = quote!(#krate::__private);
+            let n = syn::LitInt::new(n.base10_digits(), n.span());
+            (
+                quote! {
+                    #private::thread_local! {
+                        static FREELIST: #krate::freelist::FreeList =
+                            const { #krate::freelist::FreeList::new(&#type_static, #n) };
+                    }
+                },
+                quote! {
+                    #[inline]
+                    fn freelist() -> #private::Option<
+                        &'static #private::LocalKey<#krate::freelist::FreeList>
+                    > {
+                        #private::Some(&FREELIST)
+                    }
+                },
+            )
+        }
+        None => (TokenStream::new(), TokenStream::new()),
+    };
     let mut tp_name = Literal::c_string(name);
     tp_name.set_span(*name_span);
 
@@ -132,7 +157,10 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
                 type Item = #item_ty;
                 const TYPE: &'static #krate::TypeObject = &#type_static;
                 #weak_list_fn
+                #freelist_fn
             }
+
+            #freelist_static
 
             #weak_refable
 

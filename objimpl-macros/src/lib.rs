@@ -29,6 +29,7 @@ use proc_macro::TokenStream;
 /// | `crate = path` | where the runtime lives; default `::objimpl` |
 /// | `new = name` | name the constructors `T::name` and `T::name_var`, so the type can have its own `new` |
 /// | `new = false` | no constructors (`Py::new` and `Py::new_var` remain) |
+/// | `freelist = N` | keep the memory of up to `N` freed objects per thread for the next ones (CPython's `float` freelist); fixed-size types only |
 ///
 /// On fields:
 ///

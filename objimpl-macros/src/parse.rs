@@ -14,6 +14,7 @@ use crate::ctxt::Ctxt;
 /// The options' keywords (`crate` is Rust's own `Token![crate]`).
 mod kw {
     syn::custom_keyword!(basic);
+    syn::custom_keyword!(freelist);
     syn::custom_keyword!(gc);
     syn::custom_keyword!(item);
     syn::custom_keyword!(name);
@@ -35,6 +36,8 @@ pub(crate) struct Args {
     pub(crate) krate: Option<Path>,
     /// `new = name` or `new = false`: the generated constructors' name, or none.
     pub(crate) new: Option<Constructors>,
+    /// `freelist = N`: keep up to `N` freed objects per thread.
+    pub(crate) freelist: Option<syn::LitInt>,
 }
 
 /// What `new = ...` asks for.
@@ -53,6 +56,7 @@ enum Opt {
     Name(kw::name, LitStr),
     Crate(Token![crate], Path),
     New(kw::new, Constructors),
+    Freelist(kw::freelist, syn::LitInt),
 }
 
 /// Parses the attribute's arguments, reporting each malformed or repeated
@@ -95,6 +99,7 @@ pub(crate) fn parse_args(cx: &Ctxt, tokens: TokenStream) -> Args {
             Opt::Name(kw, name) => set_once(cx, &mut args.name, name, kw, "name"),
             Opt::Crate(kw, path) => set_once(cx, &mut args.krate, path, kw, "crate"),
             Opt::New(kw, new) => set_once(cx, &mut args.new, new, kw, "new"),
+            Opt::Freelist(kw, n) => set_once(cx, &mut args.freelist, n, kw, "freelist"),
         }
     }
     args
@@ -154,6 +159,13 @@ fn parse_opt(input: ParseStream<'_>) -> syn::Result<Opt> {
             .call(Path::parse_mod_style)
             .map_err(|e| Error::new(e.span(), HINT))?;
         Ok(Opt::Crate(kw, path))
+    } else if lookahead.peek(kw::freelist) {
+        let kw: kw::freelist = input.parse()?;
+        const HINT: &str = "`freelist` takes how many freed objects to keep per thread: \
+                            `freelist = 32`";
+        parse_eq(input, HINT)?;
+        let n = input.parse().map_err(|e| Error::new(e.span(), HINT))?;
+        Ok(Opt::Freelist(kw, n))
     } else if lookahead.peek(kw::new) {
         let kw: kw::new = input.parse()?;
         const HINT: &str = "`new` takes the constructor's name, or `false` for none: \
@@ -199,6 +211,7 @@ fn unknown_option(input: ParseStream<'_>, error: Error) -> Error {
         "tp_name" | "typename" | "type_name" => "did you mean `name = \"...\"`?",
         "krate" | "crate_path" | "path" => "did you mean `crate = ::objimpl`?",
         "fixed" | "plain" | "simple" => "did you mean `basic`?",
+        "free_list" | "freelist_size" | "pool" | "cache" => "did you mean `freelist = 32`?",
         "constructor" | "ctor" | "new_name" | "no_new" => {
             "did you mean `new = create` or `new = false`?"
         }

@@ -250,7 +250,20 @@ pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
         line(out, label, *value)?;
         total += value;
     }
-    line(out, "Total", total)
+    line(out, "Total", total)?;
+    // The calling thread's freelists, as CPython prints its own.
+    let freelists = crate::freelist::stats();
+    if !freelists.is_empty() {
+        writeln!(out)?;
+        for list in freelists {
+            let label = format!(
+                "{} free {} objects * {} bytes each",
+                list.free, list.type_name, list.object_size
+            );
+            line(out, &label, list.free * list.object_size)?;
+        }
+    }
+    Ok(())
 }
 
 /// One `label = value` line as CPython's `printone`: the label padded to 35

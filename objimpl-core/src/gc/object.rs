@@ -22,12 +22,29 @@ fn alloc_object(size: usize) -> Result<NonNull<PyObject>, MemoryError> {
         return Err(MemoryError);
     }
     let op = head::from_block(block);
+    // SAFETY: a fresh block of a `gc` object's size, header included.
+    unsafe { reuse(op) };
+    // SAFETY: `op` is within a non-null block.
+    Ok(unsafe { NonNull::new_unchecked(op) })
+}
+
+/// Makes the memory of a `gc` object a new, untracked object: a clean
+/// header, counted in generation 0 (which may start a collection).
+///
+/// # Safety
+///
+/// - `op` is the object position of a block of this thread made for a
+///   `gc` object (`PREFIX` bytes before it), which nothing else uses.
+pub(crate) unsafe fn reuse(op: *mut PyObject) {
     // SAFETY: the block has `PREFIX` bytes before the object, which hold
     // the header.
     unsafe { head::of(op).write(GcHead::unlinked()) };
     GcState::with(GcState::on_alloc);
-    // SAFETY: `op` is within a non-null block.
-    Ok(unsafe { NonNull::new_unchecked(op) })
+}
+
+/// `PyObject_GC_Del`'s accounting, for memory a freelist keeps.
+pub(crate) fn forget() {
+    GcState::with(GcState::on_free);
 }
 
 /// `_PyObject_GC_New(tp)`: a `gc` object of `tp_basicsize` bytes, header

@@ -8,6 +8,7 @@
 mod api;
 mod automatic;
 mod cycles;
+mod freelist;
 mod property;
 mod resurrection;
 mod support;

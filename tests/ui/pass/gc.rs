@@ -56,5 +56,29 @@ fn main() -> Result<(), MemoryError> {
     drop((a, b, w));
     assert_eq!(gc::collect(), 4);
     assert!(weak.upgrade().is_none());
-    Ok(())
+    freelists::run()
+}
+
+/// Freelists, on a `basic` and on a `gc` type, under the crate's own names.
+mod freelists {
+    use objimpl::prelude::*;
+    use std::cell::RefCell;
+
+    #[pyobject(basic, freelist = 16)]
+    pub struct Float(pub f64);
+
+    #[pyobject(gc, freelist = 8, new = make)]
+    pub struct Cell(pub RefCell<Option<Py<Cell>>>);
+
+    pub fn run() -> Result<(), MemoryError> {
+        let a = Float::new(Float(1.5))?;
+        let address = a.as_ptr();
+        drop(a);
+        assert_eq!(Float::new(Float(2.5))?.as_ptr(), address);
+        let c = Cell::make(Cell(RefCell::new(None)))?;
+        *c.0.borrow_mut() = Some(c.clone());
+        drop(c);
+        assert_eq!(gc::collect(), 1);
+        Ok(())
+    }
 }

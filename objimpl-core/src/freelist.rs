@@ -1,0 +1,215 @@
+//! Freelists: a type keeps the memory of its last freed objects, per
+//! thread, and its next objects reuse it (CPython's `float` freelist;
+//! PyO3's `#[pyclass(freelist = N)]`). `#[pyobject(basic, freelist = N)]`
+//! gives a fixed-size type one of up to `N` objects.
+//!
+//! Reusing a block skips the pool's size-class lookup, its free-list pop
+//! and, for `gc` types, nothing else changes: an object from the freelist
+//! is made and tracked as a fresh one. When the thread ends, what the
+//! freelists hold goes back to the pool. [`stats`] lists the calling
+//! thread's freelists, and `alloc::debug_malloc_stats` prints them as
+//! CPython's `sys._debugmallocstats()` prints its own.
+//!
+//! ```
+//! use objimpl_core::{Py, __doc::Pooled, freelist};
+//! let first = Py::new(Pooled { value: 1.0 })?;
+//! let address = first.as_ptr();
+//! drop(first); // kept by the freelist...
+//! let second = Py::new(Pooled { value: 2.0 })?;
+//! assert_eq!(second.as_ptr(), address); // ...and reused
+//! let stats = freelist::stats();
+//! assert!(stats.iter().any(|s| s.type_name == "Pooled" && s.capacity == 4));
+//! # Ok::<(), objimpl_core::MemoryError>(())
+//! ```
+
+use core::cell::{Cell, RefCell};
+use core::ptr;
+
+use crate::{PyObject, TypeObject};
+
+/// One type's freelist on one thread: freed objects' memory, linked
+/// through its first word. Made by `#[pyobject(freelist = N)]` in a
+/// `thread_local!`, and reached through [`PyObjectType::freelist`](crate::PyObjectType::freelist).
+pub struct FreeList {
+    top: Cell<*mut Link>,
+    len: Cell<usize>,
+    capacity: usize,
+    tp: &'static TypeObject,
+    registered: Cell<bool>,
+}
+
+/// What a block on the list holds: the next one.
+struct Link {
+    next: *mut Link,
+}
+
+/// The figures of one freelist ([`stats`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FreeListStats {
+    /// The type's name (`tp_name`).
+    pub type_name: &'static str,
+    /// The bytes of one object (`tp_basicsize`).
+    pub object_size: usize,
+    /// The objects' memory it holds now.
+    pub free: usize,
+    /// The most it holds (`N`).
+    pub capacity: usize,
+}
+
+thread_local! {
+    /// This thread's freelists that have held something, for `stats`.
+    static REGISTRY: RefCell<Vec<*const FreeList>> = const { RefCell::new(Vec::new()) };
+}
+
+impl FreeList {
+    /// An empty freelist for objects of `tp` (fixed-size), of at most
+    /// `capacity` objects.
+    ///
+    /// ```
+    /// # use objimpl_core::{PyObjectType, freelist::FreeList, __doc::Unit};
+    /// thread_local!(static UNITS: FreeList = const { FreeList::new(Unit::TYPE, 8) });
+    /// assert_eq!(UNITS.with(FreeList::len), 0);
+    /// ```
+    pub const fn new(tp: &'static TypeObject, capacity: usize) -> FreeList {
+        FreeList {
+            top: Cell::new(ptr::null_mut()),
+            len: Cell::new(0),
+            capacity,
+            tp,
+            registered: Cell::new(false),
+        }
+    }
+
+    /// The objects' memory held now.
+    ///
+    /// ```
+    /// # use objimpl_core::{PyObjectType, freelist::FreeList, __doc::Unit};
+    /// assert_eq!(FreeList::new(Unit::TYPE, 8).len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.len.get()
+    }
+
+    /// Whether this is a freelist of objects of `tp`.
+    #[inline]
+    pub(crate) fn is_for(&self, tp: &TypeObject) -> bool {
+        ptr::eq(self.tp, tp)
+    }
+
+    /// Whether it holds nothing.
+    ///
+    /// ```
+    /// # use objimpl_core::{PyObjectType, freelist::FreeList, __doc::Unit};
+    /// assert!(FreeList::new(Unit::TYPE, 8).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len.get() == 0
+    }
+
+    /// The memory of a freed object, for a new one of the same type; its
+    /// contents are garbage. `None` if the list is empty.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<*mut PyObject> {
+        let top = self.top.get();
+        if top.is_null() {
+            return None;
+        }
+        // SAFETY: blocks on the list are this thread's, each holding a `Link`.
+        self.top.set(unsafe { (*top).next });
+        self.len.set(self.len.get() - 1);
+        Some(top.cast())
+    }
+
+    /// Keeps the memory of object `op`, whose contents are dropped; false
+    /// (and nothing done) if the list is full.
+    ///
+    /// # Safety
+    ///
+    /// - `op` is an object of this list's type, made by `Py::new` on this
+    ///   thread, untracked, with nothing left to drop and no reference left.
+    #[inline]
+    pub(crate) unsafe fn push(&self, op: *mut PyObject) -> bool {
+        let len = self.len.get();
+        if len >= self.capacity {
+            return false;
+        }
+        if !self.registered.get() {
+            self.register();
+        }
+        let link = op.cast::<Link>();
+        // SAFETY: the object's memory is ours now, and holds at least a
+        // header, which has room for a `Link`.
+        unsafe {
+            link.write(Link {
+                next: self.top.get(),
+            })
+        };
+        self.top.set(link);
+        self.len.set(len + 1);
+        true
+    }
+
+    #[cold]
+    fn register(&self) {
+        let this: *const FreeList = self;
+        let registered = REGISTRY.try_with(|r| r.borrow_mut().push(this)).is_ok();
+        self.registered.set(registered);
+    }
+
+    fn stats(&self) -> FreeListStats {
+        FreeListStats {
+            type_name: self.tp.name(),
+            object_size: self.tp.basicsize(),
+            free: self.len(),
+            capacity: self.capacity,
+        }
+    }
+}
+
+impl Drop for FreeList {
+    /// At thread exit: the memory goes back to the pool.
+    fn drop(&mut self) {
+        if self.registered.get() {
+            let this: *const FreeList = self;
+            let _ = REGISTRY.try_with(|r| r.borrow_mut().retain(|&p| p != this));
+        }
+        let free = self.tp.free();
+        while let Some(op) = self.pop() {
+            if let Some(free) = free {
+                // SAFETY: memory of an object of `tp`, with nothing in it,
+                // which `tp_free` returns to where it came from.
+                unsafe { free(op.cast()) };
+            }
+        }
+    }
+}
+
+impl core::fmt::Debug for FreeList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(&self.stats(), f)
+    }
+}
+
+/// The calling thread's freelists that have held something, with what
+/// they hold now.
+///
+/// ```
+/// # use objimpl_core::{Py, __doc::Pooled, freelist};
+/// drop(Py::new(Pooled { value: 0.5 })?);
+/// let pooled = freelist::stats().into_iter().find(|s| s.type_name == "Pooled").unwrap();
+/// assert_eq!((pooled.free, pooled.object_size), (1, 24));
+/// # Ok::<(), objimpl_core::MemoryError>(())
+/// ```
+pub fn stats() -> Vec<FreeListStats> {
+    REGISTRY
+        .try_with(|r| {
+            r.borrow()
+                .iter()
+                // SAFETY: a registered freelist is a live thread-local of
+                // this thread: its `Drop` unregisters it.
+                .map(|&list| unsafe { (*list).stats() })
+                .collect()
+        })
+        .unwrap_or_default()
+}
