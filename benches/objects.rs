@@ -53,6 +53,28 @@ fn objimpl_point(ops: u64) -> Duration {
     })
 }
 
+/// The same object with a freelist of 16: its memory is reused per thread.
+#[pyobject(basic, freelist = 16)]
+#[allow(dead_code, reason = "the payload is written and dropped, never read")]
+struct PooledPoint {
+    x: f64,
+    y: f64,
+}
+
+/// `PooledPoint::new` + drop: the drop keeps the memory, the next new takes it.
+fn objimpl_freelist_point(ops: u64) -> Duration {
+    let _anchor = PooledPoint::new(PooledPoint { x: 0.0, y: 0.0 }).expect("memory");
+    time(|| {
+        for i in 0..ops {
+            let p = PooledPoint::new(PooledPoint {
+                x: i as f64,
+                y: 1.0,
+            });
+            drop(black_box(p.expect("the object family has memory")));
+        }
+    })
+}
+
 /// `Box::new` + drop.
 fn box_point(ops: u64) -> Duration {
     let _anchor = black_box(Box::new(Point { x: 0.0, y: 0.0 }));
@@ -171,6 +193,7 @@ mod cpython {
 fn contenders() -> Vec<(&'static str, Run)> {
     vec![
         ("objimpl", objimpl_point),
+        ("freelist=16", objimpl_freelist_point),
         ("Box::new", box_point),
         ("Rc::new", rc_point),
         #[cfg(feature = "cpython")]
@@ -219,6 +242,7 @@ fn table(contenders: &[(&'static str, Run)], mode: &Mode) -> Table {
         table.note("no PyObject_New column: build with `--features cpython` to link CPython's");
     }
     table.note("objimpl: a 32-byte object from object_malloc; Box: 16 bytes from System; Rc: 32");
+    table.note("freelist=16: the same object with #[pyobject(basic, freelist = 16)]");
     table.note("PyObject_New: a CPython complex (32 bytes, PyObject_Malloc), freed by Py_DECREF");
     table.note("ratio: the median over rounds of objimpl's time / the peer's in the same round");
     if mode.quick {
