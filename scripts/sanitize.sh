@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 TARGET=x86_64-unknown-linux-gnu
 TESTS=(-p objimpl-core -p objimpl --lib --test alloc --test object_model
-       --test global_allocator --test debug_hooks --test objects --test out_of_memory)
+       --test global_allocator --test debug_hooks --test gc --test objects --test out_of_memory)
 SKIP=(--skip memory_of_freed_arenas_leaves_the_process)
 
 rustup toolchain install nightly --profile minimal --component rust-src >/dev/null

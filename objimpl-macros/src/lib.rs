@@ -2,11 +2,15 @@
 //!
 //! The macro runs in three steps, one module each: `parse` (tokens to
 //! syntax), `check` (syntax to a valid object type, or an error for each
-//! misuse) and `expand` (the generated code). Errors are collected in a
-//! context, `ctxt::Ctxt`, so that a user sees all of them at once.
+//! misuse) and `expand` (the generated code); `driver` runs them on
+//! `proc_macro2` tokens. Errors are collected in a context, `ctxt::Ctxt`,
+//! so that a user sees all of them at once. Nothing but `lib.rs` touches
+//! `proc_macro`, so the fuzzer (`fuzz/`) compiles the other modules as its
+//! own and runs `driver` on arbitrary tokens.
 
 mod check;
 mod ctxt;
+mod driver;
 mod expand;
 #[cfg(test)]
 mod output_tests;
@@ -128,34 +132,10 @@ pub fn pyobject(args: TokenStream, input: TokenStream) -> TokenStream {
     pyobject_impl(args.into(), input.into()).into()
 }
 
-/// The macro on `proc_macro2` tokens, so that tests can run it.
+/// The macro on `proc_macro2` tokens: see [`driver`].
 fn pyobject_impl(
     args: proc_macro2::TokenStream,
     input: proc_macro2::TokenStream,
 ) -> proc_macro2::TokenStream {
-    let cx = ctxt::Ctxt::new();
-    let parsed_args = parse::parse_args(&cx, args);
-    let object = parse::parse_input(&cx, input.clone())
-        .and_then(|parsed| check::check(&cx, parsed_args, parsed));
-    match (cx.check(), object) {
-        (Ok(()), Some(object)) => expand::expand(&object),
-        (Err(errors), _) => {
-            // The item as written (less our field attributes, which nothing
-            // else would take), so that the errors above are the only ones.
-            let mut out = errors.into_compile_error();
-            match syn::parse2::<syn::DeriveInput>(input.clone()) {
-                Ok(mut item) => {
-                    if let syn::Data::Struct(data) = &mut item.data {
-                        for field in data.fields.iter_mut() {
-                            field.attrs.retain(|attr| !attr.path().is_ident("pyobject"));
-                        }
-                    }
-                    out.extend(quote::quote!(#item));
-                }
-                Err(_) => out.extend(input),
-            }
-            out
-        }
-        (Ok(()), None) => unreachable!("check returns None only after reporting an error"),
-    }
+    driver::pyobject(args, input)
 }

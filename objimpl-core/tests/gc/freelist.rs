@@ -112,7 +112,7 @@ fn what_a_freelist_keeps_goes_back_to_the_pool_when_its_thread_ends() {
         let f = Py::new(Float(1.0)).unwrap();
         let address = f.as_ptr() as usize;
         drop(f);
-        let kept = alloc::block_info(address as *const u8).map(|b| b.freed);
+        let kept = alloc::block_info(std::ptr::without_provenance(address)).map(|b| b.freed);
         (address, kept)
     })
     .join()
@@ -123,6 +123,6 @@ fn what_a_freelist_keeps_goes_back_to_the_pool_when_its_thread_ends() {
     assert!(!kept, "kept by the freelist: still allocated");
     // After the thread's end, the hooks saw it freed (in quarantine) or
     // forgot it (out of quarantine): either way, back in the pool.
-    let after = alloc::block_info(address as *const u8);
+    let after = alloc::block_info(std::ptr::without_provenance(address));
     assert!(after.is_none_or(|b| b.freed), "{after:?}");
 }
