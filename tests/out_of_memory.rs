@@ -269,3 +269,88 @@ fn resize_fails_with_memory_error_and_leaves_the_object_whole() {
     drop(n);
     assert_eq!(FAULTY.live.load(Ordering::Relaxed), 0);
 }
+
+/// A `gc` node, and a `gc` tuple, for the sweeps over cycles.
+#[pyobject(gc)]
+struct Node {
+    edges: std::cell::RefCell<Vec<PyAny>>,
+}
+
+#[pyobject(gc, item = PyAny, name = "gc_tuple")]
+struct GcTuple;
+
+#[pyobject(basic, freelist = 2)]
+struct Pooled(u64);
+
+#[test]
+fn gc_objects_fail_at_each_step_and_their_cycles_are_still_collected() {
+    let _faulty = faulty();
+    let build = || -> Result<(), MemoryError> {
+        let a = Node::new(Node {
+            edges: Default::default(),
+        })?;
+        let b = Node::new(Node {
+            edges: Default::default(),
+        })?;
+        a.edges.borrow_mut().push(b.clone().into());
+        b.edges.borrow_mut().push(a.clone().into());
+        // A failure here leaves a <-> b behind, for the collector.
+        let t = GcTuple::new_var(GcTuple, [PyAny::from(a.clone()), b.into()])?;
+        a.edges.borrow_mut().push(t.into());
+        Ok(())
+    };
+    // Whether the build failed or not, the cycles it left are garbage:
+    // after a collection, no block is left.
+    let requests = sweep(|| {
+        let built = build();
+        gc::collect();
+        built
+    });
+    assert_eq!(requests, 3);
+}
+
+#[test]
+fn a_gc_resize_that_fails_leaves_the_object_whole_and_tracked() {
+    let _faulty = faulty();
+    let a = Node::new(Node {
+        edges: Default::default(),
+    })
+    .unwrap();
+    let mut t = GcTuple::new_var(GcTuple, [PyAny::from(a.clone())]).unwrap();
+    FAULTY
+        .fail_at
+        .store(FAULTY.requests.load(Ordering::Relaxed), Ordering::Relaxed);
+    assert!(matches!(
+        t.resize_with(100, || PyAny::from(a.clone())),
+        Err(MemoryError)
+    ));
+    FAULTY.fail_at.store(usize::MAX, Ordering::Relaxed);
+    assert_eq!(t.len(), 1);
+    assert!(gc::is_tracked(t.as_any()));
+    a.edges.borrow_mut().push(t.into());
+    drop(a);
+    assert_eq!(gc::collect(), 2);
+    assert_eq!(FAULTY.live.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn a_freelist_type_fails_with_memory_error_only_when_its_list_is_empty() {
+    let _faulty = faulty();
+    // Nothing kept yet: the one request fails, as for any type.
+    FAULTY.requests.store(0, Ordering::Relaxed);
+    FAULTY.fail_at.store(0, Ordering::Relaxed);
+    assert!(matches!(Pooled::new(Pooled(1)), Err(MemoryError)));
+    FAULTY.fail_at.store(usize::MAX, Ordering::Relaxed);
+    assert_eq!(FAULTY.live.load(Ordering::Relaxed), 0);
+    drop(Pooled::new(Pooled(1)).unwrap());
+    // The drop above left its memory in the freelist: the next object
+    // needs no request at all.
+    FAULTY.requests.store(0, Ordering::Relaxed);
+    FAULTY.fail_at.store(0, Ordering::Relaxed);
+    let p = Pooled::new(Pooled(2)).expect("memory from the freelist");
+    FAULTY.fail_at.store(usize::MAX, Ordering::Relaxed);
+    assert_eq!((p.0, FAULTY.requests.load(Ordering::Relaxed)), (2, 0));
+    drop(p);
+    // One block stays in the freelist, alive by design.
+    assert_eq!(FAULTY.live.load(Ordering::Relaxed), 1);
+}
