@@ -65,10 +65,6 @@ struct Block {
     object: bool,
 }
 
-// SAFETY (for `Send`): a block is plain memory of the pool, which any thread
-// may free; the model hands each to one thread at a time.
-unsafe impl Send for Block {}
-
 impl Block {
     /// Whether the pool holds it (and counts it in its blocks in use).
     fn pooled(&self) -> usize {
@@ -157,7 +153,7 @@ fn worker(
     checkpoint: Arc<Barrier>,
 ) {
     let _abort = AbortOnPanic;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (id as u64 + 1) * 0x1000_0001);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((id as u64 + 1) * 0x1000_0001));
     let mut blocks: Vec<Block> = Vec::new();
     let mut objects: Vec<PyAny> = Vec::new();
     let per_checkpoint = ops / CHECKPOINTS;
