@@ -43,14 +43,14 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     first: ptr::null_mut(),
 });
 
-struct Registry {
+pub(crate) struct Registry {
     first: *mut Arena,
 }
 
 // SAFETY: the arenas on the list are reached only under the mutex.
 unsafe impl Send for Registry {}
 
-fn lock_registry() -> MutexGuard<'static, Registry> {
+pub(crate) fn lock_registry() -> MutexGuard<'static, Registry> {
     // Nothing under the lock panics half-way; a poisoned lock is fine.
     REGISTRY
         .lock()
@@ -123,6 +123,7 @@ impl Arena {
                 registry_next: ptr::null_mut(),
             })
         };
+        super::fork::install();
         let mut registry = lock_registry();
         if !arena_map::insert(base, arena) {
             drop(registry);

@@ -377,6 +377,7 @@ const CHOICES: &str = "default, pymalloc, malloc, debug, pymalloc_debug, malloc_
 pub(crate) fn configure() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        super::fork::install();
         let value = std::env::var_os("OBJIMPL_MALLOC");
         let value = value.as_deref().map(|v| v.to_string_lossy());
         let (base, hooks) = match value.as_deref().unwrap_or("") {

@@ -339,7 +339,7 @@ fn heap_for_thread() -> *const Heap {
 /// Every heap ever made, for the statistics.
 static ALL_HEAPS: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
 
-struct Lists {
+pub(crate) struct Lists {
     /// Empty heaps ready for a new thread.
     free: *const Heap,
     /// Heaps of exited threads with live blocks, not yet adopted.
@@ -357,7 +357,7 @@ static LISTS: Mutex<Lists> = Mutex::new(Lists {
 /// Whether `LISTS.orphans` may be non-empty: checked without the lock.
 static ORPHANS_WAITING: AtomicBool = AtomicBool::new(false);
 
-fn lock_lists() -> std::sync::MutexGuard<'static, Lists> {
+pub(crate) fn lock_lists() -> std::sync::MutexGuard<'static, Lists> {
     // Nothing under the lock can panic half-way; a poisoned lock is fine.
     LISTS
         .lock()

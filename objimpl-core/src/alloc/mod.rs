@@ -69,6 +69,7 @@ mod arena;
 mod arena_map;
 mod debug;
 mod domain;
+mod fork;
 mod global;
 mod heap;
 mod heap_map;

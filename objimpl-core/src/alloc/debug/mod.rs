@@ -24,6 +24,7 @@ use block::{Guards, HEAD, OVERHEAD, WORD};
 use registry::{Base, Entry};
 
 pub use block::{CLEAN_BYTE, DEAD_BYTE, FORBIDDEN_BYTE};
+pub(crate) use registry::{Map, Quarantine, all_shards, quarantine};
 pub use registry::{QUARANTINE_BLOCKS, QUARANTINE_BYTES};
 pub use report::{ErrorKind, Report, set_error_handler, set_trace};
 

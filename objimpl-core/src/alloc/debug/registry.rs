@@ -70,7 +70,7 @@ impl Hasher for AddressHasher {
     }
 }
 
-type Map = HashMap<usize, Entry, BuildHasherDefault<AddressHasher>>;
+pub(crate) type Map = HashMap<usize, Entry, BuildHasherDefault<AddressHasher>>;
 
 const SHARDS: usize = 16;
 
@@ -81,6 +81,11 @@ static MAP: [Mutex<Map>; SHARDS] =
 pub(crate) fn shard(address: usize) -> MutexGuard<'static, Map> {
     let index = ((address >> 4).wrapping_mul(0x9E37_79B9) >> 8) % SHARDS;
     lock(&MAP[index])
+}
+
+/// Every shard, locked, in index order (for `fork`).
+pub(crate) fn all_shards() -> Vec<MutexGuard<'static, Map>> {
+    MAP.iter().map(lock).collect()
 }
 
 /// Calls `f` on each shard in turn, locked.
