@@ -1,11 +1,13 @@
 //! `PyMalloc` as the global allocator of a whole test binary: the test
 //! harness, std, threads and collections all allocate from the pools.
 //!
-//! Not under Miri: Stacked Borrows (and Tree Borrows) forbid an allocator to
-//! reuse a block while the frame that dropped its `Box` still protects it,
-//! which std does (`fn init(self: Box<Self>)` frees `self` and allocates
-//! again); see rust-lang/miri#3666 and #5284. The pool itself runs under
-//! Miri through the `object_*`/`mem_*` tests, where no `Box` is involved.
+//! Under Miri, through a wrapper: Stacked Borrows (and Tree Borrows) forbid
+//! an allocator to hand out a block again while the frame that dropped its
+//! `Box` still protects it, which std does (`fn init(self: Box<Self>)`
+//! frees `self` and allocates again; rust-lang/miri#3666 and #5284). The
+//! wrapper, [`Delayed`], holds each freed block back for the next 256
+//! frees before the pool gets it, so no block comes back inside the frame
+//! that freed it; everything else is the pool's own code, checked.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -14,16 +16,68 @@ use std::time::Duration;
 
 use objimpl_core::alloc::{self, PyMalloc};
 
+#[cfg(not(miri))]
 #[global_allocator]
 static GLOBAL: PyMalloc = PyMalloc;
+
+#[cfg(miri)]
+#[global_allocator]
+static GLOBAL: Delayed = Delayed;
+
+/// `PyMalloc`, with each free held back for the next 256 (for Miri).
+#[cfg(miri)]
+struct Delayed;
+
+#[cfg(miri)]
+mod delayed {
+    use std::alloc::{GlobalAlloc, Layout};
+    use std::sync::Mutex;
+
+    use objimpl_core::alloc::PyMalloc;
+
+    const HELD: usize = 256;
+
+    /// Freed blocks not yet given to the pool, oldest at `next`.
+    struct Ring {
+        blocks: [Option<(*mut u8, Layout)>; HELD],
+        next: usize,
+    }
+
+    // SAFETY: the blocks are plain memory of the pool, which any thread may
+    // free; the ring is only reached under its mutex.
+    unsafe impl Send for Ring {}
+
+    static RING: Mutex<Ring> = Mutex::new(Ring {
+        blocks: [None; HELD],
+        next: 0,
+    });
+
+    // SAFETY: every block comes from `PyMalloc` and goes back to it once,
+    // after waiting in the ring; `PyMalloc` honours `GlobalAlloc`.
+    unsafe impl GlobalAlloc for super::Delayed {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: as the caller promises.
+            unsafe { PyMalloc.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+            let oldest = {
+                let mut ring = RING.lock().unwrap_or_else(|e| e.into_inner());
+                let next = ring.next;
+                ring.next = (next + 1) % HELD;
+                ring.blocks[next].replace((p, layout))
+            };
+            if let Some((old, old_layout)) = oldest {
+                // SAFETY: a block of `PyMalloc` with its layout, freed once.
+                unsafe { PyMalloc.dealloc(old, old_layout) }
+            }
+        }
+    }
+}
 
 const N: usize = if cfg!(miri) { 200 } else { 20_000 };
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "Stacked Borrows rejects memory-reusing global allocators (miri#3666)"
-)]
 fn collections_allocate_from_the_pools() {
     let v: Vec<String> = (0..N).map(|i| format!("item {i}")).collect();
     let mut map: HashMap<String, usize> = HashMap::new();
@@ -37,10 +91,6 @@ fn collections_allocate_from_the_pools() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "Stacked Borrows rejects memory-reusing global allocators (miri#3666)"
-)]
 fn threads_allocate_and_drop_each_others_values() {
     let (tx, rx) = mpsc::channel::<Vec<Box<[u8]>>>();
     let producers: Vec<_> = (0..4)
@@ -76,10 +126,6 @@ fn threads_allocate_and_drop_each_others_values() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "Stacked Borrows rejects memory-reusing global allocators (miri#3666)"
-)]
 fn growing_and_over_aligned_values_work() {
     let mut s = String::new();
     for i in 0..N {
@@ -99,10 +145,6 @@ fn growing_and_over_aligned_values_work() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "Stacked Borrows rejects memory-reusing global allocators (miri#3666)"
-)]
 fn short_lived_threads_leave_no_heap_behind_in_use() {
     for _ in 0..if cfg!(miri) { 3 } else { 50 } {
         thread::spawn(|| {
@@ -115,10 +157,6 @@ fn short_lived_threads_leave_no_heap_behind_in_use() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "Stacked Borrows rejects memory-reusing global allocators (miri#3666)"
-)]
 fn heap_map_allocates_nothing_while_it_holds_the_arenas() {
     // The heap map holds the lock under which arenas are made while it reads
     // them. A thread's first allocation from the pools makes its first
