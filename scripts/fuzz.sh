@@ -28,15 +28,19 @@ for target in "${TARGETS[@]}"; do
     echo "== $target, ${SECONDS_EACH} s"
     dict=()
     [ -f "$target.dict" ] && dict=("-dict=$target.dict")
-    # The run's own corpus grows in a scratch directory; the seeds stay as
-    # they are (`cargo fuzz cmin` to fold new finds back into them).
+    # The run's finds go to a scratch directory, then only those that add
+    # coverage are merged into the seeds (libFuzzer's -merge=1).
     scratch=$(mktemp -d)
     cargo +nightly fuzz run "$target" "$scratch" "corpus/$target" -- \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -print_final_stats=1 "${dict[@]}" \
-        2>&1 | tee "$scratch.log" | grep -E '^(#[0-9]+ +DONE|Done|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY)' || true
-    if grep -qE 'ERROR|panicked|SUMMARY' "$scratch.log"; then
-        echo "$target: a crash; the log is $scratch.log" >&2
+        >"$scratch.log" 2>&1 || true
+    grep -E '^#[0-9]+[[:space:]]+DONE|^Done|stat::number_of_executed_units|stat::peak_rss_mb' "$scratch.log" || true
+    if grep -qE '==[0-9]+==ERROR|panicked|SUMMARY|deadly signal' "$scratch.log"; then
+        grep -E -A20 '==[0-9]+==ERROR|panicked' "$scratch.log" | head -40 >&2
+        echo "$target: a crash; the log is $scratch.log, the input in fuzz/artifacts/$target/" >&2
         exit 1
     fi
+    cargo +nightly fuzz run "$target" "corpus/$target" "$scratch" -- -merge=1 >/dev/null 2>&1
+    echo "$target: $(ls "corpus/$target" | wc -l) inputs in the seed corpus"
     rm -rf "$scratch" "$scratch.log"
 done
