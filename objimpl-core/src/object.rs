@@ -337,6 +337,10 @@ impl<T: PyObjectType> Py<T> {
 
     /// The value, mutably, while this is the only reference.
     ///
+    /// For `basic` types only: a `gc` type refuses to compile a call, since
+    /// the cycle collector may read the payload at any allocation (mutate a
+    /// `gc` object through `Cell` or `RefCell` fields).
+    ///
     /// ```
     /// # use objimpl_core::{Py, __doc::Counter};
     /// let mut c = Py::new(Counter { n: 0 })?;
@@ -694,7 +698,8 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
         unsafe { core::slice::from_raw_parts(items_ptr::<T>(self.ptr), self.len()) }
     }
 
-    /// The items, mutably, while this is the only reference.
+    /// The items, mutably, while this is the only reference. For `basic`
+    /// types only, as [`get_mut`](Self::get_mut).
     ///
     /// ```
     /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
