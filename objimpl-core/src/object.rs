@@ -193,7 +193,7 @@ impl<T: PyObjectType> Py<T> {
     /// assert_eq!(p.refcnt(), 1);
     /// # Ok::<(), objimpl_core::MemoryError>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn new(value: T) -> Result<Py<T>, MemoryError> {
         let () = Self::CHECKED;
         let op = if let Some(op) = Self::reuse() {
@@ -202,8 +202,10 @@ impl<T: PyObjectType> Py<T> {
             match (Self::IS_GC, T::Header::IS_VAR) {
                 (false, false) => new_object(T::TYPE)?,
                 (false, true) => new_var_object(T::TYPE, 0)?.cast::<PyObject>(),
-                (true, false) => gc::new_object(T::TYPE)?,
-                (true, true) => gc::new_var_object(T::TYPE, 0)?.cast::<PyObject>(),
+                (true, false) => gc::object::new_object_uncounted(T::TYPE)?,
+                (true, true) => {
+                    gc::object::new_var_object_uncounted(T::TYPE, 0)?.cast::<PyObject>()
+                }
             }
         };
         // SAFETY: `op` is a fresh object of `T::TYPE`, whose basicsize (checked
@@ -232,11 +234,7 @@ impl<T: PyObjectType> Py<T> {
             })
             .ok()
             .flatten()?;
-        if Self::IS_GC {
-            // SAFETY: the memory of a `gc` object of this type, freed on
-            // this thread and kept by its freelist.
-            unsafe { gc::object::reuse(op) };
-        }
+        // (A `gc` object's header is written when `complete` tracks it.)
         // SAFETY: memory for an object of `T::TYPE` (a fixed-size type),
         // aligned as the allocator aligns.
         unsafe { init(op, T::TYPE) };
@@ -252,8 +250,9 @@ impl<T: PyObjectType> Py<T> {
     #[inline]
     unsafe fn complete(op: NonNull<PyObject>) -> Py<T> {
         if Self::IS_GC {
-            // SAFETY: a complete, untracked `gc` object of this thread.
-            unsafe { gc::object::track(op.as_ptr()) };
+            // SAFETY: a complete, untracked `gc` object of this thread,
+            // made uncounted (or from the freelist).
+            unsafe { gc::object::track_new(op.as_ptr()) };
         }
         Py {
             ptr: op,
@@ -588,7 +587,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     ) -> Result<Py<T>, MemoryError> {
         let () = Self::CHECKED;
         let op = if Self::IS_GC {
-            gc::new_var_object(T::TYPE, len)?
+            gc::object::new_var_object_uncounted(T::TYPE, len)?
         } else {
             new_var_object(T::TYPE, len)?
         }
@@ -1319,6 +1318,38 @@ impl<T: PyObjectType> Drop for PartialObject<T> {
 /// - `op` is an object of type `T::TYPE` whose payload and items are
 ///   initialised, and nobody holds a reference to it any more.
 pub(crate) unsafe extern "C-unwind" fn dealloc<T: PyObjectType>(op: *mut PyObject) {
+    if Py::<T>::IS_GC {
+        // The collector must not see the object while it is torn down.
+        // SAFETY: the caller promises a live object of the `gc` type `T::TYPE`.
+        let was_tracked = unsafe { gc::object::untrack(op) };
+        // SAFETY: an untracked `gc` object with no references, which
+        // `tp_dealloc` (this function) can destroy later.
+        let Some(_trash) = (unsafe { gc::object::trash_begin(op) }) else {
+            return; // put aside: the stack is deep already
+        };
+        // A tracked object was never finalized: only untracked ones can be.
+        // SAFETY: as above.
+        if !was_tracked && unsafe { gc::object::is_finalized(op) } {
+            // The collector dropped the payload (and the items) already.
+            // SAFETY: as the caller promises, minus the payload.
+            unsafe { destroy_rest::<T>(op) };
+            return;
+        }
+        // SAFETY: as the caller promises.
+        unsafe { drop_payload_and_rest::<T>(op) };
+    } else {
+        // SAFETY: as the caller promises.
+        unsafe { drop_payload_and_rest::<T>(op) };
+    }
+}
+
+/// Drops the payload, then (also on unwind) the items and the memory.
+///
+/// # Safety
+///
+/// - as [`dealloc`], and `op` is untracked if `gc`.
+#[inline(always)]
+unsafe fn drop_payload_and_rest<T: PyObjectType>(op: *mut PyObject) {
     struct RestOnDrop<T: PyObjectType>(*mut PyObject, PhantomData<T>);
     impl<T: PyObjectType> Drop for RestOnDrop<T> {
         fn drop(&mut self) {
@@ -1327,26 +1358,6 @@ pub(crate) unsafe extern "C-unwind" fn dealloc<T: PyObjectType>(op: *mut PyObjec
             unsafe { destroy_rest::<T>(self.0) }
         }
     }
-    let mut _trash = None;
-    if Py::<T>::IS_GC {
-        // The collector must not see the object while it is torn down.
-        // SAFETY: the caller promises a live object of the `gc` type `T::TYPE`.
-        unsafe { gc::object::untrack(op) };
-        // SAFETY: an untracked `gc` object with no references, which
-        // `tp_dealloc` (this function) can destroy later.
-        match unsafe { gc::object::trash_begin(op) } {
-            Some(guard) => _trash = Some(guard),
-            None => return, // put aside: the stack is deep already
-        }
-        // SAFETY: as above.
-        if unsafe { gc::object::is_finalized(op) } {
-            // The collector dropped the payload (and the items) already.
-            // SAFETY: as the caller promises, minus the payload.
-            unsafe { destroy_rest::<T>(op) };
-            return;
-        }
-    }
-    // The items and the memory go after the payload, also on unwind.
     let _rest = RestOnDrop::<T>(op, PhantomData);
     // SAFETY: the caller promises `op` is a (non-null) object.
     let op = unsafe { NonNull::new_unchecked(op) };
@@ -1377,15 +1388,23 @@ unsafe fn destroy_rest<T: PyObjectType>(op: *mut PyObject) {
         }
         return;
     }
-    struct FreeOnDrop(*mut PyObject);
-    impl Drop for FreeOnDrop {
+    struct FreeOnDrop<T: PyObjectType>(*mut PyObject, PhantomData<T>);
+    impl<T: PyObjectType> Drop for FreeOnDrop<T> {
+        #[inline]
         fn drop(&mut self) {
             // SAFETY: everything the object owned has been dropped; its
-            // memory goes back once.
-            unsafe { free_memory(self.0) }
+            // memory goes back once, through the `tp_free` that
+            // `TypeObject::new` or `new_gc` gave `T::TYPE`, called directly.
+            unsafe {
+                if Py::<T>::IS_GC {
+                    gc::object::free(self.0.cast());
+                } else {
+                    alloc::object_free(self.0.cast());
+                }
+            }
         }
     }
-    let _free = FreeOnDrop(op);
+    let _free = FreeOnDrop::<T>(op, PhantomData);
     // SAFETY: the caller promises `op` is a (non-null) object.
     let op = unsafe { NonNull::new_unchecked(op) };
     // SAFETY: the object is live until `_free` drops.

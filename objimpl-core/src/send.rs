@@ -60,7 +60,8 @@ impl<T: PyObjectType> Py<T> {
     /// # Ok::<(), objimpl_core::MemoryError>(())
     /// ```
     pub fn into_sendable(this: Self) -> Result<SendPy<T>, Py<T>> {
-        if this.refcnt() != 1 {
+        // A husk (its payload dropped by the collector) has nothing to send.
+        if this.refcnt() != 1 || this.try_get().is_none() {
             return Err(this);
         }
         if Py::<T>::IS_GC {

@@ -133,7 +133,7 @@ pub unsafe extern "C" fn PyObject_GC_Track(op: *mut c_void) {
 /// - `op` is a live `gc` object of this thread.
 pub unsafe extern "C" fn PyObject_GC_UnTrack(op: *mut c_void) {
     // SAFETY: as the caller promises.
-    unsafe { object::untrack(op.cast()) }
+    unsafe { object::untrack(op.cast()) };
 }
 
 /// `PyObject_GC_Del(op)`: frees a `gc` object's memory, header included

@@ -50,7 +50,7 @@ impl GcState {
     /// `gc_collect_main`); returns the number of objects found unreachable
     /// and destroyed. Does nothing (returns 0) while a collection runs.
     pub(crate) fn collect(&self, generation: usize) -> usize {
-        if self.collecting.replace(true) {
+        if self.is_closed() || self.collecting.replace(true) {
             return 0;
         }
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.collect_main(generation)));

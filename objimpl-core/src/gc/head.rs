@@ -222,6 +222,43 @@ pub(crate) unsafe fn append(node: *mut GcHead, head: *mut GcHead) {
     }
 }
 
+/// [`append`] for a node being tracked outside a collection: no flag is
+/// set on the list's nodes or on a head, and an object being tracked has
+/// none either (`FINALIZED` objects are never tracked again), so the links
+/// are plain stores, which overwrite whatever `node` held.
+#[inline]
+pub(crate) unsafe fn append_untracked(node: *mut GcHead, head: *mut GcHead) {
+    // SAFETY: the caller promises both are live headers of this thread,
+    // `head` a well-formed list head, `node` on no list.
+    unsafe {
+        let last = (*head).prev;
+        (*node).prev = last;
+        (*node).next = head;
+        (*last).next = node;
+        (*head).prev = node;
+    }
+}
+
+/// [`remove`] for a tracked object outside `deduce_unreachable`: then no
+/// node on a list has a flag (`FINALIZED` objects are never on a list,
+/// and `COLLECTING` and the marks live only while a collection sorts the
+/// young list, when no object is freed), so the links are plain loads and
+/// stores.
+#[inline]
+pub(crate) unsafe fn remove_untracking(node: *mut GcHead) {
+    // SAFETY: the caller promises `node` is on a well-formed list of this
+    // thread, outside `deduce_unreachable`.
+    unsafe {
+        let prev = (*node).prev;
+        let next = (*node).next;
+        debug_assert!(prev.addr() & FLAGS == 0 && next.addr() & UNREACHABLE == 0);
+        (*prev).next = next;
+        (*next).prev = prev;
+        (*node).next = ptr::null_mut();
+        (*node).prev = ptr::null_mut();
+    }
+}
+
 /// Unlinks `node` from its list and marks it untracked (flags kept).
 #[inline]
 pub(crate) unsafe fn remove(node: *mut GcHead) {

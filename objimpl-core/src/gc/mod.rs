@@ -109,7 +109,7 @@ pub struct GenerationStats {
 /// # Ok::<(), objimpl_core::MemoryError>(())
 /// ```
 pub fn collect() -> usize {
-    GcState::with(|state| state.collect(GENERATIONS - 1)).unwrap_or(0)
+    GcState::with(|state| state.collect(GENERATIONS - 1))
 }
 
 /// `gc.collect(generation)`: collects `generation` (0, 1 or 2) and every
@@ -129,7 +129,7 @@ pub fn collect_generation(generation: usize) -> Option<usize> {
     if generation >= GENERATIONS {
         return None;
     }
-    Some(GcState::with(|state| state.collect(generation)).unwrap_or(0))
+    Some(GcState::with(|state| state.collect(generation)))
 }
 
 /// `gc.enable()`: turns automatic collection on (the default).
@@ -160,7 +160,7 @@ pub fn disable() {
 /// assert!(objimpl_core::gc::is_enabled());
 /// ```
 pub fn is_enabled() -> bool {
-    GcState::with(|state| state.enabled.get()).unwrap_or(false)
+    GcState::with(|state| state.enabled.get())
 }
 
 /// `gc.get_count()`: for generation 0, the `gc` objects allocated minus
@@ -176,7 +176,7 @@ pub fn is_enabled() -> bool {
 /// # Ok::<(), objimpl_core::MemoryError>(())
 /// ```
 pub fn get_count() -> [usize; 3] {
-    GcState::with(|state| state.generations.each_ref().map(|g| g.count.get())).unwrap_or_default()
+    GcState::with(|state| state.generations.each_ref().map(|g| g.count.get()))
 }
 
 /// `gc.set_threshold(t0, t1, t2)`: when each generation is collected (see
@@ -205,7 +205,6 @@ pub fn set_threshold(thresholds: [usize; 3]) {
 /// ```
 pub fn get_threshold() -> [usize; 3] {
     GcState::with(|state| state.generations.each_ref().map(|g| g.threshold.get()))
-        .unwrap_or_default()
 }
 
 /// `gc.get_stats()`: per generation, collections, objects collected, and
@@ -218,7 +217,7 @@ pub fn get_threshold() -> [usize; 3] {
 /// assert_eq!(gc::get_stats()[2].collections, before + 1);
 /// ```
 pub fn get_stats() -> [GenerationStats; 3] {
-    GcState::with(|state| state.generations.each_ref().map(|g| g.stats.get())).unwrap_or_default()
+    GcState::with(|state| state.generations.each_ref().map(|g| g.stats.get()))
 }
 
 /// `gc.freeze()`: moves every tracked object to a permanent generation
@@ -256,7 +255,7 @@ pub fn unfreeze() {
 /// assert_eq!(objimpl_core::gc::get_freeze_count(), 0);
 /// ```
 pub fn get_freeze_count() -> usize {
-    GcState::with(GcState::freeze_count).unwrap_or(0)
+    GcState::with(GcState::freeze_count)
 }
 
 /// `gc.is_tracked(obj)`: whether `obj` is a `gc` object known to the

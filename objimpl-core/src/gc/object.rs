@@ -13,33 +13,30 @@ use crate::layout::ObjectHeader;
 use crate::object::{items_ptr, payload_ptr, var_len};
 use crate::{MemoryError, PyObject, PyObjectType, PyVarObject, TypeObject, alloc, init, init_var};
 
-/// Allocates a `gc` object of `size` bytes, untracked, header zeroed and
-/// counted in generation 0 (which may start a collection).
+/// Allocates a `gc` object of `size` bytes, not counted yet. Its header
+/// is left as the allocator gave it: [`track_new`] writes both words.
+#[inline]
 fn alloc_object(size: usize) -> Result<NonNull<PyObject>, MemoryError> {
     let total = size.checked_add(PREFIX).ok_or(MemoryError)?;
     let block = alloc::object_malloc(total);
     if block.is_null() {
         return Err(MemoryError);
     }
-    let op = head::from_block(block);
-    // SAFETY: a fresh block of a `gc` object's size, header included.
-    unsafe { reuse(op) };
     // SAFETY: `op` is within a non-null block.
-    Ok(unsafe { NonNull::new_unchecked(op) })
+    Ok(unsafe { NonNull::new_unchecked(head::from_block(block)) })
 }
 
-/// Makes the memory of a `gc` object a new, untracked object: a clean
-/// header, counted in generation 0 (which may start a collection).
+/// Makes `op`'s header that of an untracked object.
 ///
 /// # Safety
 ///
 /// - `op` is the object position of a block of this thread made for a
 ///   `gc` object (`PREFIX` bytes before it), which nothing else uses.
-pub(crate) unsafe fn reuse(op: *mut PyObject) {
+#[inline]
+unsafe fn clean_header(op: *mut PyObject) {
     // SAFETY: the block has `PREFIX` bytes before the object, which hold
     // the header.
     unsafe { head::of(op).write(GcHead::unlinked()) };
-    GcState::with(GcState::on_alloc);
 }
 
 /// `PyObject_GC_Del`'s accounting, for memory a freelist keeps.
@@ -48,15 +45,18 @@ pub(crate) fn forget() {
 }
 
 /// `_PyObject_GC_New(tp)`: a `gc` object of `tp_basicsize` bytes, header
-/// initialised, body uninitialised, untracked.
+/// initialised, body uninitialised, untracked; counted in generation 0,
+/// which may start a collection (as `_PyObject_GC_Link` does).
 ///
 /// # Errors
 ///
 /// [`MemoryError`] if the memory could not be had.
+#[inline]
 pub fn new_object(tp: &'static TypeObject) -> Result<NonNull<PyObject>, MemoryError> {
-    let op = alloc_object(crate::object_size(tp))?;
-    // SAFETY: `op` is a fresh block of `tp_basicsize` bytes, 16-aligned.
-    unsafe { init(op.as_ptr(), tp) };
+    let op = new_object_uncounted(tp)?;
+    // SAFETY: a fresh `gc` object of this thread.
+    unsafe { clean_header(op.as_ptr()) };
+    GcState::with(GcState::on_alloc);
     Ok(op)
 }
 
@@ -70,6 +70,32 @@ pub fn new_var_object(
     tp: &'static TypeObject,
     n: usize,
 ) -> Result<NonNull<PyVarObject>, MemoryError> {
+    let op = new_var_object_uncounted(tp, n)?;
+    // SAFETY: a fresh `gc` object of this thread.
+    unsafe { clean_header(op.as_ptr().cast()) };
+    GcState::with(GcState::on_alloc);
+    Ok(op)
+}
+
+/// [`new_object`], counted later by [`track_new`] (one visit to the
+/// thread's collector per object, not two), header not written: nothing
+/// may read it before `track_new` (nor free the object but by `tp_free`).
+#[inline]
+pub(crate) fn new_object_uncounted(
+    tp: &'static TypeObject,
+) -> Result<NonNull<PyObject>, MemoryError> {
+    let op = alloc_object(crate::object_size(tp))?;
+    // SAFETY: `op` is a fresh block of `tp_basicsize` bytes, 16-aligned.
+    unsafe { init(op.as_ptr(), tp) };
+    Ok(op)
+}
+
+/// [`new_var_object`], counted later by [`track_new`].
+#[inline]
+pub(crate) fn new_var_object_uncounted(
+    tp: &'static TypeObject,
+    n: usize,
+) -> Result<NonNull<PyVarObject>, MemoryError> {
     if n > isize::MAX as usize {
         return Err(MemoryError);
     }
@@ -80,6 +106,24 @@ pub fn new_var_object(
     // SAFETY: `op` is a fresh block of at least a var header, 16-aligned.
     unsafe { init_var(op.as_ptr(), tp, n) };
     Ok(op)
+}
+
+/// Counts a new object in generation 0 (which may start a collection,
+/// which does not see it yet) and tracks it: `_PyObject_GC_Link` and
+/// `PyObject_GC_Track` in one visit to the thread's collector.
+///
+/// # Safety
+///
+/// - `op` is a complete `gc` object of this thread, untracked, made by
+///   one of the `uncounted` functions or from a freelist (its header's
+///   contents do not matter: both words are written).
+#[inline(always)]
+pub(crate) unsafe fn track_new(op: *mut PyObject) {
+    GcState::with(|state| {
+        state.on_alloc();
+        // SAFETY: as the caller promises.
+        unsafe { state.track(op) }
+    });
 }
 
 /// `_PyObject_GC_Resize`: reallocates `gc` object `op` to `size` bytes
@@ -108,6 +152,7 @@ pub(crate) unsafe fn resize(op: *mut PyObject, size: usize) -> *mut PyObject {
 ///
 /// - `p` is an untracked `gc` object made by this module, which nothing
 ///   uses any more.
+#[inline]
 pub(crate) unsafe extern "C" fn free(p: *mut c_void) {
     GcState::with(GcState::on_free);
     // SAFETY: the caller promises the block came from `object_malloc`.
@@ -119,25 +164,30 @@ pub(crate) unsafe extern "C" fn free(p: *mut c_void) {
 /// # Safety
 ///
 /// - `op` is a complete `gc` object of this thread, untracked.
+#[inline]
 pub(crate) unsafe fn track(op: *mut PyObject) {
-    // SAFETY: as the caller promises. Past the thread's collector (its
-    // thread-locals being destroyed) the object stays untracked.
+    // SAFETY: as the caller promises. Once the thread's collector has
+    // closed (the thread is ending) the object stays untracked.
     GcState::with(|state| unsafe { state.track(op) });
 }
 
-/// `PyObject_GC_UnTrack`: takes `op` off its generation, if it is on one.
+/// `PyObject_GC_UnTrack`: takes `op` off its generation, if it is on one;
+/// whether it was.
 ///
 /// # Safety
 ///
 /// - `op` is a live `gc` object of this thread.
 #[inline]
-pub(crate) unsafe fn untrack(op: *mut PyObject) {
+pub(crate) unsafe fn untrack(op: *mut PyObject) -> bool {
     let gc = head::of(op);
-    // SAFETY: as the caller promises; a tracked object is on a list.
+    // SAFETY: as the caller promises; a tracked object is on a list, and
+    // objects are untracked outside `deduce_unreachable` (which frees none).
     unsafe {
-        if head::is_tracked(gc) {
-            head::remove(gc);
+        let tracked = head::is_tracked(gc);
+        if tracked {
+            head::remove_untracking(gc);
         }
+        tracked
     }
 }
 
@@ -275,6 +325,15 @@ thread_local! {
     };
 }
 
+/// Runs `f` on this thread's trashcan (inlined, as `GcState::with`).
+#[inline(always)]
+fn with_trash<R>(f: impl FnOnce(&Trash) -> R) -> R {
+    let trash = TRASH.with(core::ptr::from_ref);
+    // SAFETY: `TRASH` has no destructor: its storage lives as long as the
+    // thread, which outlives this call.
+    f(unsafe { &*trash })
+}
+
 /// A deallocation in progress, as far as the trashcan counts it.
 pub(crate) struct TrashGuard(());
 
@@ -287,7 +346,7 @@ pub(crate) struct TrashGuard(());
 ///   left, whose type's `tp_dealloc` can destroy it later.
 #[inline]
 pub(crate) unsafe fn trash_begin(op: *mut PyObject) -> Option<TrashGuard> {
-    TRASH.with(|trash| {
+    with_trash(|trash| {
         let depth = trash.depth.get();
         if depth >= TRASH_DEPTH {
             let gc = head::of(op);
@@ -305,7 +364,7 @@ pub(crate) unsafe fn trash_begin(op: *mut PyObject) -> Option<TrashGuard> {
 impl Drop for TrashGuard {
     #[inline]
     fn drop(&mut self) {
-        TRASH.with(|trash| {
+        with_trash(|trash| {
             let depth = trash.depth.get() - 1;
             trash.depth.set(depth);
             if depth == 0 && !trash.deferred.get().is_null() && !trash.draining.get() {

@@ -58,10 +58,28 @@ pub(crate) struct GcState {
     /// cost time quadratic in its size (CPython's issue #4074).
     pub(crate) long_lived_total: Cell<usize>,
     pub(crate) long_lived_pending: Cell<usize>,
+    /// The thread is ending: its collector has run for the last time, and
+    /// objects made from now on stay untracked.
+    closed: Cell<bool>,
 }
 
 thread_local! {
+    /// No destructor, so that reaching it is one address computation, not
+    /// a check of its state (objects are made and freed through it). The
+    /// work at thread exit is [`ExitGuard`]'s.
     static STATE: GcState = const { GcState::new() };
+    /// Registered when the lists are first made: its destructor collects
+    /// what the thread left behind.
+    static EXIT: ExitGuard = const { ExitGuard };
+}
+
+/// Runs the thread's last collection, from the thread-locals' destructors.
+struct ExitGuard;
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        STATE.with(GcState::close);
+    }
 }
 
 impl GcState {
@@ -77,14 +95,26 @@ impl GcState {
             collecting: Cell::new(false),
             long_lived_total: Cell::new(0),
             long_lived_pending: Cell::new(0),
+            closed: Cell::new(false),
         }
     }
 
-    /// Runs `f` on this thread's collector; `None` once the thread's
-    /// thread-locals are being destroyed (objects made then stay untracked).
+    /// Whether the thread's collector has run for the last time.
     #[inline]
-    pub(crate) fn with<R>(f: impl FnOnce(&GcState) -> R) -> Option<R> {
-        STATE.try_with(|state| f(state)).ok()
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// Runs `f` on this thread's collector.
+    #[inline(always)]
+    pub(crate) fn with<R>(f: impl FnOnce(&GcState) -> R) -> R {
+        // The state's address, taken by a closure small enough to inline
+        // (`LocalKey::with` around all of `f` is not inlined): the paths
+        // that make and free objects stay straight-line code.
+        let state = STATE.with(core::ptr::from_ref);
+        // SAFETY: `STATE` has no destructor, so its storage lives as long
+        // as the thread, which outlives this call.
+        f(unsafe { &*state })
     }
 
     /// The list head of generation `n`.
@@ -108,6 +138,12 @@ impl GcState {
         if !lists.is_null() {
             return lists;
         }
+        self.make_lists()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn make_lists(&self) -> *mut Lists {
         let lists = Box::into_raw(Box::new(Lists {
             generations: [const { GcHead::unlinked() }; GENERATIONS],
             permanent: GcHead::unlinked(),
@@ -120,6 +156,8 @@ impl GcState {
             head::init(&raw mut (*lists).permanent);
         }
         self.lists.set(lists);
+        // From now on the thread has a collector to close when it ends.
+        let _ = EXIT.try_with(|_| ());
         lists
     }
 
@@ -127,6 +165,7 @@ impl GcState {
     /// if that passes generation 0's threshold.
     #[inline]
     pub(crate) fn on_alloc(&self) {
+        // (A closed collector has threshold 0: no automatic collection.)
         let generation = &self.generations[0];
         let count = generation.count.get() + 1;
         generation.count.set(count);
@@ -155,13 +194,25 @@ impl GcState {
     /// - `op` is a live, complete `gc` object of this thread, untracked.
     #[inline]
     pub(crate) unsafe fn track(&self, op: *mut PyObject) {
-        // SAFETY: the caller promises `op` is an untracked `gc` object, and
-        // generation 0's head is a well-formed list of this thread.
-        unsafe { head::append(head::of(op), self.head(0)) };
+        let mut lists = self.lists.get();
+        if lists.is_null() {
+            // The thread's first object, or one made after the collector
+            // closed (which stays untracked).
+            if self.closed.get() {
+                return;
+            }
+            lists = self.lists();
+        }
+        // SAFETY: the caller promises `op` is an untracked `gc` object;
+        // `lists` holds this thread's well-formed list heads.
+        unsafe { head::append_untracked(head::of(op), &raw mut (*lists).generations[0]) };
     }
 
     /// Collects the oldest generation whose count passed its threshold,
-    /// as `gc_collect_generations` does.
+    /// as `gc_collect_generations` does. Out of line: the allocation path
+    /// that checks for it stays small.
+    #[cold]
+    #[inline(never)]
     fn collect_generations(&self) {
         for n in (0..GENERATIONS).rev() {
             let generation = &self.generations[n];
@@ -180,6 +231,9 @@ impl GcState {
 
     /// `gc.freeze()`: moves every tracked object to the permanent generation.
     pub(crate) fn freeze(&self) {
+        if self.closed.get() {
+            return;
+        }
         for n in 0..GENERATIONS {
             // SAFETY: two well-formed lists of this thread.
             unsafe { head::merge(self.head(n), self.permanent()) };
@@ -189,24 +243,30 @@ impl GcState {
 
     /// `gc.unfreeze()`: moves the permanent generation to the oldest.
     pub(crate) fn unfreeze(&self) {
+        if self.closed.get() {
+            return;
+        }
         // SAFETY: two well-formed lists of this thread.
         unsafe { head::merge(self.permanent(), self.head(GENERATIONS - 1)) };
     }
 
     /// The number of objects in the permanent generation.
     pub(crate) fn freeze_count(&self) -> usize {
+        if self.closed.get() {
+            return 0;
+        }
         // SAFETY: a well-formed list of this thread.
         unsafe { head::len(self.permanent()) }
     }
 }
 
-impl Drop for GcState {
+impl GcState {
     /// At thread exit, what the thread left behind is collected. Objects
     /// still alive after that (leaked with `mem::forget`, or owned by
     /// another thread-local destroyed later) are untracked, so that nothing
-    /// points at the lists that go now.
-    fn drop(&mut self) {
-        if self.lists.get().is_null() {
+    /// points at the lists that go now; objects made later stay untracked.
+    fn close(&self) {
+        if self.lists.get().is_null() || self.closed.get() {
             return;
         }
         self.unfreeze();
@@ -224,8 +284,10 @@ impl Drop for GcState {
                 }
             }
         }
+        self.closed.set(true);
+        self.generations[0].threshold.set(0);
         // SAFETY: made by `Box::into_raw` in `lists`; no object links to
-        // the heads any more.
+        // the heads any more, and none will (the collector is closed).
         drop(unsafe { Box::from_raw(self.lists.replace(core::ptr::null_mut())) });
     }
 }
