@@ -453,10 +453,10 @@ unsafe fn destroy(unreachable: *mut GcHead, old: *mut GcHead) -> (usize, Option<
 
     let mut cleared = 0;
     let mut panicked = None;
-    for i in 0..count {
+    each_catching(count, &mut panicked, |i| {
         let Garbage { op, internal, fate } = sweep.garbage[i];
         if fate != Fate::Pending {
-            continue;
+            return;
         }
         // SAFETY: `op` is live.
         let refcnt = unsafe { (*op).ob_refcnt };
@@ -466,7 +466,7 @@ unsafe fn destroy(unreachable: *mut GcHead, old: *mut GcHead) -> (usize, Option<
         let Some(clear) = clear.filter(|_| outside <= 0) else {
             // A `Drop` made a new reference to it (or it cannot be cleared).
             sweep.survive(i);
-            continue;
+            return;
         };
         // Its references go with its payload.
         // SAFETY: as for `visit_count`.
@@ -475,36 +475,47 @@ unsafe fn destroy(unreachable: *mut GcHead, old: *mut GcHead) -> (usize, Option<
         cleared += 1;
         // SAFETY: `op` is live, unreachable but through garbage, which
         // cannot read it (`COLLECTING`); `tp_clear` may drop its payload.
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { clear(op) }));
-        if let Err(payload) = outcome {
-            panicked.get_or_insert(payload);
-        }
-    }
+        unsafe { clear(op) };
+    });
 
-    // Survivors rejoin a generation; the cleared stay off the lists.
-    for item in &sweep.garbage {
-        let gc = head::of(item.op);
-        // SAFETY: each is a live `gc` object of this thread, on no list.
+    // Survivors rejoin a generation, the cleared stay off the lists, and
+    // the temporary references go: the garbage is freed. One pass: giving
+    // up object `i`'s reference can free nothing of the garbage after it
+    // (each still has its own), and a freed survivor is on its list.
+    let garbage = &sweep.garbage;
+    each_catching(count, &mut panicked, |i| {
+        let op = garbage[i].op;
+        let gc = head::of(op);
+        // SAFETY: each is a live `gc` object of this thread, on no list;
+        // the reference taken above is given up once.
         unsafe {
-            if item.fate == Fate::Survives {
-                head::reset(gc, FINALIZED);
+            head::reset(gc, FINALIZED);
+            if garbage[i].fate == Fate::Survives {
                 head::append(gc, old);
-            } else {
-                head::reset(gc, FINALIZED);
             }
+            decref(core::ptr::NonNull::new_unchecked(op));
         }
-    }
-    // The temporary references go: the garbage is freed.
-    for item in &sweep.garbage {
-        // SAFETY: the reference taken above is given up once.
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-            decref(core::ptr::NonNull::new_unchecked(item.op))
+    });
+    (cleared, panicked)
+}
+
+/// Runs `step(i)` for each `i` in `0..n`, all inside one `catch_unwind`
+/// (not one per step): a step that panics is passed over, the first panic
+/// kept in `panicked`, and the loop goes on from the next index.
+fn each_catching(n: usize, panicked: &mut Option<PanicPayload>, mut step: impl FnMut(usize)) {
+    let mut next = 0;
+    while next < n {
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            while next < n {
+                let i = next;
+                next += 1;
+                step(i);
+            }
         }));
         if let Err(payload) = outcome {
             panicked.get_or_insert(payload);
         }
     }
-    (cleared, panicked)
 }
 
 /// Puts the tentatively unreachable list back together and merges it into
