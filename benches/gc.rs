@@ -8,6 +8,9 @@
 //!
 //! Contenders, each through its natural API, all on one node shape:
 //! - `objimpl`: a `#[pyobject(gc)]` type, `Py<T>`, [`gc::collect`];
+//! - `objimpl, manual`: the same with automatic collection off for (a) and
+//!   (c) (`gc::disable()`), collecting only when asked, as gcmodule and
+//!   bacon_rajan_cc do: what CPython's automatic policy costs;
 //! - `gcmodule` (CPython's algorithm in Rust): `gcmodule::Cc`, `collect_thread_cycles`;
 //! - `rust-cc`: `rust_cc::Cc`, `rust_cc::collect_cycles`;
 //! - `dumpster`: `dumpster::unsync::Gc`, `dumpster::unsync::collect`;
@@ -161,6 +164,11 @@ trait Collector: 'static {
     fn collections() -> Option<usize> {
         None
     }
+    /// Runs `f` with the contender's settings (objimpl's second column:
+    /// automatic collection off, as gcmodule and bacon_rajan_cc have it).
+    fn with_settings<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
 }
 
 // -- the contenders -------------------------------------------------------------
@@ -208,6 +216,39 @@ impl Collector for Objimpl {
 
     fn collections() -> Option<usize> {
         Some(gc::get_stats().iter().map(|g| g.collections).sum())
+    }
+}
+
+/// objimpl with automatic collection off: it collects only when asked, as
+/// gcmodule and bacon_rajan_cc do. The same node type.
+struct ObjimplManual;
+
+impl Collector for ObjimplManual {
+    const NAME: &'static str = "objimpl, manual";
+    type Ptr = Py<ObjimplNode>;
+
+    #[inline]
+    fn new(value: u64) -> Self::Ptr {
+        Objimpl::new(value)
+    }
+
+    #[inline]
+    fn link(node: &Self::Ptr, link: Link) -> &RefCell<Option<Self::Ptr>> {
+        Objimpl::link(node, link)
+    }
+
+    fn collect() {
+        gc::collect();
+    }
+
+    // Not counted: the thread's statistics are objimpl's, whose count
+    // already includes this column's one explicit collection per run.
+
+    fn with_settings<R>(f: impl FnOnce() -> R) -> R {
+        gc::disable();
+        let result = f();
+        gc::enable();
+        result
     }
 }
 
@@ -474,12 +515,14 @@ fn build_tree<C: Collector>(depth: u32, parent: Option<&C::Ptr>) -> C::Ptr {
 fn trees<C: Collector>(ops: u64) -> Duration {
     let depth = sizes().tree_depth;
     let before = drops();
-    let elapsed = time(|| {
-        for _ in 0..ops {
-            let root = build_tree::<C>(depth, None);
-            drop(black_box(root));
-            C::collect();
-        }
+    let elapsed = C::with_settings(|| {
+        time(|| {
+            for _ in 0..ops {
+                let root = build_tree::<C>(depth, None);
+                drop(black_box(root));
+                C::collect();
+            }
+        })
     });
     check(C::NAME, "trees", drops() - before, ops * tree_nodes(depth));
     elapsed
@@ -505,20 +548,22 @@ fn churn<C: Collector>(ops: u64) -> Duration {
 fn list<C: Collector>(ops: u64) -> Duration {
     let len = sizes().list_len;
     let before = drops();
-    let elapsed = time(|| {
-        for _ in 0..ops {
-            let head = C::new(0);
-            let mut tail = head.clone();
-            for i in 1..len {
-                let node = C::new(i);
-                *C::link(&node, Link::Left).borrow_mut() = Some(tail.clone());
-                *C::link(&tail, Link::Right).borrow_mut() = Some(node.clone());
-                tail = node;
+    let elapsed = C::with_settings(|| {
+        time(|| {
+            for _ in 0..ops {
+                let head = C::new(0);
+                let mut tail = head.clone();
+                for i in 1..len {
+                    let node = C::new(i);
+                    *C::link(&node, Link::Left).borrow_mut() = Some(tail.clone());
+                    *C::link(&tail, Link::Right).borrow_mut() = Some(node.clone());
+                    tail = node;
+                }
+                drop(black_box(head));
+                drop(tail);
+                C::collect();
             }
-            drop(black_box(head));
-            drop(tail);
-            C::collect();
-        }
+        })
     });
     check(C::NAME, "list", drops() - before, ops * len);
     elapsed
@@ -640,6 +685,7 @@ fn contender<C: Collector>() -> Contender {
 fn contenders() -> Vec<Contender> {
     vec![
         contender::<Objimpl>(),
+        contender::<ObjimplManual>(),
         contender::<Gcmodule>(),
         contender::<RustCc>(),
         contender::<Dumpster>(),
@@ -652,6 +698,7 @@ fn churn_contenders() -> Vec<Churner> {
     let basic = contender::<Basic>();
     let mut all: Vec<_> = contenders()
         .into_iter()
+        .filter(|c| c.name != ObjimplManual::NAME)
         .map(|c| (c.name, c.churn, c.collections))
         .collect();
     all.insert(1, (basic.name, basic.churn, basic.collections));
