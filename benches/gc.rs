@@ -58,7 +58,7 @@
 #[allow(dead_code, reason = "shared with benches/alloc, which uses all of it")]
 mod common;
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::hint::black_box;
 use std::process::Command;
@@ -570,8 +570,8 @@ fn list<C: Collector>(ops: u64) -> Duration {
 }
 
 thread_local! {
-    /// (d)'s live trees, by contender: `C::Ptr`s, boxed.
-    static LIVE: RefCell<Vec<(&'static str, Box<dyn Any>)>> = const { RefCell::new(Vec::new()) };
+    /// (d)'s live trees, by node type: `C::Ptr`s, boxed.
+    static LIVE: RefCell<Vec<(TypeId, Box<dyn Any>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` on `C`'s live tree, built (and collected once, so that it has
@@ -579,17 +579,20 @@ thread_local! {
 /// first time. No handle is cloned: dropping a clone would make the root a
 /// candidate for the crates that trace from candidates.
 fn with_live<C: Collector, R>(f: impl FnOnce(&C::Ptr) -> R) -> R {
-    let built = LIVE.with(|live| live.borrow().iter().any(|(name, _)| *name == C::NAME));
+    // By node type: the two objimpl columns share one tree (their
+    // collector is the thread's, which would walk two).
+    let key = TypeId::of::<C::Ptr>();
+    let built = LIVE.with(|live| live.borrow().iter().any(|(id, _)| *id == key));
     if !built {
         let root = build_tree::<C>(sizes().live_depth, None);
         C::collect();
-        LIVE.with(|live| live.borrow_mut().push((C::NAME, Box::new(root))));
+        LIVE.with(|live| live.borrow_mut().push((key, Box::new(root))));
     }
     LIVE.with(|live| {
         let live = live.borrow();
         let (_, root) = live
             .iter()
-            .find(|(name, _)| *name == C::NAME)
+            .find(|(id, _)| *id == key)
             .expect("built above");
         f(root.downcast_ref::<C::Ptr>().expect("C's own tree"))
     })
@@ -599,7 +602,8 @@ fn with_live<C: Collector, R>(f: impl FnOnce(&C::Ptr) -> R) -> R {
 fn free_live<C: Collector>() {
     let root = LIVE.with(|live| {
         let mut live = live.borrow_mut();
-        let i = live.iter().position(|(name, _)| *name == C::NAME)?;
+        let key = TypeId::of::<C::Ptr>();
+        let i = live.iter().position(|(id, _)| *id == key)?;
         Some(live.swap_remove(i).1)
     });
     let Some(root) = root else { return };
