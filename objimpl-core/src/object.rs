@@ -1303,9 +1303,15 @@ impl<T: PyObjectType> Drop for PartialObject<T> {
         // SAFETY: exactly the first `written` items were initialised, and
         // nobody else can see the object yet.
         unsafe { ptr::drop_in_place(items) };
-        // SAFETY: the object came from `new_var_object` (or its `gc`
-        // twin), whose memory `tp_free` returns; it is freed once, here.
-        unsafe { free_memory(self.op.as_ptr()) };
+        // SAFETY: the object came from `new_var_object`, or (for a `gc`
+        // type) its uncounted twin, untracked; it is freed once, here.
+        unsafe {
+            if Py::<T>::IS_GC {
+                gc::object::free_uncounted(self.op.as_ptr());
+            } else {
+                alloc::object_free(self.op.as_ptr().cast());
+            }
+        }
     }
 }
 
@@ -1412,22 +1418,6 @@ unsafe fn destroy_rest<T: PyObjectType>(op: *mut PyObject) {
     let items = ptr::slice_from_raw_parts_mut(items_ptr::<T>(op), len);
     // SAFETY: the items are initialised and dropped once, here.
     unsafe { ptr::drop_in_place(items) };
-}
-
-/// Returns object `op`'s memory through its type's `tp_free`.
-///
-/// # Safety
-///
-/// - `op` is an object (untracked, if `gc`) whose contents are dropped or
-///   were never made, which nobody uses any more; its type object is live.
-unsafe fn free_memory(op: *mut PyObject) {
-    // SAFETY: the caller promises `op`'s type object is live.
-    let free = unsafe { (*(*op).ob_type).free() };
-    if let Some(free) = free {
-        // SAFETY: as the caller promises; `tp_free` matches how the type's
-        // objects are allocated.
-        unsafe { free(op.cast()) }
-    }
 }
 
 /// How many items object `op` holds: the magnitude of `ob_size` for a var

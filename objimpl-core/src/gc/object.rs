@@ -159,6 +159,17 @@ pub(crate) unsafe extern "C" fn free(p: *mut c_void) {
     unsafe { alloc::object_free(head::block(p.cast()).cast()) }
 }
 
+/// Frees a `gc` object that was never counted (made by an `uncounted`
+/// function and given up before `track_new`).
+///
+/// # Safety
+///
+/// - `op` is such an object, untracked, which nothing uses.
+pub(crate) unsafe fn free_uncounted(op: *mut PyObject) {
+    // SAFETY: as the caller promises: the block came from `object_malloc`.
+    unsafe { alloc::object_free(head::block(op)) }
+}
+
 /// `PyObject_GC_Track`: hands `op` to this thread's collector.
 ///
 /// # Safety

@@ -146,3 +146,32 @@ unsafe impl objimpl_core::PyObjectType for Plain {
 }
 // SAFETY: holds no handles.
 unsafe impl gc::Traverse for Plain {}
+
+#[test]
+fn a_gc_var_object_whose_items_iterator_lies_is_freed_uncounted() {
+    struct Liar(Vec<PyAny>);
+    impl Iterator for Liar {
+        type Item = PyAny;
+        fn next(&mut self) -> Option<PyAny> {
+            self.0.pop()
+        }
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            (self.0.len() + 1, Some(self.0.len() + 1)) // one more than it has
+        }
+    }
+    impl ExactSizeIterator for Liar {}
+    let t = start();
+    gc::collect();
+    let count = gc::get_count()[0];
+    let a = t.log.obj(1);
+    let items = Liar(vec![PyAny::from(a.clone()), PyAny::from(a.clone())]);
+    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Py::new_var(crate::support::tup_payload(&t.log, 2), items)
+    }));
+    assert!(made.is_err(), "a lying length is a panic");
+    assert_eq!(a.refcnt(), 1, "the items taken were dropped");
+    assert_eq!(gc::get_count()[0], count + 1, "only `a` was counted");
+    drop(a);
+    t.log.assert_dropped_once([1, 2]);
+    t.assert_nothing_leaked();
+}

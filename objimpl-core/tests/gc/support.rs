@@ -249,6 +249,14 @@ impl Log {
     }
 }
 
+/// A `Tup` payload, for building one by hand.
+pub fn tup_payload(log: &Log, id: usize) -> Tup {
+    Tup {
+        id,
+        log: log.clone(),
+    }
+}
+
 /// Adds an edge `from -> to`.
 pub fn link<T: PyObjectType>(from: &Py<Obj>, to: &Py<T>) {
     from.edges.borrow_mut().push(PyAny::from(to.clone()));
