@@ -222,31 +222,29 @@ leaf_cell!(
     std::time::Instant,
 );
 
-/// `Cell<Option<Py<T>>>`, the cell of a settable link (`node.next.set(..)`).
-// SAFETY: visits the handle the cell owns, if any. Reading the cell through
-// its pointer is sound: a `Cell` lends no references to its contents, and
-// nothing runs between the read and the visit (visiting a handle calls no
-// user code).
-unsafe impl<T: PyObjectType> Traverse for Cell<Option<Py<T>>> {
-    #[inline]
-    fn traverse(&self, visit: &mut Visit<'_>) {
-        // SAFETY: see the impl's comment.
-        if let Some(handle) = unsafe { &*self.as_ptr() } {
-            handle.traverse(visit);
+/// The cells of a settable link: `Cell<Option<Py<T>>>` (`node.next.set(..)`)
+/// and `Cell<Option<PyAny>>`.
+macro_rules! handle_cell {
+    ($(impl<$($param:ident: $bound:path),*> for $handle:ty;)*) => {$(
+        // SAFETY: visits the handle the cell owns, if any. Reading the cell
+        // through its pointer is sound: a `Cell` lends no references to its
+        // contents, and nothing runs between the read and the visit
+        // (visiting a handle calls no user code).
+        unsafe impl<$($param: $bound),*> Traverse for Cell<Option<$handle>> {
+            #[inline]
+            fn traverse(&self, visit: &mut Visit<'_>) {
+                // SAFETY: see the impl's comment.
+                if let Some(handle) = unsafe { &*self.as_ptr() } {
+                    handle.traverse(visit);
+                }
+            }
         }
-    }
+    )*};
 }
 
-/// `Cell<Option<PyAny>>`, as `Cell<Option<Py<T>>>`.
-// SAFETY: as for `Cell<Option<Py<T>>>`.
-unsafe impl Traverse for Cell<Option<PyAny>> {
-    #[inline]
-    fn traverse(&self, visit: &mut Visit<'_>) {
-        // SAFETY: as for `Cell<Option<Py<T>>>`.
-        if let Some(handle) = unsafe { &*self.as_ptr() } {
-            handle.traverse(visit);
-        }
-    }
+handle_cell! {
+    impl<T: PyObjectType> for Py<T>;
+    impl<> for PyAny;
 }
 
 /// A `RefCell` is traversed through a shared borrow. While it is mutably
