@@ -181,9 +181,25 @@ fn traverse(object: &Object, fields: &[(syn::Member, syn::Type)]) -> TokenStream
         ident, item, krate, ..
     } = object;
     let traverse_trait = quote!(#krate::gc::Traverse);
+    // `Traverse::traverse(&field)`, not `<Ty as Traverse>::traverse`: the
+    // field's type is never written again, so any type that parses as a
+    // field (a bare trait object, say) leaves the expansion parseable, and
+    // rustc reports the type itself.
+    // The whole call, the field's name included, is spanned at the type:
+    // a type without an impl is reported there.
     let visits = fields.iter().map(|(member, ty)| {
-        quote_spanned! {ty.span()=>
-            <#ty as #traverse_trait>::traverse(&self.#member, visit);
+        let span = ty.span();
+        let member = match member {
+            syn::Member::Named(name) => {
+                syn::Member::Named(syn::Ident::new(&name.to_string(), span))
+            }
+            syn::Member::Unnamed(index) => syn::Member::Unnamed(syn::Index {
+                index: index.index,
+                span,
+            }),
+        };
+        quote_spanned! {span=>
+            #traverse_trait::traverse(&self.#member, visit);
         }
     });
     let item_check = item.as_ref().map(|item| {

@@ -103,3 +103,43 @@ fn every_error_is_reported_at_once() {
         );
     }
 }
+
+/// Whatever field and item types an item parses with, the expansion parses
+/// as a Rust file, so that rustc reports the types themselves (a finding
+/// of the `macro_input` fuzzer: a bare trait object in a `gc` type's field
+/// gave `<aRfCe + as Traverse>`, which does not parse).
+#[test]
+fn the_expansion_parses_whatever_the_types() {
+    let types = [
+        quote!(aRfCe+),
+        quote!(dyn Fn() + Send),
+        quote!(impl Copy),
+        quote!(fn() -> u8),
+        quote!(<u8 as Into<u16>>::Output),
+        quote!(&'static str),
+        quote!([u8; 4]),
+        quote!((u8, Py<Node>)),
+        quote!(Box<dyn Tr + 'static>),
+        quote!(!),
+    ];
+    for ty in &types {
+        for kind in [quote!(gc), quote!(basic)] {
+            let output = crate::pyobject_impl(
+                kind.clone(),
+                quote!(pub struct Node { field: #ty, other: RefCell<Option<Py<Node>>> }),
+            );
+            if let Err(error) = syn::parse2::<syn::File>(output.clone()) {
+                panic!("{kind} with a field of type {ty}: {error}\n{output}");
+            }
+            let output = crate::pyobject_impl(
+                quote!(#kind, item = #ty),
+                quote!(
+                    pub struct Node;
+                ),
+            );
+            if let Err(error) = syn::parse2::<syn::File>(output.clone()) {
+                panic!("{kind} with items of type {ty}: {error}\n{output}");
+            }
+        }
+    }
+}

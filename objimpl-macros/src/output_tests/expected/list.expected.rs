@@ -45,9 +45,7 @@ const _: () = {
     unsafe impl ::objimpl::gc::Traverse for List {
         #[inline]
         fn traverse(&self, visit: &mut ::objimpl::gc::Visit<'_>) {
-            <std::cell::RefCell<
-                Option<Py<List>>,
-            > as ::objimpl::gc::Traverse>::traverse(&self.parent, visit);
+            ::objimpl::gc::Traverse::traverse(&self.parent, visit);
             let _ = visit;
         }
     }
