@@ -590,10 +590,7 @@ fn with_live<C: Collector, R>(f: impl FnOnce(&C::Ptr) -> R) -> R {
     }
     LIVE.with(|live| {
         let live = live.borrow();
-        let (_, root) = live
-            .iter()
-            .find(|(id, _)| *id == key)
-            .expect("built above");
+        let (_, root) = live.iter().find(|(id, _)| *id == key).expect("built above");
         f(root.downcast_ref::<C::Ptr>().expect("C's own tree"))
     })
 }
