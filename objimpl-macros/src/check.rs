@@ -127,7 +127,7 @@ pub(crate) fn check(cx: &Ctxt, args: Args, input: DeriveInput) -> Option<Object>
         name,
         name_span,
         item: args.item,
-        krate: args.krate.unwrap_or_else(|| syn::parse_quote!(::objimpl)),
+        krate: args.krate.unwrap_or_else(runtime_path),
         constructor: match args.new {
             None => Some(Ident::new("new", Span::call_site())),
             Some(Constructors::Named(name)) => Some(name),
@@ -137,6 +137,30 @@ pub(crate) fn check(cx: &Ctxt, args: Args, input: DeriveInput) -> Option<Object>
         gc: args.gc.map(|_| traversed),
         freelist: args.freelist,
     })
+}
+
+/// Where the runtime is when `crate = ...` is not given: `::objimpl`, under
+/// the name the calling crate's `Cargo.toml` gives it (a renamed dependency,
+/// `oi = { package = "objimpl" }`, is `::oi`), or `objimpl-core` if that is
+/// the dependency; `::objimpl` when neither is found (its error then says
+/// so, and `crate = ...` says where).
+fn runtime_path() -> Path {
+    use proc_macro_crate::{FoundCrate, crate_name};
+    for (package, lib) in [("objimpl", "objimpl"), ("objimpl-core", "objimpl_core")] {
+        let name = match crate_name(package) {
+            // The package's own library is `crate`; its examples, tests and
+            // benches see it as an extern crate of the library's name.
+            Ok(FoundCrate::Itself) if std::env::var("CARGO_CRATE_NAME").as_deref() == Ok(lib) => {
+                return syn::parse_quote!(crate);
+            }
+            Ok(FoundCrate::Itself) => lib.to_owned(),
+            Ok(FoundCrate::Name(name)) => name,
+            Err(_) => continue,
+        };
+        let name = Ident::new(&name, Span::call_site());
+        return syn::parse_quote!(::#name);
+    }
+    syn::parse_quote!(::objimpl)
 }
 
 /// What the fields' own `#[pyobject(...)]` attributes say.

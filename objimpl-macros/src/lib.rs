@@ -30,7 +30,7 @@ use proc_macro::TokenStream;
 /// | `gc` | an object that may be part of a reference cycle: a GC header in front, tracked by the thread's cycle collector (`objimpl::gc`), with a `Traverse` impl derived from the fields |
 /// | `item = T` | a var-size object: `len()` items of `T` follow the fields |
 /// | `name = "..."` | `tp_name`; default: the struct's name |
-/// | `crate = path` | where the runtime lives; default `::objimpl` |
+/// | `crate = path` | where the runtime lives; by default `::objimpl` under the name your `Cargo.toml` gives it (so a renamed dependency, `oi = { package = "objimpl", .. }`, needs nothing), or `objimpl-core` if you depend on that instead |
 /// | `new = name` | name the constructors `T::name` and `T::name_var`, so the type can have its own `new` |
 /// | `new = false` | no constructors (`Py::new` and `Py::new_var` remain) |
 /// | `freelist = N` | keep the memory of up to `N` freed objects per thread for the next ones (CPython's `float` freelist); fixed-size types only |
