@@ -39,6 +39,9 @@ fn a_renamed_dependency_needs_no_crate_option() {
         .output()
         .expect("cargo runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the renamed crate failed to build or run:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "the renamed crate failed to build or run:\n{stderr}"
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1 32\n");
 }
