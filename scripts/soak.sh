@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The soak test (tests/soak.rs), in release: four threads exchange blocks
-# and objects for OBJIMPL_SOAK_OPS operations each (default 100 million,
+# and objects for OBJIMPL_SOAK_OPS operations each (default 3 billion,
 # about ten minutes on two cores), checked against a model at 20
 # checkpoints, with resident memory sampled every second.
 #
