@@ -8,5 +8,5 @@
 #   scripts/soak.sh 20000000     # a shorter run
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export OBJIMPL_SOAK_OPS=${1:-200000000}
+export OBJIMPL_SOAK_OPS=${1:-3000000000}
 cargo test --release --test soak -- --ignored --nocapture
