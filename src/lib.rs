@@ -1,5 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+// `::objimpl` names this crate inside it too (its doc tests included), as
+// `#[pyobject]`'s code says.
+#[allow(unused_extern_crates, reason = "for the code #[pyobject] writes")]
+extern crate self as objimpl;
+
 pub use objimpl_core::*;
 pub use objimpl_macros::pyobject;
 

@@ -148,11 +148,9 @@ fn runtime_path() -> Path {
     use proc_macro_crate::{FoundCrate, crate_name};
     for (package, lib) in [("objimpl", "objimpl"), ("objimpl-core", "objimpl_core")] {
         let name = match crate_name(package) {
-            // The package's own library is `crate`; its examples, tests and
-            // benches see it as an extern crate of the library's name.
-            Ok(FoundCrate::Itself) if std::env::var("CARGO_CRATE_NAME").as_deref() == Ok(lib) => {
-                return syn::parse_quote!(crate);
-            }
+            // The package itself: its examples, tests, benches and doc
+            // tests see the library under its name, and so does the
+            // library (`extern crate self as objimpl;`).
             Ok(FoundCrate::Itself) => lib.to_owned(),
             Ok(FoundCrate::Name(name)) => name,
             Err(_) => continue,
