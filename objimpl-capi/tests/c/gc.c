@@ -114,6 +114,18 @@ static PyTypeObject Tuple_Type = {
     .tp_free = PyObject_GC_Del,
 };
 
+/* A type with tp_traverse but no tp_clear: its cycles cannot be broken, so
+ * they survive, with all they reach (CPython keeps them too). */
+static PyTypeObject Opaque_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "opaque",
+    .tp_basicsize = sizeof(PairObject),
+    .tp_dealloc = pair_dealloc,
+    .tp_flags = Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = pair_traverse,
+    .tp_free = PyObject_GC_Del,
+};
+
 int main(void)
 {
     CHECK(PyGC_IsEnabled() == 1);
@@ -166,6 +178,22 @@ int main(void)
     CHECK(PyGC_Collect() == 1);
     CHECK(deallocs == 7);
 
+    /* opaque <-> pair: the opaque object cannot be cleared, so neither is
+     * the pair it reaches; breaking the cycle by hand frees both. */
+    PairObject *o = PyObject_GC_New(PairObject, &Opaque_Type);
+    CHECK(o != NULL);
+    o->second = NULL;
+    PairObject *p = pair((PyObject *)o, NULL);
+    CHECK(p != NULL);
+    o->first = (PyObject *)p; /* o takes p's reference */
+    PyObject_GC_Track(o);
+    Py_DECREF(o); /* p holds it */
+    CHECK(PyGC_Collect() == 0);
+    CHECK(deallocs == 7);
+    CHECK(PyObject_GC_IsTracked((PyObject *)o) && PyObject_GC_IsTracked((PyObject *)p));
+    Py_CLEAR(o->first); /* frees p, which frees o */
+    CHECK(deallocs == 9);
+
     /* Errors: NULL with MemoryError set. */
     CHECK(PyObject_GC_NewVar(TupleObject, &Tuple_Type, -1) == NULL);
     CHECK(PyErr_Occurred() == PyExc_MemoryError);
@@ -179,10 +207,10 @@ int main(void)
         Py_INCREF(p);
         Py_DECREF(p);
     }
-    CHECK(deallocs > 7 + 4000);
+    CHECK(deallocs > 9 + 4000);
     CHECK(PyGC_Disable() == 1 && PyGC_IsEnabled() == 0 && PyGC_Enable() == 0);
     PyGC_Collect();
-    CHECK(deallocs == 7 + 5000);
+    CHECK(deallocs == 9 + 5000);
 
     puts("ok");
     return 0;

@@ -451,6 +451,17 @@ unsafe fn destroy(unreachable: *mut GcHead, old: *mut GcHead) -> (usize, Option<
         unsafe { traverse(op, visit_count, (&raw mut sweep).cast()) };
     }
 
+    // What cannot be cleared (a C type without `tp_clear`) survives, and
+    // so does all it reaches, before anything is cleared: nothing it holds
+    // is destroyed under it.
+    for i in 0..count {
+        let Garbage { op, fate, .. } = sweep.garbage[i];
+        // SAFETY: `op` is live.
+        if fate == Fate::Pending && unsafe { type_of(op) }.clear().is_none() {
+            sweep.survive(i);
+        }
+    }
+
     let mut cleared = 0;
     let mut panicked = None;
     each_catching(count, &mut panicked, |i| {
@@ -464,7 +475,7 @@ unsafe fn destroy(unreachable: *mut GcHead, old: *mut GcHead) -> (usize, Option<
         // SAFETY: `op` is live.
         let clear = unsafe { type_of(op) }.clear();
         let Some(clear) = clear.filter(|_| outside <= 0) else {
-            // A `Drop` made a new reference to it (or it cannot be cleared).
+            // A `Drop` made a new reference to it.
             sweep.survive(i);
             return;
         };
