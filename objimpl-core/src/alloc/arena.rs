@@ -247,10 +247,10 @@ impl Arena {
     /// - `arena` is live and serviced by the calling thread; `p` is in it.
     #[inline(always)]
     pub(crate) unsafe fn class_at(arena: *const Arena, p: *const u8) -> usize {
-        // SAFETY: as the caller guarantees; the index is in bounds. A plain
-        // read, not an atomic load (LLVM would add a `movzx` to the fast
-        // path): only this thread writes the entry, and other threads only
-        // read it, so nothing it races with writes.
+        // A plain read, not an atomic load (LLVM would add a `movzx` to the
+        // fast path): only this thread writes the entry, and other threads
+        // only read it, so nothing it races with writes.
+        // SAFETY: as the caller guarantees; the index is in bounds.
         unsafe { *(*arena).pool_classes[pool_index(p)].as_ptr() as usize }
     }
 
@@ -263,10 +263,10 @@ impl Arena {
     ///   and [`Pool::init`] made it a pool of `class`.
     pub(crate) unsafe fn set_class(arena: *mut Arena, pool: *const Pool, class: usize) {
         debug_assert!(class < NUM_CLASSES);
-        // SAFETY: as the caller guarantees; classes are < 32, so fit a u8.
         // Release, paired with the heap map's Acquire: who sees the class
         // sees the header `Pool::init` just wrote (on x86 still a plain `mov`,
         // and this is a slow path).
+        // SAFETY: as the caller guarantees; classes are < 32, so fit a u8.
         unsafe {
             (*arena).pool_classes[pool_index(pool.cast())].store(class as u8, Ordering::Release)
         };
@@ -339,9 +339,9 @@ pub(crate) enum PoolState {
 impl ArenaView<'_> {
     /// The arena's address.
     pub(crate) fn base(&self) -> usize {
-        // SAFETY: the arena is on the registry and its lock is held, so its
-        // metadata is allocated; `base` was written before it was linked in
-        // (under the lock) and never changes.
+        // `base` was written before the arena was linked in (under the
+        // lock) and never changes.
+        // SAFETY: the arena is on the registry, whose lock is held: allocated.
         unsafe { (*self.arena).base }.addr()
     }
 
@@ -365,12 +365,11 @@ impl ArenaView<'_> {
             POOL_UNTOUCHED => PoolState::Untouched,
             POOL_FREE => PoolState::Free,
             class => {
-                // SAFETY: the arena stays mapped while the lock is held (its
-                // `destroy` takes it), so the header is readable memory,
-                // initialised (zeroed by the OS, then written by
-                // `Pool::init`, which the Acquire above makes visible), and
+                // The header is initialised (zeroed by the OS, then written
+                // by `Pool::init`, which the Acquire above makes visible), and
                 // `count` is only ever accessed atomically. The pool may be
                 // given back meanwhile: its header stays, stale.
+                // SAFETY: the arena stays mapped while the lock is held.
                 let used = unsafe {
                     let pool = (*self.arena).base.add(index * POOL_SIZE).cast::<Pool>();
                     (*pool).count.load(Ordering::Relaxed)

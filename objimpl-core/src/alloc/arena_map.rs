@@ -57,10 +57,10 @@ pub(crate) fn lookup(p: *const u8) -> *mut Arena {
     if leaf_ptr.is_null() {
         return ptr::null_mut();
     }
-    // SAFETY: leaves are published fully initialised (zeroed) with Release,
-    // read with Acquire, and never freed. Entries are Relaxed: a pointer
-    // handed to `free` reached this thread through whatever synchronised its
-    // allocation, which happened after its arena was registered.
+    // Entries are Relaxed: a pointer handed to `free` reached this thread
+    // through whatever synchronised its allocation, which happened after its
+    // arena was registered.
+    // SAFETY: leaves are published initialised (zeroed), Release/Acquire, never freed.
     unsafe { (*leaf_ptr).arenas[leaf].load(Ordering::Relaxed) }
 }
 

@@ -610,9 +610,9 @@ unsafe extern "C" fn first_use_realloc(
     p: *mut c_void,
     size: usize,
 ) -> *mut c_void {
-    // SAFETY: as in `first_use_malloc`; before the first call nothing was
-    // handed out, so `p` is null, or a block of what `configure` installed
-    // by a thread that raced us here.
+    // Before the first call nothing was handed out, so `p` is null, or a
+    // block of what `configure` installed, by a thread that raced us here.
+    // SAFETY: as in `first_use_malloc`, and `p` is one of those.
     unsafe { realloc(first_use_domain(ctx), p.cast(), size) }.cast()
 }
 

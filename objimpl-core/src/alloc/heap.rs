@@ -581,9 +581,9 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8, arena: *mut Arena) {
     // The link is written through the caller's pointer, which its caller may
     // still borrow; the list keeps the allocator's own pointer.
     let block = p.cast::<Block>();
-    // SAFETY: the arena and its pool headers live at least as long as the
-    // block; `thread_free` and `pending_next` are atomics, shared by design;
-    // the block is ours to write until the exchange publishes it.
+    // `thread_free` and `pending_next` are atomics, shared by design; the
+    // block is ours to write until the exchange publishes it.
+    // SAFETY: the arena and its pool headers live at least as long as the block.
     unsafe {
         let owner = (*arena).heap;
         let list = &(*pool).thread_free;
@@ -831,9 +831,9 @@ unsafe fn drain_pending(heap: *const Heap) {
     }
     let mut pool = pending.swap(ptr::null_mut(), Ordering::Acquire);
     while !pool.is_null() {
-        // SAFETY: a queued pool holds a live (pushed) block, so it is live;
-        // its link is read before the flag is cleared, since a remote free
+        // Its link is read before the flag is cleared, since a remote free
         // may queue it again right after.
+        // SAFETY: a queued pool holds a live (pushed) block, so it is live.
         unsafe {
             let next = (*pool).pending_next.load(Ordering::Relaxed);
             let mut block = (*pool)

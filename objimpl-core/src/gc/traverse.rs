@@ -145,8 +145,14 @@ macro_rules! leaf {
     };
 }
 
-leaf!(
-    &'static str,
+/// `Copy` types that hold no handles: they, and `Cell`s of them.
+macro_rules! copy_leaf {
+    ($($ty:ty),* $(,)?) => {
+        leaf!($($ty, Cell<$ty>),*);
+    };
+}
+
+copy_leaf!(
     (),
     bool,
     char,
@@ -164,6 +170,12 @@ leaf!(
     isize,
     f32,
     f64,
+    &'static str,
+    core::time::Duration,
+    std::time::Instant,
+);
+
+leaf!(
     str,
     String,
     core::ffi::CStr,
@@ -172,8 +184,6 @@ leaf!(
     std::ffi::OsString,
     std::path::Path,
     std::path::PathBuf,
-    core::time::Duration,
-    std::time::Instant,
     std::time::SystemTime,
     core::sync::atomic::AtomicBool,
     core::sync::atomic::AtomicUsize,
@@ -189,39 +199,6 @@ leaf!(
 unsafe impl<T: ?Sized> Traverse for PhantomData<T> {}
 // SAFETY: a weak reference owns no strong reference: visits nothing.
 unsafe impl<T: crate::WeakRefable> Traverse for crate::WeakPy<T> {}
-/// `Cell`s of the types that hold no handles.
-macro_rules! leaf_cell {
-    ($($ty:ty),* $(,)?) => {
-        $(
-            // SAFETY: visits nothing.
-            unsafe impl Traverse for Cell<$ty> {}
-        )*
-    };
-}
-
-leaf_cell!(
-    (),
-    bool,
-    char,
-    u8,
-    u16,
-    u32,
-    u64,
-    u128,
-    usize,
-    i8,
-    i16,
-    i32,
-    i64,
-    i128,
-    isize,
-    f32,
-    f64,
-    &'static str,
-    core::time::Duration,
-    std::time::Instant,
-);
-
 /// The cells of a settable link: `Cell<Option<Py<T>>>` (`node.next.set(..)`)
 /// and `Cell<Option<PyAny>>`.
 macro_rules! handle_cell {
