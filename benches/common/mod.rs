@@ -113,7 +113,16 @@ pub struct Row {
     medians: Vec<f64>,
     /// `ratios[i]`: objimpl over contender `i`; 1 for objimpl itself.
     ratios: Vec<f64>,
+    /// Per contender, (max - min) / median over the rounds: how stable it is.
+    spreads: Option<Vec<f64>>,
     target: Option<Target>,
+}
+
+/// (max - min) / median of `values`.
+pub fn spread(values: &[f64]) -> f64 {
+    let max = values.iter().copied().fold(f64::MIN, f64::max);
+    let min = values.iter().copied().fold(f64::MAX, f64::min);
+    (max - min) / median(values)
 }
 
 impl Row {
@@ -132,6 +141,7 @@ impl Row {
             unit,
             medians: samples.iter().map(|s| median(s)).collect(),
             ratios,
+            spreads: Some(samples.iter().map(|s| spread(s)).collect()),
             target: None,
         }
     }
@@ -144,6 +154,7 @@ impl Row {
             unit,
             medians: values,
             ratios,
+            spreads: None,
             target: None,
         }
     }
@@ -165,8 +176,18 @@ pub enum Target {
         /// The largest passing ratio.
         at_most: f64,
     },
+    /// objimpl takes at most `at_most` times what the fastest of `peers`
+    /// (the lowest median among those measured in this build) takes.
+    RatioToBest {
+        /// The contenders' column names.
+        peers: &'static [&'static str],
+        /// The largest passing ratio.
+        at_most: f64,
+    },
     /// objimpl's own figure is at most this.
     AtMost(f64),
+    /// objimpl's own figure is at least this.
+    AtLeast(f64),
 }
 
 /// A table of rows over the same contenders, objimpl first.
@@ -224,6 +245,14 @@ impl Table {
                 print!("{:>w$}", format!("{ratio:.2}x"));
             }
             println!();
+            if let Some(spreads) = &row.spreads {
+                let w = label_width + 7;
+                print!("{:>w$}", "spread");
+                for (spread, w) in spreads.iter().zip(&widths) {
+                    print!("{:>w$}", format!("{:.0}%", spread * 100.0));
+                }
+                println!();
+            }
             if let Some(target) = row.target {
                 println!("  target: {}", self.verdict(row, target));
             }
@@ -247,6 +276,30 @@ impl Table {
                         return format!("{wanted}: n/a ({peer} not measured in this build)");
                     }
                 }
+            }
+            Target::RatioToBest { peers, at_most } => {
+                let best = self
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| peers.contains(c))
+                    .min_by(|(i, _), (j, _)| row.medians[*i].total_cmp(&row.medians[*j]));
+                let wanted = format!("{objimpl} <= {at_most:.2}x the best of {}", peers.join(", "));
+                match best {
+                    Some((i, peer)) => {
+                        let got = row.ratios[i];
+                        (wanted, format!("{got:.3}x {peer}"), got <= at_most)
+                    }
+                    None => return format!("{wanted}: n/a (none measured in this build)"),
+                }
+            }
+            Target::AtLeast(at_least) => {
+                let got = row.medians[0];
+                (
+                    format!("{objimpl} >= {at_least} {}", row.unit),
+                    format!("{got:.2} {}", row.unit),
+                    got >= at_least,
+                )
             }
             Target::AtMost(at_most) => {
                 let got = row.medians[0];
