@@ -1,5 +1,7 @@
 //! W4: memory per live 32-byte block, as the growth of the process's
-//! resident set (`/proc/self/statm`) over 1 000 000 live blocks.
+//! resident set (`/proc/self/statm`) over 1 000 000 live blocks, and how much
+//! of that growth goes back to the OS once they are all freed: at once, and
+//! 100 ms later (an allocator may purge on a delay).
 //!
 //! Each allocator is measured in a process of its own (this benchmark
 //! binary, run again with [`CHILD_FLAG`]), so that no allocator's arenas,
@@ -19,8 +21,20 @@ const BLOCKS: usize = 1_000_000;
 /// How many children each allocator is measured in; the table takes the median.
 pub const RUNS: usize = 3;
 
+/// What a W4 child measured.
+pub struct Measured {
+    /// Growth of the resident set per live block, in bytes.
+    pub bytes_per_block: f64,
+    /// Share of that growth given back right after the last free, in percent.
+    pub returned_at_once: f64,
+    /// The same, 100 ms after the last free (one more malloc + free in
+    /// between, which is when a lazy allocator looks at the clock).
+    pub returned_after_100ms: f64,
+}
+
 /// The child's side: allocates and fills [`BLOCKS`] blocks of 32 bytes,
-/// prints the growth of the resident set per block, and frees them.
+/// frees them, and prints the growth of the resident set per block and the
+/// shares of it returned.
 pub fn child<A: Allocator>() {
     // The pointers live in memory that is resident before the baseline:
     // written with non-zero bytes, since fresh zeroed pages (which
@@ -38,16 +52,27 @@ pub fn child<A: Allocator>() {
         *slot = p;
     }
     let after = resident_bytes();
-    println!("{}", (after - before) as f64 / BLOCKS as f64);
-    for p in blocks {
+    for &p in &blocks {
         // SAFETY: each block came from `A::malloc(32)` above, and is freed once.
         unsafe { A::free(p, 32) };
     }
+    let at_once = resident_bytes();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let p = A::malloc(32);
+    // SAFETY: `p` came from `A::malloc(32)` just above, and is freed once.
+    unsafe { A::free(black_box(p), 32) };
+    let later = resident_bytes();
+    let grown = (after - before) as f64;
+    println!(
+        "{} {} {}",
+        grown / BLOCKS as f64,
+        100.0 * (after - at_once) as f64 / grown,
+        100.0 * (after - later) as f64 / grown
+    );
 }
 
-/// The parent's side: runs a child measuring `name` and returns its figure
-/// in bytes per block.
-pub fn measure(name: &str) -> f64 {
+/// The parent's side: runs a child measuring `name` and returns its figures.
+pub fn measure(name: &str) -> Measured {
     let exe = std::env::current_exe().expect("the benchmark knows where it is");
     let out = Command::new(exe)
         .args([CHILD_FLAG, name])
@@ -60,10 +85,22 @@ pub fn measure(name: &str) -> f64 {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    stdout
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("W4 child for {name} printed {stdout:?}: {e}"))
+    let figures: Vec<f64> = stdout
+        .split_whitespace()
+        .map(|figure| {
+            figure
+                .parse()
+                .unwrap_or_else(|e| panic!("W4 child for {name} printed {stdout:?}: {e}"))
+        })
+        .collect();
+    let [bytes_per_block, returned_at_once, returned_after_100ms] = figures[..] else {
+        panic!("W4 child for {name} printed {stdout:?}, not three figures");
+    };
+    Measured {
+        bytes_per_block,
+        returned_at_once,
+        returned_after_100ms,
+    }
 }
 
 /// The resident set of this process, in bytes: the second field of

@@ -51,6 +51,37 @@ pub fn w1_lifo_pair<A: Allocator>(ops: u64) -> Duration {
     elapsed
 }
 
+/// W1 as issue 8 words it: `malloc(32)`, a write, `free`, `ops` times, with
+/// no other block live. A pool allocator that gives its pool back whenever
+/// it empties pays for that here.
+pub fn w1_alone<A: Allocator>(ops: u64) -> Duration {
+    time(|| w1_loop::<A>(ops))
+}
+
+/// W1 alone, right after a batch of 100 000 blocks was allocated and freed
+/// in order (untimed): whatever state W2 leaves the allocator in, W1 should
+/// not care (issue 8's finding `w1-after-batch`).
+pub fn w1_after_batch<A: Allocator>(ops: u64) -> Duration {
+    let batch: Vec<*mut u8> = (0..W2_BATCH).map(|_| malloc::<A>(32)).collect();
+    for p in black_box(batch) {
+        // SAFETY: each block came from `malloc(32)` just above, and is freed once.
+        unsafe { A::free(p, 32) };
+    }
+    time(|| w1_loop::<A>(ops))
+}
+
+#[inline(always)]
+fn w1_loop<A: Allocator>(ops: u64) {
+    for i in 0..ops {
+        let p = malloc::<A>(32);
+        // SAFETY: `p` is a fresh block of 32 bytes, so a word fits.
+        unsafe { p.cast::<u64>().write(i) };
+        black_box(p);
+        // SAFETY: `p` came from `malloc(32)` just above, and is freed once.
+        unsafe { A::free(p, 32) };
+    }
+}
+
 /// The number of blocks W2 allocates before freeing them.
 pub const W2_BATCH: usize = 100_000;
 
@@ -129,10 +160,13 @@ struct Block(*mut u8);
 unsafe impl Send for Block {}
 
 /// How many blocks travel together from the allocating to the freeing thread.
-const HANDOFF: usize = 4096;
+const HANDOFF: usize = 1000;
 
-/// Cross-thread frees: one thread allocates `ops` blocks of 32 bytes and
-/// hands them, 4096 at a time, to another thread, which frees them. One op
+/// The size of W5's blocks.
+const W5_SIZE: usize = 64;
+
+/// W5, cross-thread frees: one thread allocates `ops` blocks of 64 bytes and
+/// hands them, 1000 at a time, to another thread, which frees them. One op
 /// is one block, allocated there and freed here.
 ///
 /// The two threads are pinned to two different CPUs, so that they run in
@@ -154,9 +188,9 @@ pub fn cross_thread_free<A: AnyThread>(ops: u64) -> Duration {
             thread_cpu_time(|| {
                 for mut batch in full {
                     for Block(p) in batch.drain(..) {
-                        // SAFETY: each block came from `malloc(32)` on the
-                        // other thread, which gave it up; it is freed once.
-                        unsafe { A::free(p, 32) };
+                        // SAFETY: each block came from `malloc(W5_SIZE)` on
+                        // the other thread, which gave it up; it is freed once.
+                        unsafe { A::free(p, W5_SIZE) };
                     }
                     // The allocating thread may be done and gone: then the batch just drops.
                     let _ = to_allocator.send(batch);
@@ -173,7 +207,7 @@ pub fn cross_thread_free<A: AnyThread>(ops: u64) -> Duration {
                         .try_recv()
                         .unwrap_or_else(|_| Vec::with_capacity(HANDOFF));
                     for _ in 0..n {
-                        batch.push(Block(malloc::<A>(32)));
+                        batch.push(Block(malloc::<A>(W5_SIZE)));
                     }
                     to_freer.send(batch).expect("the freeing thread is alive");
                     left -= n;
@@ -186,6 +220,29 @@ pub fn cross_thread_free<A: AnyThread>(ops: u64) -> Duration {
             .expect("the allocating thread does not panic");
         let freeing = freer.join().expect("the freeing thread does not panic");
         allocating + freeing
+    })
+}
+
+/// Threads that come and go: each op spawns a thread that allocates and
+/// frees a 100-byte block and a 32-byte one, and joins it (the finding
+/// `thread-churn`: an allocator that maps memory for each new thread pays
+/// for it here). Thread creation itself is the same for every peer.
+pub fn thread_churn<A: AnyThread>(ops: u64) -> Duration {
+    time(|| {
+        for _ in 0..ops {
+            thread::spawn(|| {
+                let p = malloc::<A>(100);
+                let q = malloc::<A>(32);
+                black_box((p, q));
+                // SAFETY: each came from `malloc` of its size just above, and is freed once.
+                unsafe {
+                    A::free(q, 32);
+                    A::free(p, 100);
+                }
+            })
+            .join()
+            .expect("the thread does not panic");
+        }
     })
 }
 

@@ -8,13 +8,17 @@
 //! own radix tree).
 //!
 //! ```text
-//!  address:  | top index (14 bits) | leaf index (14 bits) | offset in arena (20 bits) |
-//!  ROOT[top] -> Leaf, Leaf[leaf] -> Arena (or null)
+//!  address:  | top index (18 bits) | leaf index (10 bits) | offset in arena (20 bits) |
+//!  ROOT[top] -> Leaf (or null), Leaf[leaf] -> Arena (or the foreign arena)
 //! ```
 //!
-//! The root is a static array (128 KiB of zero pages, touched only where
-//! arenas live); leaves (128 KiB, covering 16 GiB each) are made on first use
-//! and kept for the life of the process.
+//! The root is a static array (2 MiB of zero pages, touched only where
+//! arenas live); leaves (8 KiB, covering 1 GiB each) are made on first use
+//! and kept for the life of the process. A leaf's entries without an arena
+//! point at [`FOREIGN`], an arena that owns nothing and whose every pool
+//! names a slot of no heap: `free`'s fast path then needs no null check at
+//! the leaf, since the owner check it makes anyway sends such a pointer to
+//! the slow path, which knows it by address.
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -26,7 +30,7 @@ use super::size_class::ARENA_BITS;
 const ADDRESS_BITS: u32 = if usize::BITS >= 48 { 48 } else { usize::BITS };
 /// Bits that name an arena.
 const INDEX_BITS: u32 = ADDRESS_BITS - ARENA_BITS;
-const LEAF_BITS: u32 = INDEX_BITS / 2;
+const LEAF_BITS: u32 = 10;
 const ROOT_BITS: u32 = INDEX_BITS - LEAF_BITS;
 const LEAF_LEN: usize = 1 << LEAF_BITS;
 const ROOT_LEN: usize = 1 << ROOT_BITS;
@@ -36,6 +40,11 @@ struct Leaf {
 }
 
 static ROOT: [AtomicPtr<Leaf>; ROOT_LEN] = [const { AtomicPtr::new(ptr::null_mut()) }; ROOT_LEN];
+
+/// What a leaf holds for an address range without an arena.
+pub(crate) fn foreign() -> *mut Arena {
+    Arena::foreign()
+}
 
 #[inline(always)]
 fn indices(addr: usize) -> (usize, usize) {
@@ -47,12 +56,23 @@ fn indices(addr: usize) -> (usize, usize) {
 /// Any pointer value may be asked about, null included.
 #[inline(always)]
 pub(crate) fn lookup(p: *const u8) -> *mut Arena {
+    let arena = lookup_or_foreign(p);
+    if arena == foreign() {
+        return ptr::null_mut();
+    }
+    arena
+}
+
+/// The arena containing `p`; null or [`foreign`] if `p` is not in one of
+/// ours (null where no arena ever was within 1 GiB). For `free`'s fast path.
+#[inline(always)]
+pub(crate) fn lookup_or_foreign(p: *const u8) -> *mut Arena {
     let (root, leaf) = indices(p.addr());
     if root >= ROOT_LEN {
         return ptr::null_mut();
     }
     // Indexing the array in place, not through `get` (which would borrow all
-    // of ROOT: free under a compiler, 128 KiB of retagging under Miri).
+    // of ROOT: free under a compiler, 2 MiB of retagging under Miri).
     let leaf_ptr = ROOT[root].load(Ordering::Acquire);
     if leaf_ptr.is_null() {
         return ptr::null_mut();
@@ -60,8 +80,14 @@ pub(crate) fn lookup(p: *const u8) -> *mut Arena {
     // Entries are Relaxed: a pointer handed to `free` reached this thread
     // through whatever synchronised its allocation, which happened after its
     // arena was registered.
-    // SAFETY: leaves are published initialised (zeroed), Release/Acquire, never freed.
-    unsafe { (*leaf_ptr).arenas[leaf].load(Ordering::Relaxed) }
+    // SAFETY: leaves are published initialised (every entry an arena or
+    // foreign), Release/Acquire, and never freed; no entry is ever null
+    // again, which spares `free` a second null check.
+    unsafe {
+        let arena = (*leaf_ptr).arenas[leaf].load(Ordering::Relaxed);
+        core::hint::assert_unchecked(!arena.is_null());
+        arena
+    }
 }
 
 /// Records that the arena at `base` is `arena`. Returns false (and records
@@ -78,10 +104,14 @@ pub(crate) fn insert(base: *const u8, arena: *mut Arena) -> bool {
         // The metadata allocator is the C library's, never the global
         // allocator, which may be `PyMalloc` itself.
         // SAFETY: calloc has no preconditions. All-zero bytes are a valid
-        // `Leaf` (null atomic pointers).
+        // `Leaf` (null atomic pointers); its entries then become foreign.
         let fresh = unsafe { libc::calloc(1, size_of::<Leaf>()) }.cast::<Leaf>();
         if fresh.is_null() {
             return false;
+        }
+        // SAFETY: `fresh` is a valid, unpublished `Leaf`.
+        for entry in unsafe { &(*fresh).arenas } {
+            entry.store(foreign(), Ordering::Relaxed);
         }
         match slot.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => leaf_ptr = fresh,
@@ -106,7 +136,7 @@ pub(crate) fn remove(base: *const u8) {
         "removing an arena that was never inserted"
     );
     // SAFETY: the arena was inserted, so its leaf exists and lives forever.
-    unsafe { (*leaf_ptr).arenas[leaf].store(ptr::null_mut(), Ordering::Release) };
+    unsafe { (*leaf_ptr).arenas[leaf].store(foreign(), Ordering::Release) };
 }
 
 #[cfg(test)]
@@ -119,5 +149,7 @@ mod tests {
         assert!(lookup(ptr::without_provenance(usize::MAX)).is_null());
         let local = 0u8;
         assert!(lookup(&local).is_null());
+        let outside = lookup_or_foreign(&local);
+        assert!(outside.is_null() || outside == foreign());
     }
 }

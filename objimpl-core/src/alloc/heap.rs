@@ -41,16 +41,25 @@ pub(crate) struct Heap {
 
 /// One size class of a heap. The counters are written by the servicing
 /// thread alone (plain load + store) and read by [`stats`](super::stats).
-struct ClassSlot {
-    /// First usable pool; null if none.
-    pool: UnsafeCell<*mut Pool>,
+///
+/// An arena records, for each pool in use, the owner's slot of the pool's
+/// class, so that `free` reaches the slot (and through it the owner) with
+/// one load and no arithmetic.
+pub(crate) struct ClassSlot {
     /// How many blocks `cache` holds. Written by the servicing thread alone
     /// (plain load + store, as the counters below); read by the heap map.
     cached: AtomicUsize,
     /// How many it may hold: `CACHE_LIMITS[class]`, kept here, beside
     /// `cached`, for `free`'s fast path.
     limit: usize,
-    /// Blocks handed out and not yet back (cached blocks are back).
+    /// The heap this slot is part of: `free` compares it with the thread's.
+    /// Written once, before the heap is published.
+    heap: *const Heap,
+    /// First usable pool; null if none.
+    pool: UnsafeCell<*mut Pool>,
+    /// Blocks taken from this class's pools and not given back to them:
+    /// blocks in the cache count, since to their pools they are handed out.
+    /// The statistics subtract `cached`.
     in_use: AtomicUsize,
     /// Pools of this class.
     pools: AtomicUsize,
@@ -109,9 +118,10 @@ impl Heap {
             classes: {
                 let mut classes = [const {
                     ClassSlot {
-                        pool: UnsafeCell::new(ptr::null_mut()),
                         cached: AtomicUsize::new(0),
                         limit: 0,
+                        heap: ptr::null(),
+                        pool: UnsafeCell::new(ptr::null_mut()),
                         in_use: AtomicUsize::new(0),
                         pools: AtomicUsize::new(0),
                         cache: UnsafeCell::new([ptr::null_mut(); CACHE_SLOTS]),
@@ -170,7 +180,7 @@ impl Heap {
     #[inline(always)]
     pub(crate) unsafe fn pop_cached(heap: *const Heap, class: usize) -> *mut u8 {
         // SAFETY: only the servicing thread touches the cache, whose first
-        // `cached <= CACHE_SLOTS` entries are set.
+        // `cached <= CACHE_SLOTS` entries are set, to blocks.
         unsafe {
             let slot = Heap::slot(heap, class);
             let n = slot.cached.load(Ordering::Relaxed);
@@ -179,32 +189,10 @@ impl Heap {
             }
             slot.cached.store(n - 1, Ordering::Relaxed);
             let p = *slot.cache.get().cast::<*mut u8>().add(n - 1);
-            add(&slot.in_use, 1);
+            // Cached blocks are never null: the caller's test of the result
+            // then folds into the test of `n`.
+            core::hint::assert_unchecked(!p.is_null());
             p
-        }
-    }
-
-    /// Pushes a freed block on the class's cache; false (and nothing done) if
-    /// the cache is full.
-    ///
-    /// # Safety
-    ///
-    /// - `heap` is live and serviced by the calling thread, and owns `p`, a
-    ///   block of `class` given up by the caller.
-    #[inline(always)]
-    pub(crate) unsafe fn push_cached(heap: *const Heap, class: usize, p: *mut u8) -> bool {
-        // SAFETY: only the servicing thread touches the cache; `limit <=
-        // CACHE_SLOTS`, so entry `n < limit` is in bounds.
-        unsafe {
-            let slot = Heap::slot(heap, class);
-            let n = slot.cached.load(Ordering::Relaxed);
-            if n >= slot.limit {
-                return false;
-            }
-            *slot.cache.get().cast::<*mut u8>().add(n) = p;
-            slot.cached.store(n + 1, Ordering::Relaxed);
-            sub(&slot.in_use, 1);
-            true
         }
     }
 
@@ -231,6 +219,62 @@ impl Heap {
         // SAFETY: as the caller guarantees; classes passed are < NUM_CLASSES.
         let slot = unsafe { Heap::slot(heap, class) };
         sub(&slot.in_use, 1);
+    }
+}
+
+/// A `ClassSlot` that may be a static.
+#[repr(transparent)]
+pub(crate) struct StaticSlot(pub(crate) ClassSlot);
+
+// SAFETY: the only static slot, `FOREIGN_SLOT`, is never written.
+unsafe impl Sync for StaticSlot {}
+
+/// The slot of every pool of the foreign arena (see `arena_map`): its heap
+/// is a dangling address, never a thread's heap nor null, so that `free`
+/// finds it is not the caller's. Never written.
+pub(crate) static FOREIGN_SLOT: StaticSlot = StaticSlot(ClassSlot {
+    cached: AtomicUsize::new(0),
+    limit: 0,
+    heap: ptr::dangling(),
+    pool: UnsafeCell::new(ptr::null_mut()),
+    in_use: AtomicUsize::new(0),
+    pools: AtomicUsize::new(0),
+    cache: UnsafeCell::new([ptr::null_mut(); CACHE_SLOTS]),
+});
+
+impl ClassSlot {
+    /// The heap this slot is part of.
+    ///
+    /// # Safety
+    ///
+    /// - `slot` is the slot of a live heap (heaps are never freed).
+    #[inline(always)]
+    pub(crate) unsafe fn heap(slot: *const ClassSlot) -> *const Heap {
+        // SAFETY: written before the heap was published, never again.
+        unsafe { (*slot).heap }
+    }
+
+    /// Pushes a freed block on the slot's cache; false (and nothing done) if
+    /// the cache is full.
+    ///
+    /// # Safety
+    ///
+    /// - `slot`'s heap is serviced by the calling thread and owns `p`, a
+    ///   block of the slot's class given up by the caller.
+    #[inline(always)]
+    pub(crate) unsafe fn push_cached(slot: *const ClassSlot, p: *mut u8) -> bool {
+        // SAFETY: only the servicing thread touches the cache; `limit <=
+        // CACHE_SLOTS`, so entry `n < limit` is in bounds.
+        unsafe {
+            let slot = &*slot;
+            let n = slot.cached.load(Ordering::Relaxed);
+            if n >= slot.limit {
+                return false;
+            }
+            *slot.cache.get().cast::<*mut u8>().add(n) = p;
+            slot.cached.store(n + 1, Ordering::Relaxed);
+            true
+        }
     }
 }
 
@@ -387,8 +431,13 @@ fn acquire_heap() -> *const Heap {
         return heap;
     }
     // SAFETY: a fresh allocation of the right size; malloc aligns to 16,
-    // enough for `Heap`.
-    unsafe { heap.write(Heap::new()) };
+    // enough for `Heap`. The slots learn their heap before it is published.
+    unsafe {
+        heap.write(Heap::new());
+        for slot in &mut (*heap).classes {
+            slot.heap = heap;
+        }
+    }
     let mut first = ALL_HEAPS.load(Ordering::Relaxed);
     loop {
         // SAFETY: `heap` is not published yet.
@@ -412,12 +461,16 @@ pub(crate) fn for_each_heap(mut f: impl FnMut(&Heap)) {
 }
 
 impl Heap {
-    /// Per class: (pools, blocks in use), as last written by the servicer.
+    /// Per class: (pools, blocks in use, cached ones not counted), as last
+    /// written by the servicer.
     pub(crate) fn class_counts(&self, class: usize) -> (usize, usize) {
         let slot = &self.classes[class];
+        // Read racily from other threads, the two may disagree for a moment.
+        let in_use = slot.in_use.load(Ordering::Relaxed);
+        let cached = slot.cached.load(Ordering::Relaxed);
         (
             slot.pools.load(Ordering::Relaxed),
-            slot.in_use.load(Ordering::Relaxed),
+            in_use.saturating_sub(cached),
         )
     }
 
@@ -492,15 +545,16 @@ unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
         add(&(*heap).classes[class].pools, 1);
         (*l).pools_in_use += 1;
         Pool::init(pool, class);
-        Arena::set_class(arena, pool, class);
+        Arena::set_class(arena, pool, class, Heap::slot(heap, class));
         debug_assert!((*head(heap, class)).is_null());
         *head(heap, class) = pool;
         pool
     }
 }
 
-/// The pool at the front of the usable list of `class` just became full:
-/// it leaves the list until a block comes back.
+/// The pool at the front of the usable list of `class` just became full
+/// as it gave `block`: it leaves the list until a block comes back.
+/// Returns `block`, so that the fast path calls this in tail position.
 ///
 /// # Safety
 ///
@@ -508,12 +562,18 @@ unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
 ///   `class`.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn pool_full_slow(heap: *const Heap, pool: *mut Pool, class: usize) {
+pub(crate) unsafe fn pool_full_slow(
+    heap: *const Heap,
+    pool: *mut Pool,
+    class: usize,
+    block: *mut u8,
+) -> *mut u8 {
     // SAFETY: as the caller guarantees.
     unsafe {
         debug_assert_eq!(*head(heap, class), pool);
         unlink(heap, pool);
     }
+    block
 }
 
 // ---------------------------------------------------------------------------
@@ -567,14 +627,21 @@ pub(crate) unsafe fn pool_empty_slow(heap: *const Heap, pool: *mut Pool) {
 
 /// `free` of a block owned by another heap (or freed by a thread with no
 /// heap): push it on its pool's `thread_free` list, and queue the pool on
-/// the owner's `pending` list if it was not queued yet.
+/// the owner's `pending` list if it was not queued yet. The foreign arena's
+/// blocks are the C library's, and go back to it.
 ///
 /// # Safety
 ///
-/// - `p` is a live block of `arena`, given up by the caller.
+/// - `p` is a live block of `arena` (the foreign arena: a live block of
+///   the family from `system`), given up by the caller.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn free_remote_slow(p: *mut u8, arena: *mut Arena) {
+pub(crate) unsafe fn free_remote_slow(arena: *mut Arena, p: *mut u8) {
+    if arena == Arena::foreign() {
+        // SAFETY: not in any of our arenas: a C library block, given up by
+        // the caller, since the family's other blocks all came from `system`.
+        return unsafe { system::free(p) };
+    }
     // SAFETY: `p` is a live block of `arena`, which is therefore alive.
     let kept = unsafe { pool::own(arena, p) }.cast::<Block>();
     let pool = pool::pool_of(kept.cast());
@@ -618,15 +685,17 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8, arena: *mut Arena) {
 ///
 /// # Safety
 ///
-/// - the calling thread services `heap`, which owns `p`, a live block of
-///   `class` given up by the caller.
+/// - the calling thread services the heap owning `arena`; `p` is a live
+///   block of the arena (with its provenance), given up by the caller.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn free_cache_full_slow(heap: *const Heap, class: usize, p: *mut u8) {
+pub(crate) unsafe fn free_cache_full_slow(arena: *const Arena, p: *mut u8) {
     // SAFETY: as the caller guarantees.
     unsafe {
+        let heap = (*arena).heap;
+        let class = Arena::class_at(arena, p);
         flush_cache(heap, class, CACHE_LIMITS[class] / 2);
-        let pushed = Heap::push_cached(heap, class, p);
+        let pushed = ClassSlot::push_cached(Heap::slot(heap, class), p);
         debug_assert!(pushed);
     }
 }
@@ -647,6 +716,7 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
         for i in 0..count {
             // Cached pointers carry the arena's provenance (see `pool::own`).
             let block = *cache.add(i);
+            Heap::count_given(heap, class);
             pool::give_block(heap, pool::pool_of(block), block.cast());
         }
         ptr::copy(cache.add(count), cache, n - count);

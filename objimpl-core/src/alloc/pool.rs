@@ -88,7 +88,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use super::ALIGNMENT;
 use super::arena::Arena;
 use super::arena_map;
-use super::heap::{self, Heap};
+use super::heap::{self, ClassSlot, Heap};
 use super::size_class::{POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_of, class_size};
 use super::system;
 
@@ -133,26 +133,28 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
 ///   `realloc`, not freed before.
 #[inline]
 pub(crate) unsafe fn free(p: *mut u8) {
-    let arena = arena_map::lookup(p);
+    let arena = arena_map::lookup_or_foreign(p);
     if arena.is_null() {
-        // Not in any of our arenas: a C library block (or null).
+        // Nowhere near our arenas: a C library block (or null).
         // SAFETY: the caller gives a live block of this family, and blocks of
         // this family outside our arenas all came from `system`.
         return unsafe { system::free(p) };
     }
-    // SAFETY: `p` is a live block in `arena`, so the arena is alive; its
-    // owner never changes.
-    let owner = unsafe { (*arena).heap };
-    if owner != heap::current() {
+    // SAFETY: `p` is a live block in `arena`, so the arena is alive, and so
+    // is the owner's slot it records for the block's pool (for the foreign
+    // arena, a slot of no heap: the check below sends it to the slow path).
+    let slot = unsafe { Arena::slot_at(arena, p) };
+    // SAFETY: as above.
+    if unsafe { ClassSlot::heap(slot) } != heap::current() {
         // SAFETY: `p` is a live block of `arena`, given up by the caller.
-        return unsafe { heap::free_remote_slow(p, arena) };
+        return unsafe { heap::free_remote_slow(arena, p) };
     }
-    // SAFETY: `p` is a live block of a pool of this thread's heap, in `arena`.
+    // SAFETY: `p` is a live block of a pool of this thread's heap, in
+    // `arena`, of the slot's class.
     unsafe {
-        let class = Arena::class_at(arena, p);
         let block = own(arena, p);
-        if !Heap::push_cached(owner, class, block) {
-            heap::free_cache_full_slow(owner, class, block);
+        if !ClassSlot::push_cached(slot, block) {
+            heap::free_cache_full_slow(arena, block);
         }
     }
 }
@@ -179,17 +181,19 @@ pub(crate) unsafe fn take_block(heap: *const Heap, pool: *mut Pool, class: usize
             let next = (*block).next;
             (*pool).free = next;
             if next.is_null() && (*pool).next_offset > (*pool).max_next_offset {
-                heap::pool_full_slow(heap, pool, class);
+                // A tail call: the fast path keeps no registers across it.
+                return heap::pool_full_slow(heap, pool, class, block.cast());
             }
             return block.cast();
         }
         let offset = (*pool).next_offset;
         let next_offset = offset + class_size(class) as u32;
         (*pool).next_offset = next_offset;
+        let block = pool.byte_add(offset as usize).cast();
         if next_offset > (*pool).max_next_offset {
-            heap::pool_full_slow(heap, pool, class);
+            return heap::pool_full_slow(heap, pool, class, block);
         }
-        pool.byte_add(offset as usize).cast()
+        block
     }
 }
 

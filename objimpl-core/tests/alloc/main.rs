@@ -13,6 +13,7 @@
 mod arena_return;
 mod cross_thread;
 mod families;
+mod fast_path;
 mod heap_map;
 mod model;
 mod stats_table;
