@@ -370,6 +370,8 @@ fn soak() {
         DROPPED.load(Ordering::Relaxed),
         "payloads made and dropped"
     );
+    // This thread's kept empty arenas wait for the purge delay: not a leak.
+    alloc::release_free_memory();
     let end = alloc::stats();
     assert_eq!(end.blocks_in_use(), start.blocks_in_use(), "blocks leaked");
     assert!(

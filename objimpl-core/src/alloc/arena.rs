@@ -276,20 +276,6 @@ impl Arena {
 }
 
 impl Arena {
-    /// The size class of the pool holding `p`, a live block of this arena.
-    ///
-    /// # Safety
-    ///
-    /// - `arena` is live and serviced by the calling thread; `p` is in it.
-    #[inline(always)]
-    pub(crate) unsafe fn class_at(arena: *const Arena, p: *const u8) -> usize {
-        // A plain read, not an atomic load (LLVM would add a `movzx` to the
-        // fast path): only this thread writes the entry, and other threads
-        // only read it, so nothing it races with writes.
-        // SAFETY: as the caller guarantees; the index is in bounds.
-        unsafe { *(*arena).pool_classes[pool_index(p)].as_ptr() as usize }
-    }
-
     /// The owner's slot of the class of the pool holding `p`, a live block
     /// of this arena. Any thread may ask.
     ///

@@ -97,8 +97,12 @@ struct Local {
     buckets: [*mut Arena; POOLS_PER_ARENA],
     /// Bit `n` set iff `buckets[n]` is not empty.
     nonempty: u64,
-    /// The one wholly free arena kept for the next pool.
-    empty_arena: *mut Arena,
+    /// Wholly free arenas kept for the next pools, oldest first: the first
+    /// `nempty` entries. See [`keep_empty`].
+    empties: [*mut Arena; KEPT_EMPTY_MAX],
+    /// When each became empty, in [`now_ms`].
+    emptied_at: [u64; KEPT_EMPTY_MAX],
+    nempty: usize,
     /// Pools of any class in use (on a usable list or full).
     pools_in_use: usize,
     /// Orphan heaps this thread services, linked through `list_next`.
@@ -137,7 +141,9 @@ impl Heap {
             local: UnsafeCell::new(Local {
                 buckets: [ptr::null_mut(); POOLS_PER_ARENA],
                 nonempty: 0,
-                empty_arena: ptr::null_mut(),
+                empties: [ptr::null_mut(); KEPT_EMPTY_MAX],
+                emptied_at: [0; KEPT_EMPTY_MAX],
+                nempty: 0,
                 pools_in_use: 0,
                 adopted: ptr::null(),
                 arenas_returned: 0,
@@ -418,7 +424,7 @@ fn acquire_heap() -> *const Heap {
             // calling thread, which services it from now on.
             unsafe {
                 lists.free = (*heap).list_next.load(Ordering::Relaxed);
-                if !(*local(heap)).empty_arena.is_null() {
+                if (*local(heap)).nempty != 0 {
                     PARKED_ARENAS.fetch_sub(1, Ordering::Relaxed);
                 }
             }
@@ -516,7 +522,8 @@ pub(crate) fn malloc_small_slow(size: usize) -> *mut u8 {
 }
 
 /// A fresh pool of `class` at the front of its (empty) usable list, from the
-/// fullest arena with a free pool, else the kept empty arena, else a new one.
+/// fullest arena with a free pool, else the newest kept empty arena, else a
+/// new one. Kept empty arenas past their delay go back to the OS.
 ///
 /// # Safety
 ///
@@ -529,8 +536,9 @@ unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
             let arena = (*l).buckets[(*l).nonempty.trailing_zeros() as usize];
             bucket_remove(l, arena);
             arena
-        } else if !(*l).empty_arena.is_null() {
-            ptr::replace(&raw mut (*l).empty_arena, ptr::null_mut())
+        } else if (*l).nempty != 0 {
+            (*l).nempty -= 1;
+            (*l).empties[(*l).nempty]
         } else {
             let arena = Arena::create(heap, (*l).arenas_returned > 0);
             if arena.is_null() {
@@ -539,6 +547,7 @@ unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
             add(&(*heap).unused_pools, POOLS_PER_ARENA);
             arena
         };
+        release_expired(heap);
         let pool = Arena::take_pool(arena);
         bucket_insert(l, arena);
         sub(&(*heap).unused_pools, 1);
@@ -680,23 +689,22 @@ pub(crate) unsafe fn free_remote_slow(arena: *mut Arena, p: *mut u8) {
     }
 }
 
-/// `free` of an own block whose class's cache is full: the older half of the
-/// cache goes back to the pools, then the block goes on the cache.
+/// `free` of an own block whose class's cache is full: the block goes
+/// straight back to its pool. (Flushing half the cache to make room would
+/// hand each block twice, cache then pool, in a run of frees: W2 of issue
+/// 8, which spent a quarter of its time doing so.)
 ///
 /// # Safety
 ///
-/// - the calling thread services the heap owning `arena`; `p` is a live
-///   block of the arena (with its provenance), given up by the caller.
-#[cold]
+/// - the calling thread services the heap of `slot`, which owns `p`, a live
+///   block of the slot's class (with its arena's provenance), given up by
+///   the caller.
 #[inline(never)]
-pub(crate) unsafe fn free_cache_full_slow(arena: *const Arena, p: *mut u8) {
+pub(crate) unsafe fn free_cache_full_slow(slot: *const ClassSlot, p: *mut u8) {
     // SAFETY: as the caller guarantees.
     unsafe {
-        let heap = (*arena).heap;
-        let class = Arena::class_at(arena, p);
-        flush_cache(heap, class, CACHE_LIMITS[class] / 2);
-        let pushed = ClassSlot::push_cached(Heap::slot(heap, class), p);
-        debug_assert!(pushed);
+        sub(&(*slot).in_use, 1);
+        pool::give_block((*slot).heap, pool::pool_of(p), p.cast());
     }
 }
 
@@ -785,10 +793,8 @@ unsafe fn release_pool(heap: *const Heap, pool: *mut Pool) {
         Arena::give_pool(arena, pool);
         if (*arena).nfree < POOLS_PER_ARENA {
             bucket_insert(l, arena);
-        } else if (*l).empty_arena.is_null() {
-            (*l).empty_arena = arena;
         } else {
-            destroy_arena(heap, arena);
+            keep_empty(heap, arena);
         }
     }
 }
@@ -923,7 +929,7 @@ unsafe fn drain_pending(heap: *const Heap) {
 }
 
 /// Lets go of a heap's idle pools: the kept empty pool of each class. Its
-/// kept empty arena stays, for [`recycle`] or [`release_empty_arena`].
+/// kept empty arenas stay, for [`recycle`] or [`release_empty_arenas`].
 ///
 /// # Safety
 ///
@@ -942,18 +948,127 @@ unsafe fn release_idle(heap: *const Heap) {
     }
 }
 
-/// Gives the heap's kept empty arena back to the OS.
+// ---------------------------------------------------------------------------
+// Empty arenas: kept a while, then given back.
+// ---------------------------------------------------------------------------
+
+/// How many wholly free arenas a heap keeps for its next pools (8 MiB).
+const KEPT_EMPTY_MAX: usize = 8;
+
+/// How long a wholly free arena is kept before it goes back to the OS, in
+/// milliseconds: long enough that a program freeing and allocating in waves
+/// (W2 of issue 8: 3 MiB of 32-byte blocks, then all freed, again and
+/// again) reuses its arenas instead of unmapping and mapping them each
+/// time; short enough that memory freed for good leaves within 100 ms.
+/// mimalloc and jemalloc purge on a delay too. The delay is checked on the
+/// slow paths that take a pool and those that empty an arena, so a thread
+/// that stops allocating keeps at most [`KEPT_EMPTY_MAX`] arenas until it
+/// allocates again, or calls [`release_free_memory`](super::release_free_memory), or exits.
+pub(crate) const PURGE_DELAY_MS: u64 = 50;
+
+/// A monotonic clock in milliseconds (the vDSO's: no system call).
+fn now_ms() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write; the clock exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1000 + now.tv_nsec as u64 / 1_000_000
+}
+
+/// Keeps `arena`, just emptied, for the next pools; the oldest kept one goes
+/// back to the OS if there is no room, and those past their delay.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`, which owns the wholly free `arena`,
+///   on no list.
+unsafe fn keep_empty(heap: *const Heap, arena: *mut Arena) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        let l = local(heap);
+        if (*l).nempty == KEPT_EMPTY_MAX {
+            destroy_oldest_empty(heap);
+        }
+        let now = now_ms();
+        (*l).empties[(*l).nempty] = arena;
+        (*l).emptied_at[(*l).nempty] = now;
+        (*l).nempty += 1;
+        release_expired_at(heap, now);
+    }
+}
+
+/// Gives back the kept empty arenas that have waited [`PURGE_DELAY_MS`].
 ///
 /// # Safety
 ///
 /// - the calling thread services `heap`.
-unsafe fn release_empty_arena(heap: *const Heap) {
+unsafe fn release_expired(heap: *const Heap) {
     // SAFETY: as the caller guarantees.
     unsafe {
-        let arena = ptr::replace(&raw mut (*local(heap)).empty_arena, ptr::null_mut());
-        if !arena.is_null() {
-            destroy_arena(heap, arena);
+        if (*local(heap)).nempty != 0 {
+            release_expired_at(heap, now_ms());
         }
+    }
+}
+
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn release_expired_at(heap: *const Heap, now: u64) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        let l = local(heap);
+        while (*l).nempty != 0 && now.saturating_sub((*l).emptied_at[0]) >= PURGE_DELAY_MS {
+            destroy_oldest_empty(heap);
+        }
+    }
+}
+
+/// # Safety
+///
+/// - the calling thread services `heap`, which keeps an empty arena.
+unsafe fn destroy_oldest_empty(heap: *const Heap) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        let l = local(heap);
+        let n = (*l).nempty;
+        debug_assert!(n != 0);
+        let arena = (*l).empties[0];
+        (*l).empties.copy_within(1..n, 0);
+        (*l).emptied_at.copy_within(1..n, 0);
+        (*l).nempty = n - 1;
+        destroy_arena(heap, arena);
+    }
+}
+
+/// Gives every kept empty arena of the heap but the `keep` newest back to the OS.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn release_empty_arenas(heap: *const Heap, keep: usize) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        while (*local(heap)).nempty > keep {
+            destroy_oldest_empty(heap);
+        }
+    }
+}
+
+/// [`release_free_memory`](super::release_free_memory) for the calling thread.
+pub(crate) fn release_free_memory() {
+    let heap = current();
+    if heap.is_null() {
+        return;
+    }
+    // SAFETY: `heap` is this thread's.
+    unsafe {
+        flush_caches(heap);
+        collect(heap);
+        release_idle(heap);
+        release_empty_arenas(heap, 0);
     }
 }
 
@@ -1014,7 +1129,7 @@ unsafe fn service_adopted(heap: *const Heap) {
                 }
                 recycle(orphan);
             } else {
-                release_empty_arena(orphan);
+                release_empty_arenas(orphan, 0);
                 prev = orphan;
             }
             orphan = next;
@@ -1031,7 +1146,9 @@ unsafe fn service_adopted(heap: *const Heap) {
 unsafe fn recycle(heap: *const Heap) {
     // SAFETY: the caller services `heap` until it is on the free list.
     unsafe {
-        let keeps_arena = !(*local(heap)).empty_arena.is_null();
+        // One arena at most goes with the heap.
+        release_empty_arenas(heap, 1);
+        let keeps_arena = (*local(heap)).nempty != 0;
         let parked = keeps_arena
             && PARKED_ARENAS
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
@@ -1039,7 +1156,7 @@ unsafe fn recycle(heap: *const Heap) {
                 })
                 .is_ok();
         if keeps_arena && !parked {
-            release_empty_arena(heap);
+            release_empty_arenas(heap, 0);
         }
     }
     let mut lists = lock_lists();
@@ -1072,7 +1189,7 @@ unsafe fn retire(heap: *const Heap) {
         let mut orphans = ptr::replace(&raw mut (*l).adopted, ptr::null());
         let empty = (*l).pools_in_use == 0;
         if !empty {
-            release_empty_arena(heap);
+            release_empty_arenas(heap, 0);
             (*heap)
                 .list_next
                 .store(orphans.cast_mut(), Ordering::Relaxed);

@@ -88,6 +88,35 @@ pub use global::PyMalloc;
 pub use heap_map::heap_map_svg;
 pub use stats::{ClassStats, Stats, debug_malloc_stats, stats};
 
+/// How long the pool allocator keeps a wholly free arena for reuse before it
+/// gives the arena back to the OS: 50 ms.
+///
+/// A thread keeps at most eight such arenas (8 MiB), so that a program that
+/// frees and allocates in waves reuses its memory instead of unmapping and
+/// mapping it each time. The delay is checked whenever the thread takes a
+/// new pool or empties an arena; a thread that stops allocating keeps them
+/// until it allocates again, calls [`release_free_memory`], or exits.
+pub const PURGE_DELAY: core::time::Duration =
+    core::time::Duration::from_millis(heap::PURGE_DELAY_MS);
+
+/// Gives back to the OS, now, the memory the calling thread's pools keep for
+/// reuse (glibc's `malloc_trim`, mimalloc's `mi_collect`): the blocks in its
+/// caches go back to their pools, empty pools to their arenas, and every
+/// wholly free arena to the OS, without waiting for [`PURGE_DELAY`].
+///
+/// ```
+/// use objimpl_core::alloc;
+/// let blocks: Vec<*mut u8> = (0..100_000).map(|_| alloc::object_malloc(32)).collect();
+/// for p in blocks {
+///     // SAFETY: each came from `object_malloc` and is freed once.
+///     unsafe { alloc::object_free(p) };
+/// }
+/// alloc::release_free_memory();
+/// ```
+pub fn release_free_memory() {
+    heap::release_free_memory();
+}
+
 /// The alignment of every block handed out by every family: 16 bytes, as
 /// CPython's `ALIGNMENT` on 64-bit platforms.
 ///

@@ -42,17 +42,18 @@
 //!   (some free blocks). `free` of an own block pushes it on the cache and
 //!   `malloc` pops it: neither touches the block or its pool, which keeps a
 //!   random mix of sizes in cache and spares the pool-list moves below. When
-//!   the cache is full, its older half goes back to the pools; when it is
-//!   empty, allocation takes the first block of the first usable pool. A full pool leaves
+//!   the cache is full, a freed block goes straight back to its pool; when
+//!   it is empty, allocation takes the first block of the first usable pool. A full pool leaves
 //!   the list; the first block freed into it puts it back at the front; a pool
 //!   whose last block comes back returns to its arena, unless it is the only
 //!   usable pool of its class, which is kept so that a loop of `malloc` and
 //!   `free` stays on the fast path.
 //! - **Arenas.** A heap takes pools from the fullest of its arenas that has a
 //!   free pool (buckets by free-pool count), so that the emptiest arenas drain
-//!   and can be given back. A wholly free arena goes back to the OS, except
-//!   one per heap kept for the next pool, so that freeing and allocating in a
-//!   loop does not map and unmap over and over.
+//!   and can be given back. A wholly free arena is kept for the next pools
+//!   (up to eight per heap) and goes back to the OS once it has been free
+//!   for [`PURGE_DELAY`](super::PURGE_DELAY) (50 ms), so that freeing and
+//!   allocating in waves does not map and unmap over and over.
 //! - **Ownership.** An arena belongs to one heap for life; the arena map
 //!   (`arena_map.rs`) says in O(1), without touching the block, whether a
 //!   pointer lies in one of our arenas and which. That answers both "is this a
@@ -154,7 +155,7 @@ pub(crate) unsafe fn free(p: *mut u8) {
     unsafe {
         let block = own(arena, p);
         if !ClassSlot::push_cached(slot, block) {
-            heap::free_cache_full_slow(arena, block);
+            heap::free_cache_full_slow(slot, block);
         }
     }
 }
