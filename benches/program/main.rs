@@ -25,6 +25,15 @@
 //! ratio to each, paired within rounds (see `common`). Last, one more child
 //! counts the program's requests by size and phase (`OBJIMPL_W7_HISTOGRAM`).
 //!
+//! To profile one allocator's run of the program, run a child by hand; the
+//! phases are never inlined, so callgrind can cut its profile at each:
+//!
+//! ```text
+//! OBJIMPL_W7_ALLOCATOR=objimpl valgrind --tool=callgrind \
+//!     --dump-before=program::workload::index --dump-before=program::workload::exchange \
+//!     target/release/deps/program-* --w7-child target/tmp/w7-document-20971520.json 1500000
+//! ```
+//!
 //! There is no criterion part: a whole program per sample is too long for it,
 //! so `OBJIMPL_BENCH=criterion` prints nothing but a line saying so.
 

@@ -181,6 +181,8 @@ impl Checks {
 }
 
 /// Phase 1, "parse+walk": reads the file at `path`, parses it and walks the value.
+// Never inlined: a profile (e.g. callgrind's `--dump-before`) can split at each phase.
+#[inline(never)]
 pub fn parse_walk(path: &Path, checks: &mut Checks) -> (Value, Duration) {
     let start = Instant::now();
     let text = std::fs::read_to_string(path).expect("the parent wrote the document");
@@ -210,6 +212,8 @@ fn walk(value: &Value, checks: &mut Checks, sum: &mut f64) {
 
 /// Phase 2, "index": a word index of the records' text (word -> record ids),
 /// then a count per word; drops both and then the document.
+// Never inlined: a profile (e.g. callgrind's `--dump-before`) can split at each phase.
+#[inline(never)]
 pub fn index(document: Value, checks: &mut Checks) -> Duration {
     let start = Instant::now();
     let mut index: BTreeMap<String, Vec<u32>> = BTreeMap::new();
@@ -345,6 +349,8 @@ fn side(seed: u64, messages: u64, to: SyncSender<Message>, from: Receiver<Messag
 
 /// Phase 3, "exchange": two threads each send `messages` heap blocks of
 /// varied size to the other, which frees them.
+// Never inlined: a profile (e.g. callgrind's `--dump-before`) can split at each phase.
+#[inline(never)]
 pub fn exchange(messages: u64, checks: &mut Checks) -> Duration {
     let start = Instant::now();
     let (to_b, from_a) = sync_channel(IN_FLIGHT);
