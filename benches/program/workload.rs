@@ -326,11 +326,14 @@ fn side(seed: u64, messages: u64, to: SyncSender<Message>, from: Receiver<Messag
         loop {
             match to.try_send(message) {
                 Ok(()) => break,
-                // The other side is behind: free what it sent meanwhile (if
-                // both are full, each finds the other's messages waiting).
+                // The other side is behind: wait for what it sends, rather
+                // than spin, so a side that the machine's other load has
+                // descheduled gets a core. No deadlock: if both are full, each
+                // finds the other's messages waiting; a side that is done
+                // sending disconnects (recv fails at once) and drains ours.
                 Err(TrySendError::Full(back)) => {
                     message = back;
-                    match from.try_recv() {
+                    match from.recv() {
                         Ok(message) => received += message.consume(),
                         Err(_) => std::thread::yield_now(),
                     }
