@@ -284,7 +284,10 @@ impl Table {
                     .enumerate()
                     .filter(|(_, c)| peers.contains(c))
                     .min_by(|(i, _), (j, _)| row.medians[*i].total_cmp(&row.medians[*j]));
-                let wanted = format!("{objimpl} <= {at_most:.2}x the best of {}", peers.join(", "));
+                let wanted = format!(
+                    "{objimpl} <= {at_most:.2}x the best of {}",
+                    peers.join(", ")
+                );
                 match best {
                     Some((i, peer)) => {
                         let got = row.ratios[i];
