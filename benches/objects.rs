@@ -1,5 +1,7 @@
-//! Making and dropping a small object: `Point::new` + drop against
-//! `Box::new`, `Rc::new` and CPython's `PyObject_New` + `Py_DECREF`.
+//! Making and dropping objects, issue 8's W6: a 32-byte object
+//! (`Point::new` + drop) against `Box::new`, `Rc::new`, CPython's `float`
+//! (which has a freelist) and `complex` (which has none); an object with 8
+//! items (`new_var`) against `Box<[usize; 8]>` and CPython's 8-tuple.
 //!
 //! ```text
 //! cargo bench -p objimpl-benches --features cpython --bench objects   # the whole table, CPython included
@@ -29,7 +31,7 @@ use std::time::Duration;
 use criterion::Criterion;
 use objimpl::pyobject;
 
-use common::{Mode, Row, Run, Table, interleave, time};
+use common::{Mode, Row, Run, Table, Target, interleave, time};
 
 /// The object: `PyObject_HEAD` + two doubles, made by the macro as a user would.
 #[pyobject(basic)]
@@ -101,6 +103,34 @@ fn rc_point(ops: u64) -> Duration {
     })
 }
 
+/// An object with 8 word-sized items, made by the macro as a user would:
+/// `PyObject_VAR_HEAD` and the items, 88 bytes.
+#[pyobject(basic, item = usize)]
+struct Words {}
+
+/// `Words::new_var` with 8 items + drop.
+fn objimpl_words(ops: u64) -> Duration {
+    let _anchor = Words::new_var(Words {}, 0..8).expect("memory");
+    time(|| {
+        for i in 0..ops as usize {
+            let w = Words::new_var(Words {}, (0..8).map(|k| i + k));
+            drop(black_box(w.expect("the object family has memory")));
+        }
+    })
+}
+
+/// `Box<[usize; 8]>` + drop.
+fn box_words(ops: u64) -> Duration {
+    let _anchor = black_box(Box::new([0usize; 8]));
+    time(|| {
+        for i in 0..ops as usize {
+            drop(black_box(Box::new(core::array::from_fn::<usize, 8, _>(
+                |k| i + k,
+            ))));
+        }
+    })
+}
+
 /// CPython's objects, called as a C extension would.
 #[cfg(feature = "cpython")]
 mod cpython {
@@ -131,7 +161,10 @@ mod cpython {
         fn Py_IsInitialized() -> c_int;
         fn _PyObject_New(tp: *const PyTypeObject) -> *mut PyObject;
         fn _Py_Dealloc(op: *mut PyObject);
+        fn PyFloat_FromDouble(v: f64) -> *mut PyObject;
+        fn PyTuple_New(len: isize) -> *mut PyObject;
         static PyComplex_Type: PyTypeObject;
+        static mut _Py_NoneStruct: PyObject;
     }
 
     /// Starts the interpreter (without its signal handlers), once. The
@@ -166,6 +199,48 @@ mod cpython {
         }
     }
 
+    /// `PyFloat_FromDouble` and `Py_DECREF`: CPython's `float`, which keeps
+    /// up to 100 freed floats on a freelist.
+    pub fn float(ops: u64) -> Duration {
+        initialize();
+        time(|| {
+            for i in 0..ops {
+                // SAFETY: the interpreter is initialised; this thread holds the GIL.
+                let op = unsafe { PyFloat_FromDouble(i as f64) };
+                assert!(!op.is_null(), "PyFloat_FromDouble ran out of memory");
+                // SAFETY: we own the only reference to `op`, and hold the GIL.
+                unsafe { py_decref(black_box(op)) };
+            }
+        })
+    }
+
+    /// `PyTuple_New(8)`, filled with 8 new references to `None`, and
+    /// `Py_DECREF`: CPython's 8-tuple (3.11 keeps freed tuples of each
+    /// length up to 20 on freelists, and tracks tuples in its collector).
+    pub fn tuple(ops: u64) -> Duration {
+        initialize();
+        time(|| {
+            for _ in 0..ops {
+                // SAFETY: the interpreter is initialised; this thread holds the GIL.
+                let op = unsafe { PyTuple_New(8) };
+                assert!(!op.is_null(), "PyTuple_New ran out of memory");
+                // SAFETY: a fresh 8-tuple's items (`ob_item`, after the var
+                // header) are null and ours to set, each to a new reference
+                // to `None`, which lives forever.
+                unsafe {
+                    let none = &raw mut _Py_NoneStruct;
+                    let items = op.cast::<u8>().add(24).cast::<*mut PyObject>();
+                    for k in 0..8 {
+                        (*none).ob_refcnt += 1;
+                        *items.add(k) = none;
+                    }
+                }
+                // SAFETY: we own the only reference to `op`, and hold the GIL.
+                unsafe { py_decref(black_box(op)) };
+            }
+        })
+    }
+
     /// `PyObject_New(PyComplexObject, &PyComplex_Type)`, its value set, and `Py_DECREF`.
     pub fn complex(ops: u64) -> Duration {
         initialize();
@@ -189,7 +264,7 @@ mod cpython {
     }
 }
 
-/// The contenders: objimpl first (every ratio is objimpl over a peer).
+/// W6a's contenders: objimpl first (every ratio is objimpl over a peer).
 fn contenders() -> Vec<(&'static str, Run)> {
     vec![
         ("objimpl", objimpl_point),
@@ -197,7 +272,19 @@ fn contenders() -> Vec<(&'static str, Run)> {
         ("Box::new", box_point),
         ("Rc::new", rc_point),
         #[cfg(feature = "cpython")]
-        ("PyObject_New", cpython::complex),
+        ("float", cpython::float),
+        #[cfg(feature = "cpython")]
+        ("complex", cpython::complex),
+    ]
+}
+
+/// W6b's contenders.
+fn var_contenders() -> Vec<(&'static str, Run)> {
+    vec![
+        ("objimpl", objimpl_words),
+        ("Box<[usize; 8]>", box_words),
+        #[cfg(feature = "cpython")]
+        ("tuple", cpython::tuple),
     ]
 }
 
@@ -213,15 +300,21 @@ fn main() {
     }
     if mode.table {
         table(&contenders, &mode).print();
+        var_table(&mode).print();
     }
 }
 
 fn bench(c: &mut Criterion, contenders: &[(&'static str, Run)]) {
-    let mut group = c.benchmark_group("Point-new-drop");
-    for &(name, run) in contenders {
-        group.bench_function(name, |b| b.iter_custom(run));
+    for (group_name, contenders) in [
+        ("Point-new-drop", contenders.to_vec()),
+        ("Words-new_var-drop", var_contenders()),
+    ] {
+        let mut group = c.benchmark_group(group_name);
+        for (name, run) in contenders {
+            group.bench_function(name, |b| b.iter_custom(run));
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 fn table(contenders: &[(&'static str, Run)], mode: &Mode) -> Table {
@@ -229,22 +322,57 @@ fn table(contenders: &[(&'static str, Run)], mode: &Mode) -> Table {
     let names = contenders.iter().map(|&(name, _)| name).collect();
     let runs: Vec<Run> = contenders.iter().map(|&(_, run)| run).collect();
     let mut table = Table::new(
-        format!("objects vs peers: medians of {rounds} interleaved rounds"),
+        format!("W6a objects vs peers: medians of {rounds} interleaved rounds"),
         names,
     );
     let samples = interleave(&runs, mode.ops(1_000_000), rounds);
-    table.push(Row::from_rounds(
-        "Point::new + drop (x, y: f64)",
-        "ns",
-        &samples,
-    ));
+    table.push(
+        Row::from_rounds("W6a Point::new + drop (x, y: f64)", "ns", &samples).target(
+            Target::RatioTo {
+                peer: "float",
+                at_most: 0.5,
+            },
+        ),
+    );
     if !cfg!(feature = "cpython") {
-        table.note("no PyObject_New column: build with `--features cpython` to link CPython's");
+        table.note("no CPython columns: build with `--features cpython` to link CPython's");
     }
     table.note("objimpl: a 32-byte object from object_malloc; Box: 16 bytes from System; Rc: 32");
     table.note("freelist=16: the same object with #[pyobject(basic, freelist = 16)]");
-    table.note("PyObject_New: a CPython complex (32 bytes, PyObject_Malloc), freed by Py_DECREF");
+    table.note("float: PyFloat_FromDouble + Py_DECREF (a freelist of 100); complex: PyObject_New + Py_DECREF (none)");
     table.note("ratio: the median over rounds of objimpl's time / the peer's in the same round");
+    if mode.quick {
+        table.note("quick run (not `cargo bench`): one short round, the figures mean nothing");
+    }
+    table
+}
+
+fn var_table(mode: &Mode) -> Table {
+    let contenders = var_contenders();
+    let rounds = mode.rounds();
+    let names = contenders.iter().map(|&(name, _)| name).collect();
+    let runs: Vec<Run> = contenders.iter().map(|&(_, run)| run).collect();
+    let mut table = Table::new(
+        format!("W6b var objects vs peers: medians of {rounds} interleaved rounds"),
+        names,
+    );
+    let samples = interleave(&runs, mode.ops(1_000_000), rounds);
+    let mut row = Row::from_rounds("W6b new_var with 8 usize items + drop", "ns", &samples);
+    row = if cfg!(feature = "cpython") {
+        row.target(Target::RatioTo {
+            peer: "tuple",
+            at_most: 0.5,
+        })
+    } else {
+        row.target(Target::RatioTo {
+            peer: "Box<[usize; 8]>",
+            at_most: 1.0,
+        })
+    };
+    table.push(row);
+    table.note("objimpl: 88 bytes from object_malloc (PyObject_VAR_HEAD + 8 words); Box: 64 bytes from System");
+    table.note("tuple: PyTuple_New(8) filled with None, Py_DECREF (3.11 keeps freelists of tuples, and tracks them in its gc)");
+    table.note("target: at most 0.5x the tuple, and faster than the Box (ratio below 1)");
     if mode.quick {
         table.note("quick run (not `cargo bench`): one short round, the figures mean nothing");
     }

@@ -58,8 +58,28 @@ pub struct FreeListStats {
 }
 
 thread_local! {
-    /// This thread's freelists that have held something, for `stats`.
-    static REGISTRY: RefCell<Vec<*const FreeList>> = const { RefCell::new(Vec::new()) };
+    /// This thread's freelists that have held something: for `stats`, and
+    /// to give their memory back when the thread ends. The lists themselves
+    /// have no destructor, so that reaching one is a plain thread-local
+    /// access, without the lazy registration a destructor costs each time.
+    static REGISTRY: Registry = const { Registry(RefCell::new(Vec::new())) };
+}
+
+/// The freelists of one thread that have held something.
+struct Registry(RefCell<Vec<*const FreeList>>);
+
+impl Drop for Registry {
+    /// At thread exit: every list's memory goes back to the pool, and the
+    /// lists take nothing more (a push after this finds no registry).
+    fn drop(&mut self) {
+        for &list in self.0.get_mut().iter() {
+            // SAFETY: a registered list is a thread-local of this thread
+            // without a destructor, so it lives as long as the thread.
+            let list = unsafe { &*list };
+            list.registered.set(false);
+            list.drain();
+        }
+    }
 }
 
 impl FreeList {
@@ -134,8 +154,9 @@ impl FreeList {
         if len >= self.capacity {
             return false;
         }
-        if !self.registered.get() {
-            self.register();
+        if !self.registered.get() && !self.register() {
+            // The thread is ending: nothing would give the memory back.
+            return false;
         }
         let link = op.cast::<Link>();
         // SAFETY: the object's memory is ours now, and holds at least a
@@ -150,11 +171,26 @@ impl FreeList {
         true
     }
 
+    /// Puts the list on this thread's registry; false if the thread is
+    /// ending and the registry is gone.
     #[cold]
-    fn register(&self) {
+    fn register(&self) -> bool {
         let this: *const FreeList = self;
-        let registered = REGISTRY.try_with(|r| r.borrow_mut().push(this)).is_ok();
+        let registered = REGISTRY.try_with(|r| r.0.borrow_mut().push(this)).is_ok();
         self.registered.set(registered);
+        registered
+    }
+
+    /// Gives the memory the list holds back through the type's `tp_free`.
+    fn drain(&self) {
+        let free = self.tp.free();
+        while let Some(op) = self.pop() {
+            if let Some(free) = free {
+                // SAFETY: memory of an object of `tp`, with nothing in it,
+                // which `tp_free` returns to where it came from.
+                unsafe { free(op.cast()) };
+            }
+        }
     }
 
     fn stats(&self) -> FreeListStats {
@@ -163,24 +199,6 @@ impl FreeList {
             object_size: self.tp.basicsize(),
             free: self.len(),
             capacity: self.capacity,
-        }
-    }
-}
-
-impl Drop for FreeList {
-    /// At thread exit: the memory goes back to the pool.
-    fn drop(&mut self) {
-        if self.registered.get() {
-            let this: *const FreeList = self;
-            let _ = REGISTRY.try_with(|r| r.borrow_mut().retain(|&p| p != this));
-        }
-        let free = self.tp.free();
-        while let Some(op) = self.pop() {
-            if let Some(free) = free {
-                // SAFETY: memory of an object of `tp`, with nothing in it,
-                // which `tp_free` returns to where it came from.
-                unsafe { free(op.cast()) };
-            }
         }
     }
 }
@@ -204,10 +222,10 @@ impl core::fmt::Debug for FreeList {
 pub fn stats() -> Vec<FreeListStats> {
     REGISTRY
         .try_with(|r| {
-            r.borrow()
+            r.0.borrow()
                 .iter()
-                // SAFETY: a registered freelist is a live thread-local of
-                // this thread: its `Drop` unregisters it.
+                // SAFETY: a registered freelist is a thread-local of this
+                // thread without a destructor: it lives as long as the thread.
                 .map(|&list| unsafe { (*list).stats() })
                 .collect()
         })

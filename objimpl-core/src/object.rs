@@ -525,6 +525,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// assert_eq!(odd.items(), &[1, 3, 5, 7, 9]);
     /// # Ok::<(), objimpl_core::MemoryError>(())
     /// ```
+    #[inline]
     pub fn new_var<I>(value: T, items: I) -> Result<Py<T>, MemoryError>
     where
         I: IntoIterator<Item = T::Item>,
@@ -580,6 +581,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     }
 
     /// `new_var` from an iterator that promises `len` items.
+    #[inline(always)]
     fn new_var_exact(
         value: T,
         mut items: impl Iterator<Item = T::Item>,
@@ -601,17 +603,27 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
             _items: PhantomData,
         };
         let first = items_ptr::<T>(op);
-        while partial.written < len {
-            let Some(item) = items.next() else {
-                panic!(
-                    "Py::new_var: the iterator yielded {} items but promised {len}",
-                    partial.written
-                );
-            };
-            // SAFETY: `written < len`, and the object has room for `len` items
-            // from `first`; the slot is uninitialised.
-            unsafe { first.add(partial.written).write(item) };
-            partial.written += 1;
+        if core::mem::needs_drop::<T::Item>() {
+            while partial.written < len {
+                let Some(item) = items.next() else {
+                    items_missing(partial.written, len)
+                };
+                // SAFETY: `written < len`, and the object has room for `len`
+                // items from `first`; the slot is uninitialised.
+                unsafe { first.add(partial.written).write(item) };
+                partial.written += 1;
+            }
+        } else {
+            // Items without drop glue: if the iterator panics, the guard has
+            // only the memory to free, so `written` stays 0 and the count
+            // lives in a register (the loop can be unrolled).
+            for written in 0..len {
+                let Some(item) = items.next() else {
+                    items_missing(written, len)
+                };
+                // SAFETY: `written < len`, as above.
+                unsafe { first.add(written).write(item) };
+            }
         }
         if items.next().is_some() {
             panic!("Py::new_var: the iterator yielded more items than the {len} it promised");
@@ -1313,6 +1325,14 @@ impl<T: PyObjectType> Drop for PartialObject<T> {
             }
         }
     }
+}
+
+/// `new_var`'s iterator ran dry before the `len` items it promised.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn items_missing(written: usize, len: usize) -> ! {
+    panic!("Py::new_var: the iterator yielded {written} items but promised {len}");
 }
 
 /// `tp_dealloc` of every type built by [`TypeObject::new::<T>`]: drops the

@@ -36,7 +36,7 @@ pub const fn object_size(tp: &TypeObject) -> usize {
 /// assert_eq!(var_size(Bytes::TYPE, 1), Some(40)); // 33 rounded up to 8
 /// assert_eq!(var_size(Bytes::TYPE, usize::MAX), None);
 /// ```
-#[inline]
+#[inline(always)]
 pub const fn var_size(tp: &TypeObject, n: usize) -> Option<usize> {
     const ROUND: usize = size_of::<*const ()>() - 1;
     let Some(items) = n.checked_mul(tp.itemsize()) else {
@@ -146,9 +146,9 @@ pub const unsafe fn init_var(
 /// assert_eq!(unit.refcnt(), 1);
 /// # Ok::<(), objimpl_core::MemoryError>(())
 /// ```
-#[inline]
+#[inline(always)]
 pub fn new_object(tp: &'static TypeObject) -> Result<NonNull<PyObject>, MemoryError> {
-    let op = NonNull::new(alloc::object_malloc(object_size(tp)).cast::<PyObject>())
+    let op = NonNull::new(alloc::object_malloc_inlined(object_size(tp)).cast::<PyObject>())
         .ok_or(MemoryError)?;
     // SAFETY: `op` is a fresh block of `tp_basicsize` bytes, which holds at
     // least a header, aligned to 16 bytes.
@@ -175,7 +175,7 @@ pub fn new_object(tp: &'static TypeObject) -> Result<NonNull<PyObject>, MemoryEr
 /// unsafe { alloc::object_free(op.as_ptr().cast()) };
 /// # Ok::<(), objimpl_core::MemoryError>(())
 /// ```
-#[inline]
+#[inline(always)]
 pub fn new_var_object(
     tp: &'static TypeObject,
     n: usize,
@@ -186,7 +186,8 @@ pub fn new_var_object(
     let size = var_size(tp, n).ok_or(MemoryError)?;
     // A fixed-size type's basicsize may be smaller than a var header.
     let size = size.max(size_of::<PyVarObject>());
-    let op = NonNull::new(alloc::object_malloc(size).cast::<PyVarObject>()).ok_or(MemoryError)?;
+    let op = NonNull::new(alloc::object_malloc_inlined(size).cast::<PyVarObject>())
+        .ok_or(MemoryError)?;
     // SAFETY: `op` is a fresh block of at least a var header's size, aligned
     // to 16 bytes, and `n <= isize::MAX`.
     unsafe { init_var(op.as_ptr(), tp, n) };

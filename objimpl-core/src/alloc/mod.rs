@@ -88,6 +88,17 @@ pub use global::PyMalloc;
 pub use heap_map::heap_map_svg;
 pub use stats::{ClassStats, Stats, debug_malloc_stats, stats};
 
+/// [`object_malloc`], inlined into the object constructors, where the size
+/// is a constant: its size class is then known at compile time.
+#[inline(always)]
+pub(crate) fn object_malloc_inlined(size: usize) -> *mut u8 {
+    if domain::is_default(Domain::Object) {
+        pool::malloc(size)
+    } else {
+        domain::malloc(Domain::Object, size)
+    }
+}
+
 /// How long the pool allocator keeps a wholly free arena for reuse before it
 /// gives the arena back to the OS: 50 ms.
 ///

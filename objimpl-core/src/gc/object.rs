@@ -18,7 +18,7 @@ use crate::{MemoryError, PyObject, PyObjectType, PyVarObject, TypeObject, alloc,
 #[inline]
 fn alloc_object(size: usize) -> Result<NonNull<PyObject>, MemoryError> {
     let total = size.checked_add(PREFIX).ok_or(MemoryError)?;
-    let block = alloc::object_malloc(total);
+    let block = alloc::object_malloc_inlined(total);
     if block.is_null() {
         return Err(MemoryError);
     }
