@@ -6,9 +6,8 @@ use std::alloc::System;
 use super::{ALIGNMENT, pool};
 
 /// The pool allocator as a [`GlobalAlloc`]: requests aligned to at most 16
-/// bytes go to the pools (up to 2048 bytes: past CPython's 512, the medium
-/// classes take a program's small buffers; larger ones go to the C
-/// library); over-aligned ones go to [`System`].
+/// bytes go to the pools (or, past 512 bytes, to the C library, as every
+/// family does); over-aligned ones go to [`System`].
 ///
 /// A program can use it for everything, threads included: its thread-local
 /// state has const initialisers and it never allocates through the global
@@ -34,7 +33,7 @@ unsafe impl GlobalAlloc for PyMalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if layout.align() <= ALIGNMENT {
-            pool::malloc_medium(layout.size())
+            pool::malloc(layout.size())
         } else {
             // SAFETY: the caller's layout has a non-zero size, as `alloc` requires.
             unsafe { System.alloc(layout) }
@@ -44,7 +43,7 @@ unsafe impl GlobalAlloc for PyMalloc {
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if layout.align() <= ALIGNMENT {
-            pool::calloc_medium(1, layout.size())
+            pool::calloc(1, layout.size())
         } else {
             // SAFETY: as `alloc`.
             unsafe { System.alloc_zeroed(layout) }
@@ -67,7 +66,7 @@ unsafe impl GlobalAlloc for PyMalloc {
         if layout.align() <= ALIGNMENT {
             // SAFETY: `ptr` came from the pool side with this layout; the new
             // block keeps the alignment.
-            unsafe { pool::realloc_medium(ptr, new_size) }
+            unsafe { pool::realloc(ptr, new_size) }
         } else {
             // SAFETY: `ptr` came from `System` with this layout.
             unsafe { System.realloc(ptr, layout, new_size) }

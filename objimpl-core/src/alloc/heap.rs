@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use super::arena::Arena;
 use super::arena_map;
 use super::pool::{self, Block, Pool, QUEUED, take_block};
-use super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_size};
+use super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_of, class_size};
 use super::system;
 
 /// One thread's heap. Fields in `local` (and each class's `pool`) are touched
@@ -496,11 +496,12 @@ impl Heap {
 // Slow paths of malloc.
 // ---------------------------------------------------------------------------
 
-/// `malloc` of `size` bytes from the pools' class `class` when the fast path
-/// could not serve it: no heap yet, or no usable pool of the class.
+/// `malloc` of a small size when the fast path could not serve it: no heap
+/// yet, or no usable pool of the class.
 #[cold]
 #[inline(never)]
-pub(crate) fn malloc_small_slow(size: usize, class: usize) -> *mut u8 {
+pub(crate) fn malloc_small_slow(size: usize) -> *mut u8 {
+    let class = class_of(size);
     let heap = heap_for_thread();
     if heap.is_null() {
         return system::malloc(size);

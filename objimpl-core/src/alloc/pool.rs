@@ -90,10 +90,7 @@ use super::ALIGNMENT;
 use super::arena::Arena;
 use super::arena_map;
 use super::heap::{self, ClassSlot, Heap};
-use super::size_class::{
-    MEDIUM_REQUEST_THRESHOLD, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_of, class_size,
-    medium_class_of,
-};
+use super::size_class::{POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_of, class_size};
 use super::system;
 
 // ---------------------------------------------------------------------------
@@ -101,49 +98,32 @@ use super::system;
 // ---------------------------------------------------------------------------
 
 /// `malloc(size)`: a block of `size` bytes, 16-byte aligned; null if the
-/// memory could not be had or `size > isize::MAX`. Past 512 bytes, a block
-/// of the C library's, as every family has it.
+/// memory could not be had or `size > isize::MAX`.
 #[inline]
 pub(crate) fn malloc(size: usize) -> *mut u8 {
-    malloc_upto::<SMALL_REQUEST_THRESHOLD>(size)
-}
-
-/// `malloc` for [`PyMalloc`](super::PyMalloc), whose pools also serve the
-/// medium classes (513 to 2048 bytes).
-#[inline]
-pub(crate) fn malloc_medium(size: usize) -> *mut u8 {
-    malloc_upto::<MEDIUM_REQUEST_THRESHOLD>(size)
-}
-
-/// `malloc` of pool blocks up to `LIMIT` bytes, the C library's above.
-#[inline(always)]
-fn malloc_upto<const LIMIT: usize>(size: usize) -> *mut u8 {
-    let class = if size <= SMALL_REQUEST_THRESHOLD {
-        class_of(size)
-    } else if LIMIT > SMALL_REQUEST_THRESHOLD && size <= LIMIT {
-        medium_class_of(size)
-    } else {
-        return system::malloc(size);
-    };
-    let heap = heap::current();
-    if !heap.is_null() {
-        // SAFETY: the thread-local heap is this thread's, alive while set.
-        let cached = unsafe { Heap::pop_cached(heap, class) };
-        if !cached.is_null() {
-            return cached;
-        }
-        // SAFETY: as above.
-        let pool = unsafe { Heap::usable_pool(heap, class) };
-        if !pool.is_null() {
-            // SAFETY: `pool` is on `heap`'s usable list of `class`, and
-            // this thread services `heap`.
-            unsafe {
-                Heap::count_taken(heap, class);
-                return take_block(heap, pool, class);
+    if size <= SMALL_REQUEST_THRESHOLD {
+        let class = class_of(size);
+        let heap = heap::current();
+        if !heap.is_null() {
+            // SAFETY: the thread-local heap is this thread's, alive while set.
+            let cached = unsafe { Heap::pop_cached(heap, class) };
+            if !cached.is_null() {
+                return cached;
+            }
+            // SAFETY: as above.
+            let pool = unsafe { Heap::usable_pool(heap, class) };
+            if !pool.is_null() {
+                // SAFETY: `pool` is on `heap`'s usable list of `class`, and
+                // this thread services `heap`.
+                unsafe {
+                    Heap::count_taken(heap, class);
+                    return take_block(heap, pool, class);
+                }
             }
         }
+        return heap::malloc_small_slow(size);
     }
-    heap::malloc_small_slow(size, class)
+    system::malloc(size)
 }
 
 /// `free(p)`: gives a block back; null does nothing.
@@ -277,24 +257,13 @@ pub(crate) fn pool_of(p: *mut u8) -> *mut Pool {
 /// `calloc(n, size)`: `n * size` zeroed bytes; null on overflow.
 #[inline]
 pub(crate) fn calloc(n: usize, size: usize) -> *mut u8 {
-    calloc_upto::<SMALL_REQUEST_THRESHOLD>(n, size)
-}
-
-/// `calloc` for [`PyMalloc`](super::PyMalloc): medium classes too.
-#[inline]
-pub(crate) fn calloc_medium(n: usize, size: usize) -> *mut u8 {
-    calloc_upto::<MEDIUM_REQUEST_THRESHOLD>(n, size)
-}
-
-#[inline(always)]
-fn calloc_upto<const LIMIT: usize>(n: usize, size: usize) -> *mut u8 {
     let Some(total) = n.checked_mul(size) else {
         return ptr::null_mut();
     };
-    if total > LIMIT {
+    if total > SMALL_REQUEST_THRESHOLD {
         return system::calloc(1, total);
     }
-    let p = malloc_upto::<LIMIT>(total);
+    let p = malloc(total);
     if !p.is_null() {
         // SAFETY: `p` is a fresh block of at least `total` bytes.
         unsafe { p.write_bytes(0, total) };
@@ -312,28 +281,8 @@ fn calloc_upto<const LIMIT: usize>(n: usize, size: usize) -> *mut u8 {
 ///   success it is no longer valid.
 #[inline]
 pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
-    // SAFETY: as the caller guarantees.
-    unsafe { realloc_upto::<SMALL_REQUEST_THRESHOLD>(p, size) }
-}
-
-/// `realloc` for [`PyMalloc`](super::PyMalloc): medium classes too.
-///
-/// # Safety
-///
-/// As [`realloc`].
-#[inline]
-pub(crate) unsafe fn realloc_medium(p: *mut u8, size: usize) -> *mut u8 {
-    // SAFETY: as the caller guarantees.
-    unsafe { realloc_upto::<MEDIUM_REQUEST_THRESHOLD>(p, size) }
-}
-
-/// # Safety
-///
-/// As [`realloc`].
-#[inline(always)]
-unsafe fn realloc_upto<const LIMIT: usize>(p: *mut u8, size: usize) -> *mut u8 {
     if p.is_null() {
-        return malloc_upto::<LIMIT>(size);
+        return malloc(size);
     }
     let arena = arena_map::lookup(p);
     if arena.is_null() {
@@ -350,7 +299,7 @@ unsafe fn realloc_upto<const LIMIT: usize>(p: *mut u8, size: usize) -> *mut u8 {
         // SAFETY: as above.
         return unsafe { own(arena, p) };
     }
-    let q = malloc_upto::<LIMIT>(size);
+    let q = malloc(size);
     if !q.is_null() {
         // SAFETY: both blocks are live, distinct, and at least
         // `min(old_size, size)` bytes long.

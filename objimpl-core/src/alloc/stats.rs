@@ -6,9 +6,7 @@ use std::io;
 use super::arena;
 use super::heap;
 use super::pool::{POOL_OVERHEAD, blocks_per_pool};
-use super::size_class::{
-    ARENA_SIZE, NUM_CLASSES, NUM_SMALL_CLASSES, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_size,
-};
+use super::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_size};
 
 /// The figures of one size class, summed over every thread's heap.
 ///
@@ -55,12 +53,9 @@ pub struct ClassStats {
 /// // SAFETY: `p` came from `object_malloc` and is freed once.
 /// unsafe { alloc::object_free(p) };
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Per size class: classes 0 to 31 are CPython's, class `i` holding
-    /// blocks of `16 * (i + 1)` bytes; classes 32 to 43 hold the blocks of
-    /// 640 to 2048 bytes (steps of 128) that only [`PyMalloc`](super::PyMalloc)
-    /// asks for.
+    /// Per size class, class `i` holding blocks of `16 * (i + 1)` bytes.
     pub classes: [ClassStats; NUM_CLASSES],
     /// Arenas ever taken from the OS (`# arenas allocated total`).
     pub arenas_allocated_total: usize,
@@ -85,25 +80,6 @@ pub struct Stats {
     /// Bytes of arenas lost to aligning their pools. Always 0 here: arenas are
     /// mapped at an aligned address (CPython loses a pool per arena).
     pub bytes_lost_to_arena_alignment: usize,
-}
-
-impl Default for Stats {
-    fn default() -> Stats {
-        Stats {
-            classes: [ClassStats::default(); NUM_CLASSES],
-            arenas_allocated_total: 0,
-            arenas_reclaimed: 0,
-            arenas_highwater: 0,
-            arenas_current: 0,
-            bytes_in_allocated_blocks: 0,
-            bytes_in_available_blocks: 0,
-            unused_pools: 0,
-            bytes_in_unused_pools: 0,
-            bytes_lost_to_pool_headers: 0,
-            bytes_lost_to_quantization: 0,
-            bytes_lost_to_arena_alignment: 0,
-        }
-    }
 }
 
 impl Stats {
@@ -211,7 +187,7 @@ pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
     let s = stats();
     writeln!(
         out,
-        "Small block threshold = {SMALL_REQUEST_THRESHOLD}, in {NUM_SMALL_CLASSES} size classes."
+        "Small block threshold = {SMALL_REQUEST_THRESHOLD}, in {NUM_CLASSES} size classes."
     )?;
     writeln!(out)?;
     writeln!(

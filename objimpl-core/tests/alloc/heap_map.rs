@@ -139,8 +139,8 @@ impl Map {
         classes.sort_by_key(|&(class, _)| class);
         assert_eq!(
             classes.iter().map(|&(c, _)| c).collect::<Vec<_>>(),
-            (0..44).collect::<Vec<_>>(),
-            "one legend entry per class (32 small, 12 medium)"
+            (0..32).collect::<Vec<_>>(),
+            "one legend entry per class"
         );
         Map {
             totals,

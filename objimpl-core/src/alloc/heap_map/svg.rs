@@ -27,18 +27,10 @@ const HUES: [[u8; 3]; 8] = [
     [0xe0, 0x5f, 0xa8],
 ];
 
-/// The shade of each band of 8 classes, as (towards white, towards black):
-/// 16-128 bytes as the hue, 144-256 darker, 272-384 lighter, 400-512
-/// darkest; the medium classes of `PyMalloc`, 640-1536 much lighter and
-/// 1664-2048 greyed.
-const BANDS: [(f64, f64); 6] = [
-    (0.0, 0.0),
-    (0.0, 0.38),
-    (0.42, 0.0),
-    (0.0, 0.62),
-    (0.68, 0.0),
-    (0.3, 0.25),
-];
+/// The shade of each band of 8 classes (128 bytes of block size), as
+/// (towards white, towards black): 16-128 bytes as the hue, 144-256
+/// darker, 272-384 lighter, 400-512 darkest.
+const BANDS: [(f64, f64); 4] = [(0.0, 0.0), (0.0, 0.38), (0.42, 0.0), (0.0, 0.62)];
 
 /// How much of the class colour a pool's background (its empty part) keeps.
 const TINT: f64 = 0.22;
