@@ -58,21 +58,32 @@ fn kept_empty_arenas_are_reused_and_go_back_after_the_purge_delay() {
     };
     fill_and_free(bytes, size);
     let mapped = alloc::stats().arenas_allocated_total;
-    let (_, _, kept) = fill_and_free(bytes, size);
-    assert_eq!(
-        alloc::stats().arenas_allocated_total,
-        mapped,
-        "the second wave mapped arenas"
-    );
+    let (before, _, kept) = fill_and_free(bytes, size);
+    // Miri's clock runs with the instructions it interprets: a wave takes
+    // it longer than the purge delay.
+    if !cfg!(miri) {
+        assert_eq!(
+            alloc::stats().arenas_allocated_total,
+            mapped,
+            "the second wave mapped arenas"
+        );
+    }
     std::thread::sleep(alloc::PURGE_DELAY + std::time::Duration::from_millis(20));
     // A class this test has not used: its first block takes a new pool.
     let p = alloc::object_malloc(496);
     let after = alloc::stats().arenas_current;
     // SAFETY: `p` came from `object_malloc` and is freed once.
     unsafe { alloc::object_free(p) };
+    if !cfg!(miri) {
+        assert!(
+            after + 2 <= kept,
+            "{kept} arenas before the delay, {after} after"
+        );
+    }
+    // The arena of the new pool may be a new one.
     assert!(
-        after + 2 <= kept,
-        "{kept} arenas before the delay, {after} after"
+        after <= before + 1,
+        "{before} arenas before the wave, {kept} after it, {after} after the delay"
     );
 }
 
