@@ -117,7 +117,7 @@ pub const PURGE_DELAY: core::time::Duration =
 ///
 /// ```
 /// use objimpl_core::alloc;
-/// let blocks: Vec<*mut u8> = (0..100_000).map(|_| alloc::object_malloc(32)).collect();
+/// let blocks: Vec<*mut u8> = (0..1000).map(|_| alloc::object_malloc(32)).collect();
 /// for p in blocks {
 ///     // SAFETY: each came from `object_malloc` and is freed once.
 ///     unsafe { alloc::object_free(p) };
