@@ -232,6 +232,14 @@ fn table(peers: &[Peer], mode: &Mode) -> Table {
         format!("objimpl::alloc vs peers: medians of {rounds} interleaved rounds"),
         names.clone(),
     );
+    // The machine warms up first: the first workload of a run used to be
+    // a third slower for every peer than the same loop a minute later.
+    let first: Vec<Run> = peers.iter().map(WORKLOADS[0].run).collect();
+    interleave(
+        &first,
+        mode.ops(WORKLOADS[0].ops),
+        if mode.quick { 1 } else { 5 },
+    );
     for workload in &WORKLOADS {
         let runs: Vec<Run> = peers.iter().map(workload.run).collect();
         let mut samples = interleave(&runs, mode.ops(workload.ops), rounds);

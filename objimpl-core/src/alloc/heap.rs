@@ -589,17 +589,22 @@ pub(crate) unsafe fn pool_full_slow(
 // Slow paths of free.
 // ---------------------------------------------------------------------------
 
-/// A full pool got a block back: it goes to the front of its usable list,
-/// to be allocated from next (it is the most likely to be in cache).
+/// A full pool got a block back, `block`: it goes to the front of its usable
+/// list, to be allocated from next (it is the most likely to be in cache).
+/// (Given the block, not the pool: `free`'s fast path then passes on the
+/// register the block came in.)
 ///
 /// # Safety
 ///
-/// - the calling thread services `heap`, which owns `pool`; `pool` is on no list.
+/// - the calling thread services the heap owning the block's pool, which is
+///   on no list.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn pool_refilled_slow(heap: *const Heap, pool: *mut Pool) {
+pub(crate) unsafe fn pool_refilled_slow(block: *mut Block) {
+    let pool = pool::pool_of(block.cast());
     // SAFETY: as the caller guarantees.
     unsafe {
+        let heap = owner_of(pool);
         let class = (*pool).class as usize;
         let first = *head(heap, class);
         if !first.is_null() && (*first).count.load(Ordering::Relaxed) == 0 {
@@ -617,21 +622,34 @@ pub(crate) unsafe fn pool_refilled_slow(heap: *const Heap, pool: *mut Pool) {
     }
 }
 
-/// A pool that is not alone on its usable list became empty: it goes back to
-/// its arena.
+/// A pool that is not alone on its usable list became empty as `block` came
+/// back: it goes back to its arena.
 ///
 /// # Safety
 ///
-/// - the calling thread services `heap`, which owns `pool`; `pool` is on its
-///   usable list and holds no live block.
+/// - the calling thread services the heap owning the block's pool, which is
+///   on its usable list and holds no live block.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn pool_empty_slow(heap: *const Heap, pool: *mut Pool) {
+pub(crate) unsafe fn pool_empty_slow(block: *mut Block) {
+    let pool = pool::pool_of(block.cast());
     // SAFETY: as the caller guarantees.
     unsafe {
+        let heap = owner_of(pool);
         unlink(heap, pool);
         release_pool(heap, pool);
     }
+}
+
+/// The heap owning `pool`, one of our pools. Found from the pool rather
+/// than passed down the fast paths, which then keep one register free.
+///
+/// # Safety
+///
+/// - `pool` is a pool in use.
+unsafe fn owner_of(pool: *mut Pool) -> *const Heap {
+    // SAFETY: a pool in use lies in a live arena, whose owner never changes.
+    unsafe { (*arena_map::lookup(pool.cast())).heap }
 }
 
 /// `free` of a block owned by another heap (or freed by a thread with no
@@ -641,11 +659,14 @@ pub(crate) unsafe fn pool_empty_slow(heap: *const Heap, pool: *mut Pool) {
 ///
 /// # Safety
 ///
-/// - `p` is a live block of `arena` (the foreign arena: a live block of
-///   the family from `system`), given up by the caller.
+/// - `p` is a live block in one of our arenas, or (in the foreign arena's
+///   range) a live block of the family from `system`, given up by the caller.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn free_remote_slow(arena: *mut Arena, p: *mut u8) {
+pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
+    // Looked up again rather than passed: the fast path then keeps `p` in
+    // the register it came in (one `mov` fewer on every free).
+    let arena = arena_map::lookup_or_foreign(p);
     if arena == Arena::foreign() {
         // SAFETY: not in any of our arenas: a C library block, given up by
         // the caller, since the family's other blocks all came from `system`.
@@ -700,11 +721,11 @@ pub(crate) unsafe fn free_remote_slow(arena: *mut Arena, p: *mut u8) {
 ///   block of the slot's class (with its arena's provenance), given up by
 ///   the caller.
 #[inline(never)]
-pub(crate) unsafe fn free_cache_full_slow(slot: *const ClassSlot, p: *mut u8) {
+pub(crate) unsafe fn free_cache_full_slow(p: *mut u8, slot: *const ClassSlot) {
     // SAFETY: as the caller guarantees.
     unsafe {
         sub(&(*slot).in_use, 1);
-        pool::give_block((*slot).heap, pool::pool_of(p), p.cast());
+        pool::give_block(pool::pool_of(p), p.cast());
     }
 }
 
@@ -725,7 +746,7 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
             // Cached pointers carry the arena's provenance (see `pool::own`).
             let block = *cache.add(i);
             Heap::count_given(heap, class);
-            pool::give_block(heap, pool::pool_of(block), block.cast());
+            pool::give_block(pool::pool_of(block), block.cast());
         }
         ptr::copy(cache.add(count), cache, n - count);
         slot.cached.store(n - count, Ordering::Relaxed);
@@ -920,7 +941,7 @@ unsafe fn drain_pending(heap: *const Heap) {
             while !block.is_null() {
                 let after = (*block).next;
                 Heap::count_given(heap, class);
-                pool::give_block(heap, pool, block);
+                pool::give_block(pool, block);
                 block = after;
             }
             pool = next;

@@ -148,14 +148,14 @@ pub(crate) unsafe fn free(p: *mut u8) {
     // SAFETY: as above.
     if unsafe { ClassSlot::heap(slot) } != heap::current() {
         // SAFETY: `p` is a live block of `arena`, given up by the caller.
-        return unsafe { heap::free_remote_slow(arena, p) };
+        return unsafe { heap::free_remote_slow(p) };
     }
     // SAFETY: `p` is a live block of a pool of this thread's heap, in
     // `arena`, of the slot's class.
     unsafe {
         let block = own(arena, p);
         if !ClassSlot::push_cached(slot, block) {
-            heap::free_cache_full_slow(slot, block);
+            heap::free_cache_full_slow(block, slot);
         }
     }
 }
@@ -203,10 +203,10 @@ pub(crate) unsafe fn take_block(heap: *const Heap, pool: *mut Pool, class: usize
 ///
 /// # Safety
 ///
-/// - the calling thread services `heap`, which owns `pool`; `block` is a
+/// - the calling thread services the heap owning `pool`; `block` is a
 ///   block of `pool` that was handed out and is given up now.
 #[inline(always)]
-pub(crate) unsafe fn give_block(heap: *const Heap, pool: *mut Pool, block: *mut Block) {
+pub(crate) unsafe fn give_block(pool: *mut Pool, block: *mut Block) {
     // SAFETY: the caller guarantees this thread alone touches the pool's
     // local fields, and that the block is ours to reuse.
     unsafe {
@@ -217,10 +217,10 @@ pub(crate) unsafe fn give_block(heap: *const Heap, pool: *mut Pool, block: *mut 
         (*pool).count.store(count, Ordering::Relaxed);
         if old.is_null() && (*pool).next_offset > (*pool).max_next_offset {
             // It was full: it is usable again.
-            heap::pool_refilled_slow(heap, pool);
+            heap::pool_refilled_slow(block);
         } else if count == 0 && !((*pool).prev.is_null() && (*pool).next.is_null()) {
             // Empty, and not the only usable pool of its class.
-            heap::pool_empty_slow(heap, pool);
+            heap::pool_empty_slow(block);
         }
     }
 }
