@@ -840,9 +840,10 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
             unsafe { ptr::drop_in_place(tail) };
         }
         if new_len != len {
-            // SAFETY: the object's memory came from the object family (its
-            // type's `tp_free` is `object_free`, or `PyObject_GC_Del` for an
-            // untracked `gc` object); it is unique, and holds
+            // The object's memory came from the object family: its type's
+            // `tp_free` is `object_free`, or `PyObject_GC_Del` for an
+            // untracked `gc` object.
+            // SAFETY: so it may be resized there; it is unique, and holds
             // `min(len, new_len)` initialised items, all within `size`.
             let moved = unsafe {
                 if Self::IS_GC {

@@ -170,10 +170,10 @@ impl<T: WeakRefable> WeakPy<T> {
             // Garbage being destroyed: not to be brought back.
             return None;
         }
-        // SAFETY: a non-null target is a live object of `T::TYPE` (the
-        // weak list clears it before the memory goes, and retargets it when
-        // the object moves); while its count is 0 it is being destroyed
-        // and must not come back.
+        // The weak list clears its target before the memory goes, and
+        // retargets it when the object moves.
+        // SAFETY: so a non-null target is a live object of `T::TYPE`; while
+        // its count is 0 it is being destroyed and must not come back.
         unsafe {
             if (*object.as_ptr()).ob_refcnt == 0 {
                 return None;
