@@ -317,15 +317,25 @@ fn bench(c: &mut Criterion, contenders: &[(&'static str, Run)]) {
     }
 }
 
-fn table(contenders: &[(&'static str, Run)], mode: &Mode) -> Table {
+/// The contenders run in interleaved rounds: an empty table titled `title`
+/// over them, and each one's samples.
+fn interleaved(
+    title: &str,
+    contenders: &[(&'static str, Run)],
+    mode: &Mode,
+) -> (Table, Vec<Vec<f64>>) {
     let rounds = mode.rounds();
     let names = contenders.iter().map(|&(name, _)| name).collect();
     let runs: Vec<Run> = contenders.iter().map(|&(_, run)| run).collect();
-    let mut table = Table::new(
-        format!("W6a objects vs peers: medians of {rounds} interleaved rounds"),
+    let table = Table::new(
+        format!("{title}: medians of {rounds} interleaved rounds"),
         names,
     );
-    let samples = interleave(&runs, mode.ops(1_000_000), rounds);
+    (table, interleave(&runs, mode.ops(1_000_000), rounds))
+}
+
+fn table(contenders: &[(&'static str, Run)], mode: &Mode) -> Table {
+    let (mut table, samples) = interleaved("W6a objects vs peers", contenders, mode);
     table.push(
         Row::from_rounds("W6a Point::new + drop (x, y: f64)", "ns", &samples).target(
             Target::RatioTo {
@@ -348,15 +358,7 @@ fn table(contenders: &[(&'static str, Run)], mode: &Mode) -> Table {
 }
 
 fn var_table(mode: &Mode) -> Table {
-    let contenders = var_contenders();
-    let rounds = mode.rounds();
-    let names = contenders.iter().map(|&(name, _)| name).collect();
-    let runs: Vec<Run> = contenders.iter().map(|&(_, run)| run).collect();
-    let mut table = Table::new(
-        format!("W6b var objects vs peers: medians of {rounds} interleaved rounds"),
-        names,
-    );
-    let samples = interleave(&runs, mode.ops(1_000_000), rounds);
+    let (mut table, samples) = interleaved("W6b var objects vs peers", &var_contenders(), mode);
     let mut row = Row::from_rounds("W6b new_var with 8 usize items + drop", "ns", &samples);
     row = if cfg!(feature = "cpython") {
         row.target(Target::RatioTo {

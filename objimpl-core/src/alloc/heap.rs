@@ -120,17 +120,7 @@ impl Heap {
     const fn new() -> Heap {
         Heap {
             classes: {
-                let mut classes = [const {
-                    ClassSlot {
-                        cached: AtomicUsize::new(0),
-                        limit: 0,
-                        heap: ptr::null(),
-                        pool: UnsafeCell::new(ptr::null_mut()),
-                        in_use: AtomicUsize::new(0),
-                        pools: AtomicUsize::new(0),
-                        cache: UnsafeCell::new([ptr::null_mut(); CACHE_SLOTS]),
-                    }
-                }; NUM_CLASSES];
+                let mut classes = [const { ClassSlot::empty(ptr::null()) }; NUM_CLASSES];
                 let mut class = 0;
                 while class < NUM_CLASSES {
                     classes[class].limit = CACHE_LIMITS[class];
@@ -238,17 +228,22 @@ unsafe impl Sync for StaticSlot {}
 /// The slot of every pool of the foreign arena (see `arena_map`): its heap
 /// is a dangling address, never a thread's heap nor null, so that `free`
 /// finds it is not the caller's. Never written.
-pub(crate) static FOREIGN_SLOT: StaticSlot = StaticSlot(ClassSlot {
-    cached: AtomicUsize::new(0),
-    limit: 0,
-    heap: ptr::dangling(),
-    pool: UnsafeCell::new(ptr::null_mut()),
-    in_use: AtomicUsize::new(0),
-    pools: AtomicUsize::new(0),
-    cache: UnsafeCell::new([ptr::null_mut(); CACHE_SLOTS]),
-});
+pub(crate) static FOREIGN_SLOT: StaticSlot = StaticSlot(ClassSlot::empty(ptr::dangling()));
 
 impl ClassSlot {
+    /// A slot of `heap` with nothing in it, and no room in its cache.
+    const fn empty(heap: *const Heap) -> ClassSlot {
+        ClassSlot {
+            cached: AtomicUsize::new(0),
+            limit: 0,
+            heap,
+            pool: UnsafeCell::new(ptr::null_mut()),
+            in_use: AtomicUsize::new(0),
+            pools: AtomicUsize::new(0),
+            cache: UnsafeCell::new([ptr::null_mut(); CACHE_SLOTS]),
+        }
+    }
+
     /// The heap this slot is part of.
     ///
     /// # Safety
