@@ -224,9 +224,9 @@ mod cpython {
                 // SAFETY: the interpreter is initialised; this thread holds the GIL.
                 let op = unsafe { PyTuple_New(8) };
                 assert!(!op.is_null(), "PyTuple_New ran out of memory");
-                // SAFETY: a fresh 8-tuple's items (`ob_item`, after the var
-                // header) are null and ours to set, each to a new reference
-                // to `None`, which lives forever.
+                // A fresh 8-tuple's items (`ob_item`, after the var header)
+                // are null; each gets a new reference to `None`.
+                // SAFETY: they are ours to set, and `None` lives forever.
                 unsafe {
                     let none = &raw mut _Py_NoneStruct;
                     let items = op.cast::<u8>().add(24).cast::<*mut PyObject>();

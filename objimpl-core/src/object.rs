@@ -208,9 +208,9 @@ impl<T: PyObjectType> Py<T> {
                 }
             }
         };
-        // SAFETY: `op` is a fresh object of `T::TYPE`, whose basicsize (checked
-        // above against `T`'s layout) covers the payload; the payload is
-        // written before anyone can read it.
+        // The basicsize was checked above against `T`'s layout.
+        // SAFETY: `op` is a fresh object of `T::TYPE`, whose basicsize covers
+        // the payload; it is written before anyone can read it.
         unsafe { payload_ptr::<T>(op).write(value) };
         // SAFETY: the object is complete.
         Ok(unsafe { Py::complete(op) })
@@ -429,9 +429,9 @@ impl<T: PyObjectType> Py<T> {
             list.clear();
         }
         let this = ManuallyDrop::new(this);
-        // SAFETY: the only reference is ours: the payload is moved out
-        // once, and the rest of the object (items, memory) is destroyed as
-        // `dealloc` does, minus the payload.
+        // The payload is moved out once, and the rest of the object (items,
+        // memory) is destroyed as `dealloc` does, minus the payload.
+        // SAFETY: the only reference is ours.
         unsafe {
             let value = ptr::read(payload_ptr::<T>(this.ptr));
             destroy_rest::<T>(this.ptr.as_ptr());
@@ -703,9 +703,9 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
         if self.is_unreadable() {
             collected(T::TYPE);
         }
-        // SAFETY: the object holds `len()` initialised items from
-        // `items_ptr`, which is aligned for `T::Item` (basicsize is a multiple
-        // of its alignment); `&self` keeps them alive and unmutated.
+        // `items_ptr` is aligned for `T::Item`: basicsize is a multiple of its alignment.
+        // SAFETY: the object holds `len()` initialised items from there;
+        // `&self` keeps them alive and unmutated.
         unsafe { core::slice::from_raw_parts(items_ptr::<T>(self.ptr), self.len()) }
     }
 
@@ -891,9 +891,9 @@ impl<T: PyObjectType> Deref for Py<T> {
         if self.is_unreadable() {
             collected(T::TYPE);
         }
-        // SAFETY: `self` keeps the object alive, its payload is initialised
-        // (and not being dropped by the collector: checked above), and it is
-        // only mutated through `get_mut`, which needs `&mut self`.
+        // The payload is not being dropped by the collector (checked above),
+        // and is only mutated through `get_mut`, which needs `&mut self`.
+        // SAFETY: `self` keeps the object alive; its payload is initialised.
         unsafe { &*payload_ptr::<T>(self.ptr) }
     }
 }
@@ -1100,9 +1100,9 @@ impl PyAny {
     /// ```
     #[inline]
     pub fn downcast_ref<T: PyObjectType>(&self) -> Option<&Py<T>> {
-        // SAFETY: both are `repr(transparent)` over the same pointer, and the
-        // object's type is `T::TYPE`, which is what a `Py<T>` requires.
         self.is_instance::<T>()
+            // SAFETY: both are `repr(transparent)` over the same pointer, and
+            // the object's type is `T::TYPE`, which is what a `Py<T>` requires.
             .then(|| unsafe { &*ptr::from_ref(self).cast::<Py<T>>() })
     }
 
@@ -1419,9 +1419,9 @@ unsafe fn destroy_rest<T: PyObjectType>(op: *mut PyObject) {
     impl<T: PyObjectType> Drop for FreeOnDrop<T> {
         #[inline]
         fn drop(&mut self) {
-            // SAFETY: everything the object owned has been dropped; its
-            // memory goes back once, through the `tp_free` that
-            // `TypeObject::new` or `new_gc` gave `T::TYPE`, called directly.
+            // The `tp_free` that `TypeObject::new` or `new_gc` gave `T::TYPE`
+            // is called directly.
+            // SAFETY: everything the object owned has been dropped; its memory goes back once.
             unsafe {
                 if Py::<T>::IS_GC {
                     gc::object::free(self.0.cast());

@@ -272,9 +272,9 @@ impl TypeObject {
     /// # }
     /// ```
     pub fn name(&self) -> &'static str {
-        // SAFETY: `tp_name` is a NUL-terminated string that lives forever:
-        // `new` takes it from a `&'static CStr`, and a type object made in C
-        // comes in only through unsafe functions whose callers promise it.
+        // `new` takes `tp_name` from a `&'static CStr`, and a type object made
+        // in C comes in only through unsafe functions whose callers promise it.
+        // SAFETY: so it is a NUL-terminated string that lives forever.
         let name = unsafe { CStr::from_ptr(self.tp_name) };
         name.to_str().unwrap_or("<non-UTF-8 type name>")
     }

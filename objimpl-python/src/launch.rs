@@ -78,9 +78,9 @@ domain!(
 
 /// Puts `allocator` under `domain`.
 fn install(domain: PyMemAllocatorDomain, mut allocator: PyMemAllocatorEx) {
-    // SAFETY: called before the interpreter starts, so the domain has no
-    // live block; the functions serve any size from any thread, as
-    // CPython's contract for an allocator asks.
+    // The functions serve any size from any thread, as CPython's contract
+    // for an allocator asks.
+    // SAFETY: called before the interpreter starts, so the domain has no live block.
     unsafe { PyMem_SetAllocator(domain, &mut allocator) };
 }
 
@@ -128,9 +128,9 @@ pub fn run() -> i32 {
     // objimpl between starting the interpreter and running the program:
     // the embedding CPython documents for `Py_RunMain`.
     let mut config = MaybeUninit::<PyConfig>::uninit();
-    // SAFETY: `config` is initialised by `PyConfig_InitPythonConfig` before
-    // any other use, and cleared once; `argv` holds `argc` NUL-terminated
-    // strings and a final null, alive until `Py_RunMain` returns.
+    // `argv` holds `argc` NUL-terminated strings and a final null, alive
+    // until `Py_RunMain` returns.
+    // SAFETY: `config` is initialised by `PyConfig_InitPythonConfig` before any other use, and cleared once.
     let status = unsafe {
         PyConfig_InitPythonConfig(config.as_mut_ptr());
         let mut status =

@@ -284,9 +284,10 @@ impl Arena {
     /// - `arena` is live and `p` is a live block in it.
     #[inline(always)]
     pub(crate) unsafe fn slot_at(arena: *const Arena, p: *const u8) -> *const ClassSlot {
-        // SAFETY: the entry of a pool in use was written before its blocks
-        // were handed out, and is not written again while one is live; the
+        // The entry of a pool in use was written before its blocks were
+        // handed out, and is not written again while one is live; the
         // caller's block reached it through whatever ordered that.
+        // SAFETY: so reading it races with no write.
         unsafe { *(*arena).pool_slots[pool_index(p)].get() }
     }
 

@@ -15,7 +15,7 @@
 //! The root is a static array (2 MiB of zero pages, touched only where
 //! arenas live); leaves (8 KiB, covering 1 GiB each) are made on first use
 //! and kept for the life of the process. A leaf's entries without an arena
-//! point at [`FOREIGN`], an arena that owns nothing and whose every pool
+//! point at the foreign arena (`Arena::foreign`), an arena that owns nothing and whose every pool
 //! names a slot of no heap: `free`'s fast path then needs no null check at
 //! the leaf, since the owner check it makes anyway sends such a pointer to
 //! the slow path, which knows it by address.
@@ -45,11 +45,6 @@ struct Leaf {
 
 static ROOT: [AtomicPtr<Leaf>; ROOT_LEN] = [const { AtomicPtr::new(ptr::null_mut()) }; ROOT_LEN];
 
-/// What a leaf holds for an address range without an arena.
-pub(crate) fn foreign() -> *mut Arena {
-    Arena::foreign()
-}
-
 #[inline(always)]
 fn indices(addr: usize) -> (usize, usize) {
     let index = addr >> ARENA_BITS;
@@ -61,7 +56,7 @@ fn indices(addr: usize) -> (usize, usize) {
 #[inline(always)]
 pub(crate) fn lookup(p: *const u8) -> *mut Arena {
     let arena = lookup_or_foreign(p);
-    if arena == foreign() {
+    if arena == Arena::foreign() {
         return ptr::null_mut();
     }
     arena
@@ -84,9 +79,10 @@ pub(crate) fn lookup_or_foreign(p: *const u8) -> *mut Arena {
     // Entries are Relaxed: a pointer handed to `free` reached this thread
     // through whatever synchronised its allocation, which happened after its
     // arena was registered.
-    // SAFETY: leaves are published initialised (every entry an arena or
-    // foreign), Release/Acquire, and never freed; no entry is ever null
-    // again, which spares `free` a second null check.
+    // Leaves are published initialised (every entry an arena or foreign),
+    // Release/Acquire, and never freed; no entry is null again, which
+    // spares `free` a second null check.
+    // SAFETY: so the leaf is readable and the entry is not null.
     unsafe {
         let arena = (*leaf_ptr).arenas[leaf].load(Ordering::Relaxed);
         core::hint::assert_unchecked(!arena.is_null());
@@ -115,7 +111,7 @@ pub(crate) fn insert(base: *const u8, arena: *mut Arena) -> bool {
         }
         // SAFETY: `fresh` is a valid, unpublished `Leaf`.
         for entry in unsafe { &(*fresh).arenas } {
-            entry.store(foreign(), Ordering::Relaxed);
+            entry.store(Arena::foreign(), Ordering::Relaxed);
         }
         match slot.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => leaf_ptr = fresh,
@@ -140,7 +136,7 @@ pub(crate) fn remove(base: *const u8) {
         "removing an arena that was never inserted"
     );
     // SAFETY: the arena was inserted, so its leaf exists and lives forever.
-    unsafe { (*leaf_ptr).arenas[leaf].store(foreign(), Ordering::Release) };
+    unsafe { (*leaf_ptr).arenas[leaf].store(Arena::foreign(), Ordering::Release) };
 }
 
 #[cfg(test)]
@@ -154,6 +150,6 @@ mod tests {
         let local = 0u8;
         assert!(lookup(&local).is_null());
         let outside = lookup_or_foreign(&local);
-        assert!(outside.is_null() || outside == foreign());
+        assert!(outside.is_null() || outside == Arena::foreign());
     }
 }

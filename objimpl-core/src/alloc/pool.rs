@@ -141,9 +141,9 @@ pub(crate) unsafe fn free(p: *mut u8) {
         // this family outside our arenas all came from `system`.
         return unsafe { system::free(p) };
     }
-    // SAFETY: `p` is a live block in `arena`, so the arena is alive, and so
-    // is the owner's slot it records for the block's pool (for the foreign
-    // arena, a slot of no heap: the check below sends it to the slow path).
+    // For the foreign arena the slot is one of no heap: the check below
+    // sends the block to the slow path.
+    // SAFETY: `p` is a live block in `arena`, so the arena is alive.
     let slot = unsafe { Arena::slot_at(arena, p) };
     // SAFETY: as above.
     if unsafe { ClassSlot::heap(slot) } != heap::current() {
@@ -170,9 +170,9 @@ pub(crate) unsafe fn free(p: *mut u8) {
 ///   `class` (so it has a block on its free list or in its never-used tail).
 #[inline(always)]
 pub(crate) unsafe fn take_block(heap: *const Heap, pool: *mut Pool, class: usize) -> *mut u8 {
-    // SAFETY: the caller guarantees this thread alone touches the pool's
-    // local fields; a listed block is a free block of the pool, and a usable
-    // pool's `next_offset` leaves room for a whole block.
+    // A listed block is a free block of the pool, and a usable pool's
+    // `next_offset` leaves room for a whole block.
+    // SAFETY: the caller guarantees this thread alone touches the pool's local fields.
     unsafe {
         let count = &(*pool).count;
         // One writer: a plain load and store, no read-modify-write.
@@ -290,9 +290,9 @@ pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         // outside our arenas came from `system`.
         return unsafe { system::realloc(p, size) };
     }
-    // SAFETY: `p` is a live block of `arena`, which is therefore alive; its
-    // pool's class was set before the block was handed out and does not
-    // change while it lives.
+    // Its pool's class was set before the block was handed out, and does
+    // not change while it lives.
+    // SAFETY: `p` is a live block of `arena`, which is therefore alive.
     let old_size = class_size(unsafe { (*pool_of(own(arena, p))).class } as usize);
     if size <= old_size && size * 4 > old_size * 3 {
         // The caller's pointer may cover only the old size.

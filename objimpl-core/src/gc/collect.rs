@@ -241,9 +241,9 @@ fn invalid_traverse(op: *mut PyObject) -> ! {
 ///
 /// - as [`update_refs`], after [`subtract_refs`]; `unreachable` is an empty list.
 unsafe fn move_unreachable(young: *mut GcHead, unreachable: *mut GcHead) {
-    // SAFETY: the caller promises well-formed lists of live objects. The
-    // young list is walked forwards only: the `prev` of an object not yet
-    // reached holds its `gc_refs`, and is relinked as the walk passes it.
+    // The young list is walked forwards only: the `prev` of an object not
+    // yet reached holds its `gc_refs`, and is relinked as the walk passes it.
+    // SAFETY: the caller promises well-formed lists of live objects.
     unsafe {
         let mut prev = young;
         let mut gc = head::next(young);

@@ -286,9 +286,9 @@ pub(crate) unsafe extern "C-unwind" fn clear<T: PyObjectType>(op: *mut PyObject)
     impl<T: PyObjectType> Drop for ItemsOnDrop<T> {
         fn drop(&mut self) {
             let op = self.0;
-            // SAFETY: the object is live; its first `len` items are
-            // initialised, and are forgotten (len 0) before they drop, so
-            // no later dealloc drops them again.
+            // The items are forgotten (len 0) before they drop, so no later
+            // dealloc drops them again.
+            // SAFETY: the object is live; its first `len` items are initialised.
             unsafe {
                 let len = var_len::<T>(op);
                 if T::Header::IS_VAR {
