@@ -240,7 +240,7 @@ fn table(peers: &[Peer], mode: &Mode) -> Table {
         mode.ops(WORKLOADS[0].ops),
         if mode.quick { 1 } else { 5 },
     );
-    for workload in &WORKLOADS {
+    for workload in WORKLOADS.iter().filter(|w| mode.wants(w.id)) {
         let runs: Vec<Run> = peers.iter().map(workload.run).collect();
         let mut samples = interleave(&runs, mode.ops(workload.ops), rounds);
         for ns in samples.iter_mut().flatten() {
@@ -253,39 +253,46 @@ fn table(peers: &[Peer], mode: &Mode) -> Table {
         });
     }
 
-    let runs = if mode.quick { 1 } else { rss::RUNS };
-    let w4: Vec<Vec<rss::Measured>> = names
-        .iter()
-        .map(|name| (0..runs).map(|_| rss::measure(name)).collect())
-        .collect();
-    let w4_median = |figure: fn(&rss::Measured) -> f64| -> Vec<f64> {
-        w4.iter()
-            .map(|runs| median(&runs.iter().map(figure).collect::<Vec<_>>()))
-            .collect()
-    };
-    table.push(
-        Row::from_values(
-            "W4 RSS per live 32 B block (1M blocks)",
-            "B",
-            w4_median(|m| m.bytes_per_block),
-        )
-        .target(Target::AtMost(32.2)),
-    );
-    table.push(Row::from_values(
-        "W4 returned to the OS right after the mass free",
-        "%",
-        w4_median(|m| m.returned_at_once),
-    ));
-    table.push(
-        Row::from_values(
-            "W4 returned to the OS 100 ms after the mass free",
+    if mode.wants("W4") {
+        let runs = if mode.quick { 1 } else { rss::RUNS };
+        let w4: Vec<Vec<rss::Measured>> = names
+            .iter()
+            .map(|name| (0..runs).map(|_| rss::measure(name)).collect())
+            .collect();
+        let w4_median = |figure: fn(&rss::Measured) -> f64| -> Vec<f64> {
+            w4.iter()
+                .map(|runs| median(&runs.iter().map(figure).collect::<Vec<_>>()))
+                .collect()
+        };
+        table.push(
+            Row::from_values(
+                "W4 RSS per live 32 B block (1M blocks)",
+                "B",
+                w4_median(|m| m.bytes_per_block),
+            )
+            .target(Target::AtMost(32.2)),
+        );
+        table.push(Row::from_values(
+            "W4 returned to the OS right after the mass free",
             "%",
-            w4_median(|m| m.returned_after_100ms),
-        )
-        .target(Target::AtLeast(95.0)),
-    );
+            w4_median(|m| m.returned_at_once),
+        ));
+        table.push(
+            Row::from_values(
+                "W4 returned to the OS 100 ms after the mass free",
+                "%",
+                w4_median(|m| m.returned_after_100ms),
+            )
+            .target(Target::AtLeast(95.0)),
+        );
+        table.note(format!(
+            "W4: growth of the resident set over 1M written blocks, and the share of it returned after all are freed; one process per allocator, median of {runs}"
+        ));
+    }
 
-    if mode.quick {
+    if !mode.wants("instructions") {
+        // Not asked for.
+    } else if mode.quick {
         table.note("instruction counts: left out of a quick run");
     } else if instructions::available() {
         for (op, label) in [
@@ -318,9 +325,6 @@ fn table(peers: &[Peer], mode: &Mode) -> Table {
     table.note("W5: CPU time of both threads, pinned to two CPUs, per block");
     table.note("targets: at most 0.9x the fastest of pymalloc, glibc, mimalloc and jemalloc");
     table.note("instructions: callgrind, inside one call (call and return included), 100k calls");
-    table.note(format!(
-        "W4: growth of the resident set over 1M written blocks, and the share of it returned after all are freed; one process per allocator, median of {runs}"
-    ));
     if mode.quick {
         table.note("quick run (not `cargo bench`): one short round, the figures mean nothing");
     }

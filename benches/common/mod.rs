@@ -24,6 +24,9 @@ pub struct Mode {
     /// Not under `cargo bench` (e.g. `cargo test --benches`): one short
     /// round, to show that everything runs, and figures that mean nothing.
     pub quick: bool,
+    /// `OBJIMPL_BENCH_ROWS`: only the table's rows whose name contains it
+    /// (e.g. `W2`), for a closer look at one workload.
+    pub rows: Option<String>,
 }
 
 impl Mode {
@@ -40,7 +43,14 @@ impl Mode {
             table: only != "criterion",
             // `cargo bench` passes `--bench`; `cargo test --benches` does not.
             quick: !std::env::args().any(|arg| arg == "--bench"),
+            rows: std::env::var("OBJIMPL_BENCH_ROWS").ok(),
         }
+    }
+
+    /// Whether the table has the row named `name` (all rows unless
+    /// `OBJIMPL_BENCH_ROWS` names some).
+    pub fn wants(&self, name: &str) -> bool {
+        self.rows.as_deref().is_none_or(|rows| name.contains(rows))
     }
 
     /// How many interleaved rounds the table takes its medians over.
