@@ -11,6 +11,7 @@
 //! from an arena, can always be followed.
 
 use core::cell::{Cell, UnsafeCell};
+use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -66,7 +67,9 @@ pub(crate) struct ClassSlot {
     /// Blocks this thread freed, kept for its next `malloc`s of the class: a
     /// stack of pointers, so neither `free` nor `malloc` touches the block or
     /// its pool while it is here. To their pools they are still handed out.
-    cache: UnsafeCell<[*mut u8; CACHE_SLOTS]>,
+    /// The first `cached` entries are set; the rest are never read, and stay
+    /// unwritten (so a class the thread never frees costs it no memory).
+    cache: UnsafeCell<[MaybeUninit<*mut u8>; CACHE_SLOTS]>,
 }
 
 /// Room in each class's block cache.
@@ -117,18 +120,23 @@ struct Local {
 unsafe impl Sync for Heap {}
 
 impl Heap {
-    const fn new() -> Heap {
-        Heap {
-            classes: {
-                let mut classes = [const { ClassSlot::empty(ptr::null()) }; NUM_CLASSES];
-                let mut class = 0;
-                while class < NUM_CLASSES {
-                    classes[class].limit = CACHE_LIMITS[class];
-                    class += 1;
-                }
-                classes
-            },
-            local: UnsafeCell::new(Local {
+    /// Makes `heap` a fresh heap, field by field in place: a `Heap` built on
+    /// the stack and moved would take 18 KiB of the new thread's stack, and
+    /// writing the caches would make their 16 KiB resident before any block
+    /// is cached.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is valid for writes of a `Heap` and aligned for it; nothing
+    ///   else uses it yet.
+    unsafe fn init(heap: *mut Heap) {
+        // SAFETY: as the caller guarantees; each field is written once,
+        // through raw pointers, before anything reads it.
+        unsafe {
+            for class in 0..NUM_CLASSES {
+                ClassSlot::init(&raw mut (*heap).classes[class], heap, CACHE_LIMITS[class]);
+            }
+            (&raw mut (*heap).local).write(UnsafeCell::new(Local {
                 buckets: [ptr::null_mut(); POOLS_PER_ARENA],
                 nonempty: 0,
                 empties: [ptr::null_mut(); KEPT_EMPTY_MAX],
@@ -137,11 +145,11 @@ impl Heap {
                 pools_in_use: 0,
                 adopted: ptr::null(),
                 arenas_returned: 0,
-            }),
-            pending: AtomicPtr::new(ptr::null_mut()),
-            unused_pools: AtomicUsize::new(0),
-            registry_next: AtomicPtr::new(ptr::null_mut()),
-            list_next: AtomicPtr::new(ptr::null_mut()),
+            }));
+            (&raw mut (*heap).pending).write(AtomicPtr::new(ptr::null_mut()));
+            (&raw mut (*heap).unused_pools).write(AtomicUsize::new(0));
+            (&raw mut (*heap).registry_next).write(AtomicPtr::new(ptr::null_mut()));
+            (&raw mut (*heap).list_next).write(AtomicPtr::new(ptr::null_mut()));
         }
     }
 
@@ -240,7 +248,26 @@ impl ClassSlot {
             pool: UnsafeCell::new(ptr::null_mut()),
             in_use: AtomicUsize::new(0),
             pools: AtomicUsize::new(0),
-            cache: UnsafeCell::new([ptr::null_mut(); CACHE_SLOTS]),
+            cache: UnsafeCell::new([MaybeUninit::uninit(); CACHE_SLOTS]),
+        }
+    }
+
+    /// Makes `slot` an empty slot of `heap` whose cache holds up to `limit`
+    /// blocks, writing every field but the cache's entries.
+    ///
+    /// # Safety
+    ///
+    /// - `slot` is valid for writes of a `ClassSlot`, aligned, and unused.
+    unsafe fn init(slot: *mut ClassSlot, heap: *const Heap, limit: usize) {
+        // SAFETY: as the caller guarantees; `MaybeUninit` entries need no
+        // value, so the cache is left as it is.
+        unsafe {
+            (&raw mut (*slot).cached).write(AtomicUsize::new(0));
+            (&raw mut (*slot).limit).write(limit);
+            (&raw mut (*slot).heap).write(heap);
+            (&raw mut (*slot).pool).write(UnsafeCell::new(ptr::null_mut()));
+            (&raw mut (*slot).in_use).write(AtomicUsize::new(0));
+            (&raw mut (*slot).pools).write(AtomicUsize::new(0));
         }
     }
 
@@ -431,14 +458,10 @@ fn acquire_heap() -> *const Heap {
     if heap.is_null() {
         return heap;
     }
+    // The slots learn their heap before it is published.
     // SAFETY: a fresh allocation of the right size; malloc aligns to 16,
-    // enough for `Heap`. The slots learn their heap before it is published.
-    unsafe {
-        heap.write(Heap::new());
-        for slot in &mut (*heap).classes {
-            slot.heap = heap;
-        }
-    }
+    // enough for `Heap`.
+    unsafe { Heap::init(heap) };
     let mut first = ALL_HEAPS.load(Ordering::Relaxed);
     loop {
         // SAFETY: `heap` is not published yet.
@@ -975,12 +998,15 @@ const KEPT_EMPTY_MAX: usize = 8;
 /// milliseconds: long enough that a program freeing and allocating in waves
 /// (W2 of issue 8: 3 MiB of 32-byte blocks, then all freed, again and
 /// again) reuses its arenas instead of unmapping and mapping them each
-/// time; short enough that memory freed for good leaves within 100 ms.
-/// mimalloc and jemalloc purge on a delay too. The delay is checked on the
+/// time; short enough that memory freed for good leaves within 100 ms
+/// (W4), with 10 ms to spare. 50 ms was too short for waves that come
+/// 60-70 ms apart, as W2's do in the interleaved bench: each wave then
+/// faulted its 3 MiB in again, a fifth of W2's time. mimalloc and
+/// jemalloc purge on a delay too. The delay is checked on the
 /// slow paths that take a pool and those that empty an arena, so a thread
 /// that stops allocating keeps at most [`KEPT_EMPTY_MAX`] arenas until it
 /// allocates again, or calls [`release_free_memory`](super::release_free_memory), or exits.
-pub(crate) const PURGE_DELAY_MS: u64 = 50;
+pub(crate) const PURGE_DELAY_MS: u64 = 90;
 
 /// A monotonic clock in milliseconds (the vDSO's: no system call).
 fn now_ms() -> u64 {

@@ -100,7 +100,8 @@ pub(crate) fn object_malloc_inlined(size: usize) -> *mut u8 {
 }
 
 /// How long the pool allocator keeps a wholly free arena for reuse before it
-/// gives the arena back to the OS: 50 ms.
+/// gives the arena back to the OS: 90 ms, so that memory freed for good is
+/// back with the OS within 100 ms.
 ///
 /// A thread keeps at most eight such arenas (8 MiB), so that a program that
 /// frees and allocates in waves reuses its memory instead of unmapping and

@@ -52,7 +52,7 @@
 //!   free pool (buckets by free-pool count), so that the emptiest arenas drain
 //!   and can be given back. A wholly free arena is kept for the next pools
 //!   (up to eight per heap) and goes back to the OS once it has been free
-//!   for [`PURGE_DELAY`](super::PURGE_DELAY) (50 ms), so that freeing and
+//!   for [`PURGE_DELAY`](super::PURGE_DELAY) (90 ms), so that freeing and
 //!   allocating in waves does not map and unmap over and over.
 //! - **Ownership.** An arena belongs to one heap for life; the arena map
 //!   (`arena_map.rs`) says in O(1), without touching the block, whether a
