@@ -1,7 +1,7 @@
 //! W4: memory per live 32-byte block, as the growth of the process's
-//! resident set (`/proc/self/statm`) over 1 000 000 live blocks, and how much
-//! of that growth goes back to the OS once they are all freed: at once, and
-//! 100 ms later (an allocator may purge on a delay).
+//! anonymous resident set (`/proc/self/statm`) over 1 000 000 live blocks,
+//! and how much of that growth goes back to the OS once they are all freed:
+//! at once, and 100 ms later (an allocator may purge on a delay).
 //!
 //! Each allocator is measured in a process of its own (this benchmark
 //! binary, run again with [`CHILD_FLAG`]), so that no allocator's arenas,
@@ -109,16 +109,25 @@ pub fn measure(name: &str) -> Measured {
     }
 }
 
-/// The resident set of this process, in bytes: the second field of
-/// `/proc/self/statm` (in pages) times the page size.
+/// The anonymous resident set of this process, in bytes: `/proc/self/statm`'s
+/// resident pages less its file-backed ones (its second field less its
+/// third), times the page size.
+///
+/// Memory an allocator hands out is anonymous. The file-backed part is code
+/// and read-only data, which the kernel maps in 64 KiB at a time when first
+/// used: an allocator's slow paths, first run inside the measured loop,
+/// would add 64 or 128 KiB (0.06-0.13 B per block) depending on where the
+/// linker put them, and W4 was bimodal for objimpl by exactly that much.
 fn resident_bytes() -> i64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("W4 needs Linux's /proc");
-    let pages: i64 = statm
+    let fields: Vec<i64> = statm
         .split_whitespace()
-        .nth(1)
-        .and_then(|field| field.parse().ok())
-        .expect("statm's second field is the resident set in pages");
+        .map(|field| field.parse().expect("statm's fields are page counts"))
+        .collect();
+    let [_, resident, file_backed, ..] = fields[..] else {
+        panic!("statm has at least three fields: {statm:?}");
+    };
     // SAFETY: sysconf has no preconditions.
     let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * page_size as i64
+    (resident - file_backed) * page_size as i64
 }
