@@ -494,11 +494,13 @@ pub fn setup_debug_hooks() {
 // ---------------------------------------------------------------------------
 // Calls through the slot: the families' path when the default is not installed.
 // `cold`, so that the default's direct call is the fall-through of the check.
+// The domain comes last, so that the fast paths keep the pointer or size in
+// the register it came in (the first argument's) on every path.
 // ---------------------------------------------------------------------------
 
 #[cold]
 #[inline(never)]
-pub(crate) fn malloc(domain: Domain, size: usize) -> *mut u8 {
+pub(crate) fn malloc(size: usize, domain: Domain) -> *mut u8 {
     if size > isize::MAX as usize {
         return ptr::null_mut();
     }
@@ -510,7 +512,7 @@ pub(crate) fn malloc(domain: Domain, size: usize) -> *mut u8 {
 
 #[cold]
 #[inline(never)]
-pub(crate) fn calloc(domain: Domain, n: usize, size: usize) -> *mut u8 {
+pub(crate) fn calloc(n: usize, size: usize, domain: Domain) -> *mut u8 {
     if n.checked_mul(size)
         .is_none_or(|total| total > isize::MAX as usize)
     {
@@ -526,7 +528,7 @@ pub(crate) fn calloc(domain: Domain, n: usize, size: usize) -> *mut u8 {
 /// - `p` is null or a live block of `domain`'s family.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn realloc(domain: Domain, p: *mut u8, size: usize) -> *mut u8 {
+pub(crate) unsafe fn realloc(p: *mut u8, size: usize, domain: Domain) -> *mut u8 {
     if size > isize::MAX as usize {
         return ptr::null_mut();
     }
@@ -540,7 +542,7 @@ pub(crate) unsafe fn realloc(domain: Domain, p: *mut u8, size: usize) -> *mut u8
 /// - `p` is null or a live block of `domain`'s family, not freed before.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn free(domain: Domain, p: *mut u8) {
+pub(crate) unsafe fn free(p: *mut u8, domain: Domain) {
     let a = installed(domain);
     // SAFETY: as in `realloc`.
     unsafe { (a.free)(a.ctx, p.cast()) }
@@ -597,12 +599,12 @@ unsafe fn first_use_domain(ctx: *mut c_void) -> Domain {
 
 unsafe extern "C" fn first_use_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: only `FIRST_USE` has this function, with its own ctx.
-    malloc(unsafe { first_use_domain(ctx) }, size).cast()
+    malloc(size, unsafe { first_use_domain(ctx) }).cast()
 }
 
 unsafe extern "C" fn first_use_calloc(ctx: *mut c_void, n: usize, size: usize) -> *mut c_void {
     // SAFETY: as in `first_use_malloc`.
-    calloc(unsafe { first_use_domain(ctx) }, n, size).cast()
+    calloc(n, size, unsafe { first_use_domain(ctx) }).cast()
 }
 
 unsafe extern "C" fn first_use_realloc(
@@ -613,10 +615,10 @@ unsafe extern "C" fn first_use_realloc(
     // Before the first call nothing was handed out, so `p` is null, or a
     // block of what `configure` installed, by a thread that raced us here.
     // SAFETY: as in `first_use_malloc`, and `p` is one of those.
-    unsafe { realloc(first_use_domain(ctx), p.cast(), size) }.cast()
+    unsafe { realloc(p.cast(), size, first_use_domain(ctx)) }.cast()
 }
 
 unsafe extern "C" fn first_use_free(ctx: *mut c_void, p: *mut c_void) {
     // SAFETY: as in `first_use_realloc`.
-    unsafe { free(first_use_domain(ctx), p.cast()) }
+    unsafe { free(p.cast(), first_use_domain(ctx)) }
 }

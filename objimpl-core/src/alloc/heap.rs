@@ -58,10 +58,6 @@ pub(crate) struct ClassSlot {
     heap: *const Heap,
     /// First usable pool; null if none.
     pool: UnsafeCell<*mut Pool>,
-    /// Blocks taken from this class's pools and not given back to them:
-    /// blocks in the cache count, since to their pools they are handed out.
-    /// The statistics subtract `cached`.
-    in_use: AtomicUsize,
     /// Pools of this class.
     pools: AtomicUsize,
     /// Blocks this thread freed, kept for its next `malloc`s of the class: a
@@ -133,8 +129,8 @@ impl Heap {
         // SAFETY: as the caller guarantees; each field is written once,
         // through raw pointers, before anything reads it.
         unsafe {
-            for class in 0..NUM_CLASSES {
-                ClassSlot::init(&raw mut (*heap).classes[class], heap, CACHE_LIMITS[class]);
+            for (class, &limit) in CACHE_LIMITS.iter().enumerate() {
+                ClassSlot::init(&raw mut (*heap).classes[class], heap, limit);
             }
             (&raw mut (*heap).local).write(UnsafeCell::new(Local {
                 buckets: [ptr::null_mut(); POOLS_PER_ARENA],
@@ -199,31 +195,6 @@ impl Heap {
             p
         }
     }
-
-    /// Counts a block handed out.
-    ///
-    /// # Safety
-    ///
-    /// - `heap` is live and serviced by the calling thread.
-    #[inline(always)]
-    pub(crate) unsafe fn count_taken(heap: *const Heap, class: usize) {
-        // SAFETY: as the caller guarantees; classes passed are < NUM_CLASSES.
-        let slot = unsafe { Heap::slot(heap, class) };
-        // One writer: a plain load and store, no read-modify-write.
-        add(&slot.in_use, 1);
-    }
-
-    /// Counts a block given back.
-    ///
-    /// # Safety
-    ///
-    /// - `heap` is live and serviced by the calling thread.
-    #[inline(always)]
-    pub(crate) unsafe fn count_given(heap: *const Heap, class: usize) {
-        // SAFETY: as the caller guarantees; classes passed are < NUM_CLASSES.
-        let slot = unsafe { Heap::slot(heap, class) };
-        sub(&slot.in_use, 1);
-    }
 }
 
 /// A `ClassSlot` that may be a static.
@@ -246,7 +217,6 @@ impl ClassSlot {
             limit: 0,
             heap,
             pool: UnsafeCell::new(ptr::null_mut()),
-            in_use: AtomicUsize::new(0),
             pools: AtomicUsize::new(0),
             cache: UnsafeCell::new([MaybeUninit::uninit(); CACHE_SLOTS]),
         }
@@ -266,7 +236,6 @@ impl ClassSlot {
             (&raw mut (*slot).limit).write(limit);
             (&raw mut (*slot).heap).write(heap);
             (&raw mut (*slot).pool).write(UnsafeCell::new(ptr::null_mut()));
-            (&raw mut (*slot).in_use).write(AtomicUsize::new(0));
             (&raw mut (*slot).pools).write(AtomicUsize::new(0));
         }
     }
@@ -485,17 +454,9 @@ pub(crate) fn for_each_heap(mut f: impl FnMut(&Heap)) {
 }
 
 impl Heap {
-    /// Per class: (pools, blocks in use, cached ones not counted), as last
-    /// written by the servicer.
-    pub(crate) fn class_counts(&self, class: usize) -> (usize, usize) {
-        let slot = &self.classes[class];
-        // Read racily from other threads, the two may disagree for a moment.
-        let in_use = slot.in_use.load(Ordering::Relaxed);
-        let cached = slot.cached.load(Ordering::Relaxed);
-        (
-            slot.pools.load(Ordering::Relaxed),
-            in_use.saturating_sub(cached),
-        )
+    /// Pools of `class`, as last written by the servicer.
+    pub(crate) fn pools(&self, class: usize) -> usize {
+        self.classes[class].pools.load(Ordering::Relaxed)
     }
 
     /// Blocks of `class` in this heap's block cache: to their pools they
@@ -534,7 +495,6 @@ pub(crate) fn malloc_small_slow(size: usize) -> *mut u8 {
                 return ptr::null_mut();
             }
         }
-        Heap::count_taken(heap, class);
         take_block(heap, pool, class)
     }
 }
@@ -684,7 +644,8 @@ unsafe fn owner_of(pool: *mut Pool) -> *const Heap {
 pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
     // Looked up again rather than passed: the fast path then keeps `p` in
     // the register it came in (one `mov` fewer on every free).
-    let arena = arena_map::lookup_or_foreign(p);
+    // SAFETY: a block of this family, below 2^48.
+    let arena = unsafe { arena_map::lookup_or_foreign(p) };
     if arena == Arena::foreign() {
         // SAFETY: not in any of our arenas: a C library block, given up by
         // the caller, since the family's other blocks all came from `system`.
@@ -735,16 +696,12 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
 ///
 /// # Safety
 ///
-/// - the calling thread services the heap of `slot`, which owns `p`, a live
-///   block of the slot's class (with its arena's provenance), given up by
-///   the caller.
+/// - the calling thread services the heap that owns `p`, a live block (with
+///   its arena's provenance) given up by the caller.
 #[inline(never)]
-pub(crate) unsafe fn free_cache_full_slow(p: *mut u8, slot: *const ClassSlot) {
+pub(crate) unsafe fn free_cache_full_slow(p: *mut u8) {
     // SAFETY: as the caller guarantees.
-    unsafe {
-        sub(&(*slot).in_use, 1);
-        pool::give_block(pool::pool_of(p), p.cast());
-    }
+    unsafe { pool::give_block(pool::pool_of(p), p.cast()) };
 }
 
 /// Gives the `count` oldest blocks of a class's cache back to their pools.
@@ -763,7 +720,6 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
         for i in 0..count {
             // Cached pointers carry the arena's provenance (see `pool::own`).
             let block = *cache.add(i);
-            Heap::count_given(heap, class);
             pool::give_block(pool::pool_of(block), block.cast());
         }
         ptr::copy(cache.add(count), cache, n - count);
@@ -955,10 +911,8 @@ unsafe fn drain_pending(heap: *const Heap) {
                 .thread_free
                 .swap(ptr::null_mut(), Ordering::Acquire)
                 .map_addr(|a| a & !QUEUED);
-            let class = (*pool).class as usize;
             while !block.is_null() {
                 let after = (*block).next;
-                Heap::count_given(heap, class);
                 pool::give_block(pool, block);
                 block = after;
             }

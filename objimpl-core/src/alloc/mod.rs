@@ -95,7 +95,7 @@ pub(crate) fn object_malloc_inlined(size: usize) -> *mut u8 {
     if domain::is_default(Domain::Object) {
         pool::malloc(size)
     } else {
-        domain::malloc(Domain::Object, size)
+        domain::malloc(size, Domain::Object)
     }
 }
 
@@ -165,7 +165,7 @@ macro_rules! family {
             if domain::is_default(Domain::$domain) {
                 $imp::malloc(size)
             } else {
-                domain::malloc(Domain::$domain, size)
+                domain::malloc(size, Domain::$domain)
             }
         }
 
@@ -189,7 +189,7 @@ macro_rules! family {
             if domain::is_default(Domain::$domain) {
                 $imp::calloc(n, size)
             } else {
-                domain::calloc(Domain::$domain, n, size)
+                domain::calloc(n, size, Domain::$domain)
             }
         }
 
@@ -225,7 +225,7 @@ macro_rules! family {
                 unsafe { $imp::realloc(p, size) }
             } else {
                 // SAFETY: the caller gives a block of this family.
-                unsafe { domain::realloc(Domain::$domain, p, size) }
+                unsafe { domain::realloc(p, size, Domain::$domain) }
             }
         }
 
@@ -248,7 +248,7 @@ macro_rules! family {
                 unsafe { $imp::free(p) }
             } else {
                 // SAFETY: the caller gives a block of this family.
-                unsafe { domain::free(Domain::$domain, p) }
+                unsafe { domain::free(p, Domain::$domain) }
             }
         }
     };

@@ -115,10 +115,7 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
             if !pool.is_null() {
                 // SAFETY: `pool` is on `heap`'s usable list of `class`, and
                 // this thread services `heap`.
-                unsafe {
-                    Heap::count_taken(heap, class);
-                    return take_block(heap, pool, class);
-                }
+                return unsafe { take_block(heap, pool, class) };
             }
         }
         return heap::malloc_small_slow(size);
@@ -134,7 +131,9 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
 ///   `realloc`, not freed before.
 #[inline]
 pub(crate) unsafe fn free(p: *mut u8) {
-    let arena = arena_map::lookup_or_foreign(p);
+    // SAFETY: null or a block of this family: the OS's or the C library's
+    // memory, below 2^48.
+    let arena = unsafe { arena_map::lookup_or_foreign(p) };
     if arena.is_null() {
         // Nowhere near our arenas: a C library block (or null).
         // SAFETY: the caller gives a live block of this family, and blocks of
@@ -155,7 +154,7 @@ pub(crate) unsafe fn free(p: *mut u8) {
     unsafe {
         let block = own(arena, p);
         if !ClassSlot::push_cached(slot, block) {
-            heap::free_cache_full_slow(block, slot);
+            heap::free_cache_full_slow(block);
         }
     }
 }

@@ -3,10 +3,12 @@
 
 use std::io;
 
-use super::arena;
+use super::arena::{self, Held, PoolState};
 use super::heap;
 use super::pool::{POOL_OVERHEAD, blocks_per_pool};
-use super::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_SIZE, SMALL_REQUEST_THRESHOLD, class_size};
+use super::size_class::{
+    ARENA_SIZE, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA, SMALL_REQUEST_THRESHOLD, class_size,
+};
 
 /// The figures of one size class, summed over every thread's heap.
 ///
@@ -129,25 +131,41 @@ impl Stats {
 /// ```
 pub fn stats() -> Stats {
     heap::collect_current();
-    snapshot()
+    snapshot(&Held::new())
 }
 
-/// [`stats`] without the deferred work first: reads the counters and
-/// nothing else, allocates nothing, takes no lock (the heap map calls it
-/// while it holds the arenas still).
-pub(crate) fn snapshot() -> Stats {
+/// [`stats`] without the deferred work first, with the arenas `held`:
+/// reads counters and nothing else, and allocates nothing (the heap map
+/// calls it while it holds the arenas for its own reading).
+///
+/// Blocks in use are counted as CPython counts them: each pool in use says
+/// how many blocks it has handed out, so `malloc` and `free` keep one
+/// counter per block, the pool's, and no other. The heaps' caches hold
+/// blocks that their pools count as handed out, and that are not in use.
+pub(crate) fn snapshot(held: &Held) -> Stats {
     let mut stats = Stats::default();
     for (class, c) in stats.classes.iter_mut().enumerate() {
         c.size = class_size(class);
     }
+    let mut cached = [0; NUM_CLASSES];
     heap::for_each_heap(|h| {
         for (class, c) in stats.classes.iter_mut().enumerate() {
-            let (pools, in_use) = h.class_counts(class);
-            c.pools += pools;
-            c.blocks_in_use += in_use;
+            c.pools += h.pools(class);
+            cached[class] += h.cached(class);
         }
         stats.unused_pools += h.unused_pools();
     });
+    held.for_each(|arena| {
+        for index in 0..POOLS_PER_ARENA {
+            if let PoolState::InUse { class, used } = arena.pool(index) {
+                stats.classes[class as usize].blocks_in_use += used as usize;
+            }
+        }
+    });
+    for (c, cached) in stats.classes.iter_mut().zip(cached) {
+        // Read racily from other threads, the two may disagree for a moment.
+        c.blocks_in_use = c.blocks_in_use.saturating_sub(cached);
+    }
     let total = arena::ALLOCATED_TOTAL.load(core::sync::atomic::Ordering::Relaxed);
     stats.arenas_current = arena::current_arenas();
     stats.arenas_allocated_total = total.max(stats.arenas_current);

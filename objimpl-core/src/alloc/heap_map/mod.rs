@@ -182,7 +182,7 @@ impl Snapshot {
             // From here to `drop(held)`, nothing allocates: `stats::snapshot`
             // and `for_each_heap` only read counters, and `push` stays within
             // the capacity, which covers every arena held.
-            let stats = stats::snapshot();
+            let stats = stats::snapshot(&held);
             let mut cached = [0; NUM_CLASSES];
             heap::for_each_heap(|h| {
                 for (class, n) in cached.iter_mut().enumerate() {
