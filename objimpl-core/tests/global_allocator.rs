@@ -145,6 +145,37 @@ fn growing_and_over_aligned_values_work() {
 }
 
 #[test]
+fn values_of_at_most_8_bytes_take_8_byte_blocks() {
+    thread::spawn(|| {
+        let words: Vec<Box<u64>> = (0..64).map(Box::new).collect();
+        let addresses: Vec<usize> = words.iter().map(|w| &**w as *const u64 as usize).collect();
+        assert!(addresses.iter().all(|a| a % 8 == 0));
+        assert!(
+            addresses.iter().any(|a| a % 16 == 8),
+            "a 16-byte class would never hand out {addresses:x?}"
+        );
+        let class = alloc::stats().classes[32];
+        assert_eq!(class.size, 8);
+        assert!(class.blocks_in_use >= 64, "{class:?}");
+        // Asking for 16-byte alignment still gets it, however small.
+        #[repr(align(16))]
+        struct Aligned(u8);
+        let aligned: Vec<Box<Aligned>> = (0..64).map(|i| Box::new(Aligned(i))).collect();
+        for (i, b) in aligned.iter().enumerate() {
+            assert_eq!(&**b as *const Aligned as usize % 16, 0);
+            assert_eq!(b.0, i as u8);
+        }
+        // A short string grows out of its 8 bytes with its contents.
+        let mut s = String::from("abcde");
+        s.push_str(" and more than eight bytes");
+        assert_eq!(s, "abcde and more than eight bytes");
+        assert_eq!(*words[63], 63);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
 fn short_lived_threads_leave_no_heap_behind_in_use() {
     for _ in 0..if cfg!(miri) { 3 } else { 50 } {
         thread::spawn(|| {

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use super::arena::Arena;
 use super::arena_map;
 use super::pool::{self, Block, Pool, QUEUED, take_block};
-use super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_of, class_size};
+use super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_size};
 use super::system;
 
 /// One thread's heap. Fields in `local` (and each class's `pool`) are touched
@@ -479,8 +479,7 @@ impl Heap {
 /// yet, or no usable pool of the class.
 #[cold]
 #[inline(never)]
-pub(crate) fn malloc_small_slow(size: usize) -> *mut u8 {
-    let class = class_of(size);
+pub(crate) fn malloc_small_slow(class: usize, size: usize) -> *mut u8 {
     let heap = heap_for_thread();
     if heap.is_null() {
         return system::malloc(size);

@@ -102,25 +102,32 @@ use super::system;
 #[inline]
 pub(crate) fn malloc(size: usize) -> *mut u8 {
     if size <= SMALL_REQUEST_THRESHOLD {
-        let class = class_of(size);
-        let heap = heap::current();
-        if !heap.is_null() {
-            // SAFETY: the thread-local heap is this thread's, alive while set.
-            let cached = unsafe { Heap::pop_cached(heap, class) };
-            if !cached.is_null() {
-                return cached;
-            }
-            // SAFETY: as above.
-            let pool = unsafe { Heap::usable_pool(heap, class) };
-            if !pool.is_null() {
-                // SAFETY: `pool` is on `heap`'s usable list of `class`, and
-                // this thread services `heap`.
-                return unsafe { take_block(heap, pool, class) };
-            }
-        }
-        return heap::malloc_small_slow(size);
+        return malloc_in(class_of(size), size);
     }
     system::malloc(size)
+}
+
+/// A block of `class`, for a request of `size <= class_size(class)` bytes
+/// (the C library serves `size` if the thread has no heap).
+#[inline(always)]
+pub(crate) fn malloc_in(class: usize, size: usize) -> *mut u8 {
+    debug_assert!(size <= class_size(class));
+    let heap = heap::current();
+    if !heap.is_null() {
+        // SAFETY: the thread-local heap is this thread's, alive while set.
+        let cached = unsafe { Heap::pop_cached(heap, class) };
+        if !cached.is_null() {
+            return cached;
+        }
+        // SAFETY: as above.
+        let pool = unsafe { Heap::usable_pool(heap, class) };
+        if !pool.is_null() {
+            // SAFETY: `pool` is on `heap`'s usable list of `class`, and
+            // this thread services `heap`.
+            return unsafe { take_block(heap, pool, class) };
+        }
+    }
+    heap::malloc_small_slow(class, size)
 }
 
 /// `free(p)`: gives a block back; null does nothing.

@@ -20,7 +20,7 @@ use super::size_class::{
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClassStats {
-    /// The block size of the class, in bytes (16, 32, ..., 512).
+    /// The block size of the class, in bytes (16, 32, ..., 512; 8 for class 32).
     pub size: usize,
     /// Pools serving the class (`num pools`).
     pub pools: usize,
@@ -55,9 +55,11 @@ pub struct ClassStats {
 /// // SAFETY: `p` came from `object_malloc` and is freed once.
 /// unsafe { alloc::object_free(p) };
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stats {
-    /// Per size class, class `i` holding blocks of `16 * (i + 1)` bytes.
+    /// Per size class: class `i < 32` holds blocks of `16 * (i + 1)` bytes,
+    /// as CPython's; class 32, 8-byte blocks, which only [`PyMalloc`](super::PyMalloc)
+    /// hands out (for requests of at most 8 bytes, aligned to at most 8).
     pub classes: [ClassStats; NUM_CLASSES],
     /// Arenas ever taken from the OS (`# arenas allocated total`).
     pub arenas_allocated_total: usize,
@@ -82,6 +84,26 @@ pub struct Stats {
     /// Bytes of arenas lost to aligning their pools. Always 0 here: arenas are
     /// mapped at an aligned address (CPython loses a pool per arena).
     pub bytes_lost_to_arena_alignment: usize,
+}
+
+/// All zero (no array of 33 is `Default`).
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats {
+            classes: [ClassStats::default(); NUM_CLASSES],
+            arenas_allocated_total: 0,
+            arenas_reclaimed: 0,
+            arenas_highwater: 0,
+            arenas_current: 0,
+            bytes_in_allocated_blocks: 0,
+            bytes_in_available_blocks: 0,
+            unused_pools: 0,
+            bytes_in_unused_pools: 0,
+            bytes_lost_to_pool_headers: 0,
+            bytes_lost_to_quantization: 0,
+            bytes_lost_to_arena_alignment: 0,
+        }
+    }
 }
 
 impl Stats {
@@ -202,10 +224,13 @@ pub(crate) fn snapshot(held: &Held) -> Stats {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
+    // CPython's classes; the 8-byte class, PyMalloc's own, shows as class
+    // 32 when it is in use.
+    const CPYTHON_CLASSES: usize = NUM_CLASSES - 1;
     let s = stats();
     writeln!(
         out,
-        "Small block threshold = {SMALL_REQUEST_THRESHOLD}, in {NUM_CLASSES} size classes."
+        "Small block threshold = {SMALL_REQUEST_THRESHOLD}, in {CPYTHON_CLASSES} size classes."
     )?;
     writeln!(out)?;
     writeln!(

@@ -6,7 +6,9 @@ use std::io::{self, Write};
 use super::{ArenaRow, Snapshot};
 use crate::alloc::arena::PoolState;
 use crate::alloc::pool::{POOL_OVERHEAD, blocks_per_pool};
-use crate::alloc::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA, class_size};
+use crate::alloc::size_class::{
+    ARENA_SIZE, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA, TINY_CLASS, class_size,
+};
 use crate::alloc::stats::with_commas;
 
 // ---------------------------------------------------------------------------
@@ -32,14 +34,23 @@ const HUES: [[u8; 3]; 8] = [
 /// darker, 272-384 lighter, 400-512 darkest.
 const BANDS: [(f64, f64); 4] = [(0.0, 0.0), (0.0, 0.38), (0.42, 0.0), (0.0, 0.62)];
 
+/// The 8-byte class, PyMalloc's own: slate grey, apart from the hues.
+const TINY_HUE: [u8; 3] = [0x4a, 0x55, 0x68];
+
 /// How much of the class colour a pool's background (its empty part) keeps.
 const TINT: f64 = 0.22;
 
 /// The colour of `class`, as `#rrggbb`, blended with white to keep
 /// `strength` of it.
 fn class_colour(class: usize, strength: f64) -> String {
-    let hue = HUES[class % HUES.len()];
-    let (white, black) = BANDS[class / HUES.len() % BANDS.len()];
+    let (hue, (white, black)) = if class == TINY_CLASS {
+        (TINY_HUE, (0.0, 0.0))
+    } else {
+        (
+            HUES[class % HUES.len()],
+            BANDS[class / HUES.len() % BANDS.len()],
+        )
+    };
     let channel = |i: usize| {
         let c = f64::from(hue[i]);
         let c = (c + (255.0 - c) * white) * (1.0 - black);
@@ -79,7 +90,7 @@ const HEAP_LINE: u32 = 22;
 const CHART_X: u32 = 470;
 const CHART_TOP: u32 = 112;
 const CHART_HEIGHT: u32 = 118;
-const CHART_PITCH: u32 = 28;
+const CHART_PITCH: u32 = 27;
 const CHART_BAR: u32 = 22;
 
 /// The totals' bar.
