@@ -12,14 +12,13 @@
 //! arenas, so none is unmapped under it. Both are rare: an arena is 1 MiB
 //! of `mmap`.
 
-use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ptr;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::arena_map;
-use super::heap::{ClassSlot, FOREIGN_SLOT, Heap};
+use super::heap::{ClassSlot, Heap};
 use super::os;
 use super::pool::Pool;
 use super::size_class::{NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA};
@@ -88,46 +87,12 @@ pub(crate) struct Arena {
     /// thread alone, with plain stores (the same `mov` as a `u8`); atomic
     /// because the heap map reads it from any thread.
     pool_classes: [AtomicU8; POOLS_PER_ARENA],
-    /// For each pool in use, the owning heap's slot of its class: `free`'s
-    /// fast path goes from the block to the slot (and the owner) in one
-    /// load. Written by the servicing thread when it carves the pool,
-    /// before any block of the pool is handed out; stale for pools not in use.
-    pool_slots: [UnsafeCell<*const ClassSlot>; POOLS_PER_ARENA],
     /// Links of [`REGISTRY`], touched only under its lock.
     registry_prev: *mut Arena,
     registry_next: *mut Arena,
 }
 
-/// The arena the [arena map](super::arena_map) gives for addresses that are
-/// not ours: it owns no memory, and each of its pools names
-/// `FOREIGN_SLOT`, whose heap is no thread's, so that `free`'s owner
-/// check sends such a block to the slow path. Never written.
-struct Foreign(Arena);
-
-// SAFETY: nothing ever writes the foreign arena; its cells are only read.
-unsafe impl Sync for Foreign {}
-
-static FOREIGN: Foreign = Foreign(Arena {
-    base: ptr::null_mut(),
-    heap: ptr::null(),
-    nfree: 0,
-    ncarved: POOLS_PER_ARENA,
-    free_pools: ptr::null_mut(),
-    prev: ptr::null_mut(),
-    next: ptr::null_mut(),
-    pool_classes: [const { AtomicU8::new(POOL_UNTOUCHED) }; POOLS_PER_ARENA],
-    pool_slots: [const { UnsafeCell::new(&raw const FOREIGN_SLOT.0) }; POOLS_PER_ARENA],
-    registry_prev: ptr::null_mut(),
-    registry_next: ptr::null_mut(),
-});
-
 impl Arena {
-    /// The arena of addresses that are not ours.
-    #[inline(always)]
-    pub(crate) fn foreign() -> *mut Arena {
-        (&raw const FOREIGN.0).cast_mut()
-    }
-
     /// Maps an arena for `heap` and registers it in the arena map. Null if
     /// the OS or the C library refuses. `populate`: see [`os::map_arena`].
     pub(crate) fn create(heap: *const Heap, populate: bool) -> *mut Arena {
@@ -135,6 +100,9 @@ impl Arena {
         if base.is_null() {
             return ptr::null_mut();
         }
+        // `free` makes its pointers into the arena from addresses
+        // (`pool::exposed`), with this provenance.
+        let _ = base.expose_provenance();
         // SAFETY: malloc has no preconditions; the size is non-zero.
         let arena = unsafe { libc::malloc(size_of::<Arena>()) }.cast::<Arena>();
         if arena.is_null() {
@@ -154,7 +122,6 @@ impl Arena {
                 prev: ptr::null_mut(),
                 next: ptr::null_mut(),
                 pool_classes: [const { AtomicU8::new(POOL_UNTOUCHED) }; POOLS_PER_ARENA],
-                pool_slots: [const { UnsafeCell::new(ptr::null()) }; POOLS_PER_ARENA],
                 registry_prev: ptr::null_mut(),
                 registry_next: ptr::null_mut(),
             })
@@ -276,24 +243,10 @@ impl Arena {
 }
 
 impl Arena {
-    /// The owner's slot of the class of the pool holding `p`, a live block
-    /// of this arena. Any thread may ask.
-    ///
-    /// # Safety
-    ///
-    /// - `arena` is live and `p` is a live block in it.
-    #[inline(always)]
-    pub(crate) unsafe fn slot_at(arena: *const Arena, p: *const u8) -> *const ClassSlot {
-        // The entry of a pool in use was written before its blocks were
-        // handed out, and is not written again while one is live; the
-        // caller's block reached it through whatever ordered that.
-        // SAFETY: so reading it races with no write.
-        unsafe { *(*arena).pool_slots[pool_index(p)].get() }
-    }
-
     /// Records the size class of the pool at `pool`, one of this arena's,
     /// once its header is set: this makes the pool in use to the heap map.
-    /// `slot` is the owner's slot of that class.
+    /// `slot` is the owner's slot of that class, for `free`: it goes in the
+    /// arena's slot table ([`pool::slot_entry`](super::pool::slot_entry)).
     ///
     /// # Safety
     ///
@@ -306,9 +259,11 @@ impl Arena {
         slot: *const ClassSlot,
     ) {
         debug_assert!(class < NUM_CLASSES);
-        // SAFETY: as the caller guarantees: no thread reads the entry of a
-        // pool without a live block.
-        unsafe { *(*arena).pool_slots[pool_index(pool.cast())].get() = slot };
+        // The entry of a pool in use is read (by `free`, on any thread) only
+        // for its live blocks, which are handed out after this write.
+        // SAFETY: as the caller guarantees: no thread reads the entry now;
+        // the table lies in the arena's first pool, outside every block.
+        unsafe { super::pool::slot_entry((*arena).base.with_addr(pool.addr())).write(slot) };
         // Release, paired with the heap map's Acquire: who sees the class
         // sees the header `Pool::init` just wrote (on x86 still a plain `mov`,
         // and this is a slow path).

@@ -9,16 +9,14 @@
 //!
 //! ```text
 //!  address:  | top index (18 bits) | leaf index (10 bits) | offset in arena (20 bits) |
-//!  ROOT[top] -> Leaf (or null), Leaf[leaf] -> Arena (or the foreign arena)
+//!  ROOT[top] -> Leaf (or null), Leaf[leaf] -> Arena (or null)
 //! ```
 //!
 //! The root is a static array (2 MiB of zero pages, touched only where
-//! arenas live); leaves (8 KiB, covering 1 GiB each) are made on first use
-//! and kept for the life of the process. A leaf's entries without an arena
-//! point at the foreign arena (`Arena::foreign`), an arena that owns nothing and whose every pool
-//! names a slot of no heap: `free`'s fast path then needs no null check at
-//! the leaf, since the owner check it makes anyway sends such a pointer to
-//! the slow path, which knows it by address.
+//! arenas live); leaves (8 KiB, covering 1 GiB each) are made on first use,
+//! zeroed, and kept for the life of the process. `free` asks only whether
+//! the answer is null: it finds the owner of a block through the arena's
+//! slot table (`pool::slot_entry`), from the block's address.
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -30,9 +28,8 @@ use super::size_class::ARENA_BITS;
 const ADDRESS_BITS: u32 = if usize::BITS >= 48 { 48 } else { usize::BITS };
 /// Bits that name an arena.
 const INDEX_BITS: u32 = ADDRESS_BITS - ARENA_BITS;
-/// 10: a leaf is 8 KiB (filled with the foreign arena when made, so all
-/// resident) and the root 2 MiB of zero pages, touched only where arenas
-/// live. Under Miri, whose first touch of a static costs in proportion to
+/// 10: a leaf is 8 KiB and the root 2 MiB of zero pages, touched only
+/// where arenas live. Under Miri, whose first touch of a static costs in proportion to
 /// its size (minutes for 2 MiB), the split is the other way round.
 const LEAF_BITS: u32 = if cfg!(miri) { 14 } else { 10 };
 const ROOT_BITS: u32 = INDEX_BITS - LEAF_BITS;
@@ -65,16 +62,10 @@ pub(crate) fn lookup(p: *const u8) -> *mut Arena {
         return ptr::null_mut();
     }
     // SAFETY: the address was just checked.
-    let arena = unsafe { lookup_or_foreign(p) };
-    if arena == Arena::foreign() {
-        return ptr::null_mut();
-    }
-    arena
+    unsafe { lookup_unchecked(p) }
 }
 
-/// The arena containing `p`; null or [`foreign`] if `p` is not in one of
-/// ours (null where no arena ever was within 1 GiB). For `free`'s fast path,
-/// which this spares a range check.
+/// [`lookup`] without its range check, for `free`'s fast path.
 ///
 /// # Safety
 ///
@@ -82,7 +73,7 @@ pub(crate) fn lookup(p: *const u8) -> *mut Arena {
 ///   library hands out without being asked for more: every block this
 ///   allocator's families give out, null included.
 #[inline(always)]
-pub(crate) unsafe fn lookup_or_foreign(p: *const u8) -> *mut Arena {
+pub(crate) unsafe fn lookup_unchecked(p: *const u8) -> *mut Arena {
     debug_assert!(
         in_address_space(p.addr()),
         "{p:p} is past the address space"
@@ -99,16 +90,10 @@ pub(crate) unsafe fn lookup_or_foreign(p: *const u8) -> *mut Arena {
     }
     // Entries are Relaxed: a pointer handed to `free` reached this thread
     // through whatever synchronised its allocation, which happened after its
-    // arena was registered.
-    // Leaves are published initialised (every entry an arena or foreign),
-    // Release/Acquire, and never freed; no entry is null again, which
-    // spares `free` a second null check.
-    // SAFETY: so the leaf is readable and the entry is not null.
-    unsafe {
-        let arena = (*leaf_ptr).arenas[leaf].load(Ordering::Relaxed);
-        core::hint::assert_unchecked(!arena.is_null());
-        arena
-    }
+    // arena was registered. Leaves are published initialised (zeroed),
+    // Release/Acquire, and never freed.
+    // SAFETY: so the leaf is readable.
+    unsafe { (*leaf_ptr).arenas[leaf].load(Ordering::Relaxed) }
 }
 
 /// Records that the arena at `base` is `arena`. Returns false (and records
@@ -125,14 +110,10 @@ pub(crate) fn insert(base: *const u8, arena: *mut Arena) -> bool {
         // The metadata allocator is the C library's, never the global
         // allocator, which may be `PyMalloc` itself.
         // SAFETY: calloc has no preconditions. All-zero bytes are a valid
-        // `Leaf` (null atomic pointers); its entries then become foreign.
+        // `Leaf`: no arena anywhere in its range.
         let fresh = unsafe { libc::calloc(1, size_of::<Leaf>()) }.cast::<Leaf>();
         if fresh.is_null() {
             return false;
-        }
-        // SAFETY: `fresh` is a valid, unpublished `Leaf`.
-        for entry in unsafe { &(*fresh).arenas } {
-            entry.store(Arena::foreign(), Ordering::Relaxed);
         }
         match slot.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => leaf_ptr = fresh,
@@ -157,7 +138,7 @@ pub(crate) fn remove(base: *const u8) {
         "removing an arena that was never inserted"
     );
     // SAFETY: the arena was inserted, so its leaf exists and lives forever.
-    unsafe { (*leaf_ptr).arenas[leaf].store(Arena::foreign(), Ordering::Release) };
+    unsafe { (*leaf_ptr).arenas[leaf].store(ptr::null_mut(), Ordering::Release) };
 }
 
 #[cfg(test)]
@@ -171,7 +152,6 @@ mod tests {
         let local = 0u8;
         assert!(lookup(&local).is_null());
         // SAFETY: a stack address, below 2^48.
-        let outside = unsafe { lookup_or_foreign(&local) };
-        assert!(outside.is_null() || outside == Arena::foreign());
+        assert!(unsafe { lookup_unchecked(&local) }.is_null());
     }
 }

@@ -58,8 +58,6 @@ pub(crate) struct ClassSlot {
     heap: *const Heap,
     /// First usable pool; null if none.
     pool: UnsafeCell<*mut Pool>,
-    /// Pools of this class.
-    pools: AtomicUsize,
     /// Blocks this thread freed, kept for its next `malloc`s of the class: a
     /// stack of pointers, so neither `free` nor `malloc` touches the block or
     /// its pool while it is here. To their pools they are still handed out.
@@ -197,31 +195,7 @@ impl Heap {
     }
 }
 
-/// A `ClassSlot` that may be a static.
-#[repr(transparent)]
-pub(crate) struct StaticSlot(pub(crate) ClassSlot);
-
-// SAFETY: the only static slot, `FOREIGN_SLOT`, is never written.
-unsafe impl Sync for StaticSlot {}
-
-/// The slot of every pool of the foreign arena (see `arena_map`): its heap
-/// is a dangling address, never a thread's heap nor null, so that `free`
-/// finds it is not the caller's. Never written.
-pub(crate) static FOREIGN_SLOT: StaticSlot = StaticSlot(ClassSlot::empty(ptr::dangling()));
-
 impl ClassSlot {
-    /// A slot of `heap` with nothing in it, and no room in its cache.
-    const fn empty(heap: *const Heap) -> ClassSlot {
-        ClassSlot {
-            cached: AtomicUsize::new(0),
-            limit: 0,
-            heap,
-            pool: UnsafeCell::new(ptr::null_mut()),
-            pools: AtomicUsize::new(0),
-            cache: UnsafeCell::new([MaybeUninit::uninit(); CACHE_SLOTS]),
-        }
-    }
-
     /// Makes `slot` an empty slot of `heap` whose cache holds up to `limit`
     /// blocks, writing every field but the cache's entries.
     ///
@@ -236,7 +210,6 @@ impl ClassSlot {
             (&raw mut (*slot).limit).write(limit);
             (&raw mut (*slot).heap).write(heap);
             (&raw mut (*slot).pool).write(UnsafeCell::new(ptr::null_mut()));
-            (&raw mut (*slot).pools).write(AtomicUsize::new(0));
         }
     }
 
@@ -454,11 +427,6 @@ pub(crate) fn for_each_heap(mut f: impl FnMut(&Heap)) {
 }
 
 impl Heap {
-    /// Pools of `class`, as last written by the servicer.
-    pub(crate) fn pools(&self, class: usize) -> usize {
-        self.classes[class].pools.load(Ordering::Relaxed)
-    }
-
     /// Blocks of `class` in this heap's block cache: to their pools they
     /// are handed out, to the statistics they are not in use.
     pub(crate) fn cached(&self, class: usize) -> usize {
@@ -528,7 +496,6 @@ unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
         let pool = Arena::take_pool(arena);
         bucket_insert(l, arena);
         sub(&(*heap).unused_pools, 1);
-        add(&(*heap).classes[class].pools, 1);
         (*l).pools_in_use += 1;
         Pool::init(pool, class);
         Arena::set_class(arena, pool, class, Heap::slot(heap, class));
@@ -631,25 +598,18 @@ unsafe fn owner_of(pool: *mut Pool) -> *const Heap {
 
 /// `free` of a block owned by another heap (or freed by a thread with no
 /// heap): push it on its pool's `thread_free` list, and queue the pool on
-/// the owner's `pending` list if it was not queued yet. The foreign arena's
-/// blocks are the C library's, and go back to it.
+/// the owner's `pending` list if it was not queued yet.
 ///
 /// # Safety
 ///
-/// - `p` is a live block in one of our arenas, or (in the foreign arena's
-///   range) a live block of the family from `system`, given up by the caller.
+/// - `p` is a live block in one of our arenas, given up by the caller.
 #[cold]
 #[inline(never)]
 pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
     // Looked up again rather than passed: the fast path then keeps `p` in
     // the register it came in (one `mov` fewer on every free).
-    // SAFETY: a block of this family, below 2^48.
-    let arena = unsafe { arena_map::lookup_or_foreign(p) };
-    if arena == Arena::foreign() {
-        // SAFETY: not in any of our arenas: a C library block, given up by
-        // the caller, since the family's other blocks all came from `system`.
-        return unsafe { system::free(p) };
-    }
+    let arena = arena_map::lookup(p);
+    debug_assert!(!arena.is_null(), "{p:p} is in none of our arenas");
     // SAFETY: `p` is a live block of `arena`, which is therefore alive.
     let kept = unsafe { pool::own(arena, p) }.cast::<Block>();
     let pool = pool::pool_of(kept.cast());
@@ -780,7 +740,6 @@ unsafe fn release_pool(heap: *const Heap, pool: *mut Pool) {
         debug_assert_eq!((*pool).count.load(Ordering::Relaxed), 0);
         debug_assert!((*pool).thread_free.load(Ordering::Relaxed).is_null());
         let l = local(heap);
-        sub(&(*heap).classes[(*pool).class as usize].pools, 1);
         add(&(*heap).unused_pools, 1);
         (*l).pools_in_use -= 1;
         bucket_remove(l, arena);

@@ -5,7 +5,7 @@ use std::io;
 
 use super::arena::{self, Held, PoolState};
 use super::heap;
-use super::pool::{POOL_OVERHEAD, blocks_per_pool};
+use super::pool::{blocks_in_pool, pool_overhead};
 use super::size_class::{
     ARENA_SIZE, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA, SMALL_REQUEST_THRESHOLD, class_size,
 };
@@ -77,7 +77,8 @@ pub struct Stats {
     pub unused_pools: usize,
     /// `unused_pools * 16384`.
     pub bytes_in_unused_pools: usize,
-    /// Bytes taken by the headers of pools in use.
+    /// Bytes taken by the headers of pools in use (and by the slot table
+    /// in an arena's first pool, when that pool is in use).
     pub bytes_lost_to_pool_headers: usize,
     /// Bytes at the end of pools in use too small for a block.
     pub bytes_lost_to_quantization: usize,
@@ -171,22 +172,35 @@ pub(crate) fn snapshot(held: &Held) -> Stats {
     }
     let mut cached = [0; NUM_CLASSES];
     heap::for_each_heap(|h| {
-        for (class, c) in stats.classes.iter_mut().enumerate() {
-            c.pools += h.pools(class);
-            cached[class] += h.cached(class);
+        for (class, n) in cached.iter_mut().enumerate() {
+            *n += h.cached(class);
         }
         stats.unused_pools += h.unused_pools();
     });
+    // Blocks per pool in use: an arena's first pool holds fewer, as it
+    // keeps the arena's slot table after its header.
+    let mut capacity = [0; NUM_CLASSES];
     held.for_each(|arena| {
         for index in 0..POOLS_PER_ARENA {
             if let PoolState::InUse { class, used } = arena.pool(index) {
-                stats.classes[class as usize].blocks_in_use += used as usize;
+                let class = class as usize;
+                let c = &mut stats.classes[class];
+                let blocks = blocks_in_pool(index, class);
+                c.pools += 1;
+                c.blocks_in_use += used as usize;
+                capacity[class] += blocks;
+                stats.bytes_lost_to_pool_headers += pool_overhead(index);
+                stats.bytes_lost_to_quantization +=
+                    POOL_SIZE - pool_overhead(index) - blocks * c.size;
             }
         }
     });
-    for (c, cached) in stats.classes.iter_mut().zip(cached) {
+    for (class, c) in stats.classes.iter_mut().enumerate() {
         // Read racily from other threads, the two may disagree for a moment.
-        c.blocks_in_use = c.blocks_in_use.saturating_sub(cached);
+        c.blocks_in_use = c.blocks_in_use.saturating_sub(cached[class]);
+        c.blocks_available = capacity[class].saturating_sub(c.blocks_in_use);
+        stats.bytes_in_allocated_blocks += c.blocks_in_use * c.size;
+        stats.bytes_in_available_blocks += c.blocks_available * c.size;
     }
     let total = arena::ALLOCATED_TOTAL.load(core::sync::atomic::Ordering::Relaxed);
     stats.arenas_current = arena::current_arenas();
@@ -195,18 +209,7 @@ pub(crate) fn snapshot(held: &Held) -> Stats {
     stats.arenas_highwater = arena::HIGHWATER
         .load(core::sync::atomic::Ordering::Relaxed)
         .max(stats.arenas_current);
-    let mut pools_in_use = 0;
-    for (class, c) in stats.classes.iter_mut().enumerate() {
-        let per_pool = blocks_per_pool(class);
-        c.blocks_available = (c.pools * per_pool).saturating_sub(c.blocks_in_use);
-        stats.bytes_in_allocated_blocks += c.blocks_in_use * c.size;
-        stats.bytes_in_available_blocks += c.blocks_available * c.size;
-        stats.bytes_lost_to_quantization +=
-            c.pools * (POOL_SIZE - POOL_OVERHEAD - per_pool * c.size);
-        pools_in_use += c.pools;
-    }
     stats.bytes_in_unused_pools = stats.unused_pools * POOL_SIZE;
-    stats.bytes_lost_to_pool_headers = pools_in_use * POOL_OVERHEAD;
     stats
 }
 

@@ -44,7 +44,7 @@ fn a_malloc_free_loop_after_a_batch_reuses_one_block_and_maps_nothing() {
 }
 
 /// Blocks of the C library freed through the family, at addresses near the
-/// arenas (the arena map's leaf exists; the entry is the foreign arena) and
+/// arenas (the arena map's leaf exists; the entry is null) and
 /// far from them, go back to the C library, whatever their size.
 #[test]
 fn c_library_blocks_near_and_far_from_the_arenas_go_back_to_it() {

@@ -113,5 +113,6 @@ pub(crate) fn class_of(size: usize) -> usize {
 
 /// The block size of class `class`.
 pub(crate) fn class_size(class: usize) -> usize {
-    16 * (class + 1)
+    // Class 32 holds PyMalloc's 8-byte blocks.
+    if class == 32 { 8 } else { 16 * (class + 1) }
 }

@@ -226,7 +226,7 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alloc::pool::blocks_per_pool;
+    use crate::alloc::pool::blocks_in_pool;
     use crate::alloc::size_class::ARENA_SIZE;
     use crate::alloc::{object_free, object_malloc};
 
@@ -254,10 +254,10 @@ mod tests {
                 snapshot.heap_number(row.heap) > 0,
                 "its owner is a known heap"
             );
-            for pool in row.pools {
+            for (index, pool) in row.pools.into_iter().enumerate() {
                 if let PoolState::InUse { class, used } = pool {
                     assert!((class as usize) < NUM_CLASSES);
-                    assert!(used as usize <= blocks_per_pool(class as usize));
+                    assert!(used as usize <= blocks_in_pool(index, class as usize));
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use super::{ArenaRow, Snapshot};
 use crate::alloc::arena::PoolState;
-use crate::alloc::pool::{POOL_OVERHEAD, blocks_per_pool};
+use crate::alloc::pool::{POOL_OVERHEAD, SLOT_TABLE_BYTES, blocks_in_pool};
 use crate::alloc::size_class::{
     ARENA_SIZE, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA, TINY_CLASS, class_size,
 };
@@ -318,7 +318,7 @@ impl Snapshot {
         )?;
         for (class, c) in self.stats.classes.iter().enumerate() {
             let handed_out = c.blocks_in_use + self.cached[class];
-            let capacity = c.pools * blocks_per_pool(class);
+            let capacity = c.blocks_in_use + c.blocks_available;
             writeln!(
                 out,
                 r#"<g data-size-class="{class}" data-size="{}" data-pools="{}" data-blocks-in-use="{}" data-blocks-cached="{}">"#,
@@ -528,7 +528,7 @@ impl Snapshot {
                 )?,
                 PoolState::InUse { class, used } => {
                     let class = class as usize;
-                    let capacity = blocks_per_pool(class);
+                    let capacity = blocks_in_pool(index, class);
                     let used = used as usize;
                     writeln!(
                         out,
@@ -545,7 +545,7 @@ impl Snapshot {
         }
         // The summary: a bar of the arena's bytes in handed-out blocks.
         let bytes = row.bytes_handed_out();
-        let usable = ARENA_SIZE - POOLS_PER_ARENA * POOL_OVERHEAD;
+        let usable = ARENA_SIZE - POOLS_PER_ARENA * POOL_OVERHEAD - SLOT_TABLE_BYTES;
         let bar = 60;
         let filled = (bytes as f64 / usable as f64 * f64::from(bar)).round() as u32;
         writeln!(
