@@ -286,7 +286,7 @@ fn table(peers: &[Peer], mode: &Mode) -> Table {
             .target(Target::AtLeast(95.0)),
         );
         table.note(format!(
-            "W4: growth of the resident set over 1M written blocks, and the share of it returned after all are freed; one process per allocator, median of {runs}"
+            "W4: growth of the anonymous resident set over 1M written blocks, and the share of it returned after all are freed; one process per allocator, median of {runs}"
         ));
     }
 

@@ -29,8 +29,9 @@ const ADDRESS_BITS: u32 = if usize::BITS >= 48 { 48 } else { usize::BITS };
 /// Bits that name an arena.
 const INDEX_BITS: u32 = ADDRESS_BITS - ARENA_BITS;
 /// 10: a leaf is 8 KiB and the root 2 MiB of zero pages, touched only
-/// where arenas live. Under Miri, whose first touch of a static costs in proportion to
-/// its size (minutes for 2 MiB), the split is the other way round.
+/// where arenas live. Under Miri, whose first touch of a static costs in
+/// proportion to its size (minutes for 2 MiB), the split is the other way
+/// round.
 const LEAF_BITS: u32 = if cfg!(miri) { 14 } else { 10 };
 const ROOT_BITS: u32 = INDEX_BITS - LEAF_BITS;
 const LEAF_LEN: usize = 1 << LEAF_BITS;

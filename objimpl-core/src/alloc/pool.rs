@@ -44,11 +44,10 @@
 //!   random mix of sizes in cache and spares the pool-list moves below. When
 //!   the cache is full, a freed block goes straight back to its pool; when
 //!   it is empty, allocation takes the first block of the first usable
-//!   pool. A full pool leaves
-//!   the list; the first block freed into it puts it back at the front; a pool
-//!   whose last block comes back returns to its arena, unless it is the only
-//!   usable pool of its class, which is kept so that a loop of `malloc` and
-//!   `free` stays on the fast path.
+//!   pool. A full pool leaves the list; the first block freed into it puts
+//!   it back at the front; a pool whose last block comes back returns to its
+//!   arena, unless it is the only usable pool of its class, which is kept so
+//!   that a loop of `malloc` and `free` stays on the fast path.
 //! - **Arenas.** A heap takes pools from the fullest of its arenas that has a
 //!   free pool (buckets by free-pool count), so that the emptiest arenas drain
 //!   and can be given back. A wholly free arena is kept for the next pools
@@ -85,8 +84,8 @@
 //! The fast paths come first below: [`malloc`] pops the class's cache, or
 //! else the first block of the first usable pool; [`free`] asks the arena
 //! map, reads the pool's slot in the arena's table, compares its heap with
-//! the thread's and pushes the block on the slot's cache. Everything else is in `heap.rs`, out of line,
-//! named `*_slow`.
+//! the thread's and pushes the block on the slot's cache. Everything else
+//! is in `heap.rs`, out of line, named `*_slow`.
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
@@ -216,7 +215,7 @@ pub(crate) fn slot_entry(p: *mut u8) -> *mut *const ClassSlot {
         .wrapping_add(p.addr() / POOL_SIZE % POOLS_PER_ARENA)
 }
 
-/// Takes a block of a usable pool (the caller counts it): the first of its
+/// Takes a block of a usable pool, counting it in the pool: the first of its
 /// free list, else the next never-used one, which is not touched. A pool that
 /// has neither left is full and leaves its usable list.
 ///
