@@ -613,9 +613,10 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
     // SAFETY: `p` is a live block of `arena`, which is therefore alive.
     let kept = unsafe { pool::own(arena, p) }.cast::<Block>();
     let pool = pool::pool_of(kept.cast());
-    // The link is written through the caller's pointer, which its caller may
-    // still borrow; the list keeps the allocator's own pointer.
-    let block = p.cast::<Block>();
+    // The link is written through the allocator's own pointer: the caller's
+    // may cover fewer bytes than the link (a `Box<[u8]>` of 1 byte, freed on
+    // another thread, was a write out of its bounds to Miri).
+    let block = kept;
     // `thread_free` and `pending_next` are atomics, shared by design; the
     // block is ours to write until the exchange publishes it.
     // SAFETY: the arena and its pool headers live at least as long as the block.
