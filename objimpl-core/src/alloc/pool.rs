@@ -158,9 +158,8 @@ pub(crate) unsafe fn free(p: *mut u8) {
     // from `p`, not three (root, leaf, record), and the next `malloc`'s load
     // of the same slot need not wait behind them. (W6a ran at 4 or 8 ns per
     // object, by where address randomisation put the code, and W1 at 2.7.)
-    // SAFETY: `p` is a live block of one of our arenas, live with it; its
-    // pool's entry was written (by `Arena::set_class`) before the block was
-    // handed out.
+    // SAFETY: `p` is a live block of one of our (live) arenas; its pool's
+    // entry was written (`Arena::set_class`) before the block was handed out.
     let slot = unsafe { *slot_entry(exposed(p)) };
     // SAFETY: the slot of a live heap (heaps are never freed).
     if unsafe { ClassSlot::heap(slot) } != heap::current() {
