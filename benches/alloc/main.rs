@@ -254,64 +254,10 @@ fn table(peers: &[Peer], mode: &Mode) -> Table {
     }
 
     if mode.wants("W4") {
-        let runs = if mode.quick { 1 } else { rss::RUNS };
-        let w4: Vec<Vec<rss::Measured>> = names
-            .iter()
-            .map(|name| (0..runs).map(|_| rss::measure(name)).collect())
-            .collect();
-        let w4_median = |figure: fn(&rss::Measured) -> f64| -> Vec<f64> {
-            w4.iter()
-                .map(|runs| median(&runs.iter().map(figure).collect::<Vec<_>>()))
-                .collect()
-        };
-        table.push(
-            Row::from_values(
-                "W4 RSS per live 32 B block (1M blocks)",
-                "B",
-                w4_median(|m| m.bytes_per_block),
-            )
-            .target(Target::AtMost(32.2)),
-        );
-        table.push(Row::from_values(
-            "W4 returned to the OS right after the mass free",
-            "%",
-            w4_median(|m| m.returned_at_once),
-        ));
-        table.push(
-            Row::from_values(
-                "W4 returned to the OS 100 ms after the mass free",
-                "%",
-                w4_median(|m| m.returned_after_100ms),
-            )
-            .target(Target::AtLeast(95.0)),
-        );
-        table.note(format!(
-            "W4: growth of the anonymous resident set over 1M written blocks, and the share of it returned after all are freed; one process per allocator, median of {runs}"
-        ));
+        w4_rows(&mut table, &names, mode);
     }
-
-    if !mode.wants("instructions") {
-        // Not asked for.
-    } else if mode.quick {
-        table.note("instruction counts: left out of a quick run");
-    } else if instructions::available() {
-        for (op, label) in [
-            ("malloc", "instructions per malloc(32), cached block"),
-            ("free", "instructions per free, own block"),
-        ] {
-            let counts = names
-                .iter()
-                .map(|name| instructions::measure(name, op))
-                .collect();
-            table.push(
-                Row::from_values(label, "instr", counts).target(Target::RatioTo {
-                    peer: "mimalloc",
-                    at_most: 1.5,
-                }),
-            );
-        }
-    } else {
-        table.note("instruction counts: skipped, valgrind is not installed");
+    if mode.wants("instructions") {
+        instruction_rows(&mut table, &names, mode);
     }
 
     if cfg!(feature = "cpython") {
@@ -329,4 +275,75 @@ fn table(peers: &[Peer], mode: &Mode) -> Table {
         table.note("quick run (not `cargo bench`): one short round, the figures mean nothing");
     }
     table
+}
+
+/// W4's rows: each allocator in child processes, the median of their figures.
+fn w4_rows(table: &mut Table, names: &[&'static str], mode: &Mode) {
+    let runs = if mode.quick { 1 } else { rss::RUNS };
+    let w4: Vec<Vec<rss::Measured>> = names
+        .iter()
+        .map(|name| (0..runs).map(|_| rss::measure(name)).collect())
+        .collect();
+    type Figure = fn(&rss::Measured) -> f64;
+    let rows: [(&str, &str, Figure, Option<Target>); 3] = [
+        (
+            "W4 RSS per live 32 B block (1M blocks)",
+            "B",
+            |m| m.bytes_per_block,
+            Some(Target::AtMost(32.2)),
+        ),
+        (
+            "W4 returned to the OS right after the mass free",
+            "%",
+            |m| m.returned_at_once,
+            None,
+        ),
+        (
+            "W4 returned to the OS 100 ms after the mass free",
+            "%",
+            |m| m.returned_after_100ms,
+            Some(Target::AtLeast(95.0)),
+        ),
+    ];
+    for (label, unit, figure, target) in rows {
+        let medians = w4
+            .iter()
+            .map(|runs| median(&runs.iter().map(figure).collect::<Vec<_>>()))
+            .collect();
+        let row = Row::from_values(label, unit, medians);
+        table.push(match target {
+            Some(target) => row.target(target),
+            None => row,
+        });
+    }
+    table.note(format!(
+        "W4: growth of the anonymous resident set over 1M written blocks, and the share of it returned after all are freed; one process per allocator, median of {runs}"
+    ));
+}
+
+/// The fast paths' instruction counts, each allocator under callgrind.
+fn instruction_rows(table: &mut Table, names: &[&'static str], mode: &Mode) {
+    if mode.quick {
+        table.note("instruction counts: left out of a quick run");
+        return;
+    }
+    if !instructions::available() {
+        table.note("instruction counts: skipped, valgrind is not installed");
+        return;
+    }
+    for (op, label) in [
+        ("malloc", "instructions per malloc(32), cached block"),
+        ("free", "instructions per free, own block"),
+    ] {
+        let counts = names
+            .iter()
+            .map(|name| instructions::measure(name, op))
+            .collect();
+        table.push(
+            Row::from_values(label, "instr", counts).target(Target::RatioTo {
+                peer: "mimalloc",
+                at_most: 1.5,
+            }),
+        );
+    }
 }

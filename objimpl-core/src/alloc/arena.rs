@@ -276,7 +276,7 @@ impl Arena {
 
 /// The index in its arena of the pool holding `p`.
 #[inline(always)]
-fn pool_index(p: *const u8) -> usize {
+pub(crate) fn pool_index(p: *const u8) -> usize {
     (p.addr() / POOL_SIZE) % POOLS_PER_ARENA
 }
 

@@ -610,13 +610,13 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
     // the register it came in (one `mov` fewer on every free).
     let arena = arena_map::lookup(p);
     debug_assert!(!arena.is_null(), "{p:p} is in none of our arenas");
+    // The link is written through the allocator's own pointer, which the
+    // list keeps too: the caller's may cover fewer bytes than the link (a
+    // `Box<[u8]>` of 1 byte, freed on another thread, was a write out of its
+    // bounds to Miri).
     // SAFETY: `p` is a live block of `arena`, which is therefore alive.
-    let kept = unsafe { pool::own(arena, p) }.cast::<Block>();
-    let pool = pool::pool_of(kept.cast());
-    // The link is written through the allocator's own pointer: the caller's
-    // may cover fewer bytes than the link (a `Box<[u8]>` of 1 byte, freed on
-    // another thread, was a write out of its bounds to Miri).
-    let block = kept;
+    let block = unsafe { pool::own(arena, p) }.cast::<Block>();
+    let pool = pool::pool_of(block.cast());
     // `thread_free` and `pending_next` are atomics, shared by design; the
     // block is ours to write until the exchange publishes it.
     // SAFETY: the arena and its pool headers live at least as long as the block.
@@ -626,7 +626,7 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
         let mut old = list.load(Ordering::Relaxed);
         loop {
             (*block).next = old.map_addr(|a| a & !QUEUED);
-            let new = kept.map_addr(|a| a | QUEUED);
+            let new = block.map_addr(|a| a | QUEUED);
             match list.compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(now) => old = now,

@@ -91,7 +91,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use super::ALIGNMENT;
-use super::arena::Arena;
+use super::arena::{Arena, pool_index};
 use super::arena_map;
 use super::heap::{self, ClassSlot, Heap};
 use super::size_class::{
@@ -158,18 +158,19 @@ pub(crate) unsafe fn free(p: *mut u8) {
     // from `p`, not three (root, leaf, record), and the next `malloc`'s load
     // of the same slot need not wait behind them. (W6a ran at 4 or 8 ns per
     // object, by where address randomisation put the code, and W1 at 2.7.)
-    // SAFETY: `p` is a live block of one of our (live) arenas; its pool's
-    // entry was written (`Arena::set_class`) before the block was handed out.
-    let slot = unsafe { *slot_entry(exposed(p)) };
+    // SAFETY: `p` is a live block of one of our arenas, live with it.
+    let block = unsafe { exposed(p) };
+    // SAFETY: `block` has its arena's provenance; its pool's entry was
+    // written (`Arena::set_class`) before the block was handed out.
+    let slot = unsafe { *slot_entry(block) };
     // SAFETY: the slot of a live heap (heaps are never freed).
     if unsafe { ClassSlot::heap(slot) } != heap::current() {
         // SAFETY: `p` is a live block of one of our arenas, given up by the caller.
         return unsafe { heap::free_remote_slow(p) };
     }
-    // SAFETY: `p` is a live block of a pool of this thread's heap, of the
-    // slot's class; `exposed` gives it the arena's provenance.
+    // SAFETY: `block` is a live block of a pool of this thread's heap, of
+    // the slot's class, with its arena's provenance.
     unsafe {
-        let block = exposed(p);
         if !ClassSlot::push_cached(slot, block) {
             heap::free_cache_full_slow(block);
         }
@@ -211,7 +212,7 @@ pub(crate) fn slot_entry(p: *mut u8) -> *mut *const ClassSlot {
     arena
         .wrapping_add(POOL_OVERHEAD)
         .cast::<*const ClassSlot>()
-        .wrapping_add(p.addr() / POOL_SIZE % POOLS_PER_ARENA)
+        .wrapping_add(pool_index(p))
 }
 
 /// Takes a block of a usable pool, counting it in the pool: the first of its
@@ -454,7 +455,7 @@ impl Pool {
             (&raw mut (*pool).free).write(ptr::null_mut());
             (*pool).count.store(0, Ordering::Relaxed);
             (&raw mut (*pool).class).write(class as u32);
-            let first = pool_overhead(pool.addr() / POOL_SIZE % POOLS_PER_ARENA);
+            let first = pool_overhead(pool_index(pool.cast()));
             (&raw mut (*pool).next_offset).write(first as u32);
             (&raw mut (*pool).max_next_offset).write((POOL_SIZE - size) as u32);
             (&raw mut (*pool).next).write(ptr::null_mut());

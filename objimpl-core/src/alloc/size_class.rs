@@ -12,11 +12,14 @@ use super::ALIGNMENT;
 /// Requests of at most this many bytes are served from pools.
 pub(crate) const SMALL_REQUEST_THRESHOLD: usize = 512;
 
-/// The number of size classes: CPython's 512 / 16, and [`TINY_CLASS`].
-pub(crate) const NUM_CLASSES: usize = SMALL_REQUEST_THRESHOLD / ALIGNMENT + 1;
+/// CPython's size classes: 512 / 16.
+pub(crate) const CPYTHON_CLASSES: usize = SMALL_REQUEST_THRESHOLD / ALIGNMENT;
 
 /// The class of 8-byte blocks, after CPython's classes.
-pub(crate) const TINY_CLASS: usize = NUM_CLASSES - 1;
+pub(crate) const TINY_CLASS: usize = CPYTHON_CLASSES;
+
+/// The number of size classes: CPython's, and [`TINY_CLASS`].
+pub(crate) const NUM_CLASSES: usize = CPYTHON_CLASSES + 1;
 
 /// The block size of [`TINY_CLASS`], and the most alignment its blocks have.
 pub(crate) const TINY_SIZE: usize = 8;

@@ -7,7 +7,8 @@ use super::arena::{self, Held, PoolState};
 use super::heap;
 use super::pool::{blocks_in_pool, pool_overhead};
 use super::size_class::{
-    ARENA_SIZE, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA, SMALL_REQUEST_THRESHOLD, class_size,
+    ARENA_SIZE, CPYTHON_CLASSES, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA, SMALL_REQUEST_THRESHOLD,
+    class_size,
 };
 
 /// The figures of one size class, summed over every thread's heap.
@@ -229,7 +230,6 @@ pub(crate) fn snapshot(held: &Held) -> Stats {
 pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
     // CPython's classes; the 8-byte class, PyMalloc's own, shows as class
     // 32 when it is in use.
-    const CPYTHON_CLASSES: usize = NUM_CLASSES - 1;
     let s = stats();
     writeln!(
         out,
