@@ -13,7 +13,7 @@
 use core::cell::{Cell, UnsafeCell};
 use core::mem::MaybeUninit;
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, fence};
 use std::sync::Mutex;
 
 use super::arena::Arena;
@@ -693,10 +693,46 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
 ///
 /// - the calling thread services `heap`.
 unsafe fn flush_caches(heap: *const Heap) {
+    FLUSHES_BEGUN.fetch_add(1, Ordering::Relaxed);
+    // Orders the count before the flush's stores, for `no_flush_since`.
+    fence(Ordering::Release);
     for class in 0..NUM_CLASSES {
         // SAFETY: as the caller guarantees.
         unsafe { flush_cache(heap, class, CACHE_SLOTS) };
     }
+    FLUSHES_ENDED.fetch_add(1, Ordering::Release);
+}
+
+/// A flush moves blocks from a cache back into their pools. The statistics
+/// learn that a cached block is not in use from its cache's count, and that
+/// a free block is not from its pool's count; a snapshot that reads the
+/// caches and then the pools across a flush can find a block on both sides
+/// (one in use too few) or on neither (one too many). Whole-cache flushes
+/// are rare (a thread's exit, `release_free_memory`), so they are counted,
+/// seqlock-fashion, and a snapshot can tell that it overlapped one.
+static FLUSHES_BEGUN: AtomicUsize = AtomicUsize::new(0);
+static FLUSHES_ENDED: AtomicUsize = AtomicUsize::new(0);
+
+/// A moment when no whole-cache flush was running, for [`no_flush_since`].
+#[derive(Clone, Copy)]
+pub(crate) struct FlushMark(usize);
+
+/// The moment now, if no whole-cache flush is running.
+pub(crate) fn flush_mark() -> Option<FlushMark> {
+    let ended = FLUSHES_ENDED.load(Ordering::Acquire);
+    // Ended never passes begun: equal, read in this order, means none ran
+    // at the second read.
+    let begun = FLUSHES_BEGUN.load(Ordering::Relaxed);
+    (begun == ended).then_some(FlushMark(begun))
+}
+
+/// Whether no whole-cache flush began since `mark`: then the caches and
+/// pools read between the two calls agree.
+pub(crate) fn no_flush_since(mark: FlushMark) -> bool {
+    // Pairs with the flusher's Release fence: a read that saw any store of
+    // a flush makes its count visible here.
+    fence(Ordering::Acquire);
+    FLUSHES_BEGUN.load(Ordering::Relaxed) == mark.0
 }
 
 // ---------------------------------------------------------------------------

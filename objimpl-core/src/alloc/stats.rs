@@ -37,7 +37,8 @@ pub struct ClassStats {
 /// A snapshot of the pool allocator, the figures `sys._debugmallocstats()`
 /// prints for pymalloc. It covers every thread's heap; while other threads
 /// allocate, the figures are each current but not necessarily from one
-/// instant.
+/// instant. A thread that exits meanwhile does not disturb them: the blocks
+/// its caches give back count once, before or after.
 ///
 /// When no other thread is allocating, the byte figures add up to the
 /// arenas' size, [`arena_bytes`](Stats::arena_bytes): allocated blocks,
@@ -155,8 +156,28 @@ impl Stats {
 /// ```
 pub fn stats() -> Stats {
     heap::collect_current();
+    // A thread that exits meanwhile flushes its caches into its pools; a
+    // snapshot across that flush would miscount the blocks it moves, so it
+    // is taken again, with the lock let go for the flush to finish (it may
+    // need the lock, to give an arena back). A bounded number of times:
+    // threads that exit without pause make the figures approximate, never
+    // the call endless.
+    for _ in 0..SNAPSHOT_TRIES {
+        let held = Held::new();
+        if let Some(mark) = heap::flush_mark() {
+            let stats = snapshot(&held);
+            if heap::no_flush_since(mark) {
+                return stats;
+            }
+        }
+        drop(held);
+        std::thread::yield_now();
+    }
     snapshot(&Held::new())
 }
+
+/// How often [`stats`] tries for a snapshot that no cache flush overlapped.
+const SNAPSHOT_TRIES: usize = 1000;
 
 /// [`stats`] without the deferred work first, with the arenas `held`:
 /// reads counters and nothing else, and allocates nothing (the heap map

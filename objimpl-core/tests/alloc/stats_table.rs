@@ -64,3 +64,61 @@ fn table_has_cpython_lines_and_bytes_add_up_to_the_arenas() {
         unsafe { alloc::object_free(p) };
     }
 }
+
+/// A thread that exits gives its cached blocks back to their pools. A
+/// snapshot taken meanwhile must count them neither as cached nor as in
+/// use in their pools, but once, as available: the blocks in use stay
+/// exactly the ones that are.
+#[test]
+fn blocks_in_use_stay_exact_while_a_thread_exits() {
+    use std::sync::Barrier;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _serial = serial();
+    let mine: Vec<*mut u8> = (0..4).map(|_| alloc::object_malloc(16)).collect();
+    let live = mine.len();
+    for _ in 0..if cfg!(miri) { 2 } else { 300 } {
+        // The snapshots start once the exiting thread is done allocating:
+        // from then on, only its exit (the flush of its caches) runs.
+        let worked = Barrier::new(2);
+        let exited = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let watcher = scope.spawn(|| {
+                worked.wait();
+                let mut seen = Vec::new();
+                loop {
+                    let stop = exited.load(Ordering::Acquire);
+                    seen.push(alloc::stats().classes[0].blocks_in_use);
+                    if stop {
+                        return seen;
+                    }
+                }
+            });
+            // Joined natively, after its exit hook ran.
+            scope
+                .spawn(|| {
+                    // Freed into this thread's cache, flushed as it exits.
+                    let blocks: Vec<*mut u8> = (0..48).map(|_| alloc::object_malloc(16)).collect();
+                    for p in blocks {
+                        // SAFETY: each block came from `object_malloc`, freed once.
+                        unsafe { alloc::object_free(p) };
+                    }
+                    worked.wait();
+                })
+                .join()
+                .unwrap();
+            exited.store(true, Ordering::Release);
+            let seen = watcher.join().unwrap();
+            let wrong: Vec<usize> = seen.iter().copied().filter(|&n| n != live).collect();
+            assert!(
+                wrong.is_empty(),
+                "{} of {} snapshots saw other counts than the {live} blocks of class 0 live: {wrong:?}",
+                wrong.len(),
+                seen.len()
+            );
+        });
+    }
+    for p in mine {
+        // SAFETY: each block came from `object_malloc`, freed once.
+        unsafe { alloc::object_free(p) };
+    }
+}

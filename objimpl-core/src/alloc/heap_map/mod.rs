@@ -179,6 +179,12 @@ impl Snapshot {
                 // Arenas were made since we counted: reserve again, unlocked.
                 continue;
             }
+            // As `stats()`: not across a cache flush, which may need the lock.
+            let Some(mark) = heap::flush_mark() else {
+                drop(held);
+                std::thread::yield_now();
+                continue;
+            };
             // From here to `drop(held)`, nothing allocates: `stats::snapshot`
             // and `for_each_heap` only read counters, and `push` stays within
             // the capacity, which covers every arena held.
@@ -195,6 +201,10 @@ impl Snapshot {
                 }
             });
             drop(held);
+            if !heap::no_flush_since(mark) {
+                arenas.clear();
+                continue;
+            }
             break (stats, cached);
         };
         let mut heaps = Vec::new();
