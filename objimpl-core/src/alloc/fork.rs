@@ -38,7 +38,7 @@ pub(crate) fn install() {
     ONCE.call_once(|| {
         // SAFETY: the three functions are `extern "C"` with no arguments,
         // as `pthread_atfork` calls them, and never unwind.
-        let error = unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release)) };
+        let error = unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(child)) };
         if error != 0 {
             // Without the handlers the process works; only a fork while
             // another thread holds a lock could leave the child stuck.
@@ -61,4 +61,12 @@ extern "C" fn prepare() {
 /// After `fork()`, in the parent and in the child: release them.
 extern "C" fn release() {
     let _ = HELD.try_with(|h| h.borrow_mut().take());
+}
+
+/// After `fork()`, in the child: release them, and forget the housekeeping
+/// that other threads were doing (they do not exist here), so that
+/// [`stats`](super::stats) does not wait for it.
+extern "C" fn child() {
+    heap::forget_housekeeping();
+    release();
 }

@@ -310,7 +310,7 @@ impl Drop for ExitHook {
         let heap = CURRENT.replace(ptr::null());
         if !heap.is_null() {
             // SAFETY: `heap` was this thread's and nobody else services it.
-            unsafe { retire(heap) };
+            housekeeping(|| unsafe { retire(heap) });
         }
     }
 }
@@ -693,46 +693,65 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
 ///
 /// - the calling thread services `heap`.
 unsafe fn flush_caches(heap: *const Heap) {
-    FLUSHES_BEGUN.fetch_add(1, Ordering::Relaxed);
-    // Orders the count before the flush's stores, for `no_flush_since`.
-    fence(Ordering::Release);
     for class in 0..NUM_CLASSES {
         // SAFETY: as the caller guarantees.
         unsafe { flush_cache(heap, class, CACHE_SLOTS) };
     }
-    FLUSHES_ENDED.fetch_add(1, Ordering::Release);
 }
 
-/// A flush moves blocks from a cache back into their pools. The statistics
-/// learn that a cached block is not in use from its cache's count, and that
-/// a free block is not from its pool's count; a snapshot that reads the
-/// caches and then the pools across a flush can find a block on both sides
-/// (one in use too few) or on neither (one too many). Whole-cache flushes
-/// are rare (a thread's exit, `release_free_memory`), so they are counted,
-/// seqlock-fashion, and a snapshot can tell that it overlapped one.
-static FLUSHES_BEGUN: AtomicUsize = AtomicUsize::new(0);
-static FLUSHES_ENDED: AtomicUsize = AtomicUsize::new(0);
+// ---------------------------------------------------------------------------
+// Housekeeping, as the statistics see it.
+// ---------------------------------------------------------------------------
 
-/// A moment when no whole-cache flush was running, for [`no_flush_since`].
+/// A heap's housekeeping (a thread's exit hook, `release_free_memory`)
+/// moves blocks from its caches back to their pools, pools back to their
+/// arenas and arenas back to the OS, each counted in two places that a
+/// snapshot reads apart: a block cached or free in its pool, a pool counted
+/// unused by its heap and free in its arena, an arena in the heap's unused
+/// pools and on the registry. A snapshot across that work could count a
+/// block, pool or arena on both sides or on neither. The work is rare, so it
+/// is counted, seqlock-fashion, and a snapshot can tell that it overlapped
+/// some and take itself again.
+static HOUSEKEEPING_BEGUN: AtomicUsize = AtomicUsize::new(0);
+static HOUSEKEEPING_ENDED: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs a heap's housekeeping `work`, counted for [`no_housekeeping_since`].
+fn housekeeping<R>(work: impl FnOnce() -> R) -> R {
+    HOUSEKEEPING_BEGUN.fetch_add(1, Ordering::Relaxed);
+    // Orders the count before the work's stores, for `no_housekeeping_since`.
+    fence(Ordering::Release);
+    let done = work();
+    HOUSEKEEPING_ENDED.fetch_add(1, Ordering::Release);
+    done
+}
+
+/// In a child after `fork()`, where only the forking thread lives: the
+/// housekeeping other threads had begun will never end.
+pub(crate) fn forget_housekeeping() {
+    let begun = HOUSEKEEPING_BEGUN.load(Ordering::Relaxed);
+    HOUSEKEEPING_ENDED.store(begun, Ordering::Release);
+}
+
+/// A moment when no housekeeping was running, for [`no_housekeeping_since`].
 #[derive(Clone, Copy)]
-pub(crate) struct FlushMark(usize);
+pub(crate) struct QuietMark(usize);
 
-/// The moment now, if no whole-cache flush is running.
-pub(crate) fn flush_mark() -> Option<FlushMark> {
-    let ended = FLUSHES_ENDED.load(Ordering::Acquire);
+/// The moment now, if no heap's housekeeping is running.
+pub(crate) fn quiet_mark() -> Option<QuietMark> {
+    let ended = HOUSEKEEPING_ENDED.load(Ordering::Acquire);
     // Ended never passes begun: equal, read in this order, means none ran
     // at the second read.
-    let begun = FLUSHES_BEGUN.load(Ordering::Relaxed);
-    (begun == ended).then_some(FlushMark(begun))
+    let begun = HOUSEKEEPING_BEGUN.load(Ordering::Relaxed);
+    (begun == ended).then_some(QuietMark(begun))
 }
 
-/// Whether no whole-cache flush began since `mark`: then the caches and
-/// pools read between the two calls agree.
-pub(crate) fn no_flush_since(mark: FlushMark) -> bool {
-    // Pairs with the flusher's Release fence: a read that saw any store of
-    // a flush makes its count visible here.
+/// Whether no housekeeping began since `mark`: then the counts read
+/// between the two calls agree with one another.
+pub(crate) fn no_housekeeping_since(mark: QuietMark) -> bool {
+    // Pairs with `housekeeping`'s Release fence: a read that saw any store
+    // of the work makes its count visible here.
     fence(Ordering::Acquire);
-    FLUSHES_BEGUN.load(Ordering::Relaxed) == mark.0
+    HOUSEKEEPING_BEGUN.load(Ordering::Relaxed) == mark.0
 }
 
 // ---------------------------------------------------------------------------
@@ -1055,12 +1074,12 @@ pub(crate) fn release_free_memory() {
         return;
     }
     // SAFETY: `heap` is this thread's.
-    unsafe {
+    housekeeping(|| unsafe {
         flush_caches(heap);
         collect(heap);
         release_idle(heap);
         release_empty_arenas(heap, 0);
-    }
+    })
 }
 
 /// Empty arenas kept by heaps on the free list: at most

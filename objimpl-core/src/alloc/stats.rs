@@ -2,6 +2,7 @@
 //! CPython's `sys._debugmallocstats()`.
 
 use std::io;
+use std::time::Duration;
 
 use super::arena::{self, Held, PoolState};
 use super::heap;
@@ -37,8 +38,10 @@ pub struct ClassStats {
 /// A snapshot of the pool allocator, the figures `sys._debugmallocstats()`
 /// prints for pymalloc. It covers every thread's heap; while other threads
 /// allocate, the figures are each current but not necessarily from one
-/// instant. A thread that exits meanwhile does not disturb them: the blocks
-/// its caches give back count once, before or after.
+/// instant. A thread that exits meanwhile (or calls
+/// [`release_free_memory`](super::release_free_memory)) does not disturb
+/// them: the blocks, pools and arenas it gives back count once, before or
+/// after.
 ///
 /// When no other thread is allocating, the byte figures add up to the
 /// arenas' size, [`arena_bytes`](Stats::arena_bytes): allocated blocks,
@@ -156,28 +159,46 @@ impl Stats {
 /// ```
 pub fn stats() -> Stats {
     heap::collect_current();
-    // A thread that exits meanwhile flushes its caches into its pools; a
-    // snapshot across that flush would miscount the blocks it moves, so it
-    // is taken again, with the lock let go for the flush to finish (it may
-    // need the lock, to give an arena back). A bounded number of times:
-    // threads that exit without pause make the figures approximate, never
-    // the call endless.
+    // A thread that exits meanwhile, or calls `release_free_memory`, gives
+    // its cached blocks, pools and arenas back; a snapshot across that
+    // housekeeping would miscount what it moves, so it is taken again, with
+    // the lock let go for the work to finish (it may need the lock, to give
+    // an arena back). A bounded number of times: housekeeping that never
+    // pauses makes the figures approximate, never the call endless.
+    let mut backoff = Backoff::new();
     for _ in 0..SNAPSHOT_TRIES {
         let held = Held::new();
-        if let Some(mark) = heap::flush_mark() {
+        if let Some(mark) = heap::quiet_mark() {
             let stats = snapshot(&held);
-            if heap::no_flush_since(mark) {
+            if heap::no_housekeeping_since(mark) {
                 return stats;
             }
         }
         drop(held);
-        std::thread::yield_now();
+        backoff.wait();
     }
     snapshot(&Held::new())
 }
 
-/// How often [`stats`] tries for a snapshot that no cache flush overlapped.
-const SNAPSHOT_TRIES: usize = 1000;
+/// How often [`stats`] tries for a snapshot that no heap's housekeeping
+/// overlapped: with [`Backoff`], about a quarter of a second in all.
+const SNAPSHOT_TRIES: usize = 40;
+
+/// The wait between tries for a snapshot while a heap's housekeeping runs:
+/// from a microsecond, doubling, up to 10 ms. Housekeeping that unmaps
+/// arenas takes tens of microseconds, and its thread may be preempted.
+pub(crate) struct Backoff(Duration);
+
+impl Backoff {
+    pub(crate) fn new() -> Backoff {
+        Backoff(Duration::from_micros(1))
+    }
+
+    pub(crate) fn wait(&mut self) {
+        std::thread::sleep(self.0);
+        self.0 = (self.0 * 2).min(Duration::from_millis(10));
+    }
+}
 
 /// [`stats`] without the deferred work first, with the arenas `held`:
 /// reads counters and nothing else, and allocates nothing (the heap map

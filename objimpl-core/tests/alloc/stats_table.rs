@@ -65,12 +65,12 @@ fn table_has_cpython_lines_and_bytes_add_up_to_the_arenas() {
     }
 }
 
-/// A thread that exits gives its cached blocks back to their pools. A
-/// snapshot taken meanwhile must count them neither as cached nor as in
-/// use in their pools, but once, as available: the blocks in use stay
-/// exactly the ones that are.
+/// A thread that exits gives its cached blocks back to their pools, and its
+/// empty pools and arenas back too. A snapshot taken meanwhile counts each
+/// once, before or after: the blocks in use stay exactly the ones that are,
+/// and the byte figures add up to the arenas held.
 #[test]
-fn blocks_in_use_stay_exact_while_a_thread_exits() {
+fn snapshots_stay_exact_while_a_thread_exits() {
     use std::sync::Barrier;
     use std::sync::atomic::{AtomicBool, Ordering};
     let _serial = serial();
@@ -78,7 +78,7 @@ fn blocks_in_use_stay_exact_while_a_thread_exits() {
     let live = mine.len();
     for _ in 0..if cfg!(miri) { 2 } else { 300 } {
         // The snapshots start once the exiting thread is done allocating:
-        // from then on, only its exit (the flush of its caches) runs.
+        // from then on, only its exit hook runs.
         let worked = Barrier::new(2);
         let exited = AtomicBool::new(false);
         std::thread::scope(|scope| {
@@ -87,7 +87,19 @@ fn blocks_in_use_stay_exact_while_a_thread_exits() {
                 let mut seen = Vec::new();
                 loop {
                     let stop = exited.load(Ordering::Acquire);
-                    seen.push(alloc::stats().classes[0].blocks_in_use);
+                    let stats = alloc::stats();
+                    let total = stats.bytes_in_allocated_blocks
+                        + stats.bytes_in_available_blocks
+                        + stats.bytes_in_unused_pools
+                        + stats.bytes_lost_to_pool_headers
+                        + stats.bytes_lost_to_quantization
+                        + stats.bytes_lost_to_arena_alignment;
+                    assert_eq!(
+                        total,
+                        stats.arena_bytes(),
+                        "the byte figures against the arenas held"
+                    );
+                    seen.push(stats.classes[0].blocks_in_use);
                     if stop {
                         return seen;
                     }
@@ -97,7 +109,10 @@ fn blocks_in_use_stay_exact_while_a_thread_exits() {
             scope
                 .spawn(|| {
                     // Freed into this thread's cache, flushed as it exits.
-                    let blocks: Vec<*mut u8> = (0..48).map(|_| alloc::object_malloc(16)).collect();
+                    let mut blocks: Vec<*mut u8> =
+                        (0..48).map(|_| alloc::object_malloc(16)).collect();
+                    // And two arenas' worth, emptied: the exit gives arenas back.
+                    blocks.extend((0..4000).map(|_| alloc::object_malloc(512)));
                     for p in blocks {
                         // SAFETY: each block came from `object_malloc`, freed once.
                         unsafe { alloc::object_free(p) };

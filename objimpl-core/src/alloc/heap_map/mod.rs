@@ -172,6 +172,7 @@ impl Snapshot {
         // back, which takes the lock, so it cannot run under it.
         heap::collect_current();
         let mut arenas: Vec<ArenaRow> = Vec::new();
+        let mut backoff = stats::Backoff::new();
         let (stats, cached) = loop {
             arenas.reserve(arena::current_arenas() + SPARE_ROWS);
             let held = Held::new();
@@ -179,10 +180,11 @@ impl Snapshot {
                 // Arenas were made since we counted: reserve again, unlocked.
                 continue;
             }
-            // As `stats()`: not across a cache flush, which may need the lock.
-            let Some(mark) = heap::flush_mark() else {
+            // As `stats()`: not across a heap's housekeeping, which may need
+            // the lock.
+            let Some(mark) = heap::quiet_mark() else {
                 drop(held);
-                std::thread::yield_now();
+                backoff.wait();
                 continue;
             };
             // From here to `drop(held)`, nothing allocates: `stats::snapshot`
@@ -201,8 +203,9 @@ impl Snapshot {
                 }
             });
             drop(held);
-            if !heap::no_flush_since(mark) {
+            if !heap::no_housekeeping_since(mark) {
                 arenas.clear();
+                backoff.wait();
                 continue;
             }
             break (stats, cached);
