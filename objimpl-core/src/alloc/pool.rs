@@ -417,7 +417,7 @@ static_assertions::const_assert_eq!(POOL_OVERHEAD, 64);
 static_assertions::const_assert!(QUEUED < ALIGNMENT);
 
 /// Bytes of the arena's slot table (see [`slot_entry`]), in its first pool.
-pub(crate) const SLOT_TABLE_BYTES: usize = POOLS_PER_ARENA * size_of::<*const ClassSlot>();
+const SLOT_TABLE_BYTES: usize = POOLS_PER_ARENA * size_of::<*const ClassSlot>();
 
 /// Bytes before the first block of pool `index` of an arena: its header,
 /// and in the first pool the arena's slot table too.

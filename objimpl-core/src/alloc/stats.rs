@@ -161,21 +161,14 @@ pub fn stats() -> Stats {
     heap::collect_current();
     // A thread that exits meanwhile, or calls `release_free_memory`, gives
     // its cached blocks, pools and arenas back; a snapshot across that
-    // housekeeping would miscount what it moves, so it is taken again, with
-    // the lock let go for the work to finish (it may need the lock, to give
-    // an arena back). A bounded number of times: housekeeping that never
-    // pauses makes the figures approximate, never the call endless.
+    // housekeeping would miscount what it moves, so it is taken again. A
+    // bounded number of times: housekeeping that never pauses makes the
+    // figures approximate, never the call endless.
     let mut backoff = Backoff::new();
     for _ in 0..SNAPSHOT_TRIES {
-        let held = Held::new();
-        if let Some(mark) = heap::quiet_mark() {
-            let stats = snapshot(&held);
-            if heap::no_housekeeping_since(mark) {
-                return stats;
-            }
+        if let Some(stats) = read_quiet(&mut backoff, snapshot) {
+            return stats;
         }
-        drop(held);
-        backoff.wait();
     }
     snapshot(&Held::new())
 }
@@ -184,9 +177,27 @@ pub fn stats() -> Stats {
 /// overlapped: with [`Backoff`], about a quarter of a second in all.
 const SNAPSHOT_TRIES: usize = 40;
 
-/// The wait between tries for a snapshot while a heap's housekeeping runs:
-/// from a microsecond, doubling, up to 10 ms. Housekeeping that unmaps
-/// arenas takes tens of microseconds, and its thread may be preempted.
+/// Calls `read` with the arenas held, at a moment when no heap's
+/// housekeeping runs, and returns what it read if none began meanwhile.
+/// Else it lets the lock go, waits its turn of `backoff` for the work to
+/// finish (which may need the lock, to give an arena back) and returns
+/// `None`, for the caller to try again.
+pub(crate) fn read_quiet<R>(backoff: &mut Backoff, read: impl FnOnce(&Held) -> R) -> Option<R> {
+    let held = Held::new();
+    let read = heap::quiet_mark().map(|mark| (mark, read(&held)));
+    drop(held);
+    match read {
+        Some((mark, read)) if heap::no_housekeeping_since(mark) => Some(read),
+        _ => {
+            backoff.wait();
+            None
+        }
+    }
+}
+
+/// The wait between tries of [`read_quiet`]: from a microsecond, doubling,
+/// up to 10 ms. Housekeeping that unmaps arenas takes tens of
+/// microseconds, and its thread may be preempted.
 pub(crate) struct Backoff(Duration);
 
 impl Backoff {
@@ -194,7 +205,7 @@ impl Backoff {
         Backoff(Duration::from_micros(1))
     }
 
-    pub(crate) fn wait(&mut self) {
+    fn wait(&mut self) {
         std::thread::sleep(self.0);
         self.0 = (self.0 * 2).min(Duration::from_millis(10));
     }

@@ -31,9 +31,10 @@
 //!
 //! - **Nothing is unmapped under it.** Arenas are linked into the registry
 //!   of arenas (`arena.rs`) when created and out of it before they are
-//!   unmapped, under its lock; the picture holds that lock ([`Held`]) while
-//!   it walks the registry. Creating and destroying arenas is rare (an
-//!   `mmap` each), and the fast paths never take the lock.
+//!   unmapped, under its lock; the picture holds that lock
+//!   ([`Held`](arena::Held)) while it walks the registry. Creating and
+//!   destroying arenas is rare (an `mmap` each), and the fast paths never
+//!   take the lock.
 //! - **Everything read is an atomic.** A pool's state is the arena's class
 //!   byte for it (a class, or free, or never used), and its fill is its
 //!   header's `count`: both atomics, written by the owner alone with Relaxed
@@ -54,7 +55,7 @@
 
 use std::io::{self, BufWriter, Write};
 
-use super::arena::{self, ArenaView, Held, PoolState};
+use super::arena::{self, ArenaView, PoolState};
 use super::heap::{self, Heap};
 use super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_size};
 use super::stats::{self, Stats};
@@ -175,40 +176,34 @@ impl Snapshot {
         let mut backoff = stats::Backoff::new();
         let (stats, cached) = loop {
             arenas.reserve(arena::current_arenas() + SPARE_ROWS);
-            let held = Held::new();
-            if held.count() > arenas.capacity() {
-                // Arenas were made since we counted: reserve again, unlocked.
-                continue;
-            }
-            // As `stats()`: not across a heap's housekeeping, which may need
-            // the lock.
-            let Some(mark) = heap::quiet_mark() else {
-                drop(held);
-                backoff.wait();
-                continue;
-            };
-            // From here to `drop(held)`, nothing allocates: `stats::snapshot`
-            // and `for_each_heap` only read counters, and `push` stays within
-            // the capacity, which covers every arena held.
-            let stats = stats::snapshot(&held);
-            let mut cached = [0; NUM_CLASSES];
-            heap::for_each_heap(|h| {
-                for (class, n) in cached.iter_mut().enumerate() {
-                    *n += h.cached(class);
+            // As `stats()`: not across a heap's housekeeping.
+            let read = stats::read_quiet(&mut backoff, |held| {
+                if held.count() > arenas.capacity() {
+                    // Arenas were made since we counted: reserve again, unlocked.
+                    return None;
                 }
+                // From here until the lock goes, nothing allocates:
+                // `stats::snapshot` and `for_each_heap` only read counters,
+                // and `push` stays within the capacity, which covers every
+                // arena held.
+                let stats = stats::snapshot(held);
+                let mut cached = [0; NUM_CLASSES];
+                heap::for_each_heap(|h| {
+                    for (class, n) in cached.iter_mut().enumerate() {
+                        *n += h.cached(class);
+                    }
+                });
+                held.for_each(|view| {
+                    if arenas.len() < arenas.capacity() {
+                        arenas.push(ArenaRow::read(view));
+                    }
+                });
+                Some((stats, cached))
             });
-            held.for_each(|view| {
-                if arenas.len() < arenas.capacity() {
-                    arenas.push(ArenaRow::read(view));
-                }
-            });
-            drop(held);
-            if !heap::no_housekeeping_since(mark) {
-                arenas.clear();
-                backoff.wait();
-                continue;
+            match read {
+                Some(Some(read)) => break read,
+                _ => arenas.clear(),
             }
-            break (stats, cached);
         };
         let mut heaps = Vec::new();
         heap::for_each_heap(|h| heaps.push(core::ptr::from_ref(h)));

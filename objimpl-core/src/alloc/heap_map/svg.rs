@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use super::{ArenaRow, Snapshot};
 use crate::alloc::arena::PoolState;
-use crate::alloc::pool::{POOL_OVERHEAD, SLOT_TABLE_BYTES, blocks_in_pool};
+use crate::alloc::pool::{blocks_in_pool, pool_overhead};
 use crate::alloc::size_class::{
     ARENA_SIZE, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA, TINY_CLASS, class_size,
 };
@@ -545,7 +545,7 @@ impl Snapshot {
         }
         // The summary: a bar of the arena's bytes in handed-out blocks.
         let bytes = row.bytes_handed_out();
-        let usable = ARENA_SIZE - POOLS_PER_ARENA * POOL_OVERHEAD - SLOT_TABLE_BYTES;
+        let usable = ARENA_SIZE - (0..POOLS_PER_ARENA).map(pool_overhead).sum::<usize>();
         let bar = 60;
         let filled = (bytes as f64 / usable as f64 * f64::from(bar)).round() as u32;
         writeln!(
