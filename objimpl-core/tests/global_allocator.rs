@@ -7,7 +7,8 @@
 //! frees `self` and allocates again; rust-lang/miri#3666 and #5284). The
 //! wrapper, [`Delayed`], holds each freed block back for the next 256
 //! frees before the pool gets it, so no block comes back inside the frame
-//! that freed it; everything else is the pool's own code, checked.
+//! that freed it; everything else is the pool's own code, checked
+//! (`alloc`, `alloc_zeroed` and `realloc` go to `PyMalloc` as they are).
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -60,6 +61,19 @@ mod delayed {
             unsafe { PyMalloc.alloc(layout) }
         }
 
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: as the caller promises.
+            unsafe { PyMalloc.alloc_zeroed(layout) }
+        }
+
+        unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // A block that moves is freed at once, not held back: it was
+            // reached only through the caller's raw pointer, which no frame
+            // protects.
+            // SAFETY: as the caller promises: `p` is a live block of ours.
+            unsafe { PyMalloc.realloc(p, layout, new_size) }
+        }
+
         unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
             let oldest = {
                 let mut ring = RING.lock().unwrap_or_else(|e| e.into_inner());
@@ -76,6 +90,82 @@ mod delayed {
 }
 
 const N: usize = if cfg!(miri) { 200 } else { 20_000 };
+
+/// Sizes on both sides of the class boundaries, the 8-byte class and the
+/// 512-byte threshold.
+const SIZES: [usize; 14] = [1, 5, 7, 8, 9, 15, 16, 17, 100, 383, 384, 511, 512, 513];
+
+#[test]
+fn boxes_vecs_and_strings_grow_and_shrink_with_their_contents() {
+    for &n in &SIZES {
+        // `Box<[u8]>` into a `Vec`: a 9-byte block grown to 18 (realloc
+        // through the pointer of a 9-byte slice).
+        let boxed: Box<[u8]> = (0..n).map(|i| i as u8).collect();
+        let mut v = boxed.into_vec();
+        v.push(0xAA);
+        assert_eq!(v.len(), n + 1);
+        assert!(v[..n].iter().enumerate().all(|(i, &x)| x == i as u8));
+        assert_eq!(v[n], 0xAA);
+        // Grown across classes and past the pools, then shrunk back.
+        v.extend(std::iter::repeat_n(0xBB, 3 * n + 600));
+        v.truncate(n);
+        v.shrink_to_fit();
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i as u8), "{n}");
+        // Zeroed (alloc_zeroed), then grown one byte at a time.
+        let mut z = vec![0u8; n];
+        assert!(z.iter().all(|&x| x == 0));
+        for i in 0..n {
+            z.push(i as u8);
+        }
+        assert!(z[n..].iter().enumerate().all(|(i, &x)| x == i as u8));
+        // A `String` grown a character at a time, then shrunk to fit.
+        let mut s = String::with_capacity(n);
+        for i in 0..2 * n {
+            s.push(char::from(b'a' + (i % 26) as u8));
+        }
+        s.truncate(n / 2);
+        s.shrink_to_fit();
+        assert_eq!(s.len(), n / 2);
+        assert!(
+            s.bytes()
+                .enumerate()
+                .all(|(i, b)| b == b'a' + (i % 26) as u8)
+        );
+    }
+}
+
+#[test]
+fn pymalloc_reallocates_through_pointers_that_cover_only_the_layout() {
+    use std::alloc::{GlobalAlloc, Layout};
+    for &n in &SIZES {
+        for &to in &[n / 2 + 1, n + 1, 2 * n + 9, 600] {
+            let layout = Layout::from_size_align(n, 1).unwrap();
+            // SAFETY: a non-zero size.
+            let p = unsafe { PyMalloc.alloc(layout) };
+            assert!(!p.is_null());
+            // SAFETY: `p` is a fresh block of `n` bytes.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(p, n) };
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b = i as u8;
+            }
+            // The pointer of a reference to exactly `n` bytes, as a `Box` or
+            // a `Vec` hands it back: the allocator may read no more.
+            let q = unsafe {
+                // SAFETY: `p` is live with this layout; `to` is non-zero.
+                PyMalloc.realloc(bytes.as_mut_ptr(), layout, to)
+            };
+            assert!(!q.is_null());
+            // SAFETY: `q` holds `to` bytes, the first `min(n, to)` kept.
+            let kept = unsafe { std::slice::from_raw_parts(q, n.min(to)) };
+            assert!(
+                kept.iter().enumerate().all(|(i, &x)| x == i as u8),
+                "{n} -> {to}"
+            );
+            // SAFETY: `q` came from `realloc` with this size and alignment 1.
+            unsafe { PyMalloc.dealloc(q, Layout::from_size_align(to, 1).unwrap()) };
+        }
+    }
+}
 
 #[test]
 fn collections_allocate_from_the_pools() {

@@ -74,9 +74,9 @@ unsafe impl GlobalAlloc for PyMalloc {
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if layout.align() <= ALIGNMENT {
-            // SAFETY: `ptr` came from the pool side with this layout; the new
-            // block keeps the alignment.
-            unsafe { pool::realloc(ptr, new_size) }
+            // SAFETY: `ptr` came from the pool side with this layout, so it
+            // holds `layout.size()` bytes; the new block keeps the alignment.
+            unsafe { pool::resize(ptr, layout.size(), new_size) }
         } else {
             // SAFETY: `ptr` came from `System` with this layout.
             unsafe { System.realloc(ptr, layout, new_size) }

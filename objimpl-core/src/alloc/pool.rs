@@ -336,6 +336,24 @@ pub(crate) fn calloc(n: usize, size: usize) -> *mut u8 {
 ///   success it is no longer valid.
 #[inline]
 pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    // SAFETY: as the caller guarantees; the block holds at most its class.
+    unsafe { resize(p, usize::MAX, size) }
+}
+
+/// [`realloc`] of a block whose caller knows it holds at most `used` bytes
+/// (a `Layout`'s size): only those move.
+///
+/// The contents move through the allocator's own pointer to the block (see
+/// [`own`]), never through `p`: the caller's pointer may grant access to no
+/// more than the bytes it asked for (a `Box<[u8]>` of 9 bytes in a 16-byte
+/// block), and reading the block's class size through it was undefined
+/// behaviour to Miri.
+///
+/// # Safety
+///
+/// - as [`realloc`].
+#[inline]
+pub(crate) unsafe fn resize(p: *mut u8, used: usize, size: usize) -> *mut u8 {
     if p.is_null() {
         return malloc(size);
     }
@@ -345,22 +363,22 @@ pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         // outside our arenas came from `system`.
         return unsafe { system::realloc(p, size) };
     }
+    // SAFETY: `p` is a live block of `arena`, which is therefore alive.
+    let block = unsafe { own(arena, p) };
     // Its pool's class was set before the block was handed out, and does
     // not change while it lives.
-    // SAFETY: `p` is a live block of `arena`, which is therefore alive.
-    let old_size = class_size(unsafe { (*pool_of(own(arena, p))).class } as usize);
+    // SAFETY: as above.
+    let old_size = class_size(unsafe { (*pool_of(block)).class } as usize);
     if size <= old_size && size * 4 > old_size * 3 {
-        // The caller's pointer may cover only the old size.
-        // SAFETY: as above.
-        return unsafe { own(arena, p) };
+        return block;
     }
     let q = malloc(size);
     if !q.is_null() {
-        // SAFETY: both blocks are live, distinct, and at least
-        // `min(old_size, size)` bytes long.
-        unsafe { ptr::copy_nonoverlapping(p, q, old_size.min(size)) };
+        // SAFETY: both blocks are live and distinct; `block` covers all of
+        // its `old_size` bytes, `q` at least `size`.
+        unsafe { ptr::copy_nonoverlapping(block, q, used.min(old_size).min(size)) };
         // SAFETY: the caller gave `p` up; its contents are copied.
-        unsafe { free(p) };
+        unsafe { free(block) };
     }
     q
 }
