@@ -43,48 +43,31 @@ struct Leaf {
 
 static ROOT: [AtomicPtr<Leaf>; ROOT_LEN] = [const { AtomicPtr::new(ptr::null_mut()) }; ROOT_LEN];
 
-/// Whether `addr` is below 2^[`ADDRESS_BITS`], so that the map covers it.
-#[inline(always)]
-fn in_address_space(addr: usize) -> bool {
-    addr.checked_shr(ADDRESS_BITS).is_none_or(|high| high == 0)
-}
-
+/// The root and leaf indices of `addr`. The bits above
+/// [`ADDRESS_BITS`] are ignored, as the hardware ignores a pointer's tag
+/// (arm64's top-byte ignore, MTE, HWASan, Intel LAM): a tagged pointer is
+/// looked up by the address it points at, and any value stays in bounds.
 #[inline(always)]
 fn indices(addr: usize) -> (usize, usize) {
     let index = addr >> ARENA_BITS;
-    (index >> LEAF_BITS, index & (LEAF_LEN - 1))
+    (
+        (index >> LEAF_BITS) & (ROOT_LEN - 1),
+        index & (LEAF_LEN - 1),
+    )
 }
 
 /// The arena containing `p`, or null if `p` is not in one of our arenas.
-/// Any pointer value may be asked about, null included.
+/// Any pointer value may be asked about, null and tagged ones included;
+/// the memory `p` points at is never read.
+///
+/// A C library block with a tag in its top bits (see [`indices`]) answers
+/// null, as untagged: it is not in our arenas, whatever its tag.
 #[inline(always)]
 pub(crate) fn lookup(p: *const u8) -> *mut Arena {
-    if !in_address_space(p.addr()) {
-        return ptr::null_mut();
-    }
-    // SAFETY: the address was just checked.
-    unsafe { lookup_unchecked(p) }
-}
-
-/// [`lookup`] without its range check, for `free`'s fast path.
-///
-/// # Safety
-///
-/// - `p`'s address is below 2^48, as every address that the OS or the C
-///   library hands out without being asked for more: every block this
-///   allocator's families give out, null included.
-#[inline(always)]
-pub(crate) unsafe fn lookup_unchecked(p: *const u8) -> *mut Arena {
-    debug_assert!(
-        in_address_space(p.addr()),
-        "{p:p} is past the address space"
-    );
     let (root, leaf) = indices(p.addr());
-    // With the address below 2^48, `root < ROOT_LEN`.
-    // SAFETY: as the caller guarantees.
-    unsafe { core::hint::assert_unchecked(root < ROOT_LEN) };
     // Indexing the array in place, not through `get` (which would borrow all
-    // of ROOT: free under a compiler, 2 MiB of retagging under Miri).
+    // of ROOT: free under a compiler, 2 MiB of retagging under Miri). The
+    // mask in `indices` keeps the bounds check out of the fast path.
     let leaf_ptr = ROOT[root].load(Ordering::Acquire);
     if leaf_ptr.is_null() {
         return ptr::null_mut();
@@ -101,10 +84,14 @@ pub(crate) unsafe fn lookup_unchecked(p: *const u8) -> *mut Arena {
 /// nothing) if the address is outside the mapped range or a leaf could not be
 /// allocated; the caller then gives the arena back.
 pub(crate) fn insert(base: *const u8, arena: *mut Arena) -> bool {
-    let (root, leaf) = indices(base.addr());
-    if root >= ROOT_LEN {
+    if base
+        .addr()
+        .checked_shr(ADDRESS_BITS)
+        .is_some_and(|high| high != 0)
+    {
         return false;
     }
+    let (root, leaf) = indices(base.addr());
     let slot = &ROOT[root];
     let mut leaf_ptr = slot.load(Ordering::Acquire);
     if leaf_ptr.is_null() {
@@ -152,7 +139,21 @@ mod tests {
         assert!(lookup(ptr::without_provenance(usize::MAX)).is_null());
         let local = 0u8;
         assert!(lookup(&local).is_null());
-        // SAFETY: a stack address, below 2^48.
-        assert!(unsafe { lookup_unchecked(&local) }.is_null());
+    }
+
+    #[test]
+    fn a_tagged_pointer_is_looked_up_by_its_address() {
+        let block = crate::alloc::object_malloc(32);
+        let arena = lookup(block);
+        assert!(!arena.is_null());
+        for tag in [0x0Busize << 56, 0xFF << 56, 1 << 48, 0x7FFF << 48] {
+            let tagged = block.map_addr(|a| a | tag);
+            assert_eq!(lookup(tagged), arena, "tag {tag:#x}");
+            let local = 0u8;
+            let tagged_local = (&raw const local).map_addr(|a| a | tag);
+            assert!(lookup(tagged_local).is_null(), "tag {tag:#x}");
+        }
+        // SAFETY: `block` came from `object_malloc` and is freed once.
+        unsafe { crate::alloc::object_free(block) };
     }
 }

@@ -144,9 +144,7 @@ pub(crate) fn malloc_in(class: usize, size: usize) -> *mut u8 {
 ///   `realloc`, not freed before.
 #[inline]
 pub(crate) unsafe fn free(p: *mut u8) {
-    // SAFETY: null or a block of this family: the OS's or the C library's
-    // memory, below 2^48.
-    if unsafe { arena_map::lookup_unchecked(p) }.is_null() {
+    if arena_map::lookup(p).is_null() {
         // Not in our arenas: a C library block (or null).
         // SAFETY: the caller gives a live block of this family, and blocks of
         // this family outside our arenas all came from `system`.
