@@ -459,7 +459,12 @@ pub(crate) fn malloc_small_slow(class: usize, size: usize) -> *mut u8 {
         if pool.is_null() {
             pool = new_pool(heap, class);
             if pool.is_null() {
-                return ptr::null_mut();
+                // No arena could be had (the address space is limited, or
+                // the C library has no room for an arena's metadata): the C
+                // library may still have room for the block, as CPython's
+                // `_PyObject_Malloc` falls back to `PyMem_RawMalloc`. `free`
+                // tells its blocks by the arena map.
+                return system::malloc(size);
             }
         }
         take_block(heap, pool, class)

@@ -19,7 +19,9 @@
 //! `object_*` and `mem_*` are served by the pool allocator (CPython's
 //! pymalloc): requests of at most 512 bytes from 16 KiB pools in 32 size
 //! classes, carved from 1 MiB arenas, each thread allocating from a heap of
-//! its own; larger ones by the C library. `raw_*` is the C library's
+//! its own; larger ones by the C library, which also serves small ones
+//! when no arena can be mapped (as CPython's pymalloc falls back to
+//! `PyMem_RawMalloc`). `raw_*` is the C library's
 //! allocator. [`stats`] and [`debug_malloc_stats`] report on the pools, and
 //! [`PyMalloc`] makes them the global allocator. The module `pool` explains
 //! the design.
