@@ -104,8 +104,9 @@ struct Local {
     pools_in_use: usize,
     /// Orphan heaps this thread services, linked through `list_next`.
     adopted: *const Heap,
-    /// Arenas this heap gave back to the OS. Once it has given one back,
-    /// its new arenas are populated at once: it is reusing memory.
+    /// Arenas this heap gave back to the OS since its thread took it. Once
+    /// it has given one back, its new arenas are populated at once: it is
+    /// reusing memory. Reset when the heap is recycled.
     arenas_returned: usize,
 }
 
@@ -1173,6 +1174,9 @@ unsafe fn recycle(heap: *const Heap) {
         if keeps_arena && !parked {
             release_empty_arenas(heap, 0);
         }
+        // The arenas given back were its last thread's: the next one has
+        // shown no reuse yet, and maps its arenas lazily, as a fresh heap.
+        (*local(heap)).arenas_returned = 0;
     }
     let mut lists = lock_lists();
     // SAFETY: heaps are never freed; the lock hands the heap over.

@@ -2,21 +2,15 @@
 //! CPython's `_PyObject_Malloc` falls back on `PyMem_RawMalloc`: a small
 //! request fails only when the C library fails too.
 //!
-//! The child process (this test binary run again, with `NO_ARENA_CHILD`
-//! set) limits its address space to just above what it uses, after
+//! The child process limits its address space to just above what it uses, after
 //! growing the C library's heap and freeing it again: the C library then
 //! has room for small blocks while no arena (1 MiB, 2 MiB reserved to
 //! align it) can be mapped.
-#![cfg(all(target_os = "linux", not(miri)))]
-
 use std::alloc::{GlobalAlloc, Layout};
-use std::process::Command;
 
 use objimpl_core::__doc::Counter;
 use objimpl_core::Py;
 use objimpl_core::alloc::{self, Allocator, Domain, PyMalloc};
-
-const CHILD: &str = "NO_ARENA_CHILD";
 
 /// The address space in use, in bytes.
 fn address_space() -> u64 {
@@ -96,25 +90,12 @@ fn child() {
 
 #[test]
 fn small_requests_fall_back_on_the_c_library_when_no_arena_can_be_mapped() {
-    if std::env::var_os(CHILD).is_some() {
+    if super::is_child() {
         return child();
     }
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            "small_requests_fall_back_on_the_c_library_when_no_arena_can_be_mapped",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("child: all served"),
-        "child failed ({}):\n{stdout}\n{stderr}",
-        out.status
+    super::assert_child_prints(
+        "no_arena::small_requests_fall_back_on_the_c_library_when_no_arena_can_be_mapped",
+        &[],
+        "child: all served",
     );
 }
