@@ -33,6 +33,10 @@ fn real(slot: &AtomicUsize, name: &std::ffi::CStr) -> usize {
 }
 
 /// `malloc`, tagging the next block when asked to.
+///
+/// # Safety
+///
+/// As the C library's `malloc`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn malloc(n: usize) -> *mut libc::c_void {
     // SAFETY: the C library's `malloc` has this signature.
@@ -48,6 +52,10 @@ pub unsafe extern "C" fn malloc(n: usize) -> *mut libc::c_void {
 }
 
 /// `free`, which takes tagged pointers, as a tagging C library's does.
+///
+/// # Safety
+///
+/// As the C library's `free`: `p` is null or a live block of `malloc`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn free(p: *mut libc::c_void) {
     // SAFETY: the C library's `free` has this signature.
@@ -61,6 +69,10 @@ pub unsafe extern "C" fn free(p: *mut libc::c_void) {
 }
 
 /// `realloc`, which takes tagged pointers too.
+///
+/// # Safety
+///
+/// As the C library's `realloc`: `p` is null or a live block of `malloc`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn realloc(p: *mut libc::c_void, n: usize) -> *mut libc::c_void {
     // SAFETY: the C library's `realloc` has this signature.

@@ -18,6 +18,7 @@ use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::arena_map;
+use super::fatal::invariant;
 use super::heap::{ClassSlot, Heap};
 use super::os;
 use super::pool::Pool;
@@ -163,10 +164,10 @@ impl Arena {
     pub(crate) unsafe fn destroy(arena: *mut Arena) {
         // SAFETY: the caller guarantees `arena` is live metadata.
         let base = unsafe { (*arena).base };
-        debug_assert_eq!(
+        invariant!(
             // SAFETY: as above.
-            unsafe { (*arena).nfree },
-            POOLS_PER_ARENA
+            unsafe { (*arena).nfree } == POOLS_PER_ARENA,
+            "arena {base:p} given back with pools in use"
         );
         // The heap map reaches arenas through the registry under this lock:
         // once it is ours, nobody else is reading this arena, and once the
@@ -207,7 +208,7 @@ impl Arena {
         // SAFETY: the caller guarantees exclusive access to the metadata
         // fields other than `heap` and `base`, which are only read.
         unsafe {
-            debug_assert!((*arena).nfree > 0);
+            invariant!((*arena).nfree > 0, "a pool taken from a full arena");
             (*arena).nfree -= 1;
             let pool = (*arena).free_pools;
             if !pool.is_null() {
@@ -217,7 +218,7 @@ impl Arena {
                 return pool;
             }
             let carved = (*arena).ncarved;
-            debug_assert!(carved < POOLS_PER_ARENA);
+            invariant!(carved < POOLS_PER_ARENA, "a 65th pool carved from an arena");
             (*arena).ncarved = carved + 1;
             (*arena).base.add(carved * POOL_SIZE).cast::<Pool>()
         }
@@ -236,7 +237,10 @@ impl Arena {
             (*pool).next = (*arena).free_pools;
             (*arena).free_pools = pool;
             (*arena).nfree += 1;
-            debug_assert!((*arena).nfree <= POOLS_PER_ARENA);
+            invariant!(
+                (*arena).nfree <= POOLS_PER_ARENA,
+                "pool {pool:p} given back to its arena twice"
+            );
             (*arena).pool_classes[pool_index(pool.cast())].store(POOL_FREE, Ordering::Relaxed);
         }
     }
@@ -258,7 +262,7 @@ impl Arena {
         class: usize,
         slot: *const ClassSlot,
     ) {
-        debug_assert!(class < NUM_CLASSES);
+        invariant!(class < NUM_CLASSES, "no size class {class}");
         // The entry of a pool in use is read (by `free`, on any thread) only
         // for its live blocks, which are handed out after this write.
         // SAFETY: as the caller guarantees: no thread reads the entry now;

@@ -22,6 +22,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use super::arena::Arena;
+use super::fatal::invariant;
 use super::size_class::ARENA_BITS;
 
 /// Bits of a user-space address: 48 on the 64-bit targets this runs on.
@@ -121,9 +122,9 @@ pub(crate) fn insert(base: *const u8, arena: *mut Arena) -> bool {
 pub(crate) fn remove(base: *const u8) {
     let (root, leaf) = indices(base.addr());
     let leaf_ptr = ROOT[root].load(Ordering::Acquire);
-    debug_assert!(
+    invariant!(
         !leaf_ptr.is_null(),
-        "removing an arena that was never inserted"
+        "arena {base:p} removed from the arena map but never inserted"
     );
     // SAFETY: the arena was inserted, so its leaf exists and lives forever.
     unsafe { (*leaf_ptr).arenas[leaf].store(ptr::null_mut(), Ordering::Release) };

@@ -18,6 +18,7 @@ use std::sync::Mutex;
 
 use super::arena::Arena;
 use super::arena_map;
+use super::fatal::invariant;
 use super::pool::{self, Block, Pool, QUEUED, take_block};
 use super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_size};
 use super::system;
@@ -155,7 +156,7 @@ impl Heap {
     /// - `heap` is live; `class < NUM_CLASSES`.
     #[inline(always)]
     unsafe fn slot<'a>(heap: *const Heap, class: usize) -> &'a ClassSlot {
-        debug_assert!(class < NUM_CLASSES);
+        invariant!(class < NUM_CLASSES, "no size class {class}");
         // SAFETY: heaps are never freed; the class is in bounds.
         unsafe { &*(&raw const (*heap).classes).cast::<ClassSlot>().add(class) }
     }
@@ -223,6 +224,22 @@ impl ClassSlot {
     pub(crate) unsafe fn heap(slot: *const ClassSlot) -> *const Heap {
         // SAFETY: written before the heap was published, never again.
         unsafe { (*slot).heap }
+    }
+
+    /// Whether `p` is in the slot's cache: freed already (a check of debug
+    /// builds: at most [`CACHE_SLOTS`] compares).
+    ///
+    /// # Safety
+    ///
+    /// - `slot`'s heap is serviced by the calling thread.
+    pub(crate) unsafe fn is_cached(slot: *const ClassSlot, p: *mut u8) -> bool {
+        // SAFETY: only the servicing thread touches the cache, whose first
+        // `cached` entries are set.
+        unsafe {
+            let n = (*slot).cached.load(Ordering::Relaxed);
+            let cache = (*slot).cache.get().cast::<*mut u8>();
+            (0..n).any(|i| *cache.add(i) == p)
+        }
     }
 
     /// Pushes a freed block on the slot's cache; false (and nothing done) if
@@ -505,7 +522,10 @@ unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
         (*l).pools_in_use += 1;
         Pool::init(pool, class);
         Arena::set_class(arena, pool, class, Heap::slot(heap, class));
-        debug_assert!((*head(heap, class)).is_null());
+        invariant!(
+            (*head(heap, class)).is_null(),
+            "a new pool of class {class} while one is usable"
+        );
         *head(heap, class) = pool;
         pool
     }
@@ -529,7 +549,10 @@ pub(crate) unsafe fn pool_full_slow(
 ) -> *mut u8 {
     // SAFETY: as the caller guarantees.
     unsafe {
-        debug_assert_eq!(*head(heap, class), pool);
+        invariant!(
+            *head(heap, class) == pool,
+            "pool {pool:p} filled up but is not the first usable one of class {class}"
+        );
         unlink(heap, pool);
     }
     block
@@ -615,7 +638,7 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
     // Looked up again rather than passed: the fast path then keeps `p` in
     // the register it came in (one `mov` fewer on every free).
     let arena = arena_map::lookup(p);
-    debug_assert!(!arena.is_null(), "{p:p} is in none of our arenas");
+    invariant!(!arena.is_null(), "{p:p} freed, in none of our arenas");
     // The link is written through the allocator's own pointer, which the
     // list keeps too: the caller's may cover fewer bytes than the link (a
     // `Box<[u8]>` of 1 byte, freed on another thread, was a write out of its
@@ -798,9 +821,18 @@ unsafe fn release_pool(heap: *const Heap, pool: *mut Pool) {
     // SAFETY: as the caller guarantees; the pool's arena is live and owned
     // by `heap`.
     unsafe {
-        debug_assert_eq!((*arena).heap, heap);
-        debug_assert_eq!((*pool).count.load(Ordering::Relaxed), 0);
-        debug_assert!((*pool).thread_free.load(Ordering::Relaxed).is_null());
+        invariant!(
+            (*arena).heap == heap,
+            "pool {pool:p} given back by a heap that does not own it"
+        );
+        invariant!(
+            (*pool).count.load(Ordering::Relaxed) == 0,
+            "pool {pool:p} given back with blocks in use"
+        );
+        invariant!(
+            (*pool).thread_free.load(Ordering::Relaxed).is_null(),
+            "pool {pool:p} given back with blocks freed by other threads"
+        );
         let l = local(heap);
         add(&(*heap).unused_pools, 1);
         (*l).pools_in_use -= 1;
@@ -953,7 +985,10 @@ unsafe fn release_idle(heap: *const Heap) {
         for class in 0..NUM_CLASSES {
             let first = *head(heap, class);
             if !first.is_null() && (*first).count.load(Ordering::Relaxed) == 0 {
-                debug_assert!((*first).next.is_null());
+                invariant!(
+                    (*first).next.is_null(),
+                    "an empty pool of class {class} kept beside others"
+                );
                 unlink(heap, first);
                 release_pool(heap, first);
             }
@@ -1050,7 +1085,7 @@ unsafe fn destroy_oldest_empty(heap: *const Heap) {
     unsafe {
         let l = local(heap);
         let n = (*l).nempty;
-        debug_assert!(n != 0);
+        invariant!(n != 0, "no empty arena to give back");
         let arena = (*l).empties[0];
         (*l).empties.copy_within(1..n, 0);
         (*l).emptied_at.copy_within(1..n, 0);

@@ -66,11 +66,13 @@
 //   system      the C library, for raw_* and requests past 512 bytes
 //   domain      Domain, Allocator, set_allocator: what each family calls
 //   debug       the debug hooks: guards, registry, quarantine, reports
+//   fatal       a broken invariant: report and abort, never a panic
 
 mod arena;
 mod arena_map;
 mod debug;
 mod domain;
+mod fatal;
 mod fork;
 mod global;
 mod heap;

@@ -4,6 +4,8 @@
 //! cannot run them, arenas come from the system allocator with the arena's
 //! alignment instead, so that everything above this seam runs unchanged.
 
+#[cfg(not(miri))]
+use super::fatal::invariant;
 use super::size_class::ARENA_SIZE;
 
 /// Maps a fresh, zeroed arena of [`ARENA_SIZE`] bytes aligned to
@@ -87,7 +89,7 @@ unsafe fn unmap(p: *mut u8, len: usize) {
     // SAFETY: the caller guarantees the range is ours and unused. munmap can
     // fail only for a bad range, which would be a bug here.
     let rc = unsafe { libc::munmap(p.cast(), len) };
-    debug_assert_eq!(rc, 0, "munmap of an arena failed");
+    invariant!(rc == 0, "munmap({p:p}, {len}) failed");
 }
 
 #[cfg(miri)]

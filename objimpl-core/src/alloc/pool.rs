@@ -93,6 +93,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use super::ALIGNMENT;
 use super::arena::{Arena, pool_index};
 use super::arena_map;
+use super::fatal::invariant;
 use super::heap::{self, ClassSlot, Heap};
 use super::size_class::{
     ARENA_SIZE, POOL_SIZE, POOLS_PER_ARENA, SMALL_REQUEST_THRESHOLD, class_of, class_size,
@@ -117,7 +118,10 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
 /// (the C library serves `size` if the thread has no heap).
 #[inline(always)]
 pub(crate) fn malloc_in(class: usize, size: usize) -> *mut u8 {
-    debug_assert!(size <= class_size(class));
+    invariant!(
+        size <= class_size(class),
+        "{size} bytes asked of class {class}"
+    );
     let heap = heap::current();
     if !heap.is_null() {
         // SAFETY: the thread-local heap is this thread's, alive while set.
@@ -166,6 +170,11 @@ pub(crate) unsafe fn free(p: *mut u8) {
         // SAFETY: `p` is a live block of one of our arenas, given up by the caller.
         return unsafe { heap::free_remote_slow(p) };
     }
+    invariant!(
+        // SAFETY: the slot's heap is this thread's.
+        !unsafe { ClassSlot::is_cached(slot, block) },
+        "{p:p} freed twice: it is in this thread's cache of freed blocks"
+    );
     // SAFETY: `block` is a live block of a pool of this thread's heap, of
     // the slot's class, with its arena's provenance.
     unsafe {
@@ -189,7 +198,7 @@ pub(crate) unsafe fn free(p: *mut u8) {
 pub(crate) unsafe fn exposed(p: *mut u8) -> *mut u8 {
     if cfg!(miri) {
         let arena = arena_map::lookup(p);
-        debug_assert!(!arena.is_null(), "{p:p} is in none of our arenas");
+        invariant!(!arena.is_null(), "{p:p} is in none of our arenas");
         // SAFETY: as the caller guarantees, `arena` is live and holds `p`.
         unsafe { own(arena, p) }
     } else {
@@ -264,9 +273,18 @@ pub(crate) unsafe fn give_block(pool: *mut Pool, block: *mut Block) {
     // local fields, and that the block is ours to reuse.
     unsafe {
         let old = (*pool).free;
+        invariant!(
+            old != block,
+            "{block:p} freed twice: it is already first on its pool's free list"
+        );
+        let count = (*pool).count.load(Ordering::Relaxed);
+        invariant!(
+            count != 0,
+            "{block:p} given back to pool {pool:p}, which has no block handed out"
+        );
+        let count = count - 1;
         (*block).next = old;
         (*pool).free = block;
-        let count = (*pool).count.load(Ordering::Relaxed) - 1;
         (*pool).count.store(count, Ordering::Relaxed);
         if old.is_null() && (*pool).next_offset > (*pool).max_next_offset {
             // It was full: it is usable again.

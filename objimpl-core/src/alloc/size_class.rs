@@ -49,10 +49,10 @@ static_assertions::const_assert!(TINY_SIZE >= size_of::<usize>());
 // The arena's bucket bitmap (`heap.rs`) has one bit per free-pool count.
 static_assertions::const_assert!(POOLS_PER_ARENA <= 64);
 
-/// The size class of a request of `size <= SMALL_REQUEST_THRESHOLD` bytes.
+/// The size class of a request of `size <= SMALL_REQUEST_THRESHOLD` bytes
+/// (the callers test it; a heap checks the class it is given).
 #[inline(always)]
 pub(crate) const fn class_of(size: usize) -> usize {
-    debug_assert!(size <= SMALL_REQUEST_THRESHOLD);
     size.saturating_sub(1) >> ALIGNMENT_SHIFT
 }
 

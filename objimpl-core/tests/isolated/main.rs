@@ -4,9 +4,11 @@
 //! does the work; the parent checks how it ended.
 #![cfg(all(target_os = "linux", not(miri)))]
 
+mod double_free;
 mod no_arena;
 mod recycled_heaps;
 
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 
 /// Set in the child's environment.
@@ -28,6 +30,19 @@ fn run_alone(name: &str, env: &[(&str, &str)]) -> Output {
     for (key, value) in env {
         command.env(key, value);
     }
+    // A child that aborts on purpose leaves no core file.
+    // SAFETY: setrlimit is async-signal-safe, and nothing else runs
+    // between the fork and the exec.
+    unsafe {
+        command.pre_exec(|| {
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            Ok(())
+        })
+    };
     command.output().unwrap()
 }
 
