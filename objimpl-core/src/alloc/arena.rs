@@ -14,7 +14,7 @@
 
 use core::marker::PhantomData;
 use core::ptr;
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::arena_map;
@@ -68,11 +68,16 @@ static_assertions::const_assert!(NUM_CLASSES <= POOL_FREE as usize);
 /// The metadata of one arena. Every field but `heap`, `base`,
 /// `pool_classes` and the registry's links is touched only by the thread
 /// that services the owning heap.
+///
+/// An arena belongs to one heap at a time: the heap that made it, until
+/// that heap's thread exits with blocks still live in it; then the heap
+/// that reclaims the orphan ([`Arena::reassign`]).
 pub(crate) struct Arena {
     /// The arena's memory, with provenance over all of it.
     pub(crate) base: *mut u8,
-    /// The owning heap; fixed for the arena's life.
-    pub(crate) heap: *const Heap,
+    /// The owning heap. Read by any thread; changed only by
+    /// [`Arena::reassign`].
+    heap: AtomicPtr<Heap>,
     /// Pools not in use: on `free_pools` or never carved.
     pub(crate) nfree: usize,
     /// Pools carved so far; pool `i` starts at `base + i * POOL_SIZE`.
@@ -116,7 +121,7 @@ impl Arena {
         unsafe {
             arena.write(Arena {
                 base,
-                heap,
+                heap: AtomicPtr::new(heap.cast_mut()),
                 nfree: POOLS_PER_ARENA,
                 ncarved: 0,
                 free_pools: ptr::null_mut(),
@@ -187,6 +192,8 @@ impl Arena {
             }
         }
         arena_map::remove(base);
+        // What ASan was told of its blocks would outlive the mapping.
+        super::asan::unpoison(base, super::size_class::ARENA_SIZE);
         // SAFETY: no block of the arena is live, so nobody reaches its memory
         // or its metadata any more.
         unsafe {
@@ -267,7 +274,10 @@ impl Arena {
         // for its live blocks, which are handed out after this write.
         // SAFETY: as the caller guarantees: no thread reads the entry now;
         // the table lies in the arena's first pool, outside every block.
-        unsafe { super::pool::slot_entry((*arena).base.with_addr(pool.addr())).write(slot) };
+        unsafe {
+            (*super::pool::slot_entry((*arena).base.with_addr(pool.addr())))
+                .store(slot.cast_mut(), Ordering::Relaxed)
+        };
         // Release, paired with the heap map's Acquire: who sees the class
         // sees the header `Pool::init` just wrote (on x86 still a plain `mov`,
         // and this is a slow path).
@@ -275,6 +285,66 @@ impl Arena {
         unsafe {
             (*arena).pool_classes[pool_index(pool.cast())].store(class as u8, Ordering::Release)
         };
+    }
+}
+
+impl Arena {
+    /// The heap owning the arena.
+    ///
+    /// # Safety
+    ///
+    /// - `arena` is live.
+    #[inline]
+    pub(crate) unsafe fn owner(arena: *const Arena) -> *const Heap {
+        // Acquire, paired with `reassign`: who sees the new owner sees the
+        // rewritten slot table.
+        // SAFETY: as the caller guarantees.
+        unsafe { (*arena).heap.load(Ordering::Acquire) }
+    }
+
+    /// Makes `heap` the owner of `arena` and of its pools in use: the
+    /// arena's record, and each pool's entry of the slot table, which names
+    /// `heap`'s slot of the pool's class from now on.
+    ///
+    /// # Safety
+    ///
+    /// - the calling thread services both the old owner (whose thread has
+    ///   exited) and `heap`; `arena` is live.
+    pub(crate) unsafe fn reassign(arena: *mut Arena, heap: *const Heap) {
+        // SAFETY: as the caller guarantees; the table lies in the first
+        // pool, outside every block, and its entries are atomic.
+        unsafe {
+            for index in 0..POOLS_PER_ARENA {
+                let class = (*arena).pool_classes[index].load(Ordering::Relaxed);
+                if (class as usize) < NUM_CLASSES {
+                    let pool = (*arena).base.add(index * POOL_SIZE);
+                    let slot = Heap::class_slot(heap, class as usize);
+                    (*super::pool::slot_entry(pool)).store(slot.cast_mut(), Ordering::Relaxed);
+                }
+            }
+            (*arena).heap.store(heap.cast_mut(), Ordering::Release);
+        }
+    }
+}
+
+/// Calls `f` on every arena whose owner `is_reclaimed`, holding the arenas
+/// (no arena is made or given back meanwhile). `f` must not make or give
+/// back an arena.
+pub(crate) fn for_each_owned_by(
+    mut is_reclaimed: impl FnMut(*const Heap) -> bool,
+    mut f: impl FnMut(*mut Arena),
+) {
+    let registry = lock_registry();
+    let mut arena = registry.first;
+    while !arena.is_null() {
+        // SAFETY: arenas on the registry are live while its lock is held,
+        // and their links change only under it.
+        unsafe {
+            if is_reclaimed(Arena::owner(arena)) {
+                f(arena);
+            }
+            arena = (*arena).registry_next;
+        }
     }
 }
 
@@ -352,8 +422,8 @@ impl ArenaView<'_> {
 
     /// The heap owning the arena.
     pub(crate) fn heap(&self) -> *const Heap {
-        // SAFETY: as `base`: `heap` is fixed for the arena's life.
-        unsafe { (*self.arena).heap }
+        // SAFETY: the arena is on the registry, whose lock is held: allocated.
+        unsafe { Arena::owner(self.arena) }
     }
 
     /// Pool `index` (`< POOLS_PER_ARENA`) of the arena.

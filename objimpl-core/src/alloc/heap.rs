@@ -6,9 +6,11 @@
 //! freed. See `pool.rs` for the whole picture.
 //!
 //! Heaps come from the C library and are never freed: a heap whose thread
-//! exited is an orphan until a running thread adopts it and it drains, and
-//! then it is recycled for a new thread. So a pointer to a heap, once read
-//! from an arena, can always be followed.
+//! exited with blocks still live is an orphan until a running thread
+//! reclaims it (takes its arenas and pools into its own heap, as mimalloc's
+//! heaps reclaim abandoned segments), and then it is recycled for a new
+//! thread. So a pointer to a heap, once read from an arena, can always be
+//! followed.
 
 use core::cell::{Cell, UnsafeCell};
 use core::mem::MaybeUninit;
@@ -16,8 +18,9 @@ use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering, fence};
 use std::sync::Mutex;
 
-use super::arena::Arena;
+use super::arena::{self, Arena};
 use super::arena_map;
+use super::asan;
 use super::fatal::invariant;
 use super::pool::{self, Block, Pool, QUEUED, take_block};
 use super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_size};
@@ -37,8 +40,10 @@ pub(crate) struct Heap {
     unused_pools: AtomicUsize,
     /// Next in the list of every heap ever made (push-only).
     registry_next: AtomicPtr<Heap>,
-    /// Next in the orphan list, the free list or an adopter's list.
+    /// Next in the orphan list or the free list.
     list_next: AtomicPtr<Heap>,
+    /// Set while a heap reclaims this orphan, for the walk over the arenas.
+    reclaiming: AtomicBool,
 }
 
 /// One size class of a heap. The counters are written by the servicing
@@ -103,8 +108,6 @@ struct Local {
     nempty: usize,
     /// Pools of any class in use (on a usable list or full).
     pools_in_use: usize,
-    /// Orphan heaps this thread services, linked through `list_next`.
-    adopted: *const Heap,
     /// Arenas this heap gave back to the OS since its thread took it. Once
     /// it has given one back, its new arenas are populated at once: it is
     /// reusing memory. Reset when the heap is recycled.
@@ -139,13 +142,13 @@ impl Heap {
                 emptied_at: [0; KEPT_EMPTY_MAX],
                 nempty: 0,
                 pools_in_use: 0,
-                adopted: ptr::null(),
                 arenas_returned: 0,
             }));
             (&raw mut (*heap).pending).write(AtomicPtr::new(ptr::null_mut()));
             (&raw mut (*heap).unused_pools).write(AtomicUsize::new(0));
             (&raw mut (*heap).registry_next).write(AtomicPtr::new(ptr::null_mut()));
             (&raw mut (*heap).list_next).write(AtomicPtr::new(ptr::null_mut()));
+            (&raw mut (*heap).reclaiming).write(AtomicBool::new(false));
         }
     }
 
@@ -159,6 +162,16 @@ impl Heap {
         invariant!(class < NUM_CLASSES, "no size class {class}");
         // SAFETY: heaps are never freed; the class is in bounds.
         unsafe { &*(&raw const (*heap).classes).cast::<ClassSlot>().add(class) }
+    }
+
+    /// The slot of `class` of `heap`, for an arena's slot table.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live; `class < NUM_CLASSES`.
+    pub(crate) unsafe fn class_slot(heap: *const Heap, class: usize) -> *const ClassSlot {
+        // SAFETY: as the caller guarantees.
+        unsafe { Heap::slot(heap, class) }
     }
 
     /// The first usable pool of `class`, or null.
@@ -192,6 +205,7 @@ impl Heap {
             // Cached blocks are never null: the caller's test of the result
             // then folds into the test of `n`.
             core::hint::assert_unchecked(!p.is_null());
+            asan::unpoison(p, class_size(class));
             p
         }
     }
@@ -621,8 +635,8 @@ pub(crate) unsafe fn pool_empty_slow(block: *mut Block) {
 ///
 /// - `pool` is a pool in use.
 unsafe fn owner_of(pool: *mut Pool) -> *const Heap {
-    // SAFETY: a pool in use lies in a live arena, whose owner never changes.
-    unsafe { (*arena_map::lookup(pool.cast())).heap }
+    // SAFETY: a pool in use lies in a live arena.
+    unsafe { Arena::owner(arena_map::lookup(pool.cast())) }
 }
 
 /// `free` of a block owned by another heap (or freed by a thread with no
@@ -650,11 +664,15 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
     // block is ours to write until the exchange publishes it.
     // SAFETY: the arena and its pool headers live at least as long as the block.
     unsafe {
-        let owner = (*arena).heap;
+        let owner = Arena::owner(arena);
         let list = &(*pool).thread_free;
         let mut old = list.load(Ordering::Relaxed);
+        // Poisoned before it is published: then the owner may hand it out.
+        asan::poison(block.cast(), class_size((*pool).class as usize));
         loop {
+            asan::unpoison(block.cast(), asan::LINK);
             (*block).next = old.map_addr(|a| a & !QUEUED);
+            asan::poison(block.cast(), asan::LINK);
             let new = block.map_addr(|a| a | QUEUED);
             match list.compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => break,
@@ -666,11 +684,36 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
         }
         // First remote free since the owner last looked: queue the pool. It
         // cannot be recycled meanwhile: the block just pushed counts as in use.
-        let pending = &(*owner).pending;
+        queue_pending(owner, pool);
+        if Arena::owner(arena) != owner {
+            // The arena was reclaimed since `owner` was read, and the pool
+            // may have gone on the old owner's list after its reclaimer
+            // took that list for the last time: see `forward_stale`.
+            STALE_PENDING.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Puts `pool`, whose `thread_free` has [`QUEUED`] set by the caller, on
+/// `heap`'s `pending` list.
+///
+/// AcqRel: the Acquire half, paired with the Release of a reclaimer's take
+/// of the list, makes its new owner of the arena visible to the check that
+/// follows in [`free_remote_slow`].
+///
+/// # Safety
+///
+/// - `pool` is a live pool on no `pending` list, whose `QUEUED` bit the
+///   caller set; `heap` is a heap.
+unsafe fn queue_pending(heap: *const Heap, pool: *mut Pool) {
+    // SAFETY: heaps are never freed; `pending_next` is the caller's to
+    // write until the exchange publishes the pool.
+    unsafe {
+        let pending = &(*heap).pending;
         let mut first = pending.load(Ordering::Relaxed);
         loop {
             (*pool).pending_next.store(first, Ordering::Relaxed);
-            match pending.compare_exchange_weak(first, pool, Ordering::Release, Ordering::Relaxed) {
+            match pending.compare_exchange_weak(first, pool, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(now) => first = now,
             }
@@ -822,7 +865,7 @@ unsafe fn release_pool(heap: *const Heap, pool: *mut Pool) {
     // by `heap`.
     unsafe {
         invariant!(
-            (*arena).heap == heap,
+            Arena::owner(arena) == heap,
             "pool {pool:p} given back by a heap that does not own it"
         );
         invariant!(
@@ -923,7 +966,8 @@ fn sub(counter: &AtomicUsize, n: usize) {
 // ---------------------------------------------------------------------------
 
 /// The deferred work of the calling thread: take back the blocks other
-/// threads freed into `heap`, adopt orphan heaps, and service the adopted.
+/// threads freed into `heap`, and reclaim the heaps of exited threads.
+/// Each costs one load when there is nothing to do.
 ///
 /// # Safety
 ///
@@ -933,10 +977,10 @@ unsafe fn collect(heap: *const Heap) {
     unsafe {
         drain_pending(heap);
         if ORPHANS_WAITING.load(Ordering::Relaxed) {
-            adopt_orphans(heap);
+            reclaim_orphans(heap);
         }
-        if !(*local(heap)).adopted.is_null() {
-            service_adopted(heap);
+        if STALE_PENDING.load(Ordering::Relaxed) {
+            forward_stale();
         }
     }
 }
@@ -948,22 +992,51 @@ unsafe fn collect(heap: *const Heap) {
 /// - the calling thread services `heap`.
 unsafe fn drain_pending(heap: *const Heap) {
     // SAFETY: heaps are never freed.
-    let pending = unsafe { &(*heap).pending };
-    if pending.load(Ordering::Relaxed).is_null() {
+    if unsafe { &(*heap).pending }
+        .load(Ordering::Relaxed)
+        .is_null()
+    {
         return;
     }
-    let mut pool = pending.swap(ptr::null_mut(), Ordering::Acquire);
+    // SAFETY: as the caller guarantees.
+    unsafe { take_pending(heap) };
+}
+
+/// [`drain_pending`] without its first look: the list is taken with an
+/// exchange even if it looks empty, which orders this take with every
+/// queueing (see [`reclaim_orphans`]).
+///
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn take_pending(heap: *const Heap) {
+    // SAFETY: heaps are never freed.
+    let pending = unsafe { &(*heap).pending };
+    // AcqRel: see `queue_pending`.
+    let mut pool = pending.swap(ptr::null_mut(), Ordering::AcqRel);
     while !pool.is_null() {
         // Its link is read before the flag is cleared, since a remote free
         // may queue it again right after.
         // SAFETY: a queued pool holds a live (pushed) block, so it is live.
         unsafe {
             let next = (*pool).pending_next.load(Ordering::Relaxed);
+            let owner = owner_of(pool);
+            if owner != heap {
+                // Queued here by a thread that read the owner just before a
+                // reclaim changed it: on to the owner, `QUEUED` still set.
+                queue_pending(owner, pool);
+                pool = next;
+                continue;
+            }
+            // AcqRel, not Acquire: the Release half keeps the read of
+            // `pending_next` above before the swap, which lets remote frees
+            // queue the pool again (and write that link).
             let mut block = (*pool)
                 .thread_free
-                .swap(ptr::null_mut(), Ordering::Acquire)
+                .swap(ptr::null_mut(), Ordering::AcqRel)
                 .map_addr(|a| a & !QUEUED);
             while !block.is_null() {
+                asan::unpoison(block.cast(), asan::LINK);
                 let after = (*block).next;
                 pool::give_block(pool, block);
                 block = after;
@@ -1131,12 +1204,34 @@ pub(crate) fn release_free_memory() {
 static PARKED_ARENAS: AtomicUsize = AtomicUsize::new(0);
 const PARKED_ARENAS_MAX: usize = 4;
 
-/// Takes every waiting orphan heap into `heap`'s adopted list.
+// ---------------------------------------------------------------------------
+// Orphans: the heaps of exited threads, reclaimed.
+// ---------------------------------------------------------------------------
+
+/// Takes every waiting orphan heap into `heap`: their arenas, their pools
+/// and the blocks live in them become `heap`'s, as if `heap` had made them
+/// (mimalloc's heaps reclaim abandoned segments the same way), and the
+/// orphans, empty now, are recycled for new threads.
+///
+/// Reclaiming once costs a walk over the arenas; afterwards the orphans
+/// cost nothing. (Kept as heaps of their own and serviced on each slow
+/// path, 2000 orphans holding one block each made every slow path 100 us
+/// slower, and their 2000 arenas could serve nobody.)
+///
+/// While the arenas change owner, other threads may be freeing their
+/// blocks. A free that read the old owner's slot in the slot table sees
+/// that it is not its heap's, and so does one that read the new owner's
+/// (the reclaiming thread, if it frees, reads what it wrote itself), so
+/// every such free takes the remote path: its block goes on the pool's
+/// `thread_free` list, and the pool on the `pending` list of whichever
+/// owner the free read. A pool queued on the old owner is passed on to the
+/// new one by whoever drains the old one's list ([`drain_pending`]); if the
+/// old owner is recycled by then, [`forward_stale`] does it.
 ///
 /// # Safety
 ///
-/// - the calling thread services `heap`.
-unsafe fn adopt_orphans(heap: *const Heap) {
+/// - `heap` is the calling thread's heap.
+unsafe fn reclaim_orphans(heap: *const Heap) {
     let orphans = {
         let mut lists = lock_lists();
         ORPHANS_WAITING.store(false, Ordering::Relaxed);
@@ -1145,45 +1240,121 @@ unsafe fn adopt_orphans(heap: *const Heap) {
     if orphans.is_null() {
         return;
     }
-    // SAFETY: the orphans are now serviced by this thread alone (handed over
-    // under the lock); heaps are never freed.
-    unsafe {
-        let last = last_in_list(orphans);
-        let l = local(heap);
-        (*last)
-            .list_next
-            .store((*l).adopted.cast_mut(), Ordering::Relaxed);
-        (*l).adopted = orphans;
-    }
+    // SAFETY: the orphans were handed to this thread under the lock: it
+    // services them now, and `heap`, its own. Heaps are never freed.
+    housekeeping(|| unsafe {
+        // Each orphan as small as it gets first: what other threads freed
+        // into it back in its pools, and its empty pools and arenas given
+        // back, all as its own.
+        let mut orphan = orphans;
+        while !orphan.is_null() {
+            drain_pending(orphan);
+            release_idle(orphan);
+            release_empty_arenas(orphan, 0);
+            (*orphan).reclaiming.store(true, Ordering::Relaxed);
+            orphan = (*orphan).list_next.load(Ordering::Relaxed);
+        }
+        // Every arena of theirs, full ones too (which no list of theirs
+        // holds), changes owner in one walk.
+        arena::for_each_owned_by(
+            |owner| (*owner).reclaiming.load(Ordering::Relaxed),
+            |arena| Arena::reassign(arena, heap),
+        );
+        let mut orphan = orphans;
+        while !orphan.is_null() {
+            let next = (*orphan).list_next.load(Ordering::Relaxed);
+            (*orphan).reclaiming.store(false, Ordering::Relaxed);
+            take_over(heap, orphan);
+            // Pools queued on it after its drain above go on to `heap`. A
+            // queueing after this exchange reads the new owner after it
+            // (both are AcqRel on the list) and tells `forward_stale`.
+            take_pending(orphan);
+            recycle(orphan);
+            orphan = next;
+        }
+        drain_pending(heap);
+    });
 }
 
-/// Collects each adopted heap's pending frees; recycles those left empty.
+/// Moves the lists of `orphan`, whose arenas `heap` owns now, into `heap`:
+/// the arenas with free pools into its buckets, the usable pools of each
+/// class behind its first one, and the counts. `orphan` is left empty.
 ///
 /// # Safety
 ///
-/// - the calling thread services `heap`.
-unsafe fn service_adopted(heap: *const Heap) {
-    // SAFETY: the adopted heaps are serviced by this thread alone.
+/// - the calling thread services both heaps; every arena of `orphan` was
+///   reassigned to `heap`; `orphan` keeps no empty arena and no empty pool.
+unsafe fn take_over(heap: *const Heap, orphan: *const Heap) {
+    // SAFETY: as the caller guarantees; listed pools and arenas are live.
     unsafe {
-        let l = local(heap);
-        let mut prev: *const Heap = ptr::null();
-        let mut orphan = (*l).adopted;
-        while !orphan.is_null() {
-            let next = (*orphan).list_next.load(Ordering::Relaxed);
-            drain_pending(orphan);
-            release_idle(orphan);
-            if (*local(orphan)).pools_in_use == 0 {
-                if prev.is_null() {
-                    (*l).adopted = next;
-                } else {
-                    (*prev).list_next.store(next, Ordering::Relaxed);
-                }
-                recycle(orphan);
-            } else {
-                release_empty_arenas(orphan, 0);
-                prev = orphan;
+        let (l, o) = (local(heap), local(orphan));
+        for n in 1..POOLS_PER_ARENA {
+            let mut arena = (*o).buckets[n];
+            while !arena.is_null() {
+                let next = (*arena).next;
+                bucket_insert(l, arena);
+                arena = next;
             }
-            orphan = next;
+            (*o).buckets[n] = ptr::null_mut();
+        }
+        (*o).nonempty = 0;
+        for class in 0..NUM_CLASSES {
+            let first = ptr::replace(head(orphan, class), ptr::null_mut());
+            if first.is_null() {
+                continue;
+            }
+            let mut last = first;
+            while !(*last).next.is_null() {
+                last = (*last).next;
+            }
+            let mine = *head(heap, class);
+            if !mine.is_null() && (*mine).count.load(Ordering::Relaxed) == 0 {
+                // The kept empty pool would no longer be alone: let it go.
+                unlink(heap, mine);
+                release_pool(heap, mine);
+            }
+            let mine = *head(heap, class);
+            if mine.is_null() {
+                *head(heap, class) = first;
+            } else {
+                // Behind `heap`'s first pool, the one it allocates from.
+                let after = (*mine).next;
+                (*mine).next = first;
+                (*first).prev = mine;
+                (*last).next = after;
+                if !after.is_null() {
+                    (*after).prev = last;
+                }
+            }
+        }
+        (*l).pools_in_use += core::mem::replace(&mut (*o).pools_in_use, 0);
+        let unused = (*orphan).unused_pools.load(Ordering::Relaxed);
+        sub(&(*orphan).unused_pools, unused);
+        add(&(*heap).unused_pools, unused);
+    }
+}
+
+/// Set by a remote free that queued a pool on an owner the pool's arena no
+/// longer has (see [`reclaim_orphans`]).
+static STALE_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Passes on the pools queued on recycled heaps, which no thread services
+/// (the others drain their lists themselves), to their arenas' owners.
+fn forward_stale() {
+    // Acquire, paired with the Release of the free that set it: its pool
+    // is on a `pending` list now.
+    if !STALE_PENDING.swap(false, Ordering::Acquire) {
+        return;
+    }
+    let lists = lock_lists();
+    let mut free = lists.free;
+    while !free.is_null() {
+        // SAFETY: the lock hands the free heaps to this thread; a free heap
+        // owns no pool, so `drain_pending` passes every queued one on,
+        // touching nothing but atomics.
+        unsafe {
+            drain_pending(free);
+            free = (*free).list_next.load(Ordering::Relaxed);
         }
     }
 }
@@ -1224,43 +1395,28 @@ unsafe fn recycle(heap: *const Heap) {
 }
 
 /// The exit hook's work: collect, let go of idle memory, and hand the heap
-/// (and the heaps it adopted) to the free list or the orphan list.
+/// to the free list, or, with blocks still live, to the orphan list, for a
+/// running thread to reclaim.
 ///
 /// # Safety
 ///
 /// - `heap` was the calling thread's heap, and is nobody's now.
 unsafe fn retire(heap: *const Heap) {
-    // SAFETY: this thread services `heap` and its adopted heaps until it
-    // hands them over under the lock.
+    // SAFETY: this thread services `heap` until it hands it over under the
+    // lock.
     unsafe {
         flush_caches(heap);
         drain_pending(heap);
-        let l = local(heap);
-        if !(*l).adopted.is_null() {
-            service_adopted(heap);
-        }
         release_idle(heap);
-        let mut orphans = ptr::replace(&raw mut (*l).adopted, ptr::null());
-        let empty = (*l).pools_in_use == 0;
-        if !empty {
-            release_empty_arenas(heap, 0);
-            (*heap)
-                .list_next
-                .store(orphans.cast_mut(), Ordering::Relaxed);
-            orphans = heap;
+        if (*local(heap)).pools_in_use == 0 {
+            return recycle(heap);
         }
-        if empty {
-            recycle(heap);
-        }
-        if orphans.is_null() {
-            return;
-        }
-        let last = last_in_list(orphans);
+        release_empty_arenas(heap, 0);
         let mut lists = lock_lists();
-        (*last)
+        (*heap)
             .list_next
             .store(lists.orphans.cast_mut(), Ordering::Relaxed);
-        lists.orphans = orphans;
+        lists.orphans = heap;
         ORPHANS_WAITING.store(true, Ordering::Relaxed);
     }
 }
@@ -1271,8 +1427,8 @@ unsafe fn retire(heap: *const Heap) {
 pub(crate) fn collect_current() {
     let heap = current();
     if heap.is_null() {
-        // A thread without a heap can still adopt and drain orphans: do it
-        // with a heap of its own, unless it is exiting.
+        // A thread without a heap can still reclaim orphans: do it with a
+        // heap of its own, unless it is exiting.
         if !ORPHANS_WAITING.load(Ordering::Relaxed) {
             return;
         }
@@ -1285,22 +1441,4 @@ pub(crate) fn collect_current() {
     }
     // SAFETY: `heap` is this thread's.
     unsafe { collect(heap) }
-}
-
-/// The last heap of a non-empty list linked through `list_next`.
-///
-/// # Safety
-///
-/// - `first` is a heap, and the list is not changed meanwhile (its heaps
-///   are serviced by the calling thread, or reached under `LISTS`' lock).
-unsafe fn last_in_list(first: *const Heap) -> *const Heap {
-    let mut last = first;
-    loop {
-        // SAFETY: heaps are never freed, and the caller keeps the list still.
-        let next = unsafe { (*last).list_next.load(Ordering::Relaxed) };
-        if next.is_null() {
-            return last;
-        }
-        last = next;
-    }
 }

@@ -59,6 +59,7 @@
 //   heap        thread-local heaps, slow paths, cross-thread frees, orphans
 //   arena       arenas and their free pools
 //   arena_map   the radix map: is this pointer ours, and whose
+//   asan        which pool blocks are free, told to AddressSanitizer
 //   os          the mmap seam (std::alloc under Miri)
 //   stats       stats() and debug_malloc_stats()
 //   heap_map    heap_map_svg(): every arena and pool, as a picture
@@ -70,6 +71,7 @@
 
 mod arena;
 mod arena_map;
+mod asan;
 mod debug;
 mod domain;
 mod fatal;

@@ -93,6 +93,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use super::ALIGNMENT;
 use super::arena::{Arena, pool_index};
 use super::arena_map;
+use super::asan;
 use super::fatal::invariant;
 use super::heap::{self, ClassSlot, Heap};
 use super::size_class::{
@@ -162,9 +163,13 @@ pub(crate) unsafe fn free(p: *mut u8) {
     // object, by where address randomisation put the code, and W1 at 2.7.)
     // SAFETY: `p` is a live block of one of our arenas, live with it.
     let block = unsafe { exposed(p) };
-    // SAFETY: `block` has its arena's provenance; its pool's entry was
-    // written (`Arena::set_class`) before the block was handed out.
-    let slot = unsafe { *slot_entry(block) };
+    // Relaxed: the entry was written (`Arena::set_class`) before the block
+    // was handed out, which happened before this free; it changes while the
+    // block lives only when a heap reclaims the arena of an exited thread,
+    // and this thread then reads the old owner's slot or the new one's,
+    // neither of which is its heap (see `heap::reclaim_orphans`).
+    // SAFETY: `block` has its arena's provenance; the table is initialised.
+    let slot = unsafe { (*slot_entry(block)).load(Ordering::Relaxed) };
     // SAFETY: the slot of a live heap (heaps are never freed).
     if unsafe { ClassSlot::heap(slot) } != heap::current() {
         // SAFETY: `p` is a live block of one of our arenas, given up by the caller.
@@ -175,6 +180,13 @@ pub(crate) unsafe fn free(p: *mut u8) {
         !unsafe { ClassSlot::is_cached(slot, block) },
         "{p:p} freed twice: it is in this thread's cache of freed blocks"
     );
+    if cfg!(objimpl_asan) {
+        // SAFETY: as above; its pool's class is set while it lives.
+        asan::poison(
+            block,
+            class_size(unsafe { (*pool_of(block)).class } as usize),
+        );
+    }
     // SAFETY: `block` is a live block of a pool of this thread's heap, of
     // the slot's class, with its arena's provenance.
     unsafe {
@@ -213,12 +225,16 @@ pub(crate) unsafe fn exposed(p: *mut u8) -> *mut u8 {
 /// 8 cache lines per arena, so that `free` finds them warm where a pool
 /// header per pool would not be (W3, whose 10 000 blocks lie in 330 pools,
 /// missed the first-level cache twice as often reading pool headers).
+///
+/// Atomic, so that a heap reclaiming the arena of an exited thread may
+/// rewrite the entries while other threads free its blocks; its loads and
+/// stores are plain moves.
 #[inline(always)]
-pub(crate) fn slot_entry(p: *mut u8) -> *mut *const ClassSlot {
+pub(crate) fn slot_entry(p: *mut u8) -> *const AtomicPtr<ClassSlot> {
     let arena = p.map_addr(|a| a & !(ARENA_SIZE - 1));
     arena
         .wrapping_add(POOL_OVERHEAD)
-        .cast::<*const ClassSlot>()
+        .cast::<AtomicPtr<ClassSlot>>()
         .wrapping_add(pool_index(p))
 }
 
@@ -241,6 +257,7 @@ pub(crate) unsafe fn take_block(heap: *const Heap, pool: *mut Pool, class: usize
         count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         let block = (*pool).free;
         if !block.is_null() {
+            asan::unpoison(block.cast(), class_size(class));
             let next = (*block).next;
             (*pool).free = next;
             if next.is_null() && (*pool).next_offset > (*pool).max_next_offset {
@@ -253,6 +270,7 @@ pub(crate) unsafe fn take_block(heap: *const Heap, pool: *mut Pool, class: usize
         let next_offset = offset + class_size(class) as u32;
         (*pool).next_offset = next_offset;
         let block = pool.byte_add(offset as usize).cast();
+        asan::unpoison(block, class_size(class));
         if next_offset > (*pool).max_next_offset {
             return heap::pool_full_slow(heap, pool, class, block);
         }
@@ -283,7 +301,9 @@ pub(crate) unsafe fn give_block(pool: *mut Pool, block: *mut Block) {
             "{block:p} given back to pool {pool:p}, which has no block handed out"
         );
         let count = count - 1;
+        asan::unpoison(block.cast(), asan::LINK);
         (*block).next = old;
+        asan::poison(block.cast(), class_size((*pool).class as usize));
         (*pool).free = block;
         (*pool).count.store(count, Ordering::Relaxed);
         if old.is_null() && (*pool).next_offset > (*pool).max_next_offset {
@@ -451,7 +471,7 @@ static_assertions::const_assert_eq!(POOL_OVERHEAD, 64);
 static_assertions::const_assert!(QUEUED < ALIGNMENT);
 
 /// Bytes of the arena's slot table (see [`slot_entry`]), in its first pool.
-const SLOT_TABLE_BYTES: usize = POOLS_PER_ARENA * size_of::<*const ClassSlot>();
+const SLOT_TABLE_BYTES: usize = POOLS_PER_ARENA * size_of::<AtomicPtr<ClassSlot>>();
 
 /// Bytes before the first block of pool `index` of an arena: its header,
 /// and in the first pool the arena's slot table too.
@@ -500,6 +520,7 @@ impl Pool {
             (*pool)
                 .pending_next
                 .store(ptr::null_mut(), Ordering::Relaxed);
+            asan::poison(pool.cast::<u8>().add(first), POOL_SIZE - first);
         }
     }
 }

@@ -16,6 +16,7 @@ mod families;
 mod fast_path;
 mod heap_map;
 mod model;
+mod orphans;
 mod stats_table;
 
 use objimpl_core::alloc::{Allocator, Domain, set_allocator};

@@ -6,6 +6,7 @@
 
 mod double_free;
 mod no_arena;
+mod poisoned;
 mod recycled_heaps;
 
 use std::os::unix::process::CommandExt;

@@ -1,0 +1,123 @@
+//! Heaps of exited threads that still hold live blocks (orphans): a running
+//! thread reclaims them, their arenas and pools becoming its own, so that a
+//! block left behind pins no arena of its own and costs no later slow path.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+
+use objimpl_core::alloc;
+
+use crate::serial;
+
+/// A block address that may cross threads.
+struct Block(*mut u8);
+// SAFETY: a block is plain memory; whoever holds the `Block` owns it.
+unsafe impl Send for Block {}
+
+const THREADS: usize = if cfg!(miri) { 6 } else { 300 };
+
+#[test]
+fn threads_that_exit_leaving_a_block_each_share_the_arenas_reclaimed() {
+    let _serial = serial();
+    let before = alloc::stats();
+    // One after another, each thread leaves one block behind: its heap is an
+    // orphan, which the next thread reclaims (with its arena) and allocates
+    // into.
+    let blocks: Vec<Block> = (0..THREADS)
+        .map(|i| {
+            thread::spawn(move || {
+                let p = alloc::object_malloc(32);
+                // SAFETY: 32 fresh bytes.
+                unsafe { p.cast::<usize>().write(i) };
+                Block(p)
+            })
+            .join()
+            .unwrap()
+        })
+        .collect();
+    let held = alloc::stats();
+    assert_eq!(held.blocks_in_use(), before.blocks_in_use() + THREADS);
+    let grown = held.arenas_current.saturating_sub(before.arenas_current);
+    assert!(
+        grown <= 2,
+        "{THREADS} exited threads holding one block each pin {grown} arenas"
+    );
+    for (i, Block(p)) in blocks.into_iter().enumerate() {
+        // SAFETY: each block is live, stamped by its thread, freed once.
+        unsafe {
+            assert_eq!(p.cast::<usize>().read(), i);
+            alloc::object_free(p);
+        }
+    }
+    alloc::release_free_memory();
+    let after = alloc::stats();
+    assert_eq!(after.blocks_in_use(), before.blocks_in_use());
+    assert!(after.arenas_current <= before.arenas_current + 4);
+}
+
+#[test]
+fn blocks_of_an_orphan_freed_on_other_threads_while_it_is_reclaimed_all_come_back() {
+    let _serial = serial();
+    let before = alloc::stats();
+    let per_round = if cfg!(miri) { 60 } else { 20_000 };
+    for round in 0..if cfg!(miri) { 2 } else { 10 } {
+        // An owner allocates and exits: its heap is an orphan with every
+        // block live.
+        let blocks: Vec<Block> = thread::spawn(move || {
+            (0..per_round)
+                .map(|i| Block(alloc::object_malloc(8 + (i + round) % 300)))
+                .collect()
+        })
+        .join()
+        .unwrap();
+        // Two threads free them while a third reclaims the orphan (any slow
+        // path does; `stats` asks for one) and allocates into its arenas.
+        let (tx, rx) = mpsc::channel::<Vec<Block>>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let freers: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = rx.clone();
+                thread::spawn(move || {
+                    loop {
+                        let batch = rx.lock().unwrap().recv();
+                        let Ok(batch) = batch else { break };
+                        for Block(p) in batch {
+                            // SAFETY: each block is live and freed once.
+                            unsafe { alloc::object_free(p) };
+                        }
+                    }
+                })
+            })
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let reclaimer = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut mine = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = alloc::stats();
+                    mine.push(Block(alloc::object_malloc(64)));
+                }
+                for Block(p) in mine {
+                    // SAFETY: from `object_malloc`, freed once.
+                    unsafe { alloc::object_free(p) };
+                }
+            })
+        };
+        let mut blocks = blocks;
+        while !blocks.is_empty() {
+            let at = blocks.len().saturating_sub(per_round / 20);
+            tx.send(blocks.split_off(at)).unwrap();
+        }
+        drop(tx);
+        for f in freers {
+            f.join().unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        reclaimer.join().unwrap();
+    }
+    let after = alloc::stats();
+    assert_eq!(after.blocks_in_use(), before.blocks_in_use());
+    assert!(after.arenas_current <= before.arenas_current + 4);
+}
