@@ -1301,13 +1301,25 @@ unsafe fn release(op: NonNull<PyObject>) -> bool {
 pub(crate) unsafe fn decref(op: NonNull<PyObject>) {
     // SAFETY: the caller gives up one reference to the live `op`.
     if unsafe { release(op) } {
-        // SAFETY: that was the last reference; `ob_type` outlives the object.
-        let tp = unsafe { &*(*op.as_ptr()).ob_type };
-        if let Some(dealloc) = tp.dealloc() {
-            // SAFETY: nobody holds a reference any more, so the type's
-            // destructor may drop and free the object.
-            unsafe { dealloc(op.as_ptr()) }
-        }
+        // SAFETY: that was the last reference.
+        unsafe { dealloc_by_type(op) }
+    }
+}
+
+/// `_Py_Dealloc`: destroys `op` by its type's `tp_dealloc` (a type without
+/// one has nothing to do).
+///
+/// # Safety
+///
+/// - `op` is a live object that nobody holds a reference to any more.
+#[inline]
+pub(crate) unsafe fn dealloc_by_type(op: NonNull<PyObject>) {
+    // SAFETY: the caller promises a live object; `ob_type` outlives it.
+    let tp = unsafe { &*(*op.as_ptr()).ob_type };
+    if let Some(dealloc) = tp.dealloc() {
+        // SAFETY: nobody holds a reference any more, so the type's
+        // destructor may drop and free the object.
+        unsafe { dealloc(op.as_ptr()) }
     }
 }
 
