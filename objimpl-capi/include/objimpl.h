@@ -16,6 +16,14 @@
  * Where objimpl differs from CPython: `_PyObject_VAR_SIZE` (and so
  * PyObject_NEW_VAR) checks for overflow instead of wrapping around, giving a
  * size no allocator grants, so the allocation fails with MemoryError.
+ *
+ * A Rust panic never unwinds into C. Objects of types defined in Rust run
+ * Rust destructors, which may panic; a function here that may run one
+ * (Py_DecRef, _Py_Dealloc and so Py_DECREF and Py_CLEAR, PyGC_Collect,
+ * PyObject_GC_New and PyObject_GC_NewVar, which may collect) ends the
+ * process if one does, printing "objimpl: fatal error: ..." and calling
+ * abort(). Never call an object's tp_dealloc (or tp_clear) yourself: the
+ * slots of a Rust type may unwind; let Py_DECREF call _Py_Dealloc.
  */
 #ifndef OBJIMPL_H
 #define OBJIMPL_H
@@ -94,15 +102,18 @@ struct _typeobject {
 #define Py_REFCNT(ob) (((PyObject *)(ob))->ob_refcnt)
 
 /* Reference counts: the functions, and the macros that inline them. At
- * zero, the type's tp_dealloc destroys the object. The X forms accept NULL. */
+ * zero, _Py_Dealloc destroys the object with its type's tp_dealloc, as in
+ * CPython 3.11 (and ends the process if a Rust destructor panics: see the
+ * top of this file). The X forms accept NULL. */
 void Py_IncRef(PyObject *op);
 void Py_DecRef(PyObject *op);
+void _Py_Dealloc(PyObject *op);
 
 static inline void _Py_INCREF(PyObject *op) { op->ob_refcnt++; }
 static inline void _Py_DECREF(PyObject *op)
 {
     if (--op->ob_refcnt == 0) {
-        Py_TYPE(op)->tp_dealloc(op);
+        _Py_Dealloc(op);
     }
 }
 #define Py_INCREF(op) _Py_INCREF((PyObject *)(op))

@@ -13,6 +13,11 @@
 //! names are exported from this crate alone, never from `objimpl-core`, so
 //! a Rust program that links libpython and objimpl without this crate sees
 //! no clash, whatever features are on.
+//!
+//! A Rust panic never unwinds into C: a function that may run a Rust
+//! destructor that panics ends the process with a message
+//! ([the rule](objimpl_core::capi#a-panic-never-unwinds-into-c)), and the
+//! header's `Py_DECREF` calls `_Py_Dealloc`, not `tp_dealloc`.
 #![allow(non_snake_case, non_upper_case_globals)]
 
 use core::ffi::{c_int, c_void};
@@ -60,6 +65,7 @@ export! {
     fn _PyObject_NewVar(tp: *const TypeObject, n: isize) -> *mut PyVarObject;
     fn Py_IncRef(op: *mut PyObject);
     fn Py_DecRef(op: *mut PyObject);
+    fn _Py_Dealloc(op: *mut PyObject);
     fn _PyObject_GC_New(tp: *const TypeObject) -> *mut PyObject;
     fn _PyObject_GC_NewVar(tp: *const TypeObject, n: isize) -> *mut PyVarObject;
     fn _PyObject_GC_Resize(op: *mut PyVarObject, n: isize) -> *mut PyVarObject;

@@ -6,11 +6,12 @@
 //! A machine without a C compiler (`$CC`, else `cc`) skips these tests, saying
 //! so; the rest of the workspace does not need one.
 
+use std::ffi::{CString, c_void};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use objimpl_core::capi::{PyMemAllocatorEx, TYPE_OBJECT_LAYOUT};
-use objimpl_core::{PyObject, PyVarObject};
+use objimpl_core::{Py, PyObject, PyObjectType, PyVarObject, TypeObject};
 
 /// What the static library needs from the system, as
 /// `rustc --print native-static-libs` says on Linux.
@@ -206,6 +207,118 @@ fn the_shared_library_serves_a_c_program_too() {
         text(&out.stderr)
     );
     assert_eq!(text(&out.stdout), "ok\n");
+}
+
+/// A Rust type whose destructor panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("Bomb's Drop panics");
+    }
+}
+
+static BOMB_TYPE: TypeObject = TypeObject::new::<Bomb>(c"Bomb");
+// SAFETY: TYPE is a static built by `TypeObject::new::<Bomb>`, for Bomb alone.
+unsafe impl PyObjectType for Bomb {
+    type Header = PyObject;
+    type Item = ();
+    const TYPE: &'static TypeObject = &BOMB_TYPE;
+}
+
+/// The child of [`a_rust_destructor_that_panics_under_c_ends_the_process`]:
+/// loads the C library `lib` and drops the last reference to a `Bomb`
+/// through its function `function`, ready to catch what unwinds through C.
+fn drop_a_bomb_from_c(lib: &str, function: &str) {
+    // The child aborts: no core file.
+    let no_core = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a plain system call, with a valid `rlimit`.
+    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) };
+    let lib = CString::new(lib).unwrap();
+    let function = CString::new(function).unwrap();
+    // SAFETY: a library of plain C functions, without constructors.
+    let handle = unsafe { libc::dlopen(lib.as_ptr(), libc::RTLD_NOW) };
+    assert!(!handle.is_null(), "dlopen {lib:?} failed");
+    // SAFETY: `handle` is an open library; `function` is a C string.
+    let symbol = unsafe { libc::dlsym(handle, function.as_ptr()) };
+    assert!(!symbol.is_null(), "no {function:?} in {lib:?}");
+    // `C-unwind`, so that a panic that did unwind through the C frames
+    // would be caught below and reported, rather than abort at the call.
+    // SAFETY: the function is `void f(PyObject *)`.
+    let drop_from_c: unsafe extern "C-unwind" fn(*mut PyObject) =
+        unsafe { std::mem::transmute::<*mut c_void, _>(symbol) };
+    let op = Py::into_raw(Py::new(Bomb).unwrap());
+    // SAFETY: `op` is a live object; its one reference is given up.
+    let outcome = std::panic::catch_unwind(|| unsafe { drop_from_c(op) });
+    println!("the panic unwound through C (caught: {})", outcome.is_err());
+}
+
+#[test]
+fn a_rust_destructor_that_panics_under_c_ends_the_process() {
+    const CHILD: &str = "OBJIMPL_CAPI_TEST_DROP_FROM_C";
+    if let Ok(args) = std::env::var(CHILD) {
+        let (lib, function) = args.split_once(' ').unwrap();
+        return drop_a_bomb_from_c(lib, function);
+    }
+    let Some(cc) = compiler("CC", "cc") else {
+        return;
+    };
+    // A shared library of C code on the shared library of objimpl, which
+    // a child process loads; its Rust side (the `Bomb` type) is this test.
+    let dir = library_dir();
+    let lib = scratch().join("libunwind_from_c.so");
+    let include = format!("-I{}", include_dir().display());
+    let libdir = format!("-L{}", dir.display());
+    let rpath = format!("-Wl,-rpath,{}", dir.display());
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/unwind.c");
+    let mut args = vec!["-std=c11", "-shared", "-fPIC", &include];
+    args.extend(WARNINGS);
+    args.extend([
+        source.to_str().unwrap(),
+        &libdir,
+        &rpath,
+        "-lobjimpl_capi",
+        "-o",
+        lib.to_str().unwrap(),
+    ]);
+    compile(&cc, &args);
+    for (function, through) in [
+        ("decref_from_c", "_Py_Dealloc"),
+        ("xdecref_from_c", "Py_DecRef"),
+    ] {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_rust_destructor_that_panics_under_c_ends_the_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, format!("{} {function}", lib.display()))
+            .env_remove("OBJIMPL_MALLOC")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        let context = format!("{function}:\n{stdout}\n{stderr}");
+        assert!(
+            !stdout.contains("unwound through C"),
+            "the panic crossed the C frames: {context}"
+        );
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&out.status),
+            Some(libc::SIGABRT),
+            "{context}"
+        );
+        assert!(stderr.contains("Bomb's Drop panics"), "{context}");
+        assert!(
+            stderr.contains(&format!(
+                "objimpl: fatal error: a panic (above) in a Rust destructor reached {through}()"
+            )),
+            "{context}"
+        );
+    }
 }
 
 /// `_Static_assert`s (or `static_assert`s) that the header's layout is the

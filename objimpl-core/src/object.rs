@@ -186,6 +186,15 @@ impl<T: PyObjectType> Py<T> {
     ///
     /// [`MemoryError`] if the memory could not be had; `value` is dropped.
     ///
+    /// # Panics
+    ///
+    /// For a `gc` type, if the collection that counting the new object may
+    /// start (see [`gc`](crate::gc)) runs a `Drop` that panics: the panic
+    /// comes out of here once the collection is done, as out of
+    /// [`gc::collect`](crate::gc::collect). The new object is dropped then,
+    /// `value` with it, and its memory freed, as when the last handle of an
+    /// object goes.
+    ///
     /// ```
     /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
     /// # use objimpl_core::__doc::Point;
@@ -243,21 +252,26 @@ impl<T: PyObjectType> Py<T> {
 
     /// The handle of a complete new object, tracked if it is a `gc` one.
     ///
+    /// The handle owns the object before tracking it may start a
+    /// collection: if a `Drop` the collection runs panics, the unwinding
+    /// drops the handle, which destroys the new object.
+    ///
     /// # Safety
     ///
     /// - `op` is a fresh, complete object of `T::TYPE`, with one reference,
     ///   which passes to the result.
     #[inline]
     unsafe fn complete(op: NonNull<PyObject>) -> Py<T> {
-        if Self::IS_GC {
-            // SAFETY: a complete, untracked `gc` object of this thread,
-            // made uncounted (or from the freelist).
-            unsafe { gc::object::track_new(op.as_ptr()) };
-        }
-        Py {
+        let this = Py {
             ptr: op,
             _owns: PhantomData,
+        };
+        if Self::IS_GC {
+            // SAFETY: a complete, untracked `gc` object of this thread,
+            // made uncounted (or from the freelist), owned by `this`.
+            unsafe { gc::object::track_new(op.as_ptr()) };
         }
+        this
     }
 
     /// The payload, unless the cycle collector has dropped it or is
@@ -516,6 +530,10 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// promised. The items already made and `value` are dropped and the
     /// memory freed.
     ///
+    /// For a `gc` type, as [`new`](Self::new): if a `Drop` that the
+    /// collection counting the new object may start runs panics. The new
+    /// object (`value` and every item) is dropped then, and its memory freed.
+    ///
     /// ```
     /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
     /// # use objimpl_core::__doc::Long;
@@ -547,6 +565,10 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     ///
     /// As [`new_var`](Self::new_var); nothing is cloned then.
     ///
+    /// # Panics
+    ///
+    /// As [`new_var`](Self::new_var).
+    ///
     /// ```
     /// # use objimpl_core::{Py, __doc::Bytes};
     /// let b = Py::new_var_from_slice(Bytes { hash: -1 }, b"hello")?;
@@ -565,6 +587,11 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// # Errors
     ///
     /// As [`new_var`](Self::new_var); `f` is not called then.
+    ///
+    /// # Panics
+    ///
+    /// If `f` panics (the items made so far and `value` are dropped, the
+    /// memory freed), or as [`new_var`](Self::new_var).
     ///
     /// ```
     /// # use objimpl_core::{Py, __doc::Long};
@@ -1274,13 +1301,25 @@ unsafe fn release(op: NonNull<PyObject>) -> bool {
 pub(crate) unsafe fn decref(op: NonNull<PyObject>) {
     // SAFETY: the caller gives up one reference to the live `op`.
     if unsafe { release(op) } {
-        // SAFETY: that was the last reference; `ob_type` outlives the object.
-        let tp = unsafe { &*(*op.as_ptr()).ob_type };
-        if let Some(dealloc) = tp.dealloc() {
-            // SAFETY: nobody holds a reference any more, so the type's
-            // destructor may drop and free the object.
-            unsafe { dealloc(op.as_ptr()) }
-        }
+        // SAFETY: that was the last reference.
+        unsafe { dealloc_by_type(op) }
+    }
+}
+
+/// `_Py_Dealloc`: destroys `op` by its type's `tp_dealloc` (a type without
+/// one has nothing to do).
+///
+/// # Safety
+///
+/// - `op` is a live object that nobody holds a reference to any more.
+#[inline]
+pub(crate) unsafe fn dealloc_by_type(op: NonNull<PyObject>) {
+    // SAFETY: the caller promises a live object; `ob_type` outlives it.
+    let tp = unsafe { &*(*op.as_ptr()).ob_type };
+    if let Some(dealloc) = tp.dealloc() {
+        // SAFETY: nobody holds a reference any more, so the type's
+        // destructor may drop and free the object.
+        unsafe { dealloc(op.as_ptr()) }
     }
 }
 

@@ -13,7 +13,11 @@ use crate::{PyObjectType, alloc};
 ///
 /// It drops what the object owns and returns its memory through the type's
 /// [`FreeFunc`]. It is `C-unwind` so that a panicking `Drop` of a Rust payload
-/// unwinds as it would out of an `Rc`, instead of aborting at a C boundary.
+/// unwinds to a Rust caller as it would out of an `Rc`, instead of aborting.
+/// C code must therefore not call the `tp_dealloc` of a Rust type itself:
+/// `Py_DECREF` calls [`_Py_Dealloc`](crate::capi::_Py_Dealloc), which ends
+/// the process on such a panic rather than unwind into C (see
+/// [`capi`](crate::capi)).
 ///
 /// ```
 /// use objimpl_core::{Destructor, PyObject};

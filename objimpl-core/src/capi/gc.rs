@@ -9,6 +9,7 @@
 
 use core::ffi::{c_int, c_void};
 
+use super::abort_on_panic;
 use super::error::PyErr_NoMemory;
 use crate::gc::{self, object};
 use crate::{PyObject, PyVarObject, TypeObject};
@@ -35,7 +36,9 @@ use crate::{PyObject, PyVarObject, TypeObject};
 /// ```
 pub unsafe extern "C" fn _PyObject_GC_New(tp: *const TypeObject) -> *mut PyObject {
     // SAFETY: the caller promises `tp` outlives the objects made with it.
-    match gc::new_object(unsafe { &*tp }) {
+    let tp = unsafe { &*tp };
+    // (A collection it starts may run Rust destructors.)
+    match abort_on_panic("PyObject_GC_New", || gc::new_object(tp)) {
         Ok(op) => op.as_ptr(),
         Err(_) => PyErr_NoMemory(),
     }
@@ -61,7 +64,8 @@ pub unsafe extern "C" fn _PyObject_GC_NewVar(tp: *const TypeObject, n: isize) ->
         return PyErr_NoMemory().cast();
     };
     // SAFETY: the caller promises `tp` outlives the objects made with it.
-    match gc::new_var_object(unsafe { &*tp }, n) {
+    let tp = unsafe { &*tp };
+    match abort_on_panic("PyObject_GC_NewVar", || gc::new_var_object(tp, n)) {
         Ok(op) => op.as_ptr(),
         Err(_) => PyErr_NoMemory().cast(),
     }
@@ -182,13 +186,13 @@ pub unsafe extern "C" fn PyObject_GC_IsFinalized(op: *mut PyObject) -> c_int {
 
 /// `PyGC_Collect()`: a full collection of the calling thread's objects;
 /// the number of unreachable objects destroyed. A panic of a Rust payload's
-/// `Drop` cannot cross into C: it aborts.
+/// `Drop` cannot cross into C: it ends the process (see [the module](super)).
 ///
 /// ```
 /// assert_eq!(objimpl_core::capi::PyGC_Collect(), 0);
 /// ```
 pub extern "C" fn PyGC_Collect() -> isize {
-    gc::collect() as isize
+    abort_on_panic("PyGC_Collect", gc::collect) as isize
 }
 
 /// `PyGC_Enable()`: turns automatic collection on; 1 if it was on before.

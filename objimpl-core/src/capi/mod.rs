@@ -14,6 +14,25 @@
 //! thread-local error indicator ([`PyErr_Occurred`] then returns
 //! [`PyExc_MemoryError`]) and return NULL.
 //!
+//! # A panic never unwinds into C
+//!
+//! The `Drop` of a Rust payload may panic. From Rust, that panic unwinds
+//! to the Rust caller, as out of an `Rc`: dropping a `Py` or a `PyAny`,
+//! [`gc::collect`](crate::gc::collect), `Py::new`. A C caller's frames
+//! cannot be unwound through, so a function here that may run a Rust
+//! destructor ([`Py_DecRef`], [`_Py_Dealloc`], [`PyGC_Collect`], and
+//! [`_PyObject_GC_New`] and [`_PyObject_GC_NewVar`], which may start a
+//! collection) ends the process if one panics: the panic's message, then
+//! `objimpl: fatal error: a panic (above) in a Rust destructor reached
+//! Py_DecRef(), ...`, then `abort()`. All of them are `extern "C"`, which
+//! would abort anyway; the message says why.
+//!
+//! The slots `tp_dealloc` ([`Destructor`](crate::Destructor)) and
+//! `tp_clear` ([`Inquiry`](crate::gc::Inquiry)) of a Rust type are
+//! `extern "C-unwind"`, for the Rust side's sake: C code must not call them
+//! itself. The header's `Py_DECREF` (and so `Py_CLEAR`) calls
+//! [`_Py_Dealloc`] at zero, as CPython 3.11's does, not `tp_dealloc`.
+//!
 //! ```
 //! use objimpl_core::capi::{PyObject_Free, PyObject_Malloc};
 //! let p = PyObject_Malloc(64);
@@ -45,5 +64,33 @@ pub use mem::{
     PyObject_Calloc, PyObject_Free, PyObject_Malloc, PyObject_Realloc,
 };
 pub use object::{
-    _PyObject_New, _PyObject_NewVar, Py_DecRef, Py_IncRef, PyObject_Init, PyObject_InitVar,
+    _Py_Dealloc, _PyObject_New, _PyObject_NewVar, Py_DecRef, Py_IncRef, PyObject_Init,
+    PyObject_InitVar,
 };
+
+/// Runs `f`, which may run Rust destructors, for a caller in C: if it
+/// panics, the process ends here, saying so, since the panic cannot unwind
+/// into C frames.
+#[inline]
+fn abort_on_panic<R>(function: &'static str, f: impl FnOnce() -> R) -> R {
+    /// Dropped only by unwinding: `f` returned otherwise, and it was forgotten.
+    struct Unwinding(&'static str);
+    impl Drop for Unwinding {
+        #[cold]
+        fn drop(&mut self) {
+            use std::io::Write as _;
+            // (Not `eprintln!`, which panics if stderr is gone.)
+            let _ = writeln!(
+                std::io::stderr(),
+                "objimpl: fatal error: a panic (above) in a Rust destructor reached {}(), \
+                 a C function: it cannot unwind into the C caller; aborting",
+                self.0
+            );
+            std::process::abort();
+        }
+    }
+    let unwinding = Unwinding(function);
+    let result = f();
+    core::mem::forget(unwinding);
+    result
+}

@@ -3,6 +3,7 @@
 
 use core::ptr::NonNull;
 
+use super::abort_on_panic;
 use super::error::PyErr_NoMemory;
 use crate::{PyObject, PyVarObject, TypeObject};
 
@@ -138,7 +139,8 @@ pub unsafe extern "C" fn Py_IncRef(op: *mut PyObject) {
 }
 
 /// `Py_DecRef(op)`: one reference less, and at zero the type's
-/// `tp_dealloc`; NULL does nothing (`Py_XDECREF`).
+/// `tp_dealloc`; NULL does nothing (`Py_XDECREF`). A panic of a Rust
+/// destructor ends the process (see [the module](super)).
 ///
 /// # Safety
 ///
@@ -151,7 +153,42 @@ pub unsafe extern "C" fn Py_IncRef(op: *mut PyObject) {
 /// ```
 pub unsafe extern "C" fn Py_DecRef(op: *mut PyObject) {
     if let Some(op) = NonNull::new(op) {
-        // SAFETY: as the caller guarantees.
-        unsafe { crate::object::decref(op) };
+        abort_on_panic("Py_DecRef", || {
+            // SAFETY: as the caller guarantees.
+            unsafe { crate::object::decref(op) }
+        });
+    }
+}
+
+/// `_Py_Dealloc(op)`: destroys an object whose reference count has
+/// reached zero, by its type's `tp_dealloc`. The header's `Py_DECREF` calls
+/// it at zero, as CPython 3.11's does, rather than the slot itself: a panic
+/// of a Rust destructor ends the process here (see [the module](super))
+/// instead of unwinding into the C caller.
+///
+/// # Safety
+///
+/// - `op` is a live object that nobody holds a reference to any more,
+///   used by this thread alone; its type's `tp_dealloc` destroys it.
+///
+/// ```
+/// use objimpl_core::capi::{_Py_Dealloc, _PyObject_New};
+/// # use objimpl_core::{PyObjectType, __doc::Unit};
+/// // SAFETY: Unit::TYPE is a static.
+/// let op = unsafe { _PyObject_New(Unit::TYPE) };
+/// // SAFETY: `op` is live and ours; `Py_DECREF` as the header has it.
+/// unsafe {
+///     (*op).ob_refcnt -= 1;
+///     if (*op).ob_refcnt == 0 {
+///         _Py_Dealloc(op);
+///     }
+/// }
+/// ```
+pub unsafe extern "C" fn _Py_Dealloc(op: *mut PyObject) {
+    if let Some(op) = NonNull::new(op) {
+        abort_on_panic("_Py_Dealloc", || {
+            // SAFETY: as the caller guarantees.
+            unsafe { crate::object::dealloc_by_type(op) }
+        });
     }
 }

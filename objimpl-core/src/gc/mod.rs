@@ -57,6 +57,14 @@
 //! reference, and keeps that object and everything it reaches that is not
 //! destroyed yet, intact, in the oldest generation. Objects destroyed
 //! before it stay allocated while referenced, and read as collected.
+//!
+//! A `Drop` that panics does not stop the collection: once it is done, the
+//! first panic comes out of what started it. That is [`collect`], or, for
+//! an automatic collection, the constructor whose allocation passed the
+//! threshold ([`Py::new`](crate::Py::new), [`Py::new_var`](crate::Py::new_var),
+//! [`new_object`]): the object it was making is dropped and freed as the
+//! panic goes through (or, for `new_object`, not allocated yet), so nothing
+//! leaks.
 
 mod collect;
 mod head;

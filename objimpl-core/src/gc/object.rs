@@ -46,17 +46,25 @@ pub(crate) fn forget() {
 
 /// `_PyObject_GC_New(tp)`: a `gc` object of `tp_basicsize` bytes, header
 /// initialised, body uninitialised, untracked; counted in generation 0,
-/// which may start a collection (as `_PyObject_GC_Link` does).
+/// which may start a collection (as `_PyObject_GC_Link` does). The count,
+/// and the collection, come before the memory is had.
 ///
 /// # Errors
 ///
-/// [`MemoryError`] if the memory could not be had.
+/// [`MemoryError`] if the memory could not be had (the count is taken
+/// back).
+///
+/// # Panics
+///
+/// If a `Drop` that the collection started here runs panics: the panic
+/// comes out of here once the collection is done, as out of
+/// [`collect`](super::collect). No memory was had then.
 #[inline]
 pub fn new_object(tp: &'static TypeObject) -> Result<NonNull<PyObject>, MemoryError> {
-    let op = new_object_uncounted(tp)?;
+    GcState::with(GcState::on_alloc);
+    let op = new_object_uncounted(tp).inspect_err(|_| GcState::with(GcState::on_free))?;
     // SAFETY: a fresh `gc` object of this thread.
     unsafe { clean_header(op.as_ptr()) };
-    GcState::with(GcState::on_alloc);
     Ok(op)
 }
 
@@ -66,14 +74,18 @@ pub fn new_object(tp: &'static TypeObject) -> Result<NonNull<PyObject>, MemoryEr
 /// # Errors
 ///
 /// [`MemoryError`] if the size overflows or the memory could not be had.
+///
+/// # Panics
+///
+/// As [`new_object`].
 pub fn new_var_object(
     tp: &'static TypeObject,
     n: usize,
 ) -> Result<NonNull<PyVarObject>, MemoryError> {
-    let op = new_var_object_uncounted(tp, n)?;
+    GcState::with(GcState::on_alloc);
+    let op = new_var_object_uncounted(tp, n).inspect_err(|_| GcState::with(GcState::on_free))?;
     // SAFETY: a fresh `gc` object of this thread.
     unsafe { clean_header(op.as_ptr().cast()) };
-    GcState::with(GcState::on_alloc);
     Ok(op)
 }
 
@@ -112,6 +124,11 @@ pub(crate) fn new_var_object_uncounted(
 /// which does not see it yet) and tracks it: `_PyObject_GC_Link` and
 /// `PyObject_GC_Track` in one visit to the thread's collector.
 ///
+/// If a `Drop` the collection runs panics, the panic comes out of here
+/// with `op` counted and untracked, its header written: an object that
+/// its `tp_dealloc` destroys, as the caller's handle to it does (the
+/// caller must own it through one, or the object leaks).
+///
 /// # Safety
 ///
 /// - `op` is a complete `gc` object of this thread, untracked, made by
@@ -120,10 +137,29 @@ pub(crate) fn new_var_object_uncounted(
 #[inline(always)]
 pub(crate) unsafe fn track_new(op: *mut PyObject) {
     GcState::with(|state| {
-        state.on_alloc();
+        if state.count_new() {
+            // SAFETY: as the caller promises.
+            unsafe { collect_before_tracking(state, op) };
+        }
         // SAFETY: as the caller promises.
         unsafe { state.track(op) }
     });
+}
+
+/// The collection [`track_new`] starts, `op` untracked meanwhile, with a
+/// header that says so: should the collection unwind, the object is
+/// destroyed as any untracked one.
+///
+/// # Safety
+///
+/// - as [`track_new`].
+#[cold]
+#[inline(never)]
+unsafe fn collect_before_tracking(state: &GcState, op: *mut PyObject) {
+    // SAFETY: the caller promises a `gc` object of this thread, made for
+    // tracking, whose header nothing else uses.
+    unsafe { clean_header(op) };
+    state.collect_generations();
 }
 
 /// `_PyObject_GC_Resize`: reallocates `gc` object `op` to `size` bytes

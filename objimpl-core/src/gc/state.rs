@@ -163,19 +163,28 @@ impl GcState {
 
     /// `_PyObject_GC_Link`'s accounting: one more `gc` object; collects
     /// if that passes generation 0's threshold.
+    ///
+    /// A panic of a `Drop` the collection runs comes out of here, once the
+    /// collection is done.
     #[inline]
     pub(crate) fn on_alloc(&self) {
+        if self.count_new() {
+            self.collect_generations();
+        }
+    }
+
+    /// [`on_alloc`](Self::on_alloc)'s count: one more `gc` object; whether
+    /// that passes generation 0's threshold, so that a collection is due.
+    #[inline]
+    pub(crate) fn count_new(&self) -> bool {
         // (A closed collector has threshold 0: no automatic collection.)
         let generation = &self.generations[0];
         let count = generation.count.get() + 1;
         generation.count.set(count);
-        if count > generation.threshold.get()
+        count > generation.threshold.get()
             && generation.threshold.get() != 0
             && self.enabled.get()
             && !self.collecting.get()
-        {
-            self.collect_generations();
-        }
     }
 
     /// `PyObject_GC_Del`'s accounting: one `gc` object fewer.
@@ -213,7 +222,7 @@ impl GcState {
     /// that checks for it stays small.
     #[cold]
     #[inline(never)]
-    fn collect_generations(&self) {
+    pub(crate) fn collect_generations(&self) {
         for n in (0..GENERATIONS).rev() {
             let generation = &self.generations[n];
             if generation.count.get() <= generation.threshold.get() {

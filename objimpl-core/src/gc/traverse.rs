@@ -16,7 +16,8 @@ pub type TraverseProc =
     unsafe extern "C" fn(op: *mut PyObject, visit: VisitProc, arg: *mut c_void) -> c_int;
 
 /// `inquiry`: a type's `tp_clear`. `C-unwind`, as [`Destructor`](crate::Destructor)
-/// is: clearing a Rust payload drops it, and a `Drop` may panic.
+/// is: clearing a Rust payload drops it, and a `Drop` may panic, to the
+/// collector. C code must not call the `tp_clear` of a Rust type itself.
 pub type Inquiry = unsafe extern "C-unwind" fn(op: *mut PyObject) -> c_int;
 
 /// What a [`Traverse`] implementation reports the handles it holds to:

@@ -8,7 +8,7 @@ use objimpl_core::freelist::{self, FreeList};
 use objimpl_core::gc::{self, Traverse, Visit};
 use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
 
-use crate::support::start;
+use crate::support::{start, through_a_panicking_collection};
 
 /// A `basic` type with a freelist of 3.
 struct Float(f64);
@@ -102,6 +102,24 @@ fn a_gc_object_from_the_freelist_is_tracked_and_collected_again() {
         0,
         "kept memory is not counted as a live object"
     );
+    t.assert_kept(1);
+}
+
+#[test]
+fn a_panic_in_the_collection_that_reusing_memory_starts_gives_it_back() {
+    let t = start();
+    drop(Py::new(Cyclic(RefCell::new(None))).unwrap());
+    assert_eq!(free_in("Cyclic"), 1);
+    let panicked = through_a_panicking_collection(&t.log, 1, || {
+        drop(Py::new(Cyclic(RefCell::new(None))));
+    });
+    assert!(panicked, "the Drop's panic comes out of Py::new");
+    assert_eq!(
+        free_in("Cyclic"),
+        1,
+        "the object made of kept memory went back to the freelist"
+    );
+    t.log.assert_dropped_once([1]);
     t.assert_kept(1);
 }
 

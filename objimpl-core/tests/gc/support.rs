@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::sync::Once;
 
 use objimpl_core::alloc::{self, Allocator, Domain};
-use objimpl_core::gc::{Traverse, Visit};
+use objimpl_core::gc::{self, Traverse, Visit};
 use objimpl_core::{Py, PyAny, PyObject, PyObjectType, PyVarObject, TypeObject};
 
 thread_local! {
@@ -260,6 +260,27 @@ pub fn tup_payload(log: &Log, id: usize) -> Tup {
 /// Adds an edge `from -> to`.
 pub fn link<T: PyObjectType>(from: &Py<Obj>, to: &Py<T>) {
     from.edges.borrow_mut().push(PyAny::from(to.clone()));
+}
+
+/// Runs `make`, which allocates one `gc` object, past the threshold of
+/// generation 0 while a garbage cycle (`garbage_id`, made here) has a
+/// `Drop` that panics: the collection that allocation starts panics.
+/// Returns whether `make` panicked; the thresholds are put back.
+pub fn through_a_panicking_collection(log: &Log, garbage_id: usize, make: impl FnOnce()) -> bool {
+    let garbage = log.obj_with(garbage_id, OnDrop::Panic, None);
+    link(&garbage, &garbage);
+    drop(garbage);
+    let thresholds = gc::get_threshold();
+    // The garbage was counted: one allocation more passes the threshold.
+    let [_, older, oldest] = thresholds;
+    gc::set_threshold([gc::get_count()[0].max(1), older, oldest]);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(make));
+    gc::set_threshold(thresholds);
+    assert!(
+        log.dropped().contains(&garbage_id),
+        "no collection ran: the garbage is still there"
+    );
+    outcome.is_err()
 }
 
 /// Fewer objects under Miri, which runs a thousand times slower.
