@@ -10,11 +10,13 @@
 //!
 //! 1. the debug hooks' capture lock (`debug::capture_lock`), held by every
 //!    capture of a stack (tracing on). `std`'s unwinder has locks of its own
-//!    that no handler of ours can take; holding this one, the fork happens
-//!    when no thread of ours is inside it. The hooks take it only in their
-//!    outermost call on a thread, before any of their other locks (a
-//!    capture that allocates, through hooks or pools, takes the others
-//!    under it: hence first);
+//!    that no handler can take; with this one held, the fork happens when
+//!    no thread of ours is inside it. It comes first because a capture
+//!    allocates, through the pools or (under a global allocator built on
+//!    them) the hooks, and so may take the locks below under it. The
+//!    reverse never happens: only a thread's outermost call to the hooks
+//!    captures, before it takes any of their locks; a call nested in
+//!    another, which may hold them, captures nothing;
 //! 2. the hooks' quarantine;
 //! 3. their shards, in index order (a report renders its stacks, which
 //!    also runs `std`'s backtrace code, under a shard's lock: never across

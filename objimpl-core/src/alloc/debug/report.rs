@@ -340,8 +340,9 @@ pub(crate) struct Entered {
 /// Marks the start of a call to the hooks, until the result is dropped.
 ///
 /// A call inside another on the same thread (a capture, or the hooks' own
-/// tables, allocating through a global allocator built on the hooks) is
-/// not the outermost: it never captures. So [`CAPTURING`] is only ever
+/// tables, allocating through a global allocator built on the hooks; or
+/// the error handler, allocating through a family) is not the outermost:
+/// it never captures, and its block has no stack in a report. So [`CAPTURING`] is only ever
 /// taken by an outermost call, holding none of the hooks' other locks:
 /// never twice by one thread, and never after the quarantine's or a
 /// shard's, whatever allocates what.
