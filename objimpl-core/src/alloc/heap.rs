@@ -797,6 +797,13 @@ fn housekeeping<R>(work: impl FnOnce() -> R) -> R {
     done
 }
 
+/// Runs `work` counted as housekeeping: for tests, a thread caught in the
+/// middle of its housekeeping for as long as `work` takes.
+#[cfg(test)]
+pub(crate) fn as_housekeeping<R>(work: impl FnOnce() -> R) -> R {
+    housekeeping(work)
+}
+
 /// In a child after `fork()`, where only the forking thread lives: the
 /// housekeeping other threads had begun will never end.
 pub(crate) fn forget_housekeeping() {

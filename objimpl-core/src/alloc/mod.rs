@@ -52,6 +52,20 @@
 //! before the process aborts, or handed to the handler set with
 //! [`set_error_handler`]. With [`set_trace`] (`OBJIMPL_MALLOC_TRACE=1`) a
 //! report shows the stacks that allocated and freed the block.
+//!
+//! # `fork()`
+//!
+//! A process may fork while other threads allocate: `pthread_atfork`
+//! handlers hold every lock of the allocator across the fork (the debug
+//! hooks' too, and the one under which they capture stacks, so that no
+//! thread is inside `std::backtrace` at that moment), and the child
+//! allocates and frees as usual. The other threads' heaps stay in the child
+//! as they were, with their blocks: a block of theirs that the child frees
+//! is never reused in the child, whose arenas then grow for what it
+//! allocates again. The child does not adopt those heaps, as a thread
+//! adopts an exited thread's: their threads change them without a lock, and
+//! may have been half-way through a change at the fork, which would leave
+//! them torn in the child.
 //
 // Module map (the architecture, as the files read):
 //   size_class  the geometry: classes, pools, arenas

@@ -41,7 +41,9 @@ pub struct ClassStats {
 /// instant. A thread that exits meanwhile (or calls
 /// [`release_free_memory`](super::release_free_memory)) does not disturb
 /// them: the blocks, pools and arenas it gives back count once, before or
-/// after.
+/// after. (Unless such work goes on without a pause: after about a quarter
+/// of a second of tries, [`stats`] reads anyway, and may then count what
+/// it moves twice or not at all.)
 ///
 /// When no other thread is allocating, the byte figures add up to the
 /// arenas' size, [`arena_bytes`](Stats::arena_bytes): allocated blocks,
@@ -164,25 +166,55 @@ pub fn stats() -> Stats {
     // housekeeping would miscount what it moves, so it is taken again. A
     // bounded number of times: housekeeping that never pauses makes the
     // figures approximate, never the call endless.
-    let mut backoff = Backoff::new();
-    for _ in 0..SNAPSHOT_TRIES {
-        if let Some(stats) = read_quiet(&mut backoff, snapshot) {
+    let mut tries = QuietReads::new();
+    loop {
+        if let Some(stats) = tries.read(snapshot) {
             return stats;
         }
     }
-    snapshot(&Held::new())
 }
 
-/// How often [`stats`] tries for a snapshot that no heap's housekeeping
-/// overlapped: with [`Backoff`], about a quarter of a second in all.
+/// How often [`stats`] and the heap map try for a snapshot that no heap's
+/// housekeeping overlapped: with [`Backoff`], about a quarter of a second
+/// in all.
 const SNAPSHOT_TRIES: usize = 40;
+
+/// The tries of one snapshot ([`stats`], the heap map's) for a reading
+/// that no heap's housekeeping overlapped: at most [`SNAPSHOT_TRIES`],
+/// [`Backoff`] between them; then one more reading, whatever runs.
+pub(crate) struct QuietReads {
+    backoff: Backoff,
+    left: usize,
+}
+
+impl QuietReads {
+    /// All the tries left, the backoff at its shortest.
+    pub(crate) fn new() -> QuietReads {
+        QuietReads {
+            backoff: Backoff::new(),
+            left: SNAPSHOT_TRIES,
+        }
+    }
+
+    /// Calls `read` with the arenas held. Returns what it read if no
+    /// housekeeping overlapped it, or once the tries are used up (then the
+    /// reading may miscount what housekeeping moved meanwhile); else
+    /// `None`, after its turn of the backoff: call again.
+    pub(crate) fn read<R>(&mut self, read: impl FnOnce(&Held) -> R) -> Option<R> {
+        if self.left == 0 {
+            return Some(read(&Held::new()));
+        }
+        self.left -= 1;
+        read_quiet(&mut self.backoff, read)
+    }
+}
 
 /// Calls `read` with the arenas held, at a moment when no heap's
 /// housekeeping runs, and returns what it read if none began meanwhile.
 /// Else it lets the lock go, waits its turn of `backoff` for the work to
 /// finish (which may need the lock, to give an arena back) and returns
 /// `None`, for the caller to try again.
-pub(crate) fn read_quiet<R>(backoff: &mut Backoff, read: impl FnOnce(&Held) -> R) -> Option<R> {
+fn read_quiet<R>(backoff: &mut Backoff, read: impl FnOnce(&Held) -> R) -> Option<R> {
     let held = Held::new();
     let read = heap::quiet_mark().map(|mark| (mark, read(&held)));
     drop(held);
@@ -198,10 +230,10 @@ pub(crate) fn read_quiet<R>(backoff: &mut Backoff, read: impl FnOnce(&Held) -> R
 /// The wait between tries of [`read_quiet`]: from a microsecond, doubling,
 /// up to 10 ms. Housekeeping that unmaps arenas takes tens of
 /// microseconds, and its thread may be preempted.
-pub(crate) struct Backoff(Duration);
+struct Backoff(Duration);
 
 impl Backoff {
-    pub(crate) fn new() -> Backoff {
+    fn new() -> Backoff {
         Backoff(Duration::from_micros(1))
     }
 

@@ -378,3 +378,52 @@ fn pools_given_back_show_as_free_and_the_rest_stay_untouched() {
         64 * mine.len()
     );
 }
+
+/// Housekeeping that never pauses (two threads calling
+/// `release_free_memory` in a loop) overlaps every snapshot the picture
+/// tries: after `stats()`'s bound of tries it draws what it read. Unbounded,
+/// it mostly went on past the 5 s here (10 to more than 20 s in a release
+/// build), but a quiet moment could still let it through: the unit test
+/// `alloc::heap_map::tests::a_snapshot_across_housekeeping_that_never_ends_*`
+/// is the deterministic one.
+#[test]
+#[cfg_attr(miri, ignore = "a picture takes Miri minutes; see the module docs")]
+fn a_picture_taken_across_endless_housekeeping_comes_back() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+
+    let _serial = serial();
+    let stop = Arc::new(AtomicBool::new(false));
+    let housekeepers: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let keep = blocks_for_one_and_a_half_arenas();
+                while !stop.load(Ordering::Relaxed) {
+                    alloc::release_free_memory();
+                }
+                free_all(keep);
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(50));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let painter = thread::spawn(move || {
+        let start = Instant::now();
+        let svg = draw();
+        let _ = tx.send(start.elapsed());
+        svg
+    });
+    // Generous: the bounded tries take about a quarter of a second.
+    let took = rx.recv_timeout(Duration::from_secs(5));
+    // Either way, the housekeeping stops, and the picture comes back.
+    stop.store(true, Ordering::Relaxed);
+    for t in housekeepers {
+        t.join().unwrap();
+    }
+    let svg = painter.join().unwrap();
+    let took = took.expect("the picture did not come back within 5 s");
+    let map = Map::parse(&svg);
+    assert!(!map.rows.is_empty(), "{took:?}");
+}

@@ -24,8 +24,9 @@ use block::{Guards, HEAD, OVERHEAD, WORD};
 use registry::{Base, Entry};
 
 pub use block::{CLEAN_BYTE, DEAD_BYTE, FORBIDDEN_BYTE};
-pub(crate) use registry::{Map, Quarantine, all_shards, quarantine};
+pub(crate) use registry::{AllShards, Quarantine, all_shards, quarantine};
 pub use registry::{QUARANTINE_BLOCKS, QUARANTINE_BYTES};
+pub(crate) use report::capture_lock;
 pub use report::{ErrorKind, Report, set_error_handler, set_trace};
 
 /// The context of one domain's hooks: the domain (its API id) and the
@@ -113,26 +114,29 @@ fn function(domain: Domain, operation: usize) -> &'static str {
 // ---------------------------------------------------------------------------
 
 unsafe extern "C" fn debug_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
+    let call = report::enter();
     // SAFETY: only allocators made by `hooks` have this function.
-    allocate(unsafe { context(ctx) }, size, CLEAN_BYTE).cast()
+    allocate(unsafe { context(ctx) }, &call, size, CLEAN_BYTE).cast()
 }
 
 unsafe extern "C" fn debug_calloc(ctx: *mut c_void, n: usize, size: usize) -> *mut c_void {
     let Some(total) = n.checked_mul(size) else {
         return ptr::null_mut();
     };
+    let call = report::enter();
     // SAFETY: as in `debug_malloc`.
-    allocate(unsafe { context(ctx) }, total, 0).cast()
+    allocate(unsafe { context(ctx) }, &call, total, 0).cast()
 }
 
 unsafe extern "C" fn debug_realloc(ctx: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
+    let call = report::enter();
     // SAFETY: as in `debug_malloc`.
     let ctx = unsafe { context(ctx) };
-    let q = allocate(ctx, size, CLEAN_BYTE);
+    let q = allocate(ctx, &call, size, CLEAN_BYTE);
     if p.is_null() || q.is_null() {
         return q.cast();
     }
-    let moved = release(ctx, p.cast(), REALLOC, |old, old_size| {
+    let moved = release(ctx, &call, p.cast(), REALLOC, |old, old_size| {
         // SAFETY: `old` is the claimed block's data, `old_size` bytes; `q`
         // is a fresh block of `size` bytes, distinct from it.
         unsafe { ptr::copy_nonoverlapping(old, q, old_size.min(size)) };
@@ -141,7 +145,7 @@ unsafe extern "C" fn debug_realloc(ctx: *mut c_void, p: *mut c_void, size: usize
         q.cast()
     } else {
         // `p` could not be reallocated (reported): give `q` back quietly.
-        release(ctx, q, FREE, |_, _| ());
+        release(ctx, &call, q, FREE, |_, _| ());
         ptr::null_mut()
     }
 }
@@ -150,13 +154,15 @@ unsafe extern "C" fn debug_free(ctx: *mut c_void, p: *mut c_void) {
     if p.is_null() {
         return;
     }
+    let call = report::enter();
     // SAFETY: as in `debug_malloc`.
-    release(unsafe { context(ctx) }, p.cast(), FREE, |_, _| ());
+    release(unsafe { context(ctx) }, &call, p.cast(), FREE, |_, _| ());
 }
 
 /// A fresh block of `size` bytes, its head and tail written, the caller's
-/// bytes filled with `fill`, and known to the registry.
-fn allocate(ctx: &'static DebugCtx, size: usize, fill: u8) -> *mut u8 {
+/// bytes filled with `fill`, and known to the registry. `call` is the
+/// hooks' call that asks, for the stack.
+fn allocate(ctx: &'static DebugCtx, call: &report::Entered, size: usize, fill: u8) -> *mut u8 {
     let Some(total) = size
         .checked_add(OVERHEAD)
         .filter(|&total| total <= isize::MAX as usize)
@@ -180,7 +186,7 @@ fn allocate(ctx: &'static DebugCtx, size: usize, fill: u8) -> *mut u8 {
         serial,
         ctx,
         freed: false,
-        allocated_at: report::capture(),
+        allocated_at: report::capture(call),
         freed_at: None,
     };
     // Whatever was there (a block the allocator below recycled behind the
@@ -193,15 +199,17 @@ fn allocate(ctx: &'static DebugCtx, size: usize, fill: u8) -> *mut u8 {
 /// Frees `p` through `ctx`'s domain: checks it, runs `before_fill` on its
 /// data (for `realloc`'s copy), fills it with 0xDD and puts it in
 /// quarantine. Returns whether `p` was freed; reports what is wrong.
+/// `call` is the hooks' call that asks, for the stack.
 fn release(
     ctx: &'static DebugCtx,
+    call: &report::Entered,
     p: *mut u8,
     operation: usize,
     before_fill: impl FnOnce(*const u8, usize),
 ) -> bool {
     let address = p as usize;
     let function = function(ctx.domain, operation);
-    let freed_at = report::capture();
+    let freed_at = report::capture(call);
     let mut reports = Vec::new();
     let freed_size = {
         let mut shard = registry::shard(address);
@@ -470,6 +478,9 @@ unsafe fn describe_freed(entry: &Entry) -> String {
 /// alloc::set_error_handler(previous);
 /// ```
 pub fn check_memory() -> usize {
+    // As a call to the hooks: what it allocates under their locks (through
+    // a global allocator built on them) captures no stack.
+    let _call = report::enter();
     let mut reports = Vec::new();
     {
         let quarantine = registry::quarantine();

@@ -12,6 +12,10 @@
 //! quarantine, under that lock): a block leaves the map before it goes back
 //! to the allocator below. No code path holds a shard lock while it takes
 //! the quarantine's; `check_memory` holds the quarantine's, then shards'.
+//! A stack is captured before either is taken, under a lock of its own
+//! (`report::capture_lock`), and rendered for a report under a shard's:
+//! the fork handlers, which take them all, leave no thread in `std`'s
+//! backtrace code (`fork.rs`).
 
 use core::hash::{BuildHasherDefault, Hasher};
 use std::backtrace::Backtrace;
@@ -83,9 +87,15 @@ pub(crate) fn shard(address: usize) -> MutexGuard<'static, Map> {
     lock(&MAP[index])
 }
 
-/// Every shard, locked, in index order (for `fork`).
-pub(crate) fn all_shards() -> Vec<MutexGuard<'static, Map>> {
-    MAP.iter().map(lock).collect()
+/// Every shard, locked.
+pub(crate) type AllShards = [MutexGuard<'static, Map>; SHARDS];
+
+/// Every shard, locked, in index order (for `fork`). Allocates nothing: the
+/// fork handlers call it holding the capture lock, which an allocation
+/// through the hooks (as a global allocator built on them) could want.
+pub(crate) fn all_shards() -> AllShards {
+    // `from_fn` calls in index order.
+    core::array::from_fn(|index| lock(&MAP[index]))
 }
 
 /// Calls `f` on each shard in turn, locked.

@@ -74,6 +74,14 @@ mod svg;
 /// (about 100 µs per hundred arenas, measured on x86-64); allocations that
 /// need no new arena do not.
 ///
+/// Like [`stats`](super::stats), it reads when no thread is giving blocks,
+/// pools or arenas back (at its exit, or in
+/// [`release_free_memory`](super::release_free_memory)), and reads again if
+/// such work began meanwhile. If that work never pauses (threads exiting
+/// or calling `release_free_memory` one after another), it stops trying
+/// after about a quarter of a second and draws what it read last, whose
+/// figures may count what the work moved twice or not at all.
+///
 /// The elements carry their figures for tools: each arena row is a `<g>`
 /// with `data-arena` (its address) and `data-heap` (a number per heap);
 /// each pool cell a `<rect>` with `data-state` (`used`, `free` or
@@ -173,13 +181,22 @@ impl Snapshot {
         // back, which takes the lock, so it cannot run under it.
         heap::collect_current();
         let mut arenas: Vec<ArenaRow> = Vec::new();
-        let mut backoff = stats::Backoff::new();
+        // As `stats()`: not across a heap's housekeeping, if that comes
+        // within its bound of tries; else what it read after them.
+        let mut tries = stats::QuietReads::new();
+        // The most arenas a reading found, when more than the rows reserved.
+        let mut seen = 0;
         let (stats, cached) = loop {
-            arenas.reserve(arena::current_arenas() + SPARE_ROWS);
-            // As `stats()`: not across a heap's housekeeping.
-            let read = stats::read_quiet(&mut backoff, |held| {
+            // A reading that found more arenas than rows is taken again,
+            // even once the tries are used up: the rows reserved then
+            // exceed the most arenas any reading found, so each such
+            // reading found more than all before, and arenas cannot grow
+            // for ever.
+            arenas.reserve(arena::current_arenas().max(seen) + SPARE_ROWS);
+            let read = tries.read(|held| {
                 if held.count() > arenas.capacity() {
                     // Arenas were made since we counted: reserve again, unlocked.
+                    seen = held.count();
                     return None;
                 }
                 // From here until the lock goes, nothing allocates:
@@ -269,6 +286,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Housekeeping that never ends while the picture is taken (a thread
+    /// suspended in the middle of its exit, or threads that exit or call
+    /// `release_free_memory` one after another without a pause) overlaps
+    /// every try: after its bound of tries, the snapshot reads anyway.
+    /// Without the bound it tried for ever.
+    #[test]
+    fn a_snapshot_across_housekeeping_that_never_ends_comes_back() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            heap::as_housekeeping(|| {
+                let snapshot = Snapshot::take();
+                let _ = tx.send(snapshot.arenas.len() == snapshot.stats.arenas_current);
+            });
+        });
+        // About a quarter of a second; generous for a loaded machine and Miri.
+        let rows_match = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the snapshot did not come back within 20 s");
+        assert!(rows_match, "rows and arenas are read together");
     }
 
     /// Under Miri this is the soundness check of the picture's reads (the
