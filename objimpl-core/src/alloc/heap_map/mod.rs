@@ -74,7 +74,7 @@ mod svg;
 /// (about 100 µs per hundred arenas, measured on x86-64); allocations that
 /// need no new arena do not.
 ///
-/// Like [`stats`](super::stats), it reads when no thread is giving blocks,
+/// Like [`stats`](super::stats()), it reads when no thread is giving blocks,
 /// pools or arenas back (at its exit, or in
 /// [`release_free_memory`](super::release_free_memory)), and reads again if
 /// such work began meanwhile. If that work never pauses (threads exiting
