@@ -229,11 +229,35 @@ impl Allocator {
         SYSTEM.allocator
     }
 
-    /// Whether this is the built-in allocator of `slot`: told by the
-    /// context pointer, which for the built-ins points at their own static
-    /// (function pointers do not compare reliably).
+    /// Whether this is the built-in allocator of `slot`.
     fn is(&self, slot: &'static Installed) -> bool {
-        ptr::eq(self.ctx, slot.allocator.ctx)
+        self.same_as(&slot.allocator)
+    }
+
+    /// Whether `self` and `other` are the same allocator: the same `ctx`
+    /// and the same four functions. The `ctx` alone does not tell: a
+    /// wrapper often keeps the one of the allocator it wraps (the C idiom
+    /// `alloc.ctx = orig.ctx`) and calls it with its own functions.
+    ///
+    /// Function pointers do not compare reliably, which is harmless here.
+    /// One function may have several addresses (it may be instantiated
+    /// once per codegen unit, and under Miri each time it is made a
+    /// pointer): a built-in then passes for another allocator, and only
+    /// loses its direct path (it is called through its slot, as any
+    /// other). The built-ins' functions are made pointers once, in their
+    /// statics, and every copy of them comes from there, so this does
+    /// not happen to them. Two functions of identical code may be merged
+    /// into one address: an allocator then passes for a built-in only if
+    /// its `ctx` is the built-in's (a private static, or the hooks' own
+    /// record) and all four of its functions are at the built-in's
+    /// addresses, that is, run the built-in's code, which is what calling
+    /// the built-in does.
+    pub(crate) fn same_as(&self, other: &Allocator) -> bool {
+        ptr::eq(self.ctx, other.ctx)
+            && ptr::fn_addr_eq(self.malloc, other.malloc)
+            && ptr::fn_addr_eq(self.calloc, other.calloc)
+            && ptr::fn_addr_eq(self.realloc, other.realloc)
+            && ptr::fn_addr_eq(self.free, other.free)
     }
 }
 

@@ -41,7 +41,7 @@ pub(crate) struct DebugCtx {
 unsafe impl Sync for DebugCtx {}
 
 /// Every `DebugCtx` ever made (push-only), to tell the hooks' allocators
-/// from others by their `ctx` alone.
+/// from others.
 static CONTEXTS: AtomicPtr<DebugCtx> = AtomicPtr::new(ptr::null_mut());
 
 /// Allocations made through the hooks, for the serial numbers.
@@ -63,20 +63,43 @@ pub(crate) fn hooks(domain: Domain, inner: &Allocator) -> Allocator {
             Err(now) => head = now,
         }
     }
+    with_context(ctx)
+}
+
+/// The hooks' functions, made function pointers once: every allocator of
+/// the hooks copies them from here. A function made a pointer twice may
+/// get two addresses (under Miri it does), and [`is_hooks`] compares them.
+static HOOKS: Allocator = Allocator {
+    ctx: ptr::null_mut(),
+    malloc: debug_malloc,
+    calloc: debug_calloc,
+    realloc: debug_realloc,
+    free: debug_free,
+};
+
+/// The hooks' allocator of context `ctx`.
+fn with_context(ctx: *const DebugCtx) -> Allocator {
     Allocator {
-        ctx: ctx.cast(),
-        malloc: debug_malloc,
-        calloc: debug_calloc,
-        realloc: debug_realloc,
-        free: debug_free,
+        ctx: ctx.cast_mut().cast(),
+        ..HOOKS
     }
 }
 
-/// Whether `allocator` is the debug hooks of some domain.
+/// Whether `allocator` is the debug hooks of some domain: one of their
+/// contexts with their functions. A wrapper that keeps the hooks' `ctx`
+/// and calls them from its own functions is not the hooks (and the hooks
+/// can go on top of it).
+///
+/// Function pointers do not compare reliably (see [`Allocator::same_as`]),
+/// harmlessly here too. The hooks' come from one static ([`HOOKS`]), so
+/// copies of them compare equal; were the hooks taken for another
+/// allocator all the same, they would only get a second layer of hooks on
+/// top, which works. Another allocator is taken for them only with one of
+/// their contexts and their functions' addresses, that is, their code.
 pub(crate) fn is_hooks(allocator: &Allocator) -> bool {
     let mut ctx = CONTEXTS.load(Ordering::Acquire);
     while !ctx.is_null() {
-        if ptr::eq(ctx.cast(), allocator.ctx) {
+        if allocator.same_as(&with_context(ctx)) {
             return true;
         }
         // SAFETY: contexts are published initialised and never freed.
