@@ -14,6 +14,7 @@ mod block;
 mod registry;
 mod report;
 
+use core::cell::Cell;
 use core::ffi::c_void;
 use core::fmt::Write;
 use core::ptr;
@@ -132,12 +133,93 @@ fn function(domain: Domain, operation: usize) -> &'static str {
 }
 
 // ---------------------------------------------------------------------------
+// The hooks' own code, and the calls it makes.
+//
+// The hooks' own code allocates (the registry's tables, the quarantine's
+// queue, stacks, reports) through the global allocator, sometimes under
+// their locks. A program's global allocator may be built on the families,
+// and so on the hooks: such an allocation comes back to them, on the same
+// thread, and would wait for a lock that thread holds. So while the hooks'
+// own code runs, a call to them passes straight to the allocator below,
+// unchecked (CPython's tracemalloc does the same for its own allocations).
+// Such blocks are the hooks' own: made and freed by their code alone, so
+// always through the same path. (Not quite always with traces on: the
+// symbol cache of `std`'s backtraces is filled by a report's stacks, in
+// the hooks' code, and by a program's own backtraces, outside it. A block
+// of it made outside and freed inside would reach the allocator below at
+// an address it never handed out; the other way round, the hooks would
+// report a pointer they never handed out. With a global allocator built on
+// the hooks, keep traces off in a program that prints backtraces.)
+//
+// What the hooks call besides their own code runs as outside them: the
+// allocator below (which may be, or call, hooks in turn: those check its
+// blocks) and the error handler (whose blocks may outlive the call).
+// ---------------------------------------------------------------------------
+
+thread_local! {
+    /// Whether the hooks' own code is running on this thread. A
+    /// const-initialised `Cell` without destructor: reaching it never
+    /// allocates, and it is there until the thread is gone.
+    static IN_HOOKS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The hooks' own code running on this thread, until dropped.
+struct Own {
+    /// Whether this one marked the thread (the outermost).
+    marked: bool,
+}
+
+impl Own {
+    /// Marks the hooks' own code as running; `None` if it already was:
+    /// the call is one of the hooks' own allocations, come back.
+    fn enter() -> Option<Own> {
+        // Not `then_some`: an `Own` made and dropped would unmark it.
+        (!IN_HOOKS.replace(true)).then(|| Own { marked: true })
+    }
+
+    /// Marks it as running, whether or not it already was.
+    fn enter_any() -> Own {
+        Own {
+            marked: !IN_HOOKS.replace(true),
+        }
+    }
+}
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        if self.marked {
+            IN_HOOKS.set(false);
+        }
+    }
+}
+
+/// Runs `f`, a call out of the hooks' own code (the allocator below, the
+/// error handler), as outside it.
+pub(crate) fn outside<R>(f: impl FnOnce() -> R) -> R {
+    /// Marks the hooks' own code as running again (even if `f` unwinds).
+    struct Back(bool);
+    impl Drop for Back {
+        fn drop(&mut self) {
+            IN_HOOKS.set(self.0);
+        }
+    }
+    let _back = Back(IN_HOOKS.replace(false));
+    f()
+}
+
+// ---------------------------------------------------------------------------
 // The hooks' functions.
 // ---------------------------------------------------------------------------
 
 unsafe extern "C" fn debug_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: only allocators made by `hooks` have this function.
-    allocate(unsafe { context(ctx) }, size, CLEAN_BYTE).cast()
+    let ctx = unsafe { context(ctx) };
+    let Some(_own) = Own::enter() else {
+        // SAFETY: one of the hooks' own allocations (see above); the
+        // allocator below honours `Allocator`'s contract.
+        return unsafe { (ctx.inner.malloc)(ctx.inner.ctx, size) };
+    };
+    allocate(ctx, size, CLEAN_BYTE).cast()
 }
 
 unsafe extern "C" fn debug_calloc(ctx: *mut c_void, n: usize, size: usize) -> *mut c_void {
@@ -145,12 +227,22 @@ unsafe extern "C" fn debug_calloc(ctx: *mut c_void, n: usize, size: usize) -> *m
         return ptr::null_mut();
     };
     // SAFETY: as in `debug_malloc`.
-    allocate(unsafe { context(ctx) }, total, 0).cast()
+    let ctx = unsafe { context(ctx) };
+    let Some(_own) = Own::enter() else {
+        // SAFETY: as in `debug_malloc`.
+        return unsafe { (ctx.inner.calloc)(ctx.inner.ctx, n, size) };
+    };
+    allocate(ctx, total, 0).cast()
 }
 
 unsafe extern "C" fn debug_realloc(ctx: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: as in `debug_malloc`.
     let ctx = unsafe { context(ctx) };
+    let Some(_own) = Own::enter() else {
+        // SAFETY: as in `debug_malloc`; `p` is null or one of the hooks'
+        // own blocks, which the allocator below made.
+        return unsafe { (ctx.inner.realloc)(ctx.inner.ctx, p, size) };
+    };
     let q = allocate(ctx, size, CLEAN_BYTE);
     if p.is_null() || q.is_null() {
         return q.cast();
@@ -174,7 +266,12 @@ unsafe extern "C" fn debug_free(ctx: *mut c_void, p: *mut c_void) {
         return;
     }
     // SAFETY: as in `debug_malloc`.
-    release(unsafe { context(ctx) }, p.cast(), FREE, |_, _| ());
+    let ctx = unsafe { context(ctx) };
+    let Some(_own) = Own::enter() else {
+        // SAFETY: as in `debug_realloc`.
+        return unsafe { (ctx.inner.free)(ctx.inner.ctx, p) };
+    };
+    release(ctx, p.cast(), FREE, |_, _| ());
 }
 
 /// A fresh block of `size` bytes, its head and tail written, the caller's
@@ -187,7 +284,7 @@ fn allocate(ctx: &'static DebugCtx, size: usize, fill: u8) -> *mut u8 {
         return ptr::null_mut();
     };
     // SAFETY: the allocator below honours `Allocator`'s contract.
-    let base = unsafe { (ctx.inner.malloc)(ctx.inner.ctx, total) }.cast::<u8>();
+    let base = outside(|| unsafe { (ctx.inner.malloc)(ctx.inner.ctx, total) }).cast::<u8>();
     if base.is_null() {
         return base;
     }
@@ -302,7 +399,7 @@ fn evict(address: usize, size: usize, function: &'static str) {
     }
     let inner = &entry.ctx.inner;
     // SAFETY: the block came from `inner` and has left the registry.
-    unsafe { (inner.free)(inner.ctx, entry.base.0.cast()) };
+    outside(|| unsafe { (inner.free)(inner.ctx, entry.base.0.cast()) });
 }
 
 // ---------------------------------------------------------------------------
@@ -493,6 +590,8 @@ unsafe fn describe_freed(entry: &Entry) -> String {
 /// alloc::set_error_handler(previous);
 /// ```
 pub fn check_memory() -> usize {
+    // Its reports are made under the hooks' locks.
+    let _own = Own::enter_any();
     let mut reports = Vec::new();
     {
         let quarantine = registry::quarantine();

@@ -276,7 +276,8 @@ pub(crate) fn raise(report: Report) {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     match handler {
-        Some(handler) => handler(&report),
+        // The handler's blocks may outlive this call: not the hooks' own.
+        Some(handler) => super::outside(|| handler(&report)),
         None => {
             // Straight to the stream: `eprint!` output of a test thread is
             // captured, and would die with the process.
