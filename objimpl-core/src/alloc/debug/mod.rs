@@ -48,13 +48,15 @@ static CONTEXTS: AtomicPtr<DebugCtx> = AtomicPtr::new(ptr::null_mut());
 /// Allocations made through the hooks, for the serial numbers.
 static SERIAL: AtomicUsize = AtomicUsize::new(0);
 
-/// The hooks for `domain`, on top of `inner`.
+/// The hooks for `domain`, on top of `inner`. Their context comes from the
+/// C library, not a `Box`: this runs in the allocator's setup, which must
+/// not allocate through the global allocator (see `system::keep`).
 pub(crate) fn hooks(domain: Domain, inner: &Allocator) -> Allocator {
-    let ctx = Box::into_raw(Box::new(DebugCtx {
+    let ctx = super::system::keep(DebugCtx {
         domain,
         inner: *inner,
         next: ptr::null(),
-    }));
+    });
     let mut head = CONTEXTS.load(Ordering::Relaxed);
     loop {
         // SAFETY: `ctx` is ours until published.
