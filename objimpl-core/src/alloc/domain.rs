@@ -18,10 +18,12 @@
 //! ```
 //!
 //! An installed allocator is never freed: a thread may still be calling the
-//! one `set_allocator` replaced. Each one made is linked on `KEPT`, so all
-//! stay reachable (and Miri sees no leak).
+//! one `set_allocator` replaced. Each one made (in the C library's heap: the
+//! setup must not allocate through the global allocator, see [`configure`])
+//! is linked on `KEPT`, so all stay reachable (and Miri sees no leak).
 
-use core::ffi::c_void;
+use core::cell::Cell;
+use core::ffi::{CStr, c_void};
 use core::fmt;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -229,11 +231,35 @@ impl Allocator {
         SYSTEM.allocator
     }
 
-    /// Whether this is the built-in allocator of `slot`: told by the
-    /// context pointer, which for the built-ins points at their own static
-    /// (function pointers do not compare reliably).
+    /// Whether this is the built-in allocator of `slot`.
     fn is(&self, slot: &'static Installed) -> bool {
-        ptr::eq(self.ctx, slot.allocator.ctx)
+        self.same_as(&slot.allocator)
+    }
+
+    /// Whether `self` and `other` are the same allocator: the same `ctx`
+    /// and the same four functions. The `ctx` alone does not tell: a
+    /// wrapper often keeps the one of the allocator it wraps (the C idiom
+    /// `alloc.ctx = orig.ctx`) and calls it with its own functions.
+    ///
+    /// Function pointers do not compare reliably, which is harmless here.
+    /// One function may have several addresses (it may be instantiated
+    /// once per codegen unit, and under Miri each time it is made a
+    /// pointer): a built-in then passes for another allocator, and only
+    /// loses its direct path (it is called through its slot, as any
+    /// other). The built-ins' functions are made pointers once, in their
+    /// statics, and every copy of them comes from there, so this does
+    /// not happen to them. Two functions of identical code may be merged
+    /// into one address: an allocator then passes for a built-in only if
+    /// its `ctx` is the built-in's (a private static, or the hooks' own
+    /// record) and all four of its functions are at the built-in's
+    /// addresses, that is, run the built-in's code, which is what calling
+    /// the built-in does.
+    pub(crate) fn same_as(&self, other: &Allocator) -> bool {
+        ptr::eq(self.ctx, other.ctx)
+            && ptr::fn_addr_eq(self.malloc, other.malloc)
+            && ptr::fn_addr_eq(self.calloc, other.calloc)
+            && ptr::fn_addr_eq(self.realloc, other.realloc)
+            && ptr::fn_addr_eq(self.free, other.free)
     }
 }
 
@@ -344,10 +370,11 @@ fn install(domain: Domain, allocator: Allocator) {
         slot.store(ptr::from_ref(builtin).cast_mut(), Ordering::Release);
         return;
     }
-    let installed = Box::into_raw(Box::new(Installed {
+    // From the C library, not a `Box`: see `system::keep`.
+    let installed = system::keep(Installed {
         allocator,
         kept_next: ptr::null(),
-    }));
+    });
     let mut head = KEPT.load(Ordering::Relaxed);
     loop {
         // SAFETY: `installed` is ours until published.
@@ -374,27 +401,48 @@ const CHOICES: &str = "default, pymalloc, malloc, debug, pymalloc_debug, malloc_
 /// Unset or empty is `default`: the pool, with the debug hooks on top in
 /// builds with `debug_assertions`. An unknown value is fatal, as an unknown
 /// `PYTHONMALLOC` is: the message names the valid ones.
+///
+/// It allocates nothing through the global allocator: a program may build
+/// its global allocator on the families, and then its first allocation is
+/// the call that runs this. Had this allocated through the global
+/// allocator, the family would have been called again from inside, and
+/// waited for the first call to finish: for ever, before `main`. So the
+/// variables are read in place ([`env()`]) and the records that `install`
+/// and the hooks keep come from the C library (`system::keep`). Should
+/// this ever be re-entered all the same, the process says so and aborts
+/// ([`once_on_this_thread`]).
 pub(crate) fn configure() {
     static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
+    if ONCE.is_completed() {
+        return;
+    }
+    once_on_this_thread(&ONCE, || {
         super::fork::install();
-        let value = std::env::var_os("OBJIMPL_MALLOC");
-        let value = value.as_deref().map(|v| v.to_string_lossy());
-        let (base, hooks) = match value.as_deref().unwrap_or("") {
-            "" | "default" => (&PYMALLOC, cfg!(debug_assertions)),
-            "pymalloc" => (&PYMALLOC, false),
-            "malloc" => (&SYSTEM, false),
-            "debug" | "pymalloc_debug" => (&PYMALLOC, true),
-            "malloc_debug" => (&SYSTEM, true),
+        let value = env(c"OBJIMPL_MALLOC").unwrap_or_default();
+        let (base, hooks) = match value.to_bytes() {
+            b"" | b"default" => (&PYMALLOC, cfg!(debug_assertions)),
+            b"pymalloc" => (&PYMALLOC, false),
+            b"malloc" => (&SYSTEM, false),
+            b"debug" | b"pymalloc_debug" => (&PYMALLOC, true),
+            b"malloc_debug" => (&SYSTEM, true),
             other => {
-                eprintln!(
-                    "objimpl: OBJIMPL_MALLOC={other:?} names no allocator; \
-                     use one of: {CHOICES}"
-                );
+                // Written without allocating (`eprintln` does not when no
+                // test harness captures the output).
+                match core::str::from_utf8(other) {
+                    Ok(other) => eprintln!(
+                        "objimpl: OBJIMPL_MALLOC={other:?} names no allocator; \
+                         use one of: {CHOICES}"
+                    ),
+                    Err(_) => eprintln!(
+                        "objimpl: OBJIMPL_MALLOC=\"{}\" names no allocator; \
+                         use one of: {CHOICES}",
+                        other.escape_ascii()
+                    ),
+                }
                 std::process::abort();
             }
         };
-        if std::env::var_os("OBJIMPL_MALLOC_TRACE").is_some_and(|v| !v.is_empty() && v != "0") {
+        if env(c"OBJIMPL_MALLOC_TRACE").is_some_and(|v| !matches!(v.to_bytes(), b"" | b"0")) {
             debug::set_trace(true);
         }
         // Each slot goes from FIRST_USE to its final allocator in one
@@ -410,6 +458,54 @@ pub(crate) fn configure() {
             install(domain, allocator);
         }
     });
+}
+
+/// The environment variable `name`, read in place with the C library's
+/// `getenv`: `std::env::var_os` would copy it into memory from the global
+/// allocator. The value is read before `configure` returns, never kept.
+fn env(name: &CStr) -> Option<&CStr> {
+    // SAFETY: `name` is NUL-terminated. `getenv` is sound while no thread
+    // changes the environment, and changing it is the unsafe side:
+    // `std::env::set_var` and `remove_var` are unsafe (since edition 2024)
+    // precisely because C code may read the environment meanwhile, as
+    // here, and their callers promise that no thread does.
+    let value = unsafe { libc::getenv(name.as_ptr()) };
+    // SAFETY: non-null, `value` is a NUL-terminated string of the
+    // environment, which stays as it is (see above) while it is read.
+    (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) })
+}
+
+/// Runs `body` through `once`, unless the calling thread is already inside
+/// `body` (it would wait for itself for ever): then says so on stderr and
+/// aborts. `body` re-entered means that it allocated through a global
+/// allocator built on the families, which it must never do.
+///
+/// Only the first use pays for the check: [`configure`] calls this while
+/// `once` is not complete.
+fn once_on_this_thread(once: &Once, body: impl FnOnce()) {
+    thread_local! {
+        // A const-initialised `Cell` of no destructor: reaching it never
+        // allocates.
+        static INSIDE: Cell<bool> = const { Cell::new(false) };
+    }
+    /// Clears `INSIDE` when `body` returns (or unwinds).
+    struct Inside;
+    impl Drop for Inside {
+        fn drop(&mut self) {
+            INSIDE.set(false);
+        }
+    }
+    if INSIDE.replace(true) {
+        const MESSAGE: &[u8] = b"objimpl: the allocator's setup was re-entered: it \
+            allocated through a global allocator built on the families, and would \
+            wait for itself for ever; aborting\n";
+        // SAFETY: `MESSAGE` is readable for its length. `write` to stderr
+        // allocates nothing (`eprintln` might, when a harness captures it).
+        let _ = unsafe { libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len()) };
+        std::process::abort();
+    }
+    let _inside = Inside;
+    once.call_once(body);
 }
 
 /// The allocator installed for `domain` now (`PyMem_GetAllocator`), to
@@ -621,4 +717,54 @@ unsafe extern "C" fn first_use_realloc(
 unsafe extern "C" fn first_use_free(ctx: *mut c_void, p: *mut c_void) {
     // SAFETY: as in `first_use_realloc`.
     unsafe { free(p.cast(), first_use_domain(ctx)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A first use that re-enters itself on one thread (had it allocated
+    /// through a global allocator built on the families) aborts, saying
+    /// so, instead of waiting for itself for ever.
+    #[test]
+    #[cfg_attr(miri, ignore = "runs a child process")]
+    fn a_reentered_setup_aborts_with_a_message() {
+        use std::process::{Command, Stdio};
+        use std::time::{Duration, Instant};
+
+        const CHILD: &str = "OBJIMPL_TEST_REENTER";
+        if std::env::var_os(CHILD).is_some() {
+            static ONCE: Once = Once::new();
+            once_on_this_thread(&ONCE, || once_on_this_thread(&ONCE, || ()));
+            println!("not stopped");
+            return;
+        }
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "alloc::domain::tests::a_reentered_setup_aborts_with_a_message",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(20) {
+                child.kill().unwrap();
+                panic!("the child waits for itself");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("not stopped"));
+        assert!(
+            stderr.contains("objimpl: the allocator's setup was re-entered"),
+            "{stderr}"
+        );
+    }
 }

@@ -68,3 +68,30 @@ pub(crate) unsafe fn free(p: *mut u8) {
     // SAFETY: the caller guarantees `p` is null or a live block of the C library's allocator.
     unsafe { libc::free(p.cast()) }
 }
+
+/// `value`, moved into a block of the C library's heap that is never freed:
+/// the records the allocator keeps for the life of the process (installed
+/// allocators, the debug hooks' contexts), each linked on a static list so
+/// that it stays reachable.
+///
+/// Not a `Box`: these records are made while the allocator is being set up,
+/// at the first call of a family, and a program whose global allocator is
+/// built on the families would call the family again from inside that
+/// first call (and wait for itself). Aborts, as `Box::new` does, if the C
+/// library has no memory.
+pub(crate) fn keep<T>(value: T) -> *mut T {
+    const {
+        assert!(
+            align_of::<T>() <= ALIGNMENT,
+            "the C library's blocks are aligned to 16"
+        )
+    };
+    let p = malloc(size_of::<T>()).cast::<T>();
+    if p.is_null() {
+        std::alloc::handle_alloc_error(core::alloc::Layout::new::<T>());
+    }
+    // SAFETY: `p` is a fresh block of at least `size_of::<T>()` bytes,
+    // aligned to `ALIGNMENT`, which covers `T`'s alignment (checked above).
+    unsafe { p.write(value) };
+    p
+}

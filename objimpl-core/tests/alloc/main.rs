@@ -12,6 +12,7 @@
 
 mod arena_return;
 mod cross_thread;
+mod domains;
 mod families;
 mod fast_path;
 mod heap_map;

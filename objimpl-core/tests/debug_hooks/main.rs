@@ -12,6 +12,7 @@ mod detection;
 mod environment;
 mod layout;
 mod trace;
+mod wrappers;
 
 use objimpl_core::alloc::{self, Domain, Report};
 use std::process::{Command, Output};

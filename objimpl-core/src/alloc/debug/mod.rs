@@ -14,6 +14,7 @@ mod block;
 mod registry;
 mod report;
 
+use core::cell::Cell;
 use core::ffi::c_void;
 use core::fmt::Write;
 use core::ptr;
@@ -42,19 +43,21 @@ pub(crate) struct DebugCtx {
 unsafe impl Sync for DebugCtx {}
 
 /// Every `DebugCtx` ever made (push-only), to tell the hooks' allocators
-/// from others by their `ctx` alone.
+/// from others.
 static CONTEXTS: AtomicPtr<DebugCtx> = AtomicPtr::new(ptr::null_mut());
 
 /// Allocations made through the hooks, for the serial numbers.
 static SERIAL: AtomicUsize = AtomicUsize::new(0);
 
-/// The hooks for `domain`, on top of `inner`.
+/// The hooks for `domain`, on top of `inner`. Their context comes from the
+/// C library, not a `Box`: this runs in the allocator's setup, which must
+/// not allocate through the global allocator (see `system::keep`).
 pub(crate) fn hooks(domain: Domain, inner: &Allocator) -> Allocator {
-    let ctx = Box::into_raw(Box::new(DebugCtx {
+    let ctx = super::system::keep(DebugCtx {
         domain,
         inner: *inner,
         next: ptr::null(),
-    }));
+    });
     let mut head = CONTEXTS.load(Ordering::Relaxed);
     loop {
         // SAFETY: `ctx` is ours until published.
@@ -64,20 +67,43 @@ pub(crate) fn hooks(domain: Domain, inner: &Allocator) -> Allocator {
             Err(now) => head = now,
         }
     }
+    with_context(ctx)
+}
+
+/// The hooks' functions, made function pointers once: every allocator of
+/// the hooks copies them from here. A function made a pointer twice may
+/// get two addresses (under Miri it does), and [`is_hooks`] compares them.
+static HOOKS: Allocator = Allocator {
+    ctx: ptr::null_mut(),
+    malloc: debug_malloc,
+    calloc: debug_calloc,
+    realloc: debug_realloc,
+    free: debug_free,
+};
+
+/// The hooks' allocator of context `ctx`.
+fn with_context(ctx: *const DebugCtx) -> Allocator {
     Allocator {
-        ctx: ctx.cast(),
-        malloc: debug_malloc,
-        calloc: debug_calloc,
-        realloc: debug_realloc,
-        free: debug_free,
+        ctx: ctx.cast_mut().cast(),
+        ..HOOKS
     }
 }
 
-/// Whether `allocator` is the debug hooks of some domain.
+/// Whether `allocator` is the debug hooks of some domain: one of their
+/// contexts with their functions. A wrapper that keeps the hooks' `ctx`
+/// and calls them from its own functions is not the hooks (and the hooks
+/// can go on top of it).
+///
+/// Function pointers do not compare reliably (see [`Allocator::same_as`]),
+/// harmlessly here too. The hooks' come from one static ([`HOOKS`]), so
+/// copies of them compare equal; were the hooks taken for another
+/// allocator all the same, they would only get a second layer of hooks on
+/// top, which works. Another allocator is taken for them only with one of
+/// their contexts and their functions' addresses, that is, their code.
 pub(crate) fn is_hooks(allocator: &Allocator) -> bool {
     let mut ctx = CONTEXTS.load(Ordering::Acquire);
     while !ctx.is_null() {
-        if ptr::eq(ctx.cast(), allocator.ctx) {
+        if allocator.same_as(&with_context(ctx)) {
             return true;
         }
         // SAFETY: contexts are published initialised and never freed.
@@ -110,33 +136,121 @@ fn function(domain: Domain, operation: usize) -> &'static str {
 }
 
 // ---------------------------------------------------------------------------
+// The hooks' own code, and the calls it makes.
+//
+// The hooks' own code allocates (the registry's tables, the quarantine's
+// queue, stacks, reports) through the global allocator, sometimes under
+// their locks. A program's global allocator may be built on the families,
+// and so on the hooks: such an allocation comes back to them, on the same
+// thread, and would wait for a lock that thread holds. So while the hooks'
+// own code runs, a call to them passes straight to the allocator below,
+// unchecked (CPython's tracemalloc does the same for its own allocations).
+// Such blocks are the hooks' own: made and freed by their code alone, so
+// always through the same path. (Not quite always with traces on: the
+// symbol cache of `std`'s backtraces is filled by a report's stacks, in
+// the hooks' code, and by a program's own backtraces, outside it. A block
+// of it made outside and freed inside would reach the allocator below at
+// an address it never handed out; the other way round, the hooks would
+// report a pointer they never handed out. With a global allocator built on
+// the hooks, keep traces off in a program that prints backtraces.)
+//
+// What the hooks call besides their own code runs as outside them: the
+// allocator below (which may be, or call, hooks in turn: those check its
+// blocks) and the error handler (whose blocks may outlive the call).
+// ---------------------------------------------------------------------------
+
+thread_local! {
+    /// Whether the hooks' own code is running on this thread. A
+    /// const-initialised `Cell` without destructor: reaching it never
+    /// allocates, and it is there until the thread is gone.
+    static IN_HOOKS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The hooks' own code running on this thread, until dropped.
+struct Own {
+    /// Whether this one marked the thread (the outermost).
+    marked: bool,
+}
+
+impl Own {
+    /// Marks the hooks' own code as running; `None` if it already was:
+    /// the call is one of the hooks' own allocations, come back.
+    fn enter() -> Option<Own> {
+        // Not `then_some`: an `Own` made and dropped would unmark it.
+        (!IN_HOOKS.replace(true)).then(|| Own { marked: true })
+    }
+
+    /// Marks it as running, whether or not it already was.
+    fn enter_any() -> Own {
+        Own {
+            marked: !IN_HOOKS.replace(true),
+        }
+    }
+}
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        if self.marked {
+            IN_HOOKS.set(false);
+        }
+    }
+}
+
+/// Runs `f`, a call out of the hooks' own code (the allocator below, the
+/// error handler), as outside it.
+pub(crate) fn outside<R>(f: impl FnOnce() -> R) -> R {
+    /// Marks the hooks' own code as running again (even if `f` unwinds).
+    struct Back(bool);
+    impl Drop for Back {
+        fn drop(&mut self) {
+            IN_HOOKS.set(self.0);
+        }
+    }
+    let _back = Back(IN_HOOKS.replace(false));
+    f()
+}
+
+// ---------------------------------------------------------------------------
 // The hooks' functions.
 // ---------------------------------------------------------------------------
 
 unsafe extern "C" fn debug_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
-    let call = report::enter();
     // SAFETY: only allocators made by `hooks` have this function.
-    allocate(unsafe { context(ctx) }, &call, size, CLEAN_BYTE).cast()
+    let ctx = unsafe { context(ctx) };
+    let Some(_own) = Own::enter() else {
+        // SAFETY: one of the hooks' own allocations (see above); the
+        // allocator below honours `Allocator`'s contract.
+        return unsafe { (ctx.inner.malloc)(ctx.inner.ctx, size) };
+    };
+    allocate(ctx, size, CLEAN_BYTE).cast()
 }
 
 unsafe extern "C" fn debug_calloc(ctx: *mut c_void, n: usize, size: usize) -> *mut c_void {
     let Some(total) = n.checked_mul(size) else {
         return ptr::null_mut();
     };
-    let call = report::enter();
     // SAFETY: as in `debug_malloc`.
-    allocate(unsafe { context(ctx) }, &call, total, 0).cast()
+    let ctx = unsafe { context(ctx) };
+    let Some(_own) = Own::enter() else {
+        // SAFETY: as in `debug_malloc`.
+        return unsafe { (ctx.inner.calloc)(ctx.inner.ctx, n, size) };
+    };
+    allocate(ctx, total, 0).cast()
 }
 
 unsafe extern "C" fn debug_realloc(ctx: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
-    let call = report::enter();
     // SAFETY: as in `debug_malloc`.
     let ctx = unsafe { context(ctx) };
-    let q = allocate(ctx, &call, size, CLEAN_BYTE);
+    let Some(_own) = Own::enter() else {
+        // SAFETY: as in `debug_malloc`; `p` is null or one of the hooks'
+        // own blocks, which the allocator below made.
+        return unsafe { (ctx.inner.realloc)(ctx.inner.ctx, p, size) };
+    };
+    let q = allocate(ctx, size, CLEAN_BYTE);
     if p.is_null() || q.is_null() {
         return q.cast();
     }
-    let moved = release(ctx, &call, p.cast(), REALLOC, |old, old_size| {
+    let moved = release(ctx, p.cast(), REALLOC, |old, old_size| {
         // SAFETY: `old` is the claimed block's data, `old_size` bytes; `q`
         // is a fresh block of `size` bytes, distinct from it.
         unsafe { ptr::copy_nonoverlapping(old, q, old_size.min(size)) };
@@ -145,7 +259,7 @@ unsafe extern "C" fn debug_realloc(ctx: *mut c_void, p: *mut c_void, size: usize
         q.cast()
     } else {
         // `p` could not be reallocated (reported): give `q` back quietly.
-        release(ctx, &call, q, FREE, |_, _| ());
+        release(ctx, q, FREE, |_, _| ());
         ptr::null_mut()
     }
 }
@@ -154,15 +268,18 @@ unsafe extern "C" fn debug_free(ctx: *mut c_void, p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    let call = report::enter();
     // SAFETY: as in `debug_malloc`.
-    release(unsafe { context(ctx) }, &call, p.cast(), FREE, |_, _| ());
+    let ctx = unsafe { context(ctx) };
+    let Some(_own) = Own::enter() else {
+        // SAFETY: as in `debug_realloc`.
+        return unsafe { (ctx.inner.free)(ctx.inner.ctx, p) };
+    };
+    release(ctx, p.cast(), FREE, |_, _| ());
 }
 
 /// A fresh block of `size` bytes, its head and tail written, the caller's
-/// bytes filled with `fill`, and known to the registry. `call` is the
-/// hooks' call that asks, for the stack.
-fn allocate(ctx: &'static DebugCtx, call: &report::Entered, size: usize, fill: u8) -> *mut u8 {
+/// bytes filled with `fill`, and known to the registry.
+fn allocate(ctx: &'static DebugCtx, size: usize, fill: u8) -> *mut u8 {
     let Some(total) = size
         .checked_add(OVERHEAD)
         .filter(|&total| total <= isize::MAX as usize)
@@ -170,7 +287,7 @@ fn allocate(ctx: &'static DebugCtx, call: &report::Entered, size: usize, fill: u
         return ptr::null_mut();
     };
     // SAFETY: the allocator below honours `Allocator`'s contract.
-    let base = unsafe { (ctx.inner.malloc)(ctx.inner.ctx, total) }.cast::<u8>();
+    let base = outside(|| unsafe { (ctx.inner.malloc)(ctx.inner.ctx, total) }).cast::<u8>();
     if base.is_null() {
         return base;
     }
@@ -186,7 +303,7 @@ fn allocate(ctx: &'static DebugCtx, call: &report::Entered, size: usize, fill: u
         serial,
         ctx,
         freed: false,
-        allocated_at: report::capture(call),
+        allocated_at: report::capture(),
         freed_at: None,
     };
     // Whatever was there (a block the allocator below recycled behind the
@@ -199,17 +316,15 @@ fn allocate(ctx: &'static DebugCtx, call: &report::Entered, size: usize, fill: u
 /// Frees `p` through `ctx`'s domain: checks it, runs `before_fill` on its
 /// data (for `realloc`'s copy), fills it with 0xDD and puts it in
 /// quarantine. Returns whether `p` was freed; reports what is wrong.
-/// `call` is the hooks' call that asks, for the stack.
 fn release(
     ctx: &'static DebugCtx,
-    call: &report::Entered,
     p: *mut u8,
     operation: usize,
     before_fill: impl FnOnce(*const u8, usize),
 ) -> bool {
     let address = p as usize;
     let function = function(ctx.domain, operation);
-    let freed_at = report::capture(call);
+    let freed_at = report::capture();
     let mut reports = Vec::new();
     let freed_size = {
         let mut shard = registry::shard(address);
@@ -287,7 +402,7 @@ fn evict(address: usize, size: usize, function: &'static str) {
     }
     let inner = &entry.ctx.inner;
     // SAFETY: the block came from `inner` and has left the registry.
-    unsafe { (inner.free)(inner.ctx, entry.base.0.cast()) };
+    outside(|| unsafe { (inner.free)(inner.ctx, entry.base.0.cast()) });
 }
 
 // ---------------------------------------------------------------------------
@@ -478,9 +593,8 @@ unsafe fn describe_freed(entry: &Entry) -> String {
 /// alloc::set_error_handler(previous);
 /// ```
 pub fn check_memory() -> usize {
-    // As a call to the hooks: what it allocates under their locks (through
-    // a global allocator built on them) captures no stack.
-    let _call = report::enter();
+    // Its reports are made under the hooks' locks.
+    let _own = Own::enter_any();
     let mut reports = Vec::new();
     {
         let quarantine = registry::quarantine();

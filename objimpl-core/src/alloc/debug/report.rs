@@ -2,7 +2,6 @@
 //! the handler set with [`set_error_handler`], or printed before the
 //! process aborts.
 
-use core::cell::Cell;
 use core::fmt;
 use std::backtrace::Backtrace;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -277,7 +276,8 @@ pub(crate) fn raise(report: Report) {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     match handler {
-        Some(handler) => handler(&report),
+        // The handler's blocks may outlive this call: not the hooks' own.
+        Some(handler) => super::outside(|| handler(&report)),
         None => {
             // Straight to the stream: `eprint!` output of a test thread is
             // captured, and would die with the process.
@@ -325,46 +325,16 @@ pub(crate) fn capture_lock() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-thread_local! {
-    /// Whether the thread is in a call to the hooks. Const, and without a
-    /// destructor: readable until the thread is gone.
-    static IN_HOOKS: Cell<bool> = const { Cell::new(false) };
-}
-
-/// A call to the hooks on this thread, from [`enter`]: whether it is the
-/// outermost one decides whether it may capture stacks.
-pub(crate) struct Entered {
-    outermost: bool,
-}
-
-/// Marks the start of a call to the hooks, until the result is dropped.
+/// The calling stack, if tracing is on, captured under [`CAPTURING`].
 ///
-/// A call inside another on the same thread (a capture, or the hooks' own
-/// tables, allocating through a global allocator built on the hooks; or
-/// the error handler, allocating through a family) is not the outermost:
-/// it never captures, and its block has no stack in a report. So [`CAPTURING`] is only ever
-/// taken by an outermost call, holding none of the hooks' other locks:
-/// never twice by one thread, and never after the quarantine's or a
-/// shard's, whatever allocates what.
-pub(crate) fn enter() -> Entered {
-    // Unreadable (never, for this key) counts as nested: no capture.
-    let outermost = IN_HOOKS.try_with(|inside| !inside.replace(true)) == Ok(true);
-    Entered { outermost }
-}
-
-impl Drop for Entered {
-    fn drop(&mut self) {
-        if self.outermost {
-            let _ = IN_HOOKS.try_with(|inside| inside.set(false));
-        }
-    }
-}
-
-/// The calling stack, if tracing is on and `call` is the outermost call
-/// to the hooks on this thread.
+/// Only the hooks' own code calls this, and only in a call that came from
+/// outside them (a call nested in the hooks' own code goes straight to the
+/// allocator below: see `debug/mod.rs`), before it takes any lock of
+/// theirs. So the capture lock is never taken twice by one thread, nor
+/// after the quarantine's or a shard's: the fork handlers' order holds.
 #[inline]
-pub(crate) fn capture(call: &Entered) -> Option<Box<Backtrace>> {
-    if !call.outermost || !TRACE.load(Ordering::Relaxed) {
+pub(crate) fn capture() -> Option<Box<Backtrace>> {
+    if !TRACE.load(Ordering::Relaxed) {
         return None;
     }
     let stack = {
@@ -432,34 +402,4 @@ pub(crate) fn render(stack: &Backtrace) -> String {
         out.push_str("        (no frames: the stack could not be captured here)\n");
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A call to the hooks made inside another on the same thread (by a
-    /// capture that allocates, say) never captures, so never takes the
-    /// capture lock its outer call may hold; the next call after the outer
-    /// one ends is outermost again.
-    #[test]
-    fn only_the_outermost_call_to_the_hooks_may_capture() {
-        let outer = enter();
-        assert!(outer.outermost);
-        {
-            let nested = enter();
-            assert!(!nested.outermost);
-            assert!(capture(&nested).is_none());
-            assert!(!enter().outermost, "still inside the outer call");
-        }
-        assert!(!enter().outermost, "a nested call's end is not the outer's");
-        drop(outer);
-        assert!(enter().outermost);
-        // Each thread is on its own.
-        let outer = enter();
-        std::thread::spawn(|| assert!(enter().outermost))
-            .join()
-            .unwrap();
-        drop(outer);
-    }
 }
