@@ -42,8 +42,11 @@ pub(crate) struct Heap {
     registry_next: AtomicPtr<Heap>,
     /// Next in the orphan list or the free list.
     list_next: AtomicPtr<Heap>,
-    /// Set while a heap reclaims this orphan, for the walk over the arenas.
-    reclaiming: AtomicBool,
+    /// The heap reclaiming this orphan, while it does, for its walk over
+    /// the arenas; null otherwise. A heap, not a flag: two threads may be
+    /// reclaiming orphans at once (each its own), and a forked child may
+    /// find a reclaim half done by a thread it does not have.
+    reclaimer: AtomicPtr<Heap>,
 }
 
 /// One size class of a heap. The counters are written by the servicing
@@ -148,7 +151,7 @@ impl Heap {
             (&raw mut (*heap).unused_pools).write(AtomicUsize::new(0));
             (&raw mut (*heap).registry_next).write(AtomicPtr::new(ptr::null_mut()));
             (&raw mut (*heap).list_next).write(AtomicPtr::new(ptr::null_mut()));
-            (&raw mut (*heap).reclaiming).write(AtomicBool::new(false));
+            (&raw mut (*heap).reclaimer).write(AtomicPtr::new(ptr::null_mut()));
         }
     }
 
@@ -965,7 +968,12 @@ fn add(counter: &AtomicUsize, n: usize) {
 /// `counter -= n` by its one writer.
 #[inline(always)]
 fn sub(counter: &AtomicUsize, n: usize) {
-    counter.store(counter.load(Ordering::Relaxed) - n, Ordering::Relaxed);
+    let value = counter.load(Ordering::Relaxed);
+    invariant!(
+        value >= n,
+        "a count of pools went below zero ({value} - {n})"
+    );
+    counter.store(value.wrapping_sub(n), Ordering::Relaxed);
 }
 
 // ---------------------------------------------------------------------------
@@ -1258,19 +1266,23 @@ unsafe fn reclaim_orphans(heap: *const Heap) {
             drain_pending(orphan);
             release_idle(orphan);
             release_empty_arenas(orphan, 0);
-            (*orphan).reclaiming.store(true, Ordering::Relaxed);
+            (*orphan)
+                .reclaimer
+                .store(heap.cast_mut(), Ordering::Relaxed);
             orphan = (*orphan).list_next.load(Ordering::Relaxed);
         }
         // Every arena of theirs, full ones too (which no list of theirs
         // holds), changes owner in one walk.
         arena::for_each_owned_by(
-            |owner| (*owner).reclaiming.load(Ordering::Relaxed),
+            |owner| (*owner).reclaimer.load(Ordering::Relaxed) == heap.cast_mut(),
             |arena| Arena::reassign(arena, heap),
         );
         let mut orphan = orphans;
         while !orphan.is_null() {
             let next = (*orphan).list_next.load(Ordering::Relaxed);
-            (*orphan).reclaiming.store(false, Ordering::Relaxed);
+            (*orphan)
+                .reclaimer
+                .store(ptr::null_mut(), Ordering::Relaxed);
             take_over(heap, orphan);
             // Pools queued on it after its drain above go on to `heap`. A
             // queueing after this exchange reads the new owner after it

@@ -121,3 +121,68 @@ fn blocks_of_an_orphan_freed_on_other_threads_while_it_is_reclaimed_all_come_bac
     assert_eq!(after.blocks_in_use(), before.blocks_in_use());
     assert!(after.arenas_current <= before.arenas_current + 4);
 }
+
+#[test]
+fn threads_reclaiming_at_once_each_take_their_own_orphans_only() {
+    let _serial = serial();
+    let before = alloc::stats();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Reclaimers: any thread's slow path reclaims the orphans waiting, so
+    // these churn through whole pools (a slow path each) and ask for
+    // statistics (which reclaims too).
+    let reclaimers: Vec<_> = (0..3)
+        .map(|t| {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let n = if cfg!(miri) { 40 } else { 3_000 };
+                while !stop.load(Ordering::Relaxed) {
+                    let blocks: Vec<Block> = (0..n)
+                        .map(|i| Block(alloc::object_malloc(16 + (i * 7 + t) % 400)))
+                        .collect();
+                    for Block(p) in blocks {
+                        // SAFETY: from `object_malloc`, freed once.
+                        unsafe { alloc::object_free(p) };
+                    }
+                    let _ = alloc::stats();
+                }
+            })
+        })
+        .collect();
+    // Threads that exit in waves, each leaving blocks behind (orphans for
+    // the reclaimers) and handing the rest over, stamped.
+    let mut kept = Vec::new();
+    for wave in 0..if cfg!(miri) { 2 } else { 400 } {
+        let exiting: Vec<_> = (0..4)
+            .map(|t| {
+                thread::spawn(move || {
+                    (0..if cfg!(miri) { 20 } else { 500 })
+                        .map(|i| {
+                            let p = alloc::object_malloc(8 + (i + t + wave) % 500);
+                            // SAFETY: at least 8 fresh bytes.
+                            unsafe { p.cast::<usize>().write(i) };
+                            (i, Block(p))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for t in exiting {
+            kept.extend(t.join().unwrap());
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in reclaimers {
+        r.join().unwrap();
+    }
+    for (i, Block(p)) in kept {
+        // SAFETY: each block is live, stamped by its thread, freed once.
+        unsafe {
+            assert_eq!(p.cast::<usize>().read(), i);
+            alloc::object_free(p);
+        }
+    }
+    alloc::release_free_memory();
+    let after = alloc::stats();
+    assert_eq!(after.blocks_in_use(), before.blocks_in_use());
+    assert!(after.arenas_current <= before.arenas_current + 4);
+}
