@@ -43,7 +43,13 @@ fn threads_that_exit_leaving_a_block_each_share_the_arenas_reclaimed() {
         grown <= 2,
         "{THREADS} exited threads holding one block each pin {grown} arenas"
     );
-    for (i, Block(p)) in blocks.into_iter().enumerate() {
+    free_stamped(blocks.into_iter().enumerate(), &before);
+}
+
+/// Frees blocks stamped with their index, checking the stamps, and then
+/// that the pools hold what they held `before`.
+fn free_stamped(blocks: impl IntoIterator<Item = (usize, Block)>, before: &alloc::Stats) {
+    for (i, Block(p)) in blocks {
         // SAFETY: each block is live, stamped by its thread, freed once.
         unsafe {
             assert_eq!(p.cast::<usize>().read(), i);
@@ -174,15 +180,5 @@ fn threads_reclaiming_at_once_each_take_their_own_orphans_only() {
     for r in reclaimers {
         r.join().unwrap();
     }
-    for (i, Block(p)) in kept {
-        // SAFETY: each block is live, stamped by its thread, freed once.
-        unsafe {
-            assert_eq!(p.cast::<usize>().read(), i);
-            alloc::object_free(p);
-        }
-    }
-    alloc::release_free_memory();
-    let after = alloc::stats();
-    assert_eq!(after.blocks_in_use(), before.blocks_in_use());
-    assert!(after.arenas_current <= before.arenas_current + 4);
+    free_stamped(kept, &before);
 }
