@@ -85,8 +85,11 @@ impl core::fmt::Debug for Visit<'_> {
 /// only handles that `self` owns (keeps a strong reference through, which
 /// it will give up when dropped), each at most once per call. It does not
 /// create, clone, drop or move handles, and does not panic. A handle
-/// visited that `self` does not own makes the collector count a reference
-/// that is not there, and free an object still in use.
+/// visited that `self` does not own (or one visited twice) makes the
+/// collector count a reference that is not there, and take an object still
+/// in use for garbage: its payload is dropped while handles to it remain,
+/// which find it empty from then on ([`Py::try_get`](crate::Py::try_get)
+/// gives `None`); its memory stays until the last handle goes.
 ///
 /// ```
 /// use objimpl_core::gc::{Traverse, Visit};

@@ -222,3 +222,59 @@ fn an_object_made_in_a_collection_is_tracked_and_later_collected() {
     t.log.assert_dropped_once([1, 2]);
     t.assert_nothing_leaked();
 }
+
+/// A `Traverse` that breaks its promise (visits a handle twice) is a bug
+/// of its own, but not undefined behaviour: the object it over-counts is
+/// taken for garbage while a handle still holds it, and that handle finds
+/// it empty; the memory goes with the last handle.
+#[test]
+fn a_traverse_that_visits_a_handle_twice_leaves_an_empty_object_not_a_dangling_one() {
+    use std::cell::RefCell;
+
+    use objimpl_core::gc::{Traverse, Visit};
+    use objimpl_core::{PyObject, PyObjectType, TypeObject};
+
+    struct Liar {
+        edges: RefCell<Vec<PyAny>>,
+        lies: bool,
+        /// Owned memory that a use after the drop would read freed.
+        data: Vec<u64>,
+    }
+    static LIAR: TypeObject = TypeObject::new_gc::<Liar>(c"Liar");
+    // SAFETY: a plain payload behind a `gc` header, as the type object says.
+    unsafe impl PyObjectType for Liar {
+        type Header = PyObject;
+        type Item = ();
+        const TYPE: &'static TypeObject = &LIAR;
+    }
+    // SAFETY: none when `lies`: it visits its first edge twice, on purpose.
+    unsafe impl Traverse for Liar {
+        fn traverse(&self, visit: &mut Visit<'_>) {
+            self.edges.traverse(visit);
+            if self.lies {
+                self.edges.borrow()[..1].traverse(visit);
+            }
+        }
+    }
+    let liar = |lies| {
+        Py::new(Liar {
+            edges: RefCell::default(),
+            lies,
+            data: vec![7; 4],
+        })
+        .unwrap()
+    };
+    let t = start();
+    let a = liar(false);
+    let b = liar(true);
+    b.edges.borrow_mut().push(PyAny::from(a.clone()));
+    b.edges.borrow_mut().push(PyAny::from(b.clone()));
+    drop(b);
+    assert_eq!(a.data, [7; 4]);
+    // `a` has two references (the handle, b's edge) and b visits it twice.
+    assert_eq!(gc::collect(), 2, "b, and a with it");
+    assert!(a.try_get().is_none(), "a's payload went, its handle stays");
+    assert_eq!(a.refcnt(), 1);
+    drop(a);
+    t.assert_nothing_leaked();
+}
