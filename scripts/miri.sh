@@ -2,7 +2,7 @@
 # Miri, wider than CI's one pass over the core (Stacked Borrows, one seed):
 #
 #   scripts/miri.sh seeds [N]   # the thread-heavy tests (cross-thread frees,
-#                               # orphan adoption, arena return, the global
+#                               # orphans reclaimed, arena return, the global
 #                               # allocator, the cycle collector) under N
 #                               # schedules each (default 8 seeds)
 #   scripts/miri.sh tree        # the whole core under Tree Borrows
@@ -17,7 +17,7 @@ seeds() {
     local n=${1:-8}
     echo "== Miri, seeds 0..$n: cross-thread, orphans, arena return, global allocator, gc"
     export MIRIFLAGS="-Zmiri-many-seeds=0..$n"
-    cargo +nightly miri test -p objimpl-core --test alloc -- cross_thread arena_return
+    cargo +nightly miri test -p objimpl-core --test alloc -- cross_thread arena_return orphans
     cargo +nightly miri test -p objimpl-core --test global_allocator --test gc
 }
 
