@@ -1,8 +1,9 @@
 //! Arenas: 1 MiB of address space from the OS, cut into 64 pools.
 //!
-//! An arena belongs to one heap for its whole life, so the owner of a block
-//! is the owner of its arena, found through the [arena map](super::arena_map)
-//! without touching the block. The metadata lives outside the arena (in the C
+//! An arena belongs to one heap at a time, so the owner of a block is the
+//! owner of its arena, found through the [arena map](super::arena_map)
+//! without touching the block. It changes owner once its heap's thread has
+//! exited, when a running thread reclaims the orphan ([`Arena::reassign`]). The metadata lives outside the arena (in the C
 //! library's heap), so all 64 pools are usable and nothing is lost to
 //! alignment.
 //!

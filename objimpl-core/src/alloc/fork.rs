@@ -36,8 +36,8 @@
 //! queued for that heap, as a free from another thread is in the parent,
 //! but no thread of the child ever takes it back: the memory stays
 //! reserved for good (100 000 such blocks freed and as many allocated again
-//! take a second set of arenas). The child does not adopt those heaps, as
-//! the parent adopts an exited thread's: a heap's owner changes its caches,
+//! take a second set of arenas). The child does not reclaim those heaps, as
+//! the parent reclaims an exited thread's: a heap's owner changes its caches,
 //! pools and free lists without a lock, and its thread may have been in the
 //! middle of that at the fork. Its state in the child may be half-updated,
 //! and a heap whose state cannot be trusted cannot be reused. (glibc's

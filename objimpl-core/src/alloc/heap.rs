@@ -28,7 +28,7 @@ use super::system;
 
 /// One thread's heap. Fields in `local` (and each class's `pool`) are touched
 /// only by the thread servicing the heap: its owner, or after the owner
-/// exited, the thread that adopted it (hand-overs go through [`LISTS`]'s
+/// exited, the thread that reclaims it (hand-overs go through [`LISTS`]'s
 /// lock). The atomics may be touched by any thread.
 pub(crate) struct Heap {
     classes: [ClassSlot; NUM_CLASSES],
@@ -391,7 +391,7 @@ static ALL_HEAPS: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
 pub(crate) struct Lists {
     /// Empty heaps ready for a new thread.
     free: *const Heap,
-    /// Heaps of exited threads with live blocks, not yet adopted.
+    /// Heaps of exited threads with live blocks, not yet reclaimed.
     orphans: *const Heap,
 }
 

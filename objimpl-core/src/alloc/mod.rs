@@ -62,8 +62,8 @@
 //! allocates and frees as usual. The other threads' heaps stay in the child
 //! as they were, with their blocks: a block of theirs that the child frees
 //! is never reused in the child, whose arenas then grow for what it
-//! allocates again. The child does not adopt those heaps, as a thread
-//! adopts an exited thread's: their threads change them without a lock, and
+//! allocates again. The child does not reclaim those heaps, as a thread
+//! reclaims an exited thread's: their threads change them without a lock, and
 //! may have been half-way through a change at the fork, which would leave
 //! them torn in the child.
 //

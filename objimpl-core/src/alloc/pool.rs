@@ -5,7 +5,7 @@
 //! ```text
 //!  OS ──mmap 1 MiB, 1 MiB-aligned──> Arena ──cut into 64 x 16 KiB──> Pool ──carved into──> blocks
 //!
-//!  arena (1 MiB, owned by one heap for life)
+//!  arena (1 MiB, owned by one heap at a time)
 //!  ┌──────────┬──────────┬──────────┬─────┬──────────┐
 //!  │ pool 0   │ pool 1   │ pool 2   │ ... │ pool 63  │   metadata (Arena) lives outside,
 //!  │ class 1  │ class 1  │ (free)   │     │ (never   │   so all 64 pools are usable
@@ -54,7 +54,8 @@
 //!   (up to eight per heap) and goes back to the OS once it has been free
 //!   for [`PURGE_DELAY`](super::PURGE_DELAY) (90 ms), so that freeing and
 //!   allocating in waves does not map and unmap over and over.
-//! - **Ownership.** An arena belongs to one heap for life; the arena map
+//! - **Ownership.** An arena belongs to one heap at a time (the heap that
+//!   made it, until a thread reclaims it from an exited one); the arena map
 //!   (`arena_map.rs`) says in O(1), without touching the block, whether a
 //!   pointer lies in one of our arenas and which: "is this a pool block or a
 //!   C library block". "Is this block mine" is answered by the arena's slot
@@ -69,10 +70,12 @@
 //!   blocks as its own, in its slow paths. Until then they count as in use.
 //! - **Threads that exit.** A thread's exit hook collects what it can, gives
 //!   back what is empty, and puts a heap that still has live blocks on the
-//!   orphan list. A running thread adopts orphan heaps in its slow paths: it
-//!   collects their pending frees from then on, and recycles each heap once
-//!   it is empty. No block is lost: an orphan's blocks stay valid, and frees
-//!   of them go through `thread_free` as before. An empty heap goes to the
+//!   orphan list. A running thread reclaims orphan heaps in its slow paths:
+//!   their arenas, pools and live blocks become its own (the slot tables
+//!   are rewritten to name its slots), and each orphan, empty now, is
+//!   recycled. No block is lost: an orphan's blocks stay valid, and frees
+//!   of them from other threads go through `thread_free` as before (a pool
+//!   queued on the old owner is passed on to the new). An empty heap goes to the
 //!   free list for the next thread, keeping its empty arena (at most four
 //!   heaps do), so that threads started one after another do not map and
 //!   unmap an arena each.
