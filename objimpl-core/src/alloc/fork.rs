@@ -14,9 +14,10 @@
 //!    no thread of ours is inside it. It comes first because a capture
 //!    allocates, through the pools or (under a global allocator built on
 //!    them) the hooks, and so may take the locks below under it. The
-//!    reverse never happens: only a thread's outermost call to the hooks
-//!    captures, before it takes any of their locks; a call nested in
-//!    another, which may hold them, captures nothing;
+//!    reverse never happens: only a call that comes from outside the
+//!    hooks captures, before it takes any of their locks; a call made by
+//!    the hooks' own code, which may hold them, goes straight to the
+//!    allocator below and captures nothing;
 //! 2. the hooks' quarantine;
 //! 3. their shards, in index order (a report renders its stacks, which
 //!    also runs `std`'s backtrace code, under a shard's lock: never across
