@@ -428,17 +428,11 @@ pub(crate) fn configure() {
             other => {
                 // Written without allocating (`eprintln` does not when no
                 // test harness captures the output).
-                match core::str::from_utf8(other) {
-                    Ok(other) => eprintln!(
-                        "objimpl: OBJIMPL_MALLOC={other:?} names no allocator; \
-                         use one of: {CHOICES}"
-                    ),
-                    Err(_) => eprintln!(
-                        "objimpl: OBJIMPL_MALLOC=\"{}\" names no allocator; \
-                         use one of: {CHOICES}",
-                        other.escape_ascii()
-                    ),
-                }
+                eprintln!(
+                    "objimpl: OBJIMPL_MALLOC=\"{}\" names no allocator; \
+                     use one of: {CHOICES}",
+                    other.escape_ascii()
+                );
                 std::process::abort();
             }
         };
@@ -464,11 +458,12 @@ pub(crate) fn configure() {
 /// `getenv`: `std::env::var_os` would copy it into memory from the global
 /// allocator. The value is read before `configure` returns, never kept.
 fn env(name: &CStr) -> Option<&CStr> {
-    // SAFETY: `name` is NUL-terminated. `getenv` is sound while no thread
-    // changes the environment, and changing it is the unsafe side:
-    // `std::env::set_var` and `remove_var` are unsafe (since edition 2024)
-    // precisely because C code may read the environment meanwhile, as
-    // here, and their callers promise that no thread does.
+    // `getenv` is sound while no thread changes the environment, and
+    // changing it is the unsafe side: `std::env::set_var` and `remove_var`
+    // are unsafe (since edition 2024) precisely because C code may read the
+    // environment meanwhile, as here, and their callers promise that no
+    // thread does.
+    // SAFETY: `name` is NUL-terminated; nobody changes the environment.
     let value = unsafe { libc::getenv(name.as_ptr()) };
     // SAFETY: non-null, `value` is a NUL-terminated string of the
     // environment, which stays as it is (see above) while it is read.

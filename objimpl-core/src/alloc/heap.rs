@@ -596,12 +596,8 @@ pub(crate) unsafe fn pool_refilled_slow(block: *mut Block) {
     unsafe {
         let heap = owner_of(pool);
         let class = (*pool).class as usize;
-        let first = *head(heap, class);
-        if !first.is_null() && (*first).count.load(Ordering::Relaxed) == 0 {
-            // The kept empty pool would no longer be alone: let it go.
-            unlink(heap, first);
-            release_pool(heap, first);
-        }
+        // The kept empty pool would no longer be alone: let it go.
+        release_kept_pool(heap, class);
         let first = *head(heap, class);
         (*pool).prev = ptr::null_mut();
         (*pool).next = first;
@@ -1068,18 +1064,29 @@ unsafe fn take_pending(heap: *const Heap) {
 ///
 /// - the calling thread services `heap`.
 unsafe fn release_idle(heap: *const Heap) {
-    // SAFETY: as the caller guarantees.
+    for class in 0..NUM_CLASSES {
+        // SAFETY: as the caller guarantees.
+        unsafe { release_kept_pool(heap, class) };
+    }
+}
+
+/// Lets go of the empty pool `heap` keeps for `class`, if it keeps one:
+/// the first of its usable list, alone there.
+///
+/// # Safety
+///
+/// - the calling thread services `heap`.
+unsafe fn release_kept_pool(heap: *const Heap, class: usize) {
+    // SAFETY: as the caller guarantees; listed pools are live.
     unsafe {
-        for class in 0..NUM_CLASSES {
-            let first = *head(heap, class);
-            if !first.is_null() && (*first).count.load(Ordering::Relaxed) == 0 {
-                invariant!(
-                    (*first).next.is_null(),
-                    "an empty pool of class {class} kept beside others"
-                );
-                unlink(heap, first);
-                release_pool(heap, first);
-            }
+        let first = *head(heap, class);
+        if !first.is_null() && (*first).count.load(Ordering::Relaxed) == 0 {
+            invariant!(
+                (*first).next.is_null(),
+                "an empty pool of class {class} kept beside others"
+            );
+            unlink(heap, first);
+            release_pool(heap, first);
         }
     }
 }
@@ -1326,12 +1333,8 @@ unsafe fn take_over(heap: *const Heap, orphan: *const Heap) {
             while !(*last).next.is_null() {
                 last = (*last).next;
             }
-            let mine = *head(heap, class);
-            if !mine.is_null() && (*mine).count.load(Ordering::Relaxed) == 0 {
-                // The kept empty pool would no longer be alone: let it go.
-                unlink(heap, mine);
-                release_pool(heap, mine);
-            }
+            // The kept empty pool would no longer be alone: let it go.
+            release_kept_pool(heap, class);
             let mine = *head(heap, class);
             if mine.is_null() {
                 *head(heap, class) = first;
@@ -1368,9 +1371,9 @@ fn forward_stale() {
     let lists = lock_lists();
     let mut free = lists.free;
     while !free.is_null() {
-        // SAFETY: the lock hands the free heaps to this thread; a free heap
-        // owns no pool, so `drain_pending` passes every queued one on,
-        // touching nothing but atomics.
+        // A free heap owns no pool, so `drain_pending` passes every queued
+        // one on, touching nothing but atomics.
+        // SAFETY: the lock hands the free heaps to this thread.
         unsafe {
             drain_pending(free);
             free = (*free).list_next.load(Ordering::Relaxed);

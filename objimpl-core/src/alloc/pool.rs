@@ -184,11 +184,9 @@ pub(crate) unsafe fn free(p: *mut u8) {
         "{p:p} freed twice: it is in this thread's cache of freed blocks"
     );
     if cfg!(objimpl_asan) {
-        // SAFETY: as above; its pool's class is set while it lives.
-        asan::poison(
-            block,
-            class_size(unsafe { (*pool_of(block)).class } as usize),
-        );
+        // SAFETY: `block` is live, so its pool's header is set.
+        let class = unsafe { (*pool_of(block)).class } as usize;
+        asan::poison(block, class_size(class));
     }
     // SAFETY: `block` is a live block of a pool of this thread's heap, of
     // the slot's class, with its arena's provenance.
