@@ -11,7 +11,7 @@ use core::ffi::{c_int, c_void};
 
 use super::abort_on_panic;
 use super::error::PyErr_NoMemory;
-use crate::gc::{self, object};
+use crate::gc::{self, alloc as gc_alloc};
 use crate::{PyObject, PyVarObject, TypeObject};
 
 /// `_PyObject_GC_New(tp)` (`PyObject_GC_New`): an object of `tp`, with a
@@ -92,14 +92,14 @@ pub unsafe extern "C" fn _PyObject_GC_Resize(op: *mut PyVarObject, n: isize) -> 
     let op = op.cast::<PyObject>();
     // SAFETY: as the caller promises; untracked before it moves.
     unsafe {
-        let tracked = object::is_tracked(op);
+        let tracked = gc_alloc::is_tracked(op);
         if tracked {
-            object::untrack(op);
+            gc_alloc::untrack(op);
         }
-        let moved = object::resize(op, size.max(size_of::<PyVarObject>()));
+        let moved = gc_alloc::resize(op, size.max(size_of::<PyVarObject>()));
         let result = if moved.is_null() { op } else { moved };
         if tracked {
-            object::track(result);
+            gc_alloc::track(result);
         }
         if moved.is_null() {
             return PyErr_NoMemory().cast();
@@ -122,10 +122,10 @@ pub unsafe extern "C" fn PyObject_GC_Track(op: *mut c_void) {
     let op = op.cast::<PyObject>();
     // SAFETY: the caller promises a live `gc` object of this thread.
     unsafe {
-        if object::is_tracked(op) {
+        if gc_alloc::is_tracked(op) {
             fatal(op, "object already tracked by the garbage collector");
         }
-        object::track(op);
+        gc_alloc::track(op);
     }
 }
 
@@ -137,7 +137,7 @@ pub unsafe extern "C" fn PyObject_GC_Track(op: *mut c_void) {
 /// - `op` is a live `gc` object of this thread.
 pub unsafe extern "C" fn PyObject_GC_UnTrack(op: *mut c_void) {
     // SAFETY: as the caller promises.
-    unsafe { object::untrack(op.cast()) };
+    unsafe { gc_alloc::untrack(op.cast()) };
 }
 
 /// `PyObject_GC_Del(op)`: frees a `gc` object's memory, header included
@@ -153,13 +153,13 @@ pub unsafe extern "C" fn PyObject_GC_Del(op: *mut c_void) {
     }
     // SAFETY: as the caller promises.
     unsafe {
-        if object::is_tracked(op.cast()) {
+        if gc_alloc::is_tracked(op.cast()) {
             fatal(
                 op.cast(),
                 "object freed while tracked: call PyObject_GC_UnTrack first",
             );
         }
-        object::free(op);
+        gc_alloc::free(op);
     }
 }
 
@@ -170,7 +170,7 @@ pub unsafe extern "C" fn PyObject_GC_Del(op: *mut c_void) {
 /// - `op` is a live object of this thread.
 pub unsafe extern "C" fn PyObject_GC_IsTracked(op: *mut PyObject) -> c_int {
     // SAFETY: the caller promises a live object; only a `gc` one has a header.
-    unsafe { ((*(*op).ob_type).is_gc() && object::is_tracked(op)) as c_int }
+    unsafe { ((*(*op).ob_type).is_gc() && gc_alloc::is_tracked(op)) as c_int }
 }
 
 /// `PyObject_GC_IsFinalized(op)`: 1 if the collector dropped the payload
@@ -181,7 +181,7 @@ pub unsafe extern "C" fn PyObject_GC_IsTracked(op: *mut PyObject) -> c_int {
 /// - `op` is a live object of this thread.
 pub unsafe extern "C" fn PyObject_GC_IsFinalized(op: *mut PyObject) -> c_int {
     // SAFETY: as in `PyObject_GC_IsTracked`.
-    unsafe { ((*(*op).ob_type).is_gc() && object::is_finalized(op)) as c_int }
+    unsafe { ((*(*op).ob_type).is_gc() && gc_alloc::is_finalized(op)) as c_int }
 }
 
 /// `PyGC_Collect()`: a full collection of the calling thread's objects;

@@ -48,7 +48,7 @@ mod mem;
 mod object;
 
 #[doc(hidden)]
-pub use crate::typeobj::C_LAYOUT as TYPE_OBJECT_LAYOUT;
+pub use crate::object::type_object::C_LAYOUT as TYPE_OBJECT_LAYOUT;
 pub use error::{
     ExceptionType, MEMORY_ERROR, PyErr_Clear, PyErr_NoMemory, PyErr_Occurred, PyExc_MemoryError,
 };

@@ -41,8 +41,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use super::head::{self, COLLECTING, FINALIZED, GcHead, UNREACHABLE};
 use super::state::{GENERATIONS, GcState};
-use super::traverse::VisitProc;
-use crate::object::{decref, incref};
+use crate::object::{VisitProc, decref, incref};
 use crate::{PyObject, TypeObject};
 
 impl GcState {

@@ -3,9 +3,26 @@
 
 use core::cell::Cell;
 
-use super::GenerationStats;
 use super::head::{self, GcHead};
 use crate::PyObject;
+
+/// The statistics of one generation (one entry of Python's `gc.get_stats()`).
+///
+/// ```
+/// let [young, _, _] = objimpl_core::gc::get_stats();
+/// assert_eq!(young.uncollectable, 0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GenerationStats {
+    /// How many times the generation was collected.
+    pub collections: usize,
+    /// How many objects its collections destroyed.
+    pub collected: usize,
+    /// Unreachable objects that could not be destroyed. CPython counts the
+    /// objects with a legacy `__del__` here; every objimpl object can be
+    /// destroyed, so this stays 0. Kept for the shape of `gc.get_stats()`.
+    pub uncollectable: usize,
+}
 
 /// The number of generations.
 pub(crate) const GENERATIONS: usize = 3;

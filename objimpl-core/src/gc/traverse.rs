@@ -2,23 +2,10 @@
 //! (CPython's `tp_traverse` and `Py_VISIT`).
 
 use core::cell::{Cell, RefCell};
-use core::ffi::{c_int, c_void};
+use core::ffi::c_void;
 use core::marker::PhantomData;
 
-use crate::{Py, PyAny, PyObject, PyObjectType};
-
-/// `visitproc`: called by a `tp_traverse` for each object it refers to,
-/// with the `arg` the traversal was given.
-pub type VisitProc = unsafe extern "C" fn(op: *mut PyObject, arg: *mut c_void) -> c_int;
-
-/// `traverseproc`: a type's `tp_traverse`.
-pub type TraverseProc =
-    unsafe extern "C" fn(op: *mut PyObject, visit: VisitProc, arg: *mut c_void) -> c_int;
-
-/// `inquiry`: a type's `tp_clear`. `C-unwind`, as [`Destructor`](crate::Destructor)
-/// is: clearing a Rust payload drops it, and a `Drop` may panic, to the
-/// collector. C code must not call the `tp_clear` of a Rust type itself.
-pub type Inquiry = unsafe extern "C-unwind" fn(op: *mut PyObject) -> c_int;
+use crate::object::{PyObject, VisitProc};
 
 /// What a [`Traverse`] implementation reports the handles it holds to:
 /// CPython's `visitproc` and its `arg`, as one value.
@@ -46,7 +33,7 @@ impl Visit<'_> {
     /// `Py_VISIT`: reports one reference. Its return value (non-zero to
     /// stop, in C) is ignored: objimpl's visitors never stop a traversal.
     #[inline]
-    fn object(&mut self, op: *mut PyObject) {
+    pub(crate) fn object(&mut self, op: *mut PyObject) {
         // SAFETY: `op` is a live object (the caller holds a handle to it),
         // and `new`'s caller promised `proc` may be called with it.
         unsafe { (self.proc)(op, self.arg) };
@@ -119,26 +106,6 @@ pub unsafe trait Traverse {
     }
 }
 
-// SAFETY: visits the one handle it owns.
-unsafe impl<T: PyObjectType> Traverse for Py<T> {
-    #[inline]
-    fn traverse(&self, visit: &mut Visit<'_>) {
-        // A `basic` object cannot be on the collector's lists: leave it out
-        // at compile time.
-        if Py::<T>::IS_GC {
-            visit.object(self.as_ptr());
-        }
-    }
-}
-
-// SAFETY: visits the one handle it owns.
-unsafe impl Traverse for PyAny {
-    #[inline]
-    fn traverse(&self, visit: &mut Visit<'_>) {
-        visit.object(self.as_ptr());
-    }
-}
-
 /// Types that hold no handles: their traversal does nothing.
 macro_rules! leaf {
     ($($ty:ty),* $(,)?) => {
@@ -196,38 +163,10 @@ leaf!(
     core::sync::atomic::AtomicI32,
     core::sync::atomic::AtomicU64,
     core::sync::atomic::AtomicI64,
-    crate::WeakList,
 );
 
 // SAFETY: visits nothing.
 unsafe impl<T: ?Sized> Traverse for PhantomData<T> {}
-// SAFETY: a weak reference owns no strong reference: visits nothing.
-unsafe impl<T: crate::WeakRefable> Traverse for crate::WeakPy<T> {}
-/// The cells of a settable link: `Cell<Option<Py<T>>>` (`node.next.set(..)`)
-/// and `Cell<Option<PyAny>>`.
-macro_rules! handle_cell {
-    ($(impl<$($param:ident: $bound:path),*> for $handle:ty;)*) => {$(
-        // SAFETY: visits the handle the cell owns, if any. Reading the cell
-        // through its pointer is sound: a `Cell` lends no references to its
-        // contents, and nothing runs between the read and the visit
-        // (visiting a handle calls no user code).
-        unsafe impl<$($param: $bound),*> Traverse for Cell<Option<$handle>> {
-            #[inline]
-            fn traverse(&self, visit: &mut Visit<'_>) {
-                // SAFETY: see the impl's comment.
-                if let Some(handle) = unsafe { &*self.as_ptr() } {
-                    handle.traverse(visit);
-                }
-            }
-        }
-    )*};
-}
-
-handle_cell! {
-    impl<T: PyObjectType> for Py<T>;
-    impl<> for PyAny;
-}
-
 /// A `RefCell` is traversed through a shared borrow. While it is mutably
 /// borrowed (a collection started by an allocation inside a `borrow_mut()`
 /// scope), its contents are not visited: they are kept alive for this

@@ -14,7 +14,9 @@ use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
 use std::rc::Rc;
 
-use crate::{Py, PyObject, PyObjectType};
+use super::kind;
+use super::{Py, PyObjectType};
+use crate::object::{PyObject, incref};
 
 /// The cell that an object's weak references share: the object's address,
 /// null once it is gone.
@@ -166,7 +168,7 @@ impl<T: WeakRefable> WeakPy<T> {
     pub fn upgrade(&self) -> Option<Py<T>> {
         let object = NonNull::new(self.target.object.get())?;
         // SAFETY: as below, `object` is live; a `gc` one has a header.
-        if Py::<T>::IS_GC && unsafe { crate::gc::object::is_unreadable(object.as_ptr()) } {
+        if unsafe { kind::is_unreadable::<T>(object) } {
             // Garbage being destroyed: not to be brought back.
             return None;
         }
@@ -178,7 +180,7 @@ impl<T: WeakRefable> WeakPy<T> {
             if (*object.as_ptr()).ob_refcnt == 0 {
                 return None;
             }
-            crate::object::incref(object);
+            incref(object);
             Some(Py::from_raw(object.as_ptr()))
         }
     }

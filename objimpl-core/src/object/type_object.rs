@@ -1,13 +1,24 @@
 //! The type object: CPython's `PyTypeObject`, as far as object memory needs it.
 
-use core::ffi::{CStr, c_char, c_ulong, c_void};
+use core::ffi::{CStr, c_char, c_int, c_ulong, c_void};
 use core::mem::offset_of;
 use core::ptr;
 
-use crate::gc::{Inquiry, TraverseProc};
-use crate::layout::{self, ObjectHeader};
-use crate::object::{PyObject, PyVarObject};
-use crate::{PyObjectType, alloc};
+use super::{PyObject, PyVarObject};
+use crate::alloc;
+
+/// `visitproc`: called by a `tp_traverse` for each object it refers to,
+/// with the `arg` the traversal was given.
+pub type VisitProc = unsafe extern "C" fn(op: *mut PyObject, arg: *mut c_void) -> c_int;
+
+/// `traverseproc`: a type's `tp_traverse`.
+pub type TraverseProc =
+    unsafe extern "C" fn(op: *mut PyObject, visit: VisitProc, arg: *mut c_void) -> c_int;
+
+/// `inquiry`: a type's `tp_clear`. `C-unwind`, as [`Destructor`](Destructor)
+/// is: clearing a Rust payload drops it, and a `Drop` may panic, to the
+/// collector. C code must not call the `tp_clear` of a Rust type itself.
+pub type Inquiry = unsafe extern "C-unwind" fn(op: *mut PyObject) -> c_int;
 
 /// `destructor`: the type's `tp_dealloc`, called when the last reference goes.
 ///
@@ -140,99 +151,15 @@ const TPFLAGS_DEFAULT: c_ulong = 0;
 pub const TPFLAGS_HAVE_GC: u64 = 1 << 14;
 
 impl TypeObject {
-    /// Builds the type object of `T`: `tp_basicsize`, `tp_itemsize` and
-    /// `tp_dealloc` computed from `T`'s layout, `tp_free` set to
-    /// [`object_free`](crate::alloc::object_free).
-    ///
-    /// This is what `#[pyobject]` puts in the type's `static`. It is a `const
-    /// fn`, and fails to compile (panics in const evaluation) if `T` cannot be
-    /// an object: items that are zero-sized on a var type, items on a fixed
-    /// type, or an alignment above the allocator's 16 bytes.
-    ///
-    /// ```
-    /// use objimpl_core::{PyObjectType, PyVarObject, TypeObject};
-    ///
-    /// struct Bytes { hash: isize }
-    /// static BYTES_TYPE: TypeObject = TypeObject::new::<Bytes>(c"bytes");
-    /// // SAFETY: TYPE was built by `TypeObject::new::<Bytes>`.
-    /// unsafe impl PyObjectType for Bytes {
-    ///     type Header = PyVarObject;
-    ///     type Item = u8;
-    ///     const TYPE: &'static TypeObject = &BYTES_TYPE;
-    /// }
-    /// assert_eq!(Bytes::TYPE.basicsize(), 32);
-    /// assert_eq!(Bytes::TYPE.itemsize(), 1);
-    /// ```
-    pub const fn new<T: PyObjectType>(name: &'static CStr) -> TypeObject {
-        layout::check::<T>();
-        let itemsize = if T::Header::IS_VAR {
-            size_of::<T::Item>()
-        } else {
-            0
-        };
-        TypeObject::from_parts(
-            name,
-            layout::basicsize::<T>() as isize,
-            itemsize as isize,
-            Some(crate::object::dealloc::<T>),
-        )
-    }
-
-    /// Builds the type object of a `gc` type `T` (what `#[pyobject(gc)]`
-    /// puts in its `static`): as [`new`](Self::new), plus
-    /// `Py_TPFLAGS_HAVE_GC`, a `tp_traverse` that visits the payload and the
-    /// items through their [`Traverse`](crate::gc::Traverse) impls, a
-    /// `tp_clear` that drops them, and `tp_free` set to `PyObject_GC_Del`.
-    /// Objects of the type are made with a GC header in front, and tracked
-    /// by this thread's cycle collector.
-    ///
-    /// ```
-    /// use std::cell::RefCell;
-    /// use objimpl_core::gc::Traverse;
-    /// use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
-    ///
-    /// struct Node { next: RefCell<Option<Py<Node>>> }
-    /// static NODE_TYPE: TypeObject = TypeObject::new_gc::<Node>(c"Node");
-    /// // SAFETY: TYPE was built by `TypeObject::new_gc::<Node>`.
-    /// unsafe impl PyObjectType for Node {
-    ///     type Header = PyObject;
-    ///     type Item = ();
-    ///     const TYPE: &'static TypeObject = &NODE_TYPE;
-    /// }
-    /// // SAFETY: visits the one handle `next` owns.
-    /// unsafe impl Traverse for Node {
-    ///     fn traverse(&self, visit: &mut objimpl_core::gc::Visit<'_>) {
-    ///         self.next.traverse(visit);
-    ///     }
-    /// }
-    ///
-    /// let a = Py::new(Node { next: RefCell::new(None) })?;
-    /// *a.next.borrow_mut() = Some(a.clone()); // a cycle of one
-    /// drop(a);
-    /// assert_eq!(objimpl_core::gc::collect(), 1);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
-    /// ```
-    pub const fn new_gc<T>(name: &'static CStr) -> TypeObject
-    where
-        T: PyObjectType + crate::gc::Traverse,
-        T::Item: crate::gc::Traverse,
-    {
-        let mut tp = TypeObject::new::<T>(name);
-        tp.tp_flags |= TPFLAGS_HAVE_GC as c_ulong;
-        tp.tp_traverse = Some(crate::gc::object::traverse::<T>);
-        tp.tp_clear = Some(crate::gc::object::clear::<T>);
-        tp.tp_free = Some(crate::gc::object::free);
-        tp
-    }
-
     /// A type object with no instances, whose address alone matters: the
     /// exception types of `capi` (`PyExc_MemoryError`).
     pub(crate) const fn exception(name: &'static CStr) -> TypeObject {
         TypeObject::from_parts(name, size_of::<PyObject>() as isize, 0, None)
     }
 
-    /// A static type object: immortal header, the unused slots null.
-    const fn from_parts(
+    /// A static type object: immortal header, the unused slots null,
+    /// `tp_free` set to `PyObject_Free`.
+    pub(crate) const fn from_parts(
         name: &'static CStr,
         basicsize: isize,
         itemsize: isize,
@@ -258,6 +185,20 @@ impl TypeObject {
             _slots_before_free: [ptr::null(); 15],
             tp_free: Some(free_object),
         }
+    }
+
+    /// This type object with `Py_TPFLAGS_HAVE_GC` and the collector's slots.
+    pub(crate) const fn with_gc_slots(
+        mut self,
+        traverse: TraverseProc,
+        clear: Inquiry,
+        free: FreeFunc,
+    ) -> TypeObject {
+        self.tp_flags |= TPFLAGS_HAVE_GC as c_ulong;
+        self.tp_traverse = Some(traverse);
+        self.tp_clear = Some(clear);
+        self.tp_free = Some(free);
+        self
     }
 
     /// `tp_name`: the type's name.

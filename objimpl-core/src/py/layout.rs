@@ -10,36 +10,11 @@
 //! rounded up to the item's alignment, so the first item is aligned with no
 //! arithmetic at run time. Everything here is a `const fn` of the type alone.
 
-use crate::PyObjectType;
+use core::ptr::NonNull;
+
+use super::PyObjectType;
 use crate::alloc::ALIGNMENT;
-use crate::object::{PyObject, PyVarObject};
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for crate::PyObject {}
-    impl Sealed for crate::PyVarObject {}
-}
-
-/// The two object headers: [`PyObject`] (`PyObject_HEAD`, fixed-size objects)
-/// and [`PyVarObject`] (`PyObject_VAR_HEAD`, objects with items). Sealed.
-///
-/// ```
-/// use objimpl_core::{ObjectHeader, PyObject, PyVarObject};
-/// assert!(!PyObject::IS_VAR);
-/// assert!(PyVarObject::IS_VAR);
-/// ```
-pub trait ObjectHeader: sealed::Sealed + 'static {
-    /// Whether the header carries `ob_size`, the number of items.
-    const IS_VAR: bool;
-}
-
-impl ObjectHeader for PyObject {
-    const IS_VAR: bool = false;
-}
-
-impl ObjectHeader for PyVarObject {
-    const IS_VAR: bool = true;
-}
+use crate::object::{ObjectHeader, PyObject, PyVarObject};
 
 /// The `#[repr(C)]` header-plus-payload struct of `T`'s objects.
 #[repr(C)]
@@ -102,4 +77,37 @@ pub(crate) const fn check_type_object<T: PyObjectType>() {
         T::TYPE.itemsize() == itemsize,
         "T::TYPE.itemsize() is not size_of::<T::Item>(): build TYPE with TypeObject::new::<T>"
     );
+}
+
+/// Address of the payload of object `op`.
+#[inline]
+pub(crate) fn payload_ptr<T: PyObjectType>(op: NonNull<PyObject>) -> *mut T {
+    op.as_ptr()
+        .cast::<u8>()
+        .wrapping_add(payload_offset::<T>())
+        .cast()
+}
+
+/// Address of the first item of object `op`.
+#[inline]
+pub(crate) fn items_ptr<T: PyObjectType>(op: NonNull<PyObject>) -> *mut T::Item {
+    op.as_ptr()
+        .cast::<u8>()
+        .wrapping_add(basicsize::<T>())
+        .cast()
+}
+
+/// How many items object `op` holds: the magnitude of `ob_size` for a var
+/// type (which may keep a sign there, as `int` does), 0 for a fixed one.
+///
+/// # Safety
+///
+/// - `op` is a live object of type `T::TYPE`.
+#[inline]
+pub(crate) unsafe fn var_len<T: PyObjectType>(op: NonNull<PyObject>) -> usize {
+    if !T::Header::IS_VAR {
+        return 0;
+    }
+    // SAFETY: the object is live, and a var object's header is a PyVarObject.
+    unsafe { (*op.as_ptr().cast::<PyVarObject>()).ob_size }.unsigned_abs()
 }

@@ -10,7 +10,9 @@ use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
 
-use crate::{Py, PyObject, PyObjectType};
+use super::kind;
+use super::{Py, PyObjectType};
+use crate::object::PyObject;
 
 /// A uniquely owned object on its way to another thread: `Send` when the
 /// payload and the items are. Made by [`Py::into_sendable`]; turned back
@@ -64,11 +66,9 @@ impl<T: PyObjectType> Py<T> {
         if this.refcnt() != 1 || this.try_get().is_none() {
             return Err(this);
         }
-        if Py::<T>::IS_GC {
-            // It leaves this thread's collector (the receiver's takes it).
-            // SAFETY: a live `gc` object of this thread.
-            unsafe { crate::gc::object::untrack(this.as_ptr()) };
-        }
+        // It leaves this thread's collector (the receiver's takes it).
+        // SAFETY: a live object of this thread.
+        unsafe { kind::untrack::<T>(this.ptr) };
         Ok(SendPy {
             ptr: NonNull::new(Py::into_raw(this)).unwrap_or_else(|| unreachable!()),
             _owns: PhantomData,
@@ -87,11 +87,9 @@ impl<T: PyObjectType> SendPy<T> {
     /// ```
     pub fn into_py(self) -> Py<T> {
         let this = ManuallyDrop::new(self);
-        if Py::<T>::IS_GC {
-            // SAFETY: a complete `gc` object, untracked by `into_sendable`,
-            // that now belongs to this thread.
-            unsafe { crate::gc::object::track(this.ptr.as_ptr()) };
-        }
+        // SAFETY: a complete object, untracked by `into_sendable`, that now
+        // belongs to this thread.
+        unsafe { kind::track::<T>(this.ptr) };
         // SAFETY: `this` owns the only reference to an object of `T::TYPE`,
         // which passes to the result.
         unsafe { Py::from_raw(this.ptr.as_ptr()) }

@@ -1,17 +1,14 @@
 //! `gc` objects: allocation with a GC header in front (`_PyObject_GC_New`,
 //! `_PyObject_GC_NewVar`, `_PyObject_GC_Resize`, `PyObject_GC_Del`),
-//! tracking, and the `tp_traverse` and `tp_clear` of Rust types.
+//! tracking, and the flags a handle reads (CPython's `Python/gc.c`, the
+//! part that allocates).
 
-use core::cell::Cell;
-use core::ffi::{c_int, c_void};
+use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 
 use super::head::{self, FINALIZED, GcHead, PREFIX};
 use super::state::GcState;
-use super::traverse::{Traverse, Visit, VisitProc};
-use crate::layout::ObjectHeader;
-use crate::object::{items_ptr, payload_ptr, var_len};
-use crate::{MemoryError, PyObject, PyObjectType, PyVarObject, TypeObject, alloc, init, init_var};
+use crate::{MemoryError, PyObject, PyVarObject, TypeObject, alloc, init, init_var};
 
 /// Allocates a `gc` object of `size` bytes, not counted yet. Its header
 /// is left as the allocator gave it: [`track_new`] writes both words.
@@ -272,185 +269,14 @@ pub(crate) unsafe fn is_tracked(op: *mut PyObject) -> bool {
     unsafe { head::is_tracked(head::of(op)) }
 }
 
-/// The `tp_traverse` of a `gc` type `T`: the payload's references, then
-/// the items'. An object whose payload the collector dropped has none.
-///
-/// `extern "C"`, so a `Traverse` impl that panics (which its contract
-/// forbids) aborts instead of unwinding through the collector.
+/// Marks `op` finalized: its payload is dropped, or being dropped, by the
+/// collector's `tp_clear`, and no handle may read it from now on.
 ///
 /// # Safety
 ///
-/// - `op` is a live object of type `T::TYPE`; `visit` may be called with
-///   `arg` and any object `op` refers to.
-pub(crate) unsafe extern "C" fn traverse<T>(
-    op: *mut PyObject,
-    visit: VisitProc,
-    arg: *mut c_void,
-) -> c_int
-where
-    T: PyObjectType + Traverse,
-    T::Item: Traverse,
-{
-    // SAFETY: the caller promises a live object of `T::TYPE`, a `gc` type.
-    if unsafe { is_finalized(op) } {
-        return 0;
-    }
-    // SAFETY: as the caller promises.
-    let mut visit = unsafe { Visit::new(visit, arg) };
-    // SAFETY: the caller promises `op` is a live object of `T::TYPE`.
-    let op = unsafe { NonNull::new_unchecked(op) };
-    // SAFETY: the payload is initialised and not being dropped (the flag
-    // would say so); only shared references to it are made.
-    unsafe { (*payload_ptr::<T>(op)).traverse(&mut visit) };
-    // SAFETY: the first `len` items are initialised.
-    let items = unsafe { core::slice::from_raw_parts(items_ptr::<T>(op), var_len::<T>(op)) };
-    items.traverse(&mut visit);
-    0
-}
-
-/// The `tp_clear` of a `gc` type `T`: marks the object finalized (its
-/// payload unreadable from now on), then drops the payload and the items,
-/// which gives up the references they hold. The memory stays until the
-/// last reference goes.
-///
-/// # Safety
-///
-/// - `op` is a live object of type `T::TYPE` whose payload was not dropped
-///   yet, which no reference into its payload or items outlives.
-pub(crate) unsafe extern "C-unwind" fn clear<T: PyObjectType>(op: *mut PyObject) -> c_int {
-    struct ItemsOnDrop<T: PyObjectType>(NonNull<PyObject>, core::marker::PhantomData<T>);
-    impl<T: PyObjectType> Drop for ItemsOnDrop<T> {
-        fn drop(&mut self) {
-            let op = self.0;
-            // The items are forgotten (len 0) before they drop, so no later
-            // dealloc drops them again.
-            // SAFETY: the object is live; its first `len` items are initialised.
-            unsafe {
-                let len = var_len::<T>(op);
-                if T::Header::IS_VAR {
-                    (*op.as_ptr().cast::<PyVarObject>()).ob_size = 0;
-                }
-                ptr::drop_in_place(ptr::slice_from_raw_parts_mut(items_ptr::<T>(op), len));
-            }
-        }
-    }
-    // SAFETY: the caller promises a live `gc` object.
-    unsafe { head::set_flag(head::of(op), FINALIZED) };
-    // SAFETY: as above.
-    let op = unsafe { NonNull::new_unchecked(op) };
-    let _items = ItemsOnDrop::<T>(op, core::marker::PhantomData);
-    // SAFETY: the payload is initialised and dropped once, here; the flag
-    // makes every later read of it (through a handle) refuse.
-    unsafe { ptr::drop_in_place(payload_ptr::<T>(op)) };
-    0
-}
-
-/// How deep `gc` deallocations may nest before the trashcan defers them
-/// (CPython's `_PyTrash_UNWIND_LEVEL`).
-const TRASH_DEPTH: usize = 50;
-
-/// CPython's trashcan: dropping the head of a long chain drops the next
-/// object from inside the first one's destructor, and so on, one stack
-/// frame per link. Past [`TRASH_DEPTH`] nested deallocations, an object is
-/// put aside instead (linked through its untracked GC header, so no memory
-/// is needed), and the outermost deallocation destroys what was put aside
-/// once it is done: the stack stays shallow whatever the chain's length.
-struct Trash {
-    depth: Cell<usize>,
-    /// Objects put aside, linked through their header's `prev`.
-    deferred: Cell<*mut GcHead>,
-    draining: Cell<bool>,
-}
-
-thread_local! {
-    static TRASH: Trash = const {
-        Trash {
-            depth: Cell::new(0),
-            deferred: Cell::new(ptr::null_mut()),
-            draining: Cell::new(false),
-        }
-    };
-}
-
-/// Runs `f` on this thread's trashcan (inlined, as `GcState::with`).
-#[inline(always)]
-fn with_trash<R>(f: impl FnOnce(&Trash) -> R) -> R {
-    let trash = TRASH.with(core::ptr::from_ref);
-    // SAFETY: `TRASH` has no destructor: its storage lives as long as the
-    // thread, which outlives this call.
-    f(unsafe { &*trash })
-}
-
-/// A deallocation in progress, as far as the trashcan counts it.
-pub(crate) struct TrashGuard(());
-
-/// Begins the deallocation of `gc` object `op`: `None` if it was put aside
-/// for later, and the caller must leave it alone.
-///
-/// # Safety
-///
-/// - `op` is an untracked `gc` object of this thread with no references
-///   left, whose type's `tp_dealloc` can destroy it later.
+/// - `op` is a live `gc` object of this thread.
 #[inline]
-pub(crate) unsafe fn trash_begin(op: *mut PyObject) -> Option<TrashGuard> {
-    with_trash(|trash| {
-        let depth = trash.depth.get();
-        if depth >= TRASH_DEPTH {
-            let gc = head::of(op);
-            // SAFETY: an untracked header of this thread: its `prev` link
-            // is free to hold the deferred list.
-            unsafe { head::set_prev(gc, trash.deferred.get()) };
-            trash.deferred.set(gc);
-            return None;
-        }
-        trash.depth.set(depth + 1);
-        Some(TrashGuard(()))
-    })
-}
-
-impl Drop for TrashGuard {
-    #[inline]
-    fn drop(&mut self) {
-        with_trash(|trash| {
-            let depth = trash.depth.get() - 1;
-            trash.depth.set(depth);
-            if depth == 0 && !trash.deferred.get().is_null() && !trash.draining.get() {
-                drain(trash);
-            }
-        });
-    }
-}
-
-/// Destroys the objects put aside, and those their destruction puts aside.
-#[cold]
-fn drain(trash: &Trash) {
-    // Not while unwinding: a panicking destructor would abort. What is
-    // left is destroyed after the next outermost deallocation.
-    if std::thread::panicking() {
-        return;
-    }
-    trash.draining.set(true);
-    struct Done<'a>(&'a Trash);
-    impl Drop for Done<'_> {
-        fn drop(&mut self) {
-            self.0.draining.set(false);
-        }
-    }
-    let _done = Done(trash);
-    loop {
-        let gc = trash.deferred.get();
-        if gc.is_null() {
-            break;
-        }
-        // SAFETY: `gc` was put aside by `trash_begin`: an untracked object
-        // with no references, whose `prev` links the rest of the list.
-        unsafe {
-            trash.deferred.set(head::prev(gc));
-            head::set_prev(gc, ptr::null_mut());
-            let op = head::object(gc);
-            if let Some(dealloc) = (*(*op).ob_type).dealloc() {
-                dealloc(op);
-            }
-        }
-    }
+pub(crate) unsafe fn set_finalized(op: *mut PyObject) {
+    // SAFETY: as the caller promises.
+    unsafe { head::set_flag(head::of(op), FINALIZED) }
 }

@@ -1,0 +1,26 @@
+//! Rust values in objects: the handles [`Py<T>`], [`PyAny`], [`WeakPy`] and
+//! [`SendPy`], and what ties a Rust type to its objects ([`PyObjectType`],
+//! the layout, the type object's slots, and the end of an object's life).
+//!
+//! This floor stands on the collector (`gc`) and the raw object (`object`),
+//! and neither of them knows it: the handles reach the `gc` kind of object
+//! only through `kind`, and give the collector their references through
+//! [`Traverse`](crate::gc::Traverse) impls of their own.
+
+mod any;
+mod dealloc;
+mod handle;
+mod kind;
+pub(crate) mod layout;
+mod object_type;
+mod send;
+mod slots;
+mod traverse;
+mod var;
+mod weak;
+
+pub use any::PyAny;
+pub use handle::Py;
+pub use object_type::PyObjectType;
+pub use send::SendPy;
+pub use weak::{WeakList, WeakPy, WeakRefable};
