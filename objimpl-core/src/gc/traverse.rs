@@ -10,7 +10,7 @@ use crate::object::{PyObject, VisitProc};
 /// What a [`Traverse`] implementation reports the handles it holds to:
 /// CPython's `visitproc` and its `arg`, as one value.
 ///
-/// Nothing but the `Traverse` impls of [`Py`] and [`PyAny`] calls it; a
+/// Nothing but the `Traverse` impls of [`Py`](crate::Py) and [`PyAny`](crate::PyAny) calls it; a
 /// container's impl passes it on to its elements.
 pub struct Visit<'a> {
     proc: VisitProc,
@@ -46,7 +46,7 @@ impl core::fmt::Debug for Visit<'_> {
     }
 }
 
-/// A value that can hold handles ([`Py`], [`PyAny`]) the cycle collector
+/// A value that can hold handles ([`Py`](crate::Py), [`PyAny`](crate::PyAny)) the cycle collector
 /// must see: `traverse` reports each of them to `visit`.
 ///
 /// `#[pyobject(gc)]` implements it for the payload, field by field, so a

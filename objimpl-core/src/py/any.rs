@@ -174,6 +174,25 @@ impl PyAny {
     }
 }
 
+impl<T: PyObjectType> Py<T> {
+    /// This reference as an untyped one, borrowed: for a `HashSet<PyAny>`
+    /// lookup, or code that takes objects of any type.
+    ///
+    /// ```
+    /// # use objimpl_core::{Py, PyAny, __doc::Unit};
+    /// let a = Py::new(Unit {})?;
+    /// let any: &PyAny = a.as_any();
+    /// assert_eq!(any.type_object().name(), "Unit");
+    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// ```
+    #[inline]
+    pub fn as_any(&self) -> &PyAny {
+        // SAFETY: both are `repr(transparent)` over the same pointer, and a
+        // `PyAny` asks nothing of the object's type.
+        unsafe { &*ptr::from_ref(self).cast::<PyAny>() }
+    }
+}
+
 impl<T: PyObjectType> From<Py<T>> for PyAny {
     #[inline]
     fn from(obj: Py<T>) -> PyAny {

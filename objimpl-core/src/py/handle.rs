@@ -6,10 +6,10 @@ use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::ptr::{self, NonNull};
 
+use super::PyObjectType;
 use super::dealloc::{dealloc, destroy_rest};
 use super::kind;
 use super::layout::{self, items_ptr, payload_ptr, var_len};
-use super::{PyAny, PyObjectType};
 use crate::object::{ObjectHeader, PyObject, TypeObject, incref, refcnt, release};
 use crate::{MemoryError, init};
 
@@ -262,23 +262,6 @@ impl<T: PyObjectType> Py<T> {
     #[inline]
     pub fn ptr_eq(this: &Self, other: &Self) -> bool {
         this.ptr == other.ptr
-    }
-
-    /// This reference as an untyped one, borrowed: for a `HashSet<PyAny>`
-    /// lookup, or code that takes objects of any type.
-    ///
-    /// ```
-    /// # use objimpl_core::{Py, PyAny, __doc::Unit};
-    /// let a = Py::new(Unit {})?;
-    /// let any: &PyAny = a.as_any();
-    /// assert_eq!(any.type_object().name(), "Unit");
-    /// # Ok::<(), objimpl_core::MemoryError>(())
-    /// ```
-    #[inline]
-    pub fn as_any(&self) -> &PyAny {
-        // SAFETY: both are `repr(transparent)` over the same pointer, and a
-        // `PyAny` asks nothing of the object's type.
-        unsafe { &*ptr::from_ref(self).cast::<PyAny>() }
     }
 
     /// The value, if `this` is the only reference: the object's items (of

@@ -18,9 +18,11 @@ mod slots;
 mod traverse;
 mod var;
 mod weak;
+mod weak_list;
 
 pub use any::PyAny;
 pub use handle::Py;
 pub use object_type::PyObjectType;
 pub use send::SendPy;
-pub use weak::{WeakList, WeakPy, WeakRefable};
+pub use weak::{WeakPy, WeakRefable};
+pub use weak_list::WeakList;

@@ -1,6 +1,6 @@
 //! `PyObjectType`: what ties a Rust type to its type object, header and items.
 
-use super::WeakList;
+use super::weak_list::WeakList;
 use crate::freelist::FreeList;
 use crate::object::{ObjectHeader, TypeObject};
 
@@ -54,7 +54,7 @@ use crate::object::{ObjectHeader, TypeObject};
 /// let large = Py::new(Large([0; 4])); // error: basicsize is not the size of Large's layout
 /// ```
 pub unsafe trait PyObjectType: Sized + 'static {
-    /// [`PyObject`] for a fixed-size object, [`PyVarObject`] for one with items.
+    /// [`PyObject`](crate::PyObject) for a fixed-size object, [`PyVarObject`](crate::PyVarObject) for one with items.
     type Header: ObjectHeader;
     /// The type of the items after the payload; `()` for a fixed-size object.
     type Item;

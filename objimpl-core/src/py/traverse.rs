@@ -5,7 +5,8 @@
 use core::cell::Cell;
 
 use super::kind;
-use super::weak::{WeakList, WeakPy, WeakRefable};
+use super::weak::{WeakPy, WeakRefable};
+use super::weak_list::WeakList;
 use super::{Py, PyAny, PyObjectType};
 use crate::gc::{Traverse, Visit};
 

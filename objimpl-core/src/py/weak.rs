@@ -1,5 +1,5 @@
 //! Weak references (CPython's `weakref`): [`WeakPy`], made by
-//! [`Py::downgrade`] for types whose payload holds a [`WeakList`].
+//! [`Py::downgrade`] for types whose payload holds a [`WeakList`](crate::WeakList).
 //!
 //! objimpl does as CPython does, not as `Rc`: a type opts in with a field
 //! (CPython's `tp_weaklistoffset` slot), and when the last strong reference
@@ -9,109 +9,16 @@
 //! whole object's memory until the last weak reference went, and put a weak
 //! count in every object, weak-referenced or not.
 
-use core::cell::Cell;
 use core::marker::PhantomData;
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 use std::rc::Rc;
 
 use super::kind;
+use super::weak_list::Target;
 use super::{Py, PyObjectType};
-use crate::object::{PyObject, incref};
+use crate::object::incref;
 
-/// The cell that an object's weak references share: the object's address,
-/// null once it is gone.
-struct Target {
-    object: Cell<*mut PyObject>,
-}
-
-/// The weak-reference slot of an object (CPython's `tp_weaklistoffset`
-/// field): put one in the payload and mark it `#[pyobject(weaklist)]` to
-/// make the type weak-referenceable. Empty until the first
-/// [`Py::downgrade`]; a word of memory until then.
-///
-/// With the macro (`objimpl::prelude`):
-///
-/// ```text
-/// #[pyobject(basic)]
-/// struct Node {
-///     value: u32,
-///     #[pyobject(weaklist)]
-///     weak: WeakList,
-/// }
-/// ```
-///
-/// ```
-/// use objimpl_core::{Py, WeakList, __doc::Node};
-///
-/// let node = Py::new(Node { value: 1, weak: WeakList::new() })?;
-/// let weak = Py::downgrade(&node);
-/// assert_eq!(weak.upgrade().map(|n| n.value), Some(1));
-/// drop(node);
-/// assert!(weak.upgrade().is_none());
-/// # Ok::<(), objimpl_core::MemoryError>(())
-/// ```
-#[derive(Default)]
-pub struct WeakList {
-    target: Cell<Option<Rc<Target>>>,
-}
-
-impl WeakList {
-    /// An empty slot.
-    ///
-    /// ```
-    /// let _ = objimpl_core::WeakList::new();
-    /// ```
-    pub const fn new() -> WeakList {
-        WeakList {
-            target: Cell::new(None),
-        }
-    }
-
-    /// The shared cell for the object at `object`, made if need be.
-    fn target(&self, object: *mut PyObject) -> Rc<Target> {
-        let target = self.target.take().unwrap_or_else(|| {
-            Rc::new(Target {
-                object: Cell::new(object),
-            })
-        });
-        self.target.set(Some(target.clone()));
-        target
-    }
-
-    /// Points the weak references at the object's new address (it moved).
-    pub(crate) fn retarget(&self, object: *mut PyObject) {
-        let target = self.target.take();
-        if let Some(target) = &target {
-            target.object.set(object);
-        }
-        self.target.set(target);
-    }
-
-    /// Clears the weak references: the object is going.
-    pub(crate) fn clear(&self) {
-        if let Some(target) = self.target.take() {
-            target.object.set(ptr::null_mut());
-        }
-    }
-}
-
-impl Drop for WeakList {
-    /// The object is being destroyed: its weak references see `None`.
-    fn drop(&mut self) {
-        self.clear();
-    }
-}
-
-impl core::fmt::Debug for WeakList {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let target = self.target.take();
-        let weak = target.as_ref().map_or(0, |t| Rc::strong_count(t) - 1);
-        self.target.set(target);
-        write!(f, "WeakList({weak} weak references)")
-    }
-}
-
-/// Marks a type whose payload holds its [`WeakList`], as
+/// Marks a type whose payload holds its [`WeakList`](crate::WeakList), as
 /// `#[pyobject(weaklist)]` on a field does: [`Py::downgrade`] needs it.
 ///
 /// # Safety
