@@ -1,9 +1,7 @@
 //! Installing objimpl under CPython's allocator domains, and starting it.
 
-use core::ffi::{c_char, c_int};
+use core::ffi::{CStr, c_char, c_int};
 use core::mem::MaybeUninit;
-use std::ffi::{CString, OsString};
-use std::os::unix::ffi::OsStringExt;
 
 use objimpl_core::alloc;
 use pyo3_ffi::{
@@ -102,27 +100,34 @@ unsafe fn exit_on(status: PyStatus) -> i32 {
 
 /// Installs objimpl, runs CPython with the process's arguments, and returns
 /// its exit status.
-pub fn run() -> i32 {
-    let mut args: Vec<OsString> = std::env::args_os().collect();
-    let with_raw = args.get(1).is_some_and(|a| a == "--objimpl-raw");
-    if with_raw {
-        args.remove(1);
-    }
+///
+/// # Safety
+///
+/// - `argv` holds `argc` NUL-terminated strings and a final null, alive
+///   until this returns.
+pub unsafe fn run(argc: c_int, argv: *mut *mut c_char) -> i32 {
+    let count = usize::try_from(argc).unwrap_or(0);
+    // SAFETY: as the caller promises, `argv` has `argc` entries.
+    let given = unsafe { core::slice::from_raw_parts(argv, count) };
+    // SAFETY: each entry is a NUL-terminated string, as the caller promises.
+    let with_raw = given
+        .get(1)
+        .is_some_and(|&a| unsafe { CStr::from_ptr(a) } == c"--objimpl-raw");
     if with_raw {
         install(PyMemAllocatorDomain::PYMEM_DOMAIN_RAW, raw::allocator());
     }
     install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, mem::allocator());
     install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, object::allocator());
 
-    // argv as C strings; an argument with a NUL byte cannot reach a
-    // process's argv, so there is none.
-    let args: Vec<CString> = args
-        .into_iter()
-        .map(|a| CString::new(a.into_vec()).unwrap_or_default())
+    // CPython's argv: the process's, without `--objimpl-raw`, null-terminated.
+    let mut argv: Vec<*mut c_char> = given
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| !(with_raw && i == 1))
+        .map(|(_, &a)| a)
         .collect();
-    let mut argv: Vec<*mut c_char> = args.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    let argc = c_int::try_from(argv.len()).unwrap_or(c_int::MAX);
     argv.push(core::ptr::null_mut());
-    let argc = c_int::try_from(args.len()).unwrap_or(c_int::MAX);
 
     // As `Py_BytesMain`, split in two so that `sys` can be told about
     // objimpl between starting the interpreter and running the program:

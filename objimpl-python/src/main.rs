@@ -16,15 +16,35 @@
 //!
 //! Child processes that CPython starts with `sys.executable` (the test
 //! runner's workers, `subprocess` tests) are `objimpl-python` too.
+//!
+//! The process starts as `python3` does, at a C `main`: Rust's runtime
+//! would install SIGSEGV and SIGBUS handlers (its stack-overflow guard,
+//! which turns `faulthandler`'s deliberate crashes into a clean exit) and
+//! reopen closed descriptors 0-2 onto `/dev/null` (so a child started with
+//! stdin closed would see one open) before a Rust `main`. CPython sets up
+//! its own signals (SIGPIPE and SIGXFSZ ignored) as it starts.
+
+#![cfg_attr(objimpl_python, no_main)]
 
 #[cfg(objimpl_python)]
 mod introspect;
 #[cfg(objimpl_python)]
 mod launch;
 
+/// The process's entry point, called by the C runtime as `python3`'s is.
+///
+/// # Safety
+///
+/// - `argv` holds `argc` NUL-terminated strings and a final null, alive for
+///   the process (the C runtime's promise).
 #[cfg(objimpl_python)]
-fn main() {
-    std::process::exit(launch::run());
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn main(
+    argc: core::ffi::c_int,
+    argv: *mut *mut core::ffi::c_char,
+) -> core::ffi::c_int {
+    // SAFETY: as the C runtime promises.
+    unsafe { launch::run(argc, argv) }
 }
 
 #[cfg(not(objimpl_python))]

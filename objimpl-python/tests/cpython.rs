@@ -162,3 +162,71 @@ fn sys_reports_objimpls_pools() {
         "{stderr}"
     );
 }
+
+/// The launcher as `sh` runs it with `redirections` (e.g. `<&-` to close
+/// stdin), so that the child starts with those descriptors as given.
+fn launcher_in_sh(redirections: &str, code: &str) -> Option<Output> {
+    let python = launcher()?;
+    let exe = python.get_program().to_owned();
+    let out = Command::new("sh")
+        .env_remove("OBJIMPL_MALLOC")
+        .env_remove("PYTHONMALLOC")
+        .args(["-c", &format!("exec \"$0\" -c \"$1\" {redirections}")])
+        .arg(exe)
+        .arg(code)
+        .output()
+        .unwrap();
+    Some(out)
+}
+
+#[test]
+fn a_deliberate_sigsegv_or_sigbus_kills_the_process_as_in_python3() {
+    // Rust's runtime would catch these for its stack-overflow guard, and the
+    // process would exit 0: test_faulthandler and test_regrtest's crash
+    // tests failed so. The launcher starts at a C `main`, without it.
+    use std::os::unix::process::ExitStatusExt;
+    for (code, signal) in [
+        ("import faulthandler; faulthandler._sigsegv()", 11),
+        (
+            "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)",
+            11,
+        ),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGBUS)", 7),
+    ] {
+        let Some(mut python) = launcher() else { return };
+        let out = python.args(["-c", code]).output().unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(signal),
+            "{code}: {:?}\n{}",
+            out.status,
+            text(&out.stderr)
+        );
+    }
+    let Some(mut python) = launcher() else { return };
+    let out = python
+        .args(["-c", "import signal; print([signal.getsignal(s) == signal.SIG_DFL for s in (signal.SIGSEGV, signal.SIGBUS)])"])
+        .output()
+        .unwrap();
+    check(&out);
+    assert_eq!(text(&out.stdout), "[True, True]\n");
+}
+
+#[test]
+fn closed_standard_streams_stay_closed_as_in_python3() {
+    // Rust's runtime would reopen descriptors 0-2 onto /dev/null: a child
+    // started with stdin closed saw one (test_cmd_line, test_posix).
+    let Some(out) = launcher_in_sh(
+        "<&-",
+        "import sys, os\nprint(sys.stdin)\ntry:\n    os.fstat(0)\nexcept OSError:\n    print('fd 0 closed')",
+    ) else {
+        return;
+    };
+    check(&out);
+    assert_eq!(text(&out.stdout), "None\nfd 0 closed\n");
+    let Some(out) = launcher_in_sh("2>&-", "import sys\nsys.stdout.write(repr(sys.stderr))") else {
+        return;
+    };
+    check(&out);
+    assert_eq!(text(&out.stdout), "None");
+}
