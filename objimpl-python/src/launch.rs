@@ -109,10 +109,14 @@ pub unsafe fn run(argc: c_int, argv: *mut *mut c_char) -> i32 {
     let count = usize::try_from(argc).unwrap_or(0);
     // SAFETY: as the caller promises, `argv` has `argc` entries.
     let given = unsafe { core::slice::from_raw_parts(argv, count) };
-    // SAFETY: each entry is a NUL-terminated string, as the caller promises.
-    let with_raw = given
-        .get(1)
-        .is_some_and(|&a| unsafe { CStr::from_ptr(a) } == c"--objimpl-raw");
+    let flag = given.get(1).is_some_and(|&a| {
+        // SAFETY: each entry is a NUL-terminated string, as the caller promises.
+        (unsafe { CStr::from_ptr(a) }) == c"--objimpl-raw"
+    });
+    // The variable reaches the processes CPython starts with
+    // `sys.executable` (the test runner's workers), which the flag does not.
+    let with_raw =
+        flag || std::env::var_os("OBJIMPL_RAW").is_some_and(|v| !v.is_empty() && v != "0");
     if with_raw {
         install(PyMemAllocatorDomain::PYMEM_DOMAIN_RAW, raw::allocator());
     }
@@ -123,7 +127,7 @@ pub unsafe fn run(argc: c_int, argv: *mut *mut c_char) -> i32 {
     let mut argv: Vec<*mut c_char> = given
         .iter()
         .enumerate()
-        .filter(|&(i, _)| !(with_raw && i == 1))
+        .filter(|&(i, _)| !(flag && i == 1))
         .map(|(_, &a)| a)
         .collect();
     let argc = c_int::try_from(argv.len()).unwrap_or(c_int::MAX);

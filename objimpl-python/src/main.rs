@@ -8,7 +8,8 @@
 //!
 //! - `--objimpl-raw` as the first argument puts objimpl's `raw` family
 //!   under `PYMEM_DOMAIN_RAW` too (CPython's raw domain is the C library's
-//!   `malloc` by default, and objimpl's `raw` is the same).
+//!   `malloc` by default, and objimpl's `raw` is the same). `OBJIMPL_RAW=1`
+//!   does the same, and reaches the processes CPython starts.
 //! - `OBJIMPL_MALLOC=debug` runs CPython on objimpl's debug hooks;
 //!   `OBJIMPL_STATS=1` prints objimpl's statistics to stderr at exit.
 //! - `PYTHONMALLOC`, if set, makes CPython install its own allocators over

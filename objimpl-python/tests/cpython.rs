@@ -102,6 +102,31 @@ fn the_raw_domain_too_with_the_flag() {
 }
 
 #[test]
+fn objimpl_raw_puts_the_raw_domain_on_objimpl_for_child_processes_too() {
+    // A PyMem_RawMalloc block given to PyMem_Free: objimpl's hooks know the
+    // block as raw only if objimpl serves the raw domain.
+    let code = "import ctypes\n\
+                api = ctypes.pythonapi\n\
+                api.PyMem_RawMalloc.restype = ctypes.c_void_p\n\
+                api.PyMem_Free.argtypes = [ctypes.c_void_p]\n\
+                api.PyMem_Free(api.PyMem_RawMalloc(16))";
+    for (raw, expected) in [
+        (None, "API id expected 'm'\n"),
+        (Some("1"), "API id expected 'm', found 'r'"),
+    ] {
+        let Some(mut python) = launcher() else { return };
+        python.env("OBJIMPL_MALLOC", "debug").args(["-c", code]);
+        if let Some(raw) = raw {
+            python.env("OBJIMPL_RAW", raw);
+        }
+        let out = python.output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains(expected), "OBJIMPL_RAW={raw:?}: {stderr}");
+    }
+}
+
+#[test]
 fn objimpls_debug_hooks_catch_cpython_api_misuse() {
     // An extension that frees a PyMem_Malloc block with PyObject_Free:
     // CPython's functions lead to objimpl's families, whose hooks see it.
