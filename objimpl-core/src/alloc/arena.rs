@@ -305,13 +305,18 @@ impl Arena {
 
     /// Makes `heap` the owner of `arena` and of its pools in use: the
     /// arena's record, and each pool's entry of the slot table, which names
-    /// `heap`'s slot of the pool's class from now on.
+    /// `heap`'s slot of the pool's class, `slot_of(class)`, from now on.
     ///
     /// # Safety
     ///
     /// - the calling thread services both the old owner (whose thread has
-    ///   exited) and `heap`; `arena` is live.
-    pub(crate) unsafe fn reassign(arena: *mut Arena, heap: *const Heap) {
+    ///   exited) and `heap`; `arena` is live; `slot_of(class)` is `heap`'s
+    ///   slot of `class`.
+    pub(crate) unsafe fn reassign(
+        arena: *mut Arena,
+        heap: *const Heap,
+        slot_of: impl Fn(usize) -> *const ClassSlot,
+    ) {
         // SAFETY: as the caller guarantees; the table lies in the first
         // pool, outside every block, and its entries are atomic.
         unsafe {
@@ -319,7 +324,7 @@ impl Arena {
                 let class = (*arena).pool_classes[index].load(Ordering::Relaxed);
                 if (class as usize) < NUM_CLASSES {
                     let pool = (*arena).base.add(index * POOL_SIZE);
-                    let slot = Heap::class_slot(heap, class as usize);
+                    let slot = slot_of(class as usize);
                     (*super::pool::slot_entry(pool)).store(slot.cast_mut(), Ordering::Relaxed);
                 }
             }

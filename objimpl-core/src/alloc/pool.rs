@@ -138,7 +138,7 @@ pub(crate) fn malloc_in(class: usize, size: usize) -> *mut u8 {
         if !pool.is_null() {
             // SAFETY: `pool` is on `heap`'s usable list of `class`, and
             // this thread services `heap`.
-            return unsafe { take_block(heap, pool, class) };
+            return unsafe { heap::take_block(heap, pool, class) };
         }
     }
     heap::malloc_small_slow(class, size)
@@ -237,84 +237,6 @@ pub(crate) fn slot_entry(p: *mut u8) -> *const AtomicPtr<ClassSlot> {
         .wrapping_add(POOL_OVERHEAD)
         .cast::<AtomicPtr<ClassSlot>>()
         .wrapping_add(pool_index(p))
-}
-
-/// Takes a block of a usable pool, counting it in the pool: the first of its
-/// free list, else the next never-used one, which is not touched. A pool that
-/// has neither left is full and leaves its usable list.
-///
-/// # Safety
-///
-/// - the calling thread services `heap`; `pool` is on its usable list of
-///   `class` (so it has a block on its free list or in its never-used tail).
-#[inline(always)]
-pub(crate) unsafe fn take_block(heap: *const Heap, pool: *mut Pool, class: usize) -> *mut u8 {
-    // A listed block is a free block of the pool, and a usable pool's
-    // `next_offset` leaves room for a whole block.
-    // SAFETY: the caller guarantees this thread alone touches the pool's local fields.
-    unsafe {
-        let count = &(*pool).count;
-        // One writer: a plain load and store, no read-modify-write.
-        count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        let block = (*pool).free;
-        if !block.is_null() {
-            asan::unpoison(block.cast(), class_size(class));
-            let next = (*block).next;
-            (*pool).free = next;
-            if next.is_null() && (*pool).next_offset > (*pool).max_next_offset {
-                // A tail call: the fast path keeps no registers across it.
-                return heap::pool_full_slow(heap, pool, class, block.cast());
-            }
-            return block.cast();
-        }
-        let offset = (*pool).next_offset;
-        let next_offset = offset + class_size(class) as u32;
-        (*pool).next_offset = next_offset;
-        let block = pool.byte_add(offset as usize).cast();
-        asan::unpoison(block, class_size(class));
-        if next_offset > (*pool).max_next_offset {
-            return heap::pool_full_slow(heap, pool, class, block);
-        }
-        block
-    }
-}
-
-/// Puts a block back on its pool's free list, on the owner's side (counted
-/// when it was freed).
-///
-/// # Safety
-///
-/// - the calling thread services the heap owning `pool`; `block` is a
-///   block of `pool` that was handed out and is given up now.
-#[inline(always)]
-pub(crate) unsafe fn give_block(pool: *mut Pool, block: *mut Block) {
-    // SAFETY: the caller guarantees this thread alone touches the pool's
-    // local fields, and that the block is ours to reuse.
-    unsafe {
-        let old = (*pool).free;
-        invariant!(
-            old != block,
-            "{block:p} freed twice: it is already first on its pool's free list"
-        );
-        let count = (*pool).count.load(Ordering::Relaxed);
-        invariant!(
-            count != 0,
-            "{block:p} given back to pool {pool:p}, which has no block handed out"
-        );
-        let count = count - 1;
-        asan::unpoison(block.cast(), asan::LINK);
-        (*block).next = old;
-        asan::poison(block.cast(), class_size((*pool).class as usize));
-        (*pool).free = block;
-        (*pool).count.store(count, Ordering::Relaxed);
-        if old.is_null() && (*pool).next_offset > (*pool).max_next_offset {
-            // It was full: it is usable again.
-            heap::pool_refilled_slow(block);
-        } else if count == 0 && !((*pool).prev.is_null() && (*pool).next.is_null()) {
-            // Empty, and not the only usable pool of its class.
-            heap::pool_empty_slow(block);
-        }
-    }
 }
 
 /// `p`, an address in `arena`, as a pointer with the arena's provenance.
