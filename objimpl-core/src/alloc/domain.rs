@@ -29,7 +29,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Once;
 
-use super::{debug, pool, system};
+use super::{debug, free, malloc, system};
 
 /// One of the three allocation domains, as CPython's `PyMemAllocatorDomain`
 /// (the discriminants are CPython's).
@@ -644,32 +644,34 @@ pub(crate) unsafe fn free(p: *mut u8, domain: Domain) {
 // ---------------------------------------------------------------------------
 
 macro_rules! builtin {
-    ($imp:ident, $malloc:ident, $calloc:ident, $realloc:ident, $free:ident) => {
+    ($alloc:ident, $dealloc:ident, $malloc:ident, $calloc:ident, $realloc:ident, $free:ident) => {
         unsafe extern "C" fn $malloc(_: *mut c_void, size: usize) -> *mut c_void {
-            $imp::malloc(size).cast()
+            $alloc::malloc(size).cast()
         }
         unsafe extern "C" fn $calloc(_: *mut c_void, n: usize, size: usize) -> *mut c_void {
-            $imp::calloc(n, size).cast()
+            $alloc::calloc(n, size).cast()
         }
         unsafe extern "C" fn $realloc(_: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
             // SAFETY: callers pass a block of this allocator, or null.
-            unsafe { $imp::realloc(p.cast(), size) }.cast()
+            unsafe { $alloc::realloc(p.cast(), size) }.cast()
         }
         unsafe extern "C" fn $free(_: *mut c_void, p: *mut c_void) {
             // SAFETY: callers pass a live block of this allocator, or null.
-            unsafe { $imp::free(p.cast()) }
+            unsafe { $dealloc::free(p.cast()) }
         }
     };
 }
 
 builtin!(
-    pool,
+    malloc,
+    free,
     pymalloc_malloc,
     pymalloc_calloc,
     pymalloc_realloc,
     pymalloc_free
 );
 builtin!(
+    system,
     system,
     system_malloc,
     system_calloc,

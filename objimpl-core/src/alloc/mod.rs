@@ -90,9 +90,11 @@ mod debug;
 mod domain;
 mod fatal;
 mod fork;
+mod free;
 mod global;
 mod heap;
 mod heap_map;
+mod malloc;
 mod os;
 mod pool;
 mod size_class;
@@ -106,6 +108,7 @@ pub use debug::{
 pub use domain::{Allocator, Domain, get_allocator, set_allocator, setup_debug_hooks};
 pub use global::PyMalloc;
 pub use heap_map::heap_map_svg;
+pub use size_class::ALIGNMENT;
 pub use stats::{ClassStats, Stats, debug_malloc_stats, stats};
 
 /// [`object_malloc`], inlined into the object constructors, where the size
@@ -113,7 +116,7 @@ pub use stats::{ClassStats, Stats, debug_malloc_stats, stats};
 #[inline(always)]
 pub(crate) fn object_malloc_inlined(size: usize) -> *mut u8 {
     if domain::is_default(Domain::Object) {
-        pool::malloc(size)
+        malloc::malloc(size)
     } else {
         domain::malloc(size, Domain::Object)
     }
@@ -149,22 +152,11 @@ pub fn release_free_memory() {
     heap::release_free_memory();
 }
 
-/// The alignment of every block handed out by every family: 16 bytes, as
-/// CPython's `ALIGNMENT` on 64-bit platforms.
-///
-/// ```
-/// let p = objimpl_core::alloc::object_malloc(24);
-/// assert_eq!(p as usize % objimpl_core::alloc::ALIGNMENT, 0);
-/// // SAFETY: `p` came from `object_malloc` and is freed once.
-/// unsafe { objimpl_core::alloc::object_free(p) };
-/// ```
-pub const ALIGNMENT: usize = 16;
-
 macro_rules! family {
     (
         $family:literal, $cpython:literal,
         $malloc:ident, $calloc:ident, $realloc:ident, $free:ident,
-        $domain:ident, $imp:ident
+        $domain:ident, $alloc:ident, $dealloc:ident
     ) => {
         #[doc = concat!("Allocates `size` bytes from the ", $family, " family (`", $cpython, "_Malloc`).")]
         ///
@@ -183,7 +175,7 @@ macro_rules! family {
         #[must_use = "the memory leaks unless it is freed"]
         pub fn $malloc(size: usize) -> *mut u8 {
             if domain::is_default(Domain::$domain) {
-                $imp::malloc(size)
+                $alloc::malloc(size)
             } else {
                 domain::malloc(size, Domain::$domain)
             }
@@ -207,7 +199,7 @@ macro_rules! family {
         #[must_use = "the memory leaks unless it is freed"]
         pub fn $calloc(n: usize, size: usize) -> *mut u8 {
             if domain::is_default(Domain::$domain) {
-                $imp::calloc(n, size)
+                $alloc::calloc(n, size)
             } else {
                 domain::calloc(n, size, Domain::$domain)
             }
@@ -242,7 +234,7 @@ macro_rules! family {
             if domain::is_default(Domain::$domain) {
                 // SAFETY: the caller gives a block of this family, whose
                 // allocator has been the default since it was made.
-                unsafe { $imp::realloc(p, size) }
+                unsafe { $alloc::realloc(p, size) }
             } else {
                 // SAFETY: the caller gives a block of this family.
                 unsafe { domain::realloc(p, size, Domain::$domain) }
@@ -265,7 +257,7 @@ macro_rules! family {
         pub unsafe fn $free(p: *mut u8) {
             if domain::is_default(Domain::$domain) {
                 // SAFETY: as in `realloc`.
-                unsafe { $imp::free(p) }
+                unsafe { $dealloc::free(p) }
             } else {
                 // SAFETY: the caller gives a block of this family.
                 unsafe { domain::free(p, Domain::$domain) }
@@ -282,6 +274,7 @@ family!(
     raw_realloc,
     raw_free,
     Raw,
+    system,
     system
 );
 family!(
@@ -292,7 +285,8 @@ family!(
     mem_realloc,
     mem_free,
     Mem,
-    pool
+    malloc,
+    free
 );
 family!(
     "object",
@@ -302,5 +296,6 @@ family!(
     object_realloc,
     object_free,
     Object,
-    pool
+    malloc,
+    free
 );

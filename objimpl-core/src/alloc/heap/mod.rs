@@ -57,7 +57,7 @@ pub(crate) use thread::{collect_current, current, malloc_small_slow, release_fre
 
 /// One thread's heap. Fields in `local` (and each class's `pool`) are touched
 /// only by the thread servicing the heap: its owner, or after the owner
-/// exited, the thread that reclaims it (hand-overs go through [`LISTS`](lists::LISTS)'s
+/// exited, the thread that reclaims it (hand-overs go through `lists::LISTS`'s
 /// lock). The atomics may be touched by any thread.
 pub(crate) struct Heap {
     pub(super) classes: [ClassSlot; NUM_CLASSES],
@@ -135,7 +135,7 @@ pub(super) struct Local {
     /// Wholly free arenas kept for the next pools, oldest first: the first
     /// `nempty` entries. See [`keep_empty`](kept::keep_empty).
     pub(super) empties: [*mut Arena; KEPT_EMPTY_MAX],
-    /// When each became empty, in [`now_ms`](kept::now_ms).
+    /// When each became empty, in `kept::now_ms`.
     pub(super) emptied_at: [u64; KEPT_EMPTY_MAX],
     pub(super) nempty: usize,
     /// Pools of any class in use (on a usable list or full).

@@ -413,7 +413,7 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
         let count = count.min(n);
         let cache = slot.cache.get().cast::<*mut u8>();
         for i in 0..count {
-            // Cached pointers carry the arena's provenance (see `pool::own`).
+            // Cached pointers carry the arena's provenance (see `arena::own`).
             let block = *cache.add(i);
             give_block(pool_of(block), block.cast());
         }

@@ -7,11 +7,11 @@
 use core::ptr;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use super::super::arena::Arena;
+use super::super::arena::{self, Arena};
 use super::super::arena_map;
 use super::super::asan;
 use super::super::fatal::invariant;
-use super::super::pool::{self, Block, Pool, QUEUED, pool_of};
+use super::super::pool::{Block, Pool, QUEUED, pool_of};
 use super::super::size_class::class_size;
 use super::Heap;
 use super::pools::{give_block, owner_of};
@@ -35,7 +35,7 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
     // `Box<[u8]>` of 1 byte, freed on another thread, was a write out of its
     // bounds to Miri).
     // SAFETY: `p` is a live block of `arena`, which is therefore alive.
-    let block = unsafe { pool::own(arena, p) }.cast::<Block>();
+    let block = unsafe { arena::own(arena, p) }.cast::<Block>();
     let pool = pool_of(block.cast());
     // `thread_free` and `pending_next` are atomics, shared by design; the
     // block is ours to write until the exchange publishes it.
