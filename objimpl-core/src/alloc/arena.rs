@@ -20,6 +20,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::arena_map;
 use super::fatal::invariant;
+use super::fork;
 // The one name this floor takes from the floor above: an arena records its
 // owning heap, and for each pool in use the owner's slot of its class (the
 // slot table), while a heap lists its arenas, so the types refer to each
@@ -50,18 +51,31 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     first: ptr::null_mut(),
 });
 
-pub(crate) struct Registry {
+struct Registry {
     first: *mut Arena,
 }
 
 // SAFETY: the arenas on the list are reached only under the mutex.
 unsafe impl Send for Registry {}
 
-pub(crate) fn lock_registry() -> MutexGuard<'static, Registry> {
+fn lock_registry() -> MutexGuard<'static, Registry> {
+    fork::register(&REGISTRY_FORK_STEP);
     // Nothing under the lock panics half-way; a poisoned lock is fine.
     REGISTRY
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The arena registry across `fork()`: the last lock of the order.
+static REGISTRY_FORK_STEP: fork::Step = fork::Step {
+    rank: fork::Rank::ArenaRegistry,
+    prepare: || fork::hold(&REGISTRY_HELD, lock_registry()),
+    release: || fork::let_go(&REGISTRY_HELD),
+    child: None,
+};
+
+thread_local! {
+    static REGISTRY_HELD: fork::Held<MutexGuard<'static, Registry>> = const { fork::Held::new() };
 }
 
 /// [`Arena::pool_classes`] of a pool given back to its arena.
@@ -143,7 +157,7 @@ impl Arena {
                 registry_next: ptr::null_mut(),
             })
         };
-        super::fork::install();
+        fork::install();
         let mut registry = lock_registry();
         if !arena_map::insert(base, arena) {
             drop(registry);

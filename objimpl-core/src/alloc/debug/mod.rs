@@ -25,9 +25,7 @@ use block::{Guards, HEAD, OVERHEAD, WORD};
 use registry::{Base, Entry};
 
 pub use block::{CLEAN_BYTE, DEAD_BYTE, FORBIDDEN_BYTE};
-pub(crate) use registry::{AllShards, Quarantine, all_shards, quarantine};
 pub use registry::{QUARANTINE_BLOCKS, QUARANTINE_BYTES};
-pub(crate) use report::capture_lock;
 pub use report::{ErrorKind, Report, set_error_handler, set_trace};
 
 /// The context of one domain's hooks: the domain (its API id) and the

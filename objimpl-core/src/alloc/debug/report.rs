@@ -7,6 +7,7 @@ use std::backtrace::Backtrace;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use super::super::fork;
 use super::block::{FORBIDDEN_BYTE, WORD};
 
 /// The kinds of memory error the debug hooks find.
@@ -317,12 +318,25 @@ static CAPTURING: Mutex<()> = Mutex::new(());
 
 /// Holds [`CAPTURING`]: no stack capture runs (nor begins) until the guard
 /// goes. The first lock of the fork handlers' order (`fork.rs`).
-pub(crate) fn capture_lock() -> MutexGuard<'static, ()> {
+fn capture_lock() -> MutexGuard<'static, ()> {
+    fork::register(&CAPTURE_FORK_STEP);
     // Nothing panics under it but `force_capture`, which leaves nothing
     // half-done behind it: a poisoned lock is still sound.
     CAPTURING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The capture lock across `fork()`: taken first of all.
+static CAPTURE_FORK_STEP: fork::Step = fork::Step {
+    rank: fork::Rank::Capture,
+    prepare: || fork::hold(&CAPTURE_HELD, capture_lock()),
+    release: || fork::let_go(&CAPTURE_HELD),
+    child: None,
+};
+
+thread_local! {
+    static CAPTURE_HELD: fork::Held<MutexGuard<'static, ()>> = const { fork::Held::new() };
 }
 
 /// The calling stack, if tracing is on, captured under [`CAPTURING`].

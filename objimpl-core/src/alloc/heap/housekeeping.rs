@@ -36,7 +36,7 @@ pub(crate) fn as_housekeeping<R>(work: impl FnOnce() -> R) -> R {
 
 /// In a child after `fork()`, where only the forking thread lives: the
 /// housekeeping other threads had begun will never end.
-pub(crate) fn forget_housekeeping() {
+pub(super) fn forget_housekeeping() {
     let begun = HOUSEKEEPING_BEGUN.load(Ordering::Relaxed);
     HOUSEKEEPING_ENDED.store(begun, Ordering::Release);
 }

@@ -6,11 +6,12 @@
 
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use super::super::arena::{self, Arena};
+use super::super::fork;
 use super::super::size_class::{NUM_CLASSES, POOLS_PER_ARENA};
-use super::housekeeping::housekeeping;
+use super::housekeeping::{forget_housekeeping, housekeeping};
 use super::kept::release_empty_arenas;
 use super::pools::{bucket_insert, flush_caches, release_idle, release_kept_pool};
 use super::remote::{STALE_PENDING, drain_pending, take_pending};
@@ -19,7 +20,7 @@ use super::{Heap, add, head, local, sub};
 /// Every heap ever made, for the statistics.
 static ALL_HEAPS: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
 
-pub(crate) struct Lists {
+pub(super) struct Lists {
     /// Empty heaps ready for a new thread.
     free: *const Heap,
     /// Heaps of exited threads with live blocks, not yet reclaimed.
@@ -37,11 +38,27 @@ static LISTS: Mutex<Lists> = Mutex::new(Lists {
 /// Whether `LISTS.orphans` may be non-empty: checked without the lock.
 pub(super) static ORPHANS_WAITING: AtomicBool = AtomicBool::new(false);
 
-pub(crate) fn lock_lists() -> std::sync::MutexGuard<'static, Lists> {
+pub(super) fn lock_lists() -> MutexGuard<'static, Lists> {
+    fork::register(&LISTS_FORK_STEP);
     // Nothing under the lock can panic half-way; a poisoned lock is fine.
     LISTS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The heaps' lists across `fork()`: after the debug hooks' locks, before
+/// the arena registry. In the child, the housekeeping that other threads
+/// had begun will never end: forgotten, so that the statistics do not wait
+/// for it.
+static LISTS_FORK_STEP: fork::Step = fork::Step {
+    rank: fork::Rank::HeapLists,
+    prepare: || fork::hold(&LISTS_HELD, lock_lists()),
+    release: || fork::let_go(&LISTS_HELD),
+    child: Some(forget_housekeeping),
+};
+
+thread_local! {
+    static LISTS_HELD: fork::Held<MutexGuard<'static, Lists>> = const { fork::Held::new() };
 }
 
 /// A heap for a new thread: a recycled one, or a fresh one from the C library.

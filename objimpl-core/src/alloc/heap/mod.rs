@@ -48,9 +48,9 @@ mod thread;
 
 #[cfg(test)]
 pub(crate) use housekeeping::as_housekeeping;
-pub(crate) use housekeeping::{forget_housekeeping, no_housekeeping_since, quiet_mark};
+pub(crate) use housekeeping::{no_housekeeping_since, quiet_mark};
 pub(crate) use kept::PURGE_DELAY_MS;
-pub(crate) use lists::{Lists, for_each_heap, lock_lists};
+pub(crate) use lists::for_each_heap;
 pub(crate) use pools::{free_cache_full_slow, take_block};
 pub(crate) use remote::free_remote_slow;
 pub(crate) use thread::{collect_current, current, malloc_small_slow, release_free_memory};
