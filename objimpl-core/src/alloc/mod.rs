@@ -86,6 +86,7 @@
 mod arena;
 mod arena_map;
 mod asan;
+mod config;
 mod debug;
 mod domain;
 mod fatal;
@@ -101,11 +102,12 @@ mod size_class;
 mod stats;
 mod system;
 
+pub use config::{get_allocator, set_allocator, setup_debug_hooks};
 pub use debug::{
     BlockInfo, CLEAN_BYTE, DEAD_BYTE, ErrorKind, FORBIDDEN_BYTE, QUARANTINE_BLOCKS,
     QUARANTINE_BYTES, Report, block_info, check_memory, set_error_handler, set_trace,
 };
-pub use domain::{Allocator, Domain, get_allocator, set_allocator, setup_debug_hooks};
+pub use domain::{Allocator, Domain};
 pub use global::PyMalloc;
 pub use heap_map::heap_map_svg;
 pub use size_class::ALIGNMENT;
@@ -118,7 +120,7 @@ pub(crate) fn object_malloc_inlined(size: usize) -> *mut u8 {
     if domain::is_default(Domain::Object) {
         malloc::malloc(size)
     } else {
-        domain::malloc(size, Domain::Object)
+        config::malloc(size, Domain::Object)
     }
 }
 
@@ -177,7 +179,7 @@ macro_rules! family {
             if domain::is_default(Domain::$domain) {
                 $alloc::malloc(size)
             } else {
-                domain::malloc(size, Domain::$domain)
+                config::malloc(size, Domain::$domain)
             }
         }
 
@@ -201,7 +203,7 @@ macro_rules! family {
             if domain::is_default(Domain::$domain) {
                 $alloc::calloc(n, size)
             } else {
-                domain::calloc(n, size, Domain::$domain)
+                config::calloc(n, size, Domain::$domain)
             }
         }
 
@@ -237,7 +239,7 @@ macro_rules! family {
                 unsafe { $alloc::realloc(p, size) }
             } else {
                 // SAFETY: the caller gives a block of this family.
-                unsafe { domain::realloc(p, size, Domain::$domain) }
+                unsafe { config::realloc(p, size, Domain::$domain) }
             }
         }
 
@@ -260,7 +262,7 @@ macro_rules! family {
                 unsafe { $dealloc::free(p) }
             } else {
                 // SAFETY: the caller gives a block of this family.
-                unsafe { domain::free(p, Domain::$domain) }
+                unsafe { config::free(p, Domain::$domain) }
             }
         }
     };
