@@ -2,6 +2,7 @@
 //! CPython's `sys._debugmallocstats()`.
 
 use std::io;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::arena::{self, Held, PoolState};
@@ -383,18 +384,44 @@ pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
     }
     line(out, "Total", total)?;
     // The calling thread's freelists, as CPython prints its own.
-    let freelists = crate::freelist::stats();
+    let freelists = FREE_OBJECTS
+        .get()
+        .map(|report| report())
+        .unwrap_or_default();
     if !freelists.is_empty() {
         writeln!(out)?;
         for list in freelists {
             let label = format!(
                 "{} free {} objects * {} bytes each",
-                list.free, list.type_name, list.object_size
+                list.count, list.type_name, list.object_size
             );
-            line(out, &label, list.free * list.object_size)?;
+            line(out, &label, list.count * list.object_size)?;
         }
     }
     Ok(())
+}
+
+/// The memory of freed objects of one type that the layer above keeps for
+/// reuse on the calling thread (a freelist), as [`debug_malloc_stats`]
+/// prints it.
+pub(crate) struct FreeObjects {
+    /// The type's name.
+    pub(crate) type_name: &'static str,
+    /// The bytes of one object.
+    pub(crate) object_size: usize,
+    /// The objects' memory kept now.
+    pub(crate) count: usize,
+}
+
+/// What the layer above keeps, if it keeps anything: its reporter, set the
+/// first time it keeps a freed object. The allocator knows no freelist; the
+/// freelists hand their figures down through this.
+static FREE_OBJECTS: OnceLock<fn() -> Vec<FreeObjects>> = OnceLock::new();
+
+/// Sets the reporter [`debug_malloc_stats`] asks for the calling thread's
+/// [`FreeObjects`]; the first one set stays. Allocates nothing.
+pub(crate) fn report_free_objects_with(report: fn() -> Vec<FreeObjects>) {
+    let _ = FREE_OBJECTS.set(report);
 }
 
 /// One `label = value` line as CPython's `printone`: the label padded to 35
