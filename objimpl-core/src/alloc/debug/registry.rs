@@ -23,6 +23,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use super::super::fork;
+// The one name this room takes from `debug/mod.rs` above it: an entry
+// names the hooks (domain, allocator below) that made its block; the
+// registry stores the reference and never calls the hooks.
 use super::DebugCtx;
 use super::block::OVERHEAD;
 

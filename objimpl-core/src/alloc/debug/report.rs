@@ -278,7 +278,7 @@ pub(crate) fn raise(report: Report) {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     match handler {
         // The handler's blocks may outlive this call: not the hooks' own.
-        Some(handler) => super::outside(|| handler(&report)),
+        Some(handler) => super::own_code::outside(|| handler(&report)),
         None => {
             // Straight to the stream: `eprint!` output of a test thread is
             // captured, and would die with the process.
@@ -343,7 +343,7 @@ thread_local! {
 ///
 /// Only the hooks' own code calls this, and only in a call that came from
 /// outside them (a call nested in the hooks' own code goes straight to the
-/// allocator below: see `debug/mod.rs`), before it takes any lock of
+/// allocator below: see `debug/own_code.rs`), before it takes any lock of
 /// theirs. So the capture lock is never taken twice by one thread, nor
 /// after the quarantine's or a shard's: the fork handlers' order holds.
 #[inline]
