@@ -69,7 +69,7 @@ fn configure() {
         if env(c"OBJIMPL_MALLOC_TRACE").is_some_and(|v| !matches!(v.to_bytes(), b"" | b"0")) {
             debug::set_trace(true);
         }
-        // Each slot goes from FIRST_USE to its final allocator in one
+        // Each slot goes from its default through the slot to its final allocator in one
         // store: a thread that saw the pool alone for a moment would
         // allocate around the hooks.
         for domain in Domain::ALL {

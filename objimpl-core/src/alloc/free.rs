@@ -42,7 +42,7 @@ pub(crate) unsafe fn free(p: *mut u8) {
     // was handed out, which happened before this free; it changes while the
     // block lives only when a heap reclaims the arena of an exited thread,
     // and this thread then reads the old owner's slot or the new one's,
-    // neither of which is its heap (see `heap::reclaim_orphans`).
+    // neither of which is its heap (see `heap/lists.rs`, `reclaim_orphans`).
     // SAFETY: `block` has its arena's provenance; the table is initialised.
     let slot = unsafe { (*slot_entry(block)).load(Ordering::Relaxed) };
     // SAFETY: the slot of a live heap (heaps are never freed).

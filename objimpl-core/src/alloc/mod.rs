@@ -66,22 +66,49 @@
 //! reclaims an exited thread's: their threads change them without a lock, and
 //! may have been half-way through a change at the fork, which would leave
 //! them torn in the child.
-//
-// Module map (the architecture, as the files read):
-//   size_class  the geometry: classes, pools, arenas
-//   pool        the design comment, the fast paths, the pool header
-//   heap        thread-local heaps, slow paths, cross-thread frees, orphans
-//   arena       arenas and their free pools
-//   arena_map   the radix map: is this pointer ours, and whose
-//   asan        which pool blocks are free, told to AddressSanitizer
-//   os          the mmap seam (std::alloc under Miri)
-//   stats       stats() and debug_malloc_stats()
-//   heap_map    heap_map_svg(): every arena and pool, as a picture
-//   global      PyMalloc, the GlobalAlloc
-//   system      the C library, for raw_* and requests past 512 bytes
-//   domain      Domain, Allocator, set_allocator: what each family calls
-//   debug       the debug hooks: guards, registry, quarantine, reports
-//   fatal       a broken invariant: report and abort, never a panic
+//!
+//! # How the allocator is built
+//!
+//! In floors, from the bottom up. A room calls only rooms of the floors
+//! below it (and in `heap/` and `debug/`, the rooms listed before it), as
+//! mimalloc's `src/` does, one file per concept:
+//!
+//! - `size_class`: the geometry: size classes, pools, arenas, [`ALIGNMENT`].
+//! - `fatal`: a broken invariant: report and abort, never a panic.
+//! - `fork`: the `pthread_atfork` handlers; each lock's owner registers its
+//!   step, by rank, which keeps the one lock order.
+//! - `asan`: which pool blocks are free, told to AddressSanitizer.
+//! - `os`: where arenas come from: `mmap` (`std::alloc` under Miri).
+//! - `system`: the C library: `raw_*`, requests past 512 bytes, records.
+//! - `pool`: the picture of the design, and the pool header.
+//! - `arena_map`: the radix map: is this pointer ours, and in which arena.
+//! - `arena`: arenas, their free pools, the registry, the slot table.
+//! - `heap/mod`: the heap record, its class slots and block caches.
+//! - `heap/housekeeping`: the quiet marks the statistics read across it.
+//! - `heap/kept`: the empty arenas a heap keeps, and their purge clock.
+//! - `heap/pools`: taking and giving blocks; usable pools, arena buckets.
+//! - `heap/remote`: frees from other threads, and the pending queue.
+//! - `heap/lists`: every heap, the free heaps, the orphans reclaimed.
+//! - `heap/thread`: each thread's heap, and the slow path that makes it.
+//! - `free`: the fast path of `free`.
+//! - `malloc`: the fast path of `malloc`; `calloc` and `realloc` on top.
+//! - `domain`: [`Domain`], [`Allocator`], each domain's slot, the built-ins.
+//! - `debug/own_code`: whether the hooks' own code runs on this thread.
+//! - `debug/block`: a block's head and tail.
+//! - `debug/registry`: every block the hooks handed out, the quarantine.
+//! - `debug/report`: reports, the error handler, stacks.
+//! - `debug/mod`: the debug hooks, an [`Allocator`] over another.
+//! - `config`: `OBJIMPL_MALLOC`: what each domain's slot holds.
+//! - `stats`: [`stats`] and [`debug_malloc_stats`].
+//! - `heap_map/`: [`heap_map_svg`]: every arena and pool, as a picture.
+//! - `global`: [`PyMalloc`], the `GlobalAlloc`.
+//! - this file: the families, [`release_free_memory`], [`PURGE_DELAY`].
+//!
+//! Two names go up a floor, as types only, since the records point at one
+//! another: `arena_map` holds pointers to `arena`'s records, and an arena
+//! names its owning heap and, per pool in use, the owner's class slot.
+//! Neither floor reads through them or calls the heap. The freelists of the
+//! object layer report to `stats` through a function they register.
 
 mod arena;
 mod arena_map;

@@ -35,7 +35,7 @@
 //!   have never been used and are handed out by bumping it, so a fresh pool's
 //!   pages are touched only by the program using them. A pool is full when
 //!   its free list is empty and its never-used tail has no room for a block.
-//! - **Heaps.** Each thread allocates from a heap of its own (`heap.rs`),
+//! - **Heaps.** Each thread allocates from a heap of its own (`heap/`),
 //!   reached through a thread-local pointer without any lock. For each class
 //!   the heap keeps a small stack of blocks it freed (the block cache, 16 to
 //!   64 pointers, about 8 KiB of blocks) and the list of its usable pools

@@ -55,7 +55,7 @@ static_assertions::const_assert!(ARENA_SIZE.is_power_of_two());
 static_assertions::const_assert_eq!(NUM_CLASSES, 33);
 // A free block holds a link.
 static_assertions::const_assert!(TINY_SIZE >= size_of::<usize>());
-// The arena's bucket bitmap (`heap.rs`) has one bit per free-pool count.
+// The arena's bucket bitmap (`heap/pools.rs`) has one bit per free-pool count.
 static_assertions::const_assert!(POOLS_PER_ARENA <= 64);
 
 /// The size class of a request of `size <= SMALL_REQUEST_THRESHOLD` bytes
