@@ -175,7 +175,7 @@ impl FreeList {
     /// ending and the registry is gone.
     #[cold]
     fn register(&self) -> bool {
-        alloc::report_free_objects_with(free_objects);
+        alloc::report_free_objects_with(&FREE_OBJECTS);
         let this: *const FreeList = self;
         let registered = REGISTRY.try_with(|r| r.0.borrow_mut().push(this)).is_ok();
         self.registered.set(registered);
@@ -235,6 +235,10 @@ pub fn stats() -> Vec<FreeListStats> {
 
 /// [`stats`] as `alloc::debug_malloc_stats` prints it: handed down to the
 /// allocator, which knows no freelist, when the first list keeps an object.
+static FREE_OBJECTS: alloc::FreeObjectsReporter = alloc::FreeObjectsReporter {
+    report: free_objects,
+};
+
 fn free_objects() -> Vec<alloc::FreeObjects> {
     stats()
         .into_iter()

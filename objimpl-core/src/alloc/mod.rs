@@ -139,7 +139,7 @@ pub use global::PyMalloc;
 pub use heap_map::heap_map_svg;
 pub use size_class::ALIGNMENT;
 pub use stats::{ClassStats, Stats, debug_malloc_stats, stats};
-pub(crate) use stats::{FreeObjects, report_free_objects_with};
+pub(crate) use stats::{FreeObjects, FreeObjectsReporter, report_free_objects_with};
 
 /// [`object_malloc`], inlined into the object constructors, where the size
 /// is a constant: its size class is then known at compile time.

@@ -1,8 +1,9 @@
 //! Statistics: [`stats`] and [`debug_malloc_stats`], the counterpart of
 //! CPython's `sys._debugmallocstats()`.
 
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use std::io;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::arena::{self, Held, PoolState};
@@ -384,10 +385,13 @@ pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
     }
     line(out, "Total", total)?;
     // The calling thread's freelists, as CPython prints its own.
-    let freelists = FREE_OBJECTS
-        .get()
-        .map(|report| report())
-        .unwrap_or_default();
+    let reporter = FREE_OBJECTS.load(Ordering::Acquire);
+    let freelists = if reporter.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: only `&'static` reporters are set (`report_free_objects_with`).
+        (unsafe { &*reporter }.report)()
+    };
     if !freelists.is_empty() {
         writeln!(out)?;
         for list in freelists {
@@ -413,15 +417,26 @@ pub(crate) struct FreeObjects {
     pub(crate) count: usize,
 }
 
+/// The function that tells the calling thread's [`FreeObjects`], one per
+/// type, in a static of the layer above.
+pub(crate) struct FreeObjectsReporter {
+    pub(crate) report: fn() -> Vec<FreeObjects>,
+}
+
 /// What the layer above keeps, if it keeps anything: its reporter, set the
 /// first time it keeps a freed object. The allocator knows no freelist; the
-/// freelists hand their figures down through this.
-static FREE_OBJECTS: OnceLock<fn() -> Vec<FreeObjects>> = OnceLock::new();
+/// freelists hand their figures down through this. A pointer, not a
+/// `OnceLock`: setting it takes no lock that a `fork()` could leave taken.
+static FREE_OBJECTS: AtomicPtr<FreeObjectsReporter> = AtomicPtr::new(ptr::null_mut());
 
 /// Sets the reporter [`debug_malloc_stats`] asks for the calling thread's
-/// [`FreeObjects`]; the first one set stays. Allocates nothing.
-pub(crate) fn report_free_objects_with(report: fn() -> Vec<FreeObjects>) {
-    let _ = FREE_OBJECTS.set(report);
+/// [`FreeObjects`]. Allocates nothing; setting it again changes nothing.
+#[inline]
+pub(crate) fn report_free_objects_with(reporter: &'static FreeObjectsReporter) {
+    let reporter = ptr::from_ref(reporter).cast_mut();
+    if FREE_OBJECTS.load(Ordering::Relaxed) != reporter {
+        FREE_OBJECTS.store(reporter, Ordering::Release);
+    }
 }
 
 /// One `label = value` line as CPython's `printone`: the label padded to 35
