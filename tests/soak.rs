@@ -23,7 +23,7 @@ use objimpl::prelude::*;
 
 const THREADS: usize = 4;
 const CHECKPOINTS: usize = 20;
-/// Arenas an exited thread's heap may keep parked (heap.rs's PARKED_ARENAS_MAX).
+/// Arenas an exited thread's heap may keep parked (heap/lists.rs's PARKED_ARENAS_MAX).
 const PARKED_ARENAS: usize = 4;
 /// The largest request the pool serves; larger ones go to the system.
 const SMALL_REQUEST_THRESHOLD: usize = 512;

@@ -25,7 +25,7 @@
 use core::cell::{Cell, RefCell};
 use core::ptr;
 
-use crate::{PyObject, TypeObject};
+use crate::{PyObject, TypeObject, alloc};
 
 /// One type's freelist on one thread: freed objects' memory, linked
 /// through its first word. Made by `#[pyobject(freelist = N)]` in a
@@ -175,6 +175,7 @@ impl FreeList {
     /// ending and the registry is gone.
     #[cold]
     fn register(&self) -> bool {
+        alloc::report_free_objects_with(&FREE_OBJECTS);
         let this: *const FreeList = self;
         let registered = REGISTRY.try_with(|r| r.0.borrow_mut().push(this)).is_ok();
         self.registered.set(registered);
@@ -230,4 +231,21 @@ pub fn stats() -> Vec<FreeListStats> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// [`stats`] as `alloc::debug_malloc_stats` prints it: handed down to the
+/// allocator, which knows no freelist, when the first list keeps an object.
+static FREE_OBJECTS: alloc::FreeObjectsReporter = alloc::FreeObjectsReporter {
+    report: free_objects,
+};
+
+fn free_objects() -> Vec<alloc::FreeObjects> {
+    stats()
+        .into_iter()
+        .map(|list| alloc::FreeObjects {
+            type_name: list.type_name,
+            object_size: list.object_size,
+            count: list.free,
+        })
+        .collect()
 }

@@ -20,10 +20,16 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::arena_map;
 use super::fatal::invariant;
+use super::fork;
+// The one name this floor takes from the floor above: an arena records its
+// owning heap, and for each pool in use the owner's slot of its class (the
+// slot table), while a heap lists its arenas, so the types refer to each
+// other. Here they are only stored, compared and handed back, never read
+// through nor called: the heap hands its slots down (`Arena::reassign`).
 use super::heap::{ClassSlot, Heap};
 use super::os;
-use super::pool::Pool;
-use super::size_class::{NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA};
+use super::pool::{POOL_OVERHEAD, Pool, SLOT_TABLE_BYTES, pool_index};
+use super::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA};
 
 /// Arenas ever taken from the OS (`# arenas allocated total`).
 pub(crate) static ALLOCATED_TOTAL: AtomicUsize = AtomicUsize::new(0);
@@ -45,18 +51,31 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     first: ptr::null_mut(),
 });
 
-pub(crate) struct Registry {
+struct Registry {
     first: *mut Arena,
 }
 
 // SAFETY: the arenas on the list are reached only under the mutex.
 unsafe impl Send for Registry {}
 
-pub(crate) fn lock_registry() -> MutexGuard<'static, Registry> {
+fn lock_registry() -> MutexGuard<'static, Registry> {
+    fork::register(&REGISTRY_FORK_STEP);
     // Nothing under the lock panics half-way; a poisoned lock is fine.
     REGISTRY
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The arena registry across `fork()`: the last lock of the order.
+static REGISTRY_FORK_STEP: fork::Step = fork::Step {
+    rank: fork::Rank::ArenaRegistry,
+    prepare: || fork::hold(&REGISTRY_HELD, lock_registry()),
+    release: || fork::let_go(&REGISTRY_HELD),
+    child: None,
+};
+
+thread_local! {
+    static REGISTRY_HELD: fork::Held<MutexGuard<'static, Registry>> = const { fork::Held::new() };
 }
 
 /// [`Arena::pool_classes`] of a pool given back to its arena.
@@ -65,6 +84,11 @@ pub(crate) const POOL_FREE: u8 = 0xFE;
 pub(crate) const POOL_UNTOUCHED: u8 = 0xFF;
 
 static_assertions::const_assert!(NUM_CLASSES <= POOL_FREE as usize);
+// The pools lay their blocks out after the slot table, sized in `pool.rs`.
+static_assertions::const_assert_eq!(
+    SLOT_TABLE_BYTES,
+    POOLS_PER_ARENA * size_of::<AtomicPtr<ClassSlot>>()
+);
 
 /// The metadata of one arena. Every field but `heap`, `base`,
 /// `pool_classes` and the registry's links is touched only by the thread
@@ -108,7 +132,7 @@ impl Arena {
             return ptr::null_mut();
         }
         // `free` makes its pointers into the arena from addresses
-        // (`pool::exposed`), with this provenance.
+        // ([`exposed`]), with this provenance.
         let _ = base.expose_provenance();
         // SAFETY: malloc has no preconditions; the size is non-zero.
         let arena = unsafe { libc::malloc(size_of::<Arena>()) }.cast::<Arena>();
@@ -133,7 +157,7 @@ impl Arena {
                 registry_next: ptr::null_mut(),
             })
         };
-        super::fork::install();
+        fork::install();
         let mut registry = lock_registry();
         if !arena_map::insert(base, arena) {
             drop(registry);
@@ -194,7 +218,7 @@ impl Arena {
         }
         arena_map::remove(base);
         // What ASan was told of its blocks would outlive the mapping.
-        super::asan::unpoison(base, super::size_class::ARENA_SIZE);
+        super::asan::unpoison(base, ARENA_SIZE);
         // SAFETY: no block of the arena is live, so nobody reaches its memory
         // or its metadata any more.
         unsafe {
@@ -258,7 +282,7 @@ impl Arena {
     /// Records the size class of the pool at `pool`, one of this arena's,
     /// once its header is set: this makes the pool in use to the heap map.
     /// `slot` is the owner's slot of that class, for `free`: it goes in the
-    /// arena's slot table ([`pool::slot_entry`](super::pool::slot_entry)).
+    /// arena's slot table ([`slot_entry`]).
     ///
     /// # Safety
     ///
@@ -276,7 +300,7 @@ impl Arena {
         // SAFETY: as the caller guarantees: no thread reads the entry now;
         // the table lies in the arena's first pool, outside every block.
         unsafe {
-            (*super::pool::slot_entry((*arena).base.with_addr(pool.addr())))
+            (*slot_entry((*arena).base.with_addr(pool.addr())))
                 .store(slot.cast_mut(), Ordering::Relaxed)
         };
         // Release, paired with the heap map's Acquire: who sees the class
@@ -305,13 +329,18 @@ impl Arena {
 
     /// Makes `heap` the owner of `arena` and of its pools in use: the
     /// arena's record, and each pool's entry of the slot table, which names
-    /// `heap`'s slot of the pool's class from now on.
+    /// `heap`'s slot of the pool's class, `slot_of(class)`, from now on.
     ///
     /// # Safety
     ///
     /// - the calling thread services both the old owner (whose thread has
-    ///   exited) and `heap`; `arena` is live.
-    pub(crate) unsafe fn reassign(arena: *mut Arena, heap: *const Heap) {
+    ///   exited) and `heap`; `arena` is live; `slot_of(class)` is `heap`'s
+    ///   slot of `class`.
+    pub(crate) unsafe fn reassign(
+        arena: *mut Arena,
+        heap: *const Heap,
+        slot_of: impl Fn(usize) -> *const ClassSlot,
+    ) {
         // SAFETY: as the caller guarantees; the table lies in the first
         // pool, outside every block, and its entries are atomic.
         unsafe {
@@ -319,8 +348,8 @@ impl Arena {
                 let class = (*arena).pool_classes[index].load(Ordering::Relaxed);
                 if (class as usize) < NUM_CLASSES {
                     let pool = (*arena).base.add(index * POOL_SIZE);
-                    let slot = Heap::class_slot(heap, class as usize);
-                    (*super::pool::slot_entry(pool)).store(slot.cast_mut(), Ordering::Relaxed);
+                    let slot = slot_of(class as usize);
+                    (*slot_entry(pool)).store(slot.cast_mut(), Ordering::Relaxed);
                 }
             }
             (*arena).heap.store(heap.cast_mut(), Ordering::Release);
@@ -349,10 +378,69 @@ pub(crate) fn for_each_owned_by(
     }
 }
 
-/// The index in its arena of the pool holding `p`.
+// ---------------------------------------------------------------------------
+// Pointers into an arena: its provenance, its slot table.
+// ---------------------------------------------------------------------------
+
+/// `p`, an address in `arena`, as a pointer with the arena's provenance.
+///
+/// A block's pointer as its user hands it back may grant access to no more
+/// than the bytes the user asked for (a `Box` or a `Vec` grants no more, and
+/// Miri checks it). So the allocator keeps and hands out pointers derived
+/// from the one the OS gave it, and reaches pool headers through them. The
+/// one exception: `free` from another thread writes the free-list link
+/// through the user's pointer, since the caller (a `Box` being dropped) may
+/// still hold it.
+///
+/// # Safety
+///
+/// - `arena` is live and `p` is in it.
 #[inline(always)]
-pub(crate) fn pool_index(p: *const u8) -> usize {
-    (p.addr() / POOL_SIZE) % POOLS_PER_ARENA
+pub(crate) unsafe fn own(arena: *const Arena, p: *mut u8) -> *mut u8 {
+    // SAFETY: as the caller guarantees.
+    unsafe { (*arena).base }.with_addr(p.addr())
+}
+
+/// The address `p`, in one of our arenas, as a pointer with its arena's
+/// provenance, which [`Arena::create`] exposed: the same pointer as
+/// [`own`] makes, without reading the arena.
+///
+/// Under Miri it is made as `own` makes it, through the arena map: Miri
+/// checks strict provenance precisely, and exposed provenance only loosely.
+///
+/// # Safety
+///
+/// - `p` lies in one of our arenas, which stays live meanwhile.
+#[inline(always)]
+pub(crate) unsafe fn exposed(p: *mut u8) -> *mut u8 {
+    if cfg!(miri) {
+        let arena = arena_map::lookup(p);
+        invariant!(!arena.is_null(), "{p:p} is in none of our arenas");
+        // SAFETY: as the caller guarantees, `arena` is live and holds `p`.
+        unsafe { own(arena, p) }
+    } else {
+        ptr::with_exposed_provenance_mut(p.addr())
+    }
+}
+
+/// The entry of the arena's slot table for the pool holding `p` (a pointer
+/// into one of our arenas, with its provenance).
+///
+/// The table lies in the arena's first pool, after its header: 64 entries,
+/// 8 cache lines per arena, so that `free` finds them warm where a pool
+/// header per pool would not be (W3, whose 10 000 blocks lie in 330 pools,
+/// missed the first-level cache twice as often reading pool headers).
+///
+/// Atomic, so that a heap reclaiming the arena of an exited thread may
+/// rewrite the entries while other threads free its blocks; its loads and
+/// stores are plain moves.
+#[inline(always)]
+pub(crate) fn slot_entry(p: *mut u8) -> *const AtomicPtr<ClassSlot> {
+    let arena = p.map_addr(|a| a & !(ARENA_SIZE - 1));
+    arena
+        .wrapping_add(POOL_OVERHEAD)
+        .cast::<AtomicPtr<ClassSlot>>()
+        .wrapping_add(pool_index(p))
 }
 
 /// The arenas held still: while it lives no arena is created or destroyed,

@@ -16,14 +16,19 @@
 //! arenas live); leaves (8 KiB, covering 1 GiB each) are made on first use,
 //! zeroed, and kept for the life of the process. `free` asks only whether
 //! the answer is null: it finds the owner of a block through the arena's
-//! slot table (`pool::slot_entry`), from the block's address.
+//! slot table (`arena::slot_entry`), from the block's address.
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
+// The one name this floor takes from the floor above: the map holds
+// pointers to arena records (which point back at their memory, so the two
+// types refer to each other), and only stores, compares and returns them;
+// it never reads an `Arena` nor calls into `arena.rs`.
 use super::arena::Arena;
 use super::fatal::invariant;
 use super::size_class::ARENA_BITS;
+use super::system;
 
 /// Bits of a user-space address: 48 on the 64-bit targets this runs on.
 const ADDRESS_BITS: u32 = if usize::BITS >= 48 { 48 } else { usize::BITS };
@@ -97,18 +102,18 @@ pub(crate) fn insert(base: *const u8, arena: *mut Arena) -> bool {
     let mut leaf_ptr = slot.load(Ordering::Acquire);
     if leaf_ptr.is_null() {
         // The metadata allocator is the C library's, never the global
-        // allocator, which may be `PyMalloc` itself.
-        // SAFETY: calloc has no preconditions. All-zero bytes are a valid
-        // `Leaf`: no arena anywhere in its range.
-        let fresh = unsafe { libc::calloc(1, size_of::<Leaf>()) }.cast::<Leaf>();
+        // allocator, which may be `PyMalloc` itself. All-zero bytes are a
+        // valid `Leaf`: no arena anywhere in its range.
+        let fresh = system::calloc(1, size_of::<Leaf>()).cast::<Leaf>();
         if fresh.is_null() {
             return false;
         }
         match slot.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => leaf_ptr = fresh,
             Err(winner) => {
-                // SAFETY: `fresh` came from calloc above and was never published.
-                unsafe { libc::free(fresh.cast()) };
+                // SAFETY: `fresh` came from `system::calloc` above and was
+                // never published.
+                unsafe { system::free(fresh.cast()) };
                 leaf_ptr = winner;
             }
         }
@@ -144,9 +149,15 @@ mod tests {
 
     #[test]
     fn a_tagged_pointer_is_looked_up_by_its_address() {
-        let block = crate::alloc::object_malloc(32);
+        // An arena of address space from the floor below, recorded under a
+        // stand-in for its record: the map keeps the pointer, never reads it.
+        let base = super::super::os::map_arena(false);
+        assert!(!base.is_null());
+        let record = ptr::NonNull::<Arena>::dangling().as_ptr();
+        assert!(insert(base, record));
+        let block = base.wrapping_add(3 * 16384 + 48);
         let arena = lookup(block);
-        assert!(!arena.is_null());
+        assert_eq!(arena, record);
         for tag in [0x0Busize << 56, 0xFF << 56, 1 << 48, 0x7FFF << 48] {
             let tagged = block.map_addr(|a| a | tag);
             assert_eq!(lookup(tagged), arena, "tag {tag:#x}");
@@ -154,7 +165,9 @@ mod tests {
             let tagged_local = (&raw const local).map_addr(|a| a | tag);
             assert!(lookup(tagged_local).is_null(), "tag {tag:#x}");
         }
-        // SAFETY: `block` came from `object_malloc` and is freed once.
-        unsafe { crate::alloc::object_free(block) };
+        remove(base);
+        assert!(lookup(block).is_null());
+        // SAFETY: mapped above, out of the map now, and used no more.
+        unsafe { super::super::os::unmap_arena(base) };
     }
 }

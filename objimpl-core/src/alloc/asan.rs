@@ -13,10 +13,8 @@
 //!
 //! Without the cfg, every function here is empty and inlined away.
 
-use super::pool::Block;
-
-/// Bytes of a free block's link.
-pub(crate) const LINK: usize = size_of::<*mut Block>();
+/// Bytes of a free block's link (`pool::Block`): one pointer.
+pub(crate) const LINK: usize = size_of::<*mut u8>();
 
 #[cfg(objimpl_asan)]
 unsafe extern "C" {

@@ -5,31 +5,32 @@
 //! [`is_default`]: is the domain's slot null? Null stands for the built-in
 //! default (the pool for `mem` and `object`, the C library for `raw`), which
 //! they then call directly, with no indirect call: one compare of memory
-//! with zero and a branch. Otherwise they go through [`malloc`],
-//! [`calloc`], [`realloc`] or [`free`] here, which call the installed
-//! functions.
+//! with zero and a branch. Otherwise they go through the slot (`config.rs`,
+//! which runs the setup first), calling the [`installed`] functions.
 //!
 //! ```text
-//!  SLOTS[domain] ──> FIRST_USE[domain]   until `configure` reads OBJIMPL_MALLOC
-//!                    null                the default, called directly
-//!                    &PYMALLOC, &SYSTEM  a built-in that is not the default
+//!  SLOTS[domain] ──> null                the default, called directly
+//!                    &PYMALLOC, &SYSTEM  a built-in through the slot: one that
+//!                                        is not the default, or the default
+//!                                        until the setup reads OBJIMPL_MALLOC
 //!                    Installed { .. }    any other, made at run time, all on:
 //!  KEPT ──> Installed { kept_next ──> Installed { kept_next ──> ... } }
 //! ```
 //!
 //! An installed allocator is never freed: a thread may still be calling the
 //! one `set_allocator` replaced. Each one made (in the C library's heap: the
-//! setup must not allocate through the global allocator, see [`configure`])
+//! setup must not allocate through the global allocator, see `config.rs`)
 //! is linked on `KEPT`, so all stay reachable (and Miri sees no leak).
+//!
+//! This floor knows the slots and the built-ins, nothing above them: the
+//! debug hooks (`debug/`) wrap an [`Allocator`], and the setup (`config.rs`)
+//! chooses what goes in each slot.
 
-use core::cell::Cell;
-use core::ffi::{CStr, c_void};
-use core::fmt;
+use core::ffi::c_void;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::Once;
 
-use super::{debug, pool, system};
+use super::{free, malloc, system};
 
 /// One of the three allocation domains, as CPython's `PyMemAllocatorDomain`
 /// (the discriminants are CPython's).
@@ -178,24 +179,6 @@ unsafe impl Send for Allocator {}
 // SAFETY: as for `Send`; an `Allocator` is never written through `&`.
 unsafe impl Sync for Allocator {}
 
-impl fmt::Debug for Allocator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = if self.is(&PYMALLOC) {
-            "pymalloc"
-        } else if self.is(&SYSTEM) {
-            "malloc"
-        } else if debug::is_hooks(self) {
-            "debug hooks"
-        } else {
-            "user-defined"
-        };
-        f.debug_struct("Allocator")
-            .field("name", &name)
-            .field("ctx", &self.ctx)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Allocator {
     /// The pool allocator (CPython's pymalloc): requests of at most 512
     /// bytes from pools, larger ones from the C library. The default of the
@@ -263,6 +246,18 @@ impl Allocator {
     }
 }
 
+/// The name of `allocator` if it is a built-in, as `OBJIMPL_MALLOC` names
+/// it: `"pymalloc"` or `"malloc"`.
+pub(crate) fn builtin_name(allocator: &Allocator) -> Option<&'static str> {
+    if allocator.is(&PYMALLOC) {
+        Some("pymalloc")
+    } else if allocator.is(&SYSTEM) {
+        Some("malloc")
+    } else {
+        None
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The slots.
 // ---------------------------------------------------------------------------
@@ -310,32 +305,14 @@ static SYSTEM: Installed = Installed {
 /// slot is null.
 const DEFAULT: [&Installed; 3] = [&SYSTEM, &PYMALLOC, &PYMALLOC];
 
-/// What each slot holds until `configure` ran: functions that run it, then
-/// call what it installed.
-static FIRST_USE: [Installed; 3] = {
-    const fn first_use(domain: &'static Domain) -> Installed {
-        Installed {
-            allocator: Allocator {
-                ctx: (domain as *const Domain).cast_mut().cast(),
-                malloc: first_use_malloc,
-                calloc: first_use_calloc,
-                realloc: first_use_realloc,
-                free: first_use_free,
-            },
-            kept_next: ptr::null(),
-        }
-    }
-    [
-        first_use(&Domain::Raw),
-        first_use(&Domain::Mem),
-        first_use(&Domain::Object),
-    ]
-};
-
+/// Each domain's allocator: null for its default, called directly.
+/// Until the setup (`config.rs`) has run, each holds its default through
+/// the slot, not null: the first call of each family then takes the path
+/// through the slot, where the setup runs first.
 static SLOTS: [AtomicPtr<Installed>; 3] = [
-    AtomicPtr::new((&raw const FIRST_USE[0]).cast_mut()),
-    AtomicPtr::new((&raw const FIRST_USE[1]).cast_mut()),
-    AtomicPtr::new((&raw const FIRST_USE[2]).cast_mut()),
+    AtomicPtr::new((&raw const SYSTEM).cast_mut()),
+    AtomicPtr::new((&raw const PYMALLOC).cast_mut()),
+    AtomicPtr::new((&raw const PYMALLOC).cast_mut()),
 ];
 
 /// Whether `domain` has its default allocator: the families' one extra
@@ -347,7 +324,7 @@ pub(crate) fn is_default(domain: Domain) -> bool {
 
 /// The allocator installed for `domain`.
 #[inline]
-fn installed(domain: Domain) -> &'static Allocator {
+pub(crate) fn installed(domain: Domain) -> &'static Allocator {
     let installed = SLOTS[domain as usize].load(Ordering::Acquire);
     if installed.is_null() {
         return &DEFAULT[domain as usize].allocator;
@@ -359,7 +336,7 @@ fn installed(domain: Domain) -> &'static Allocator {
 
 /// Puts `allocator` in `domain`'s slot: null for the domain's default, so
 /// that its direct path returns, the static of another built-in.
-fn install(domain: Domain, allocator: Allocator) {
+pub(crate) fn install(domain: Domain, allocator: Allocator) {
     let slot = &SLOTS[domain as usize];
     if allocator.is(DEFAULT[domain as usize]) {
         slot.store(ptr::null_mut(), Ordering::Release);
@@ -391,279 +368,32 @@ fn install(domain: Domain, allocator: Allocator) {
 // OBJIMPL_MALLOC.
 // ---------------------------------------------------------------------------
 
-/// The values `OBJIMPL_MALLOC` accepts, as `PYTHONMALLOC`'s.
-const CHOICES: &str = "default, pymalloc, malloc, debug, pymalloc_debug, malloc_debug";
-
-/// Reads `OBJIMPL_MALLOC` and `OBJIMPL_MALLOC_TRACE` and installs what they
-/// ask for, once, at the first call of any family (or of `get_allocator`,
-/// `set_allocator`, `setup_debug_hooks`).
-///
-/// Unset or empty is `default`: the pool, with the debug hooks on top in
-/// builds with `debug_assertions`. An unknown value is fatal, as an unknown
-/// `PYTHONMALLOC` is: the message names the valid ones.
-///
-/// It allocates nothing through the global allocator: a program may build
-/// its global allocator on the families, and then its first allocation is
-/// the call that runs this. Had this allocated through the global
-/// allocator, the family would have been called again from inside, and
-/// waited for the first call to finish: for ever, before `main`. So the
-/// variables are read in place ([`env()`]) and the records that `install`
-/// and the hooks keep come from the C library (`system::keep`). Should
-/// this ever be re-entered all the same, the process says so and aborts
-/// ([`once_on_this_thread`]).
-pub(crate) fn configure() {
-    static ONCE: Once = Once::new();
-    if ONCE.is_completed() {
-        return;
-    }
-    once_on_this_thread(&ONCE, || {
-        super::fork::install();
-        let value = env(c"OBJIMPL_MALLOC").unwrap_or_default();
-        let (base, hooks) = match value.to_bytes() {
-            b"" | b"default" => (&PYMALLOC, cfg!(debug_assertions)),
-            b"pymalloc" => (&PYMALLOC, false),
-            b"malloc" => (&SYSTEM, false),
-            b"debug" | b"pymalloc_debug" => (&PYMALLOC, true),
-            b"malloc_debug" => (&SYSTEM, true),
-            other => {
-                // Written without allocating (`eprintln` does not when no
-                // test harness captures the output).
-                eprintln!(
-                    "objimpl: OBJIMPL_MALLOC=\"{}\" names no allocator; \
-                     use one of: {CHOICES}",
-                    other.escape_ascii()
-                );
-                std::process::abort();
-            }
-        };
-        if env(c"OBJIMPL_MALLOC_TRACE").is_some_and(|v| !matches!(v.to_bytes(), b"" | b"0")) {
-            debug::set_trace(true);
-        }
-        // Each slot goes from FIRST_USE to its final allocator in one
-        // store: a thread that saw the pool alone for a moment would
-        // allocate around the hooks.
-        for domain in Domain::ALL {
-            let below = if domain == Domain::Raw { &SYSTEM } else { base };
-            let allocator = if hooks {
-                debug::hooks(domain, &below.allocator)
-            } else {
-                below.allocator
-            };
-            install(domain, allocator);
-        }
-    });
-}
-
-/// The environment variable `name`, read in place with the C library's
-/// `getenv`: `std::env::var_os` would copy it into memory from the global
-/// allocator. The value is read before `configure` returns, never kept.
-fn env(name: &CStr) -> Option<&CStr> {
-    // `getenv` is sound while no thread changes the environment, and
-    // changing it is the unsafe side: `std::env::set_var` and `remove_var`
-    // are unsafe (since edition 2024) precisely because C code may read the
-    // environment meanwhile, as here, and their callers promise that no
-    // thread does.
-    // SAFETY: `name` is NUL-terminated; nobody changes the environment.
-    let value = unsafe { libc::getenv(name.as_ptr()) };
-    // SAFETY: non-null, `value` is a NUL-terminated string of the
-    // environment, which stays as it is (see above) while it is read.
-    (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) })
-}
-
-/// Runs `body` through `once`, unless the calling thread is already inside
-/// `body` (it would wait for itself for ever): then says so on stderr and
-/// aborts. `body` re-entered means that it allocated through a global
-/// allocator built on the families, which it must never do.
-///
-/// Only the first use pays for the check: [`configure`] calls this while
-/// `once` is not complete.
-fn once_on_this_thread(once: &Once, body: impl FnOnce()) {
-    thread_local! {
-        // A const-initialised `Cell` of no destructor: reaching it never
-        // allocates.
-        static INSIDE: Cell<bool> = const { Cell::new(false) };
-    }
-    /// Clears `INSIDE` when `body` returns (or unwinds).
-    struct Inside;
-    impl Drop for Inside {
-        fn drop(&mut self) {
-            INSIDE.set(false);
-        }
-    }
-    if INSIDE.replace(true) {
-        const MESSAGE: &[u8] = b"objimpl: the allocator's setup was re-entered: it \
-            allocated through a global allocator built on the families, and would \
-            wait for itself for ever; aborting\n";
-        // SAFETY: `MESSAGE` is readable for its length. `write` to stderr
-        // allocates nothing (`eprintln` might, when a harness captures it).
-        let _ = unsafe { libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len()) };
-        std::process::abort();
-    }
-    let _inside = Inside;
-    once.call_once(body);
-}
-
-/// The allocator installed for `domain` now (`PyMem_GetAllocator`), to
-/// delegate to or to put back later.
-///
-/// ```
-/// use objimpl_core::alloc::{Domain, get_allocator};
-/// let a = get_allocator(Domain::Raw);
-/// // SAFETY: an installed allocator accepts any size.
-/// let p = unsafe { (a.malloc)(a.ctx, 8) };
-/// // SAFETY: `p` came from this allocator and is freed once.
-/// unsafe { (a.free)(a.ctx, p) };
-/// ```
-pub fn get_allocator(domain: Domain) -> Allocator {
-    configure();
-    *installed(domain)
-}
-
-/// Installs `allocator` for `domain` (`PyMem_SetAllocator`): the domain's
-/// family calls it from now on. [`Allocator::pymalloc`] and
-/// [`Allocator::system`] put a built-in back, with its direct path.
-///
-/// Each call keeps a few words for the life of the process, so that a
-/// thread still calling the allocator it replaced never reads freed memory.
-/// To add the debug hooks on top of a new allocator, call
-/// [`setup_debug_hooks`](super::setup_debug_hooks) after this.
-///
-/// # Safety
-///
-/// - `allocator`'s functions honour [`Allocator`]'s contract and may be
-///   called from any thread with its `ctx`, for as long as the process
-///   runs or until replaced;
-/// - every block live in `domain` when this is called is freed (and
-///   reallocated) by an allocator that can take it: either no block is live
-///   (call this before allocating, as CPython requires), or `allocator`
-///   delegates blocks it did not make to the one it replaces, or they are
-///   never freed through the family.
-///
-/// ```
-/// use objimpl_core::alloc::{self, Allocator, Domain};
-/// // The pool for `raw` as well, as CPython's `PYTHONMALLOC=pymalloc` does not.
-/// let before = alloc::get_allocator(Domain::Raw);
-/// // SAFETY: no raw block is live in this doctest.
-/// unsafe { alloc::set_allocator(Domain::Raw, Allocator::pymalloc()) };
-/// let p = alloc::raw_malloc(16);
-/// // SAFETY: `p` came from `raw_malloc` and is freed once.
-/// unsafe { alloc::raw_free(p) };
-/// // SAFETY: no raw block is live.
-/// unsafe { alloc::set_allocator(Domain::Raw, before) };
-/// ```
-pub unsafe fn set_allocator(domain: Domain, allocator: Allocator) {
-    configure();
-    install(domain, allocator);
-}
-
-/// Installs the debug hooks over every domain's allocator
-/// (`PyMem_SetupDebugHooks`), unless they are already there. See the
-/// module's section "When memory goes wrong".
-///
-/// Call it before allocating: a block made before the hooks and freed
-/// through them is reported as a pointer they never handed out.
-///
-/// ```
-/// use objimpl_core::alloc;
-/// alloc::setup_debug_hooks();
-/// let p = alloc::object_malloc(4);
-/// // SAFETY: 4 fresh bytes.
-/// assert_eq!(unsafe { *p }, 0xCD);
-/// // SAFETY: `p` came from `object_malloc` and is freed once.
-/// unsafe { alloc::object_free(p) };
-/// ```
-pub fn setup_debug_hooks() {
-    configure();
-    for domain in Domain::ALL {
-        let current = installed(domain);
-        if !debug::is_hooks(current) {
-            install(domain, debug::hooks(domain, current));
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Calls through the slot: the families' path when the default is not installed.
-// `cold`, so that the default's direct call is the fall-through of the check.
-// The domain comes last, so that the fast paths keep the pointer or size in
-// the register it came in (the first argument's) on every path.
-// ---------------------------------------------------------------------------
-
-#[cold]
-#[inline(never)]
-pub(crate) fn malloc(size: usize, domain: Domain) -> *mut u8 {
-    if size > isize::MAX as usize {
-        return ptr::null_mut();
-    }
-    let a = installed(domain);
-    // SAFETY: installed allocators honour `Allocator`'s contract (the
-    // promise of `set_allocator`, or ours for the built-ins).
-    unsafe { (a.malloc)(a.ctx, size) }.cast()
-}
-
-#[cold]
-#[inline(never)]
-pub(crate) fn calloc(n: usize, size: usize, domain: Domain) -> *mut u8 {
-    if n.checked_mul(size)
-        .is_none_or(|total| total > isize::MAX as usize)
-    {
-        return ptr::null_mut();
-    }
-    let a = installed(domain);
-    // SAFETY: as in `malloc`.
-    unsafe { (a.calloc)(a.ctx, n, size) }.cast()
-}
-
-/// # Safety
-///
-/// - `p` is null or a live block of `domain`'s family.
-#[cold]
-#[inline(never)]
-pub(crate) unsafe fn realloc(p: *mut u8, size: usize, domain: Domain) -> *mut u8 {
-    if size > isize::MAX as usize {
-        return ptr::null_mut();
-    }
-    let a = installed(domain);
-    // SAFETY: as in `malloc`; `p` is the family's, as the caller promises.
-    unsafe { (a.realloc)(a.ctx, p.cast(), size) }.cast()
-}
-
-/// # Safety
-///
-/// - `p` is null or a live block of `domain`'s family, not freed before.
-#[cold]
-#[inline(never)]
-pub(crate) unsafe fn free(p: *mut u8, domain: Domain) {
-    let a = installed(domain);
-    // SAFETY: as in `realloc`.
-    unsafe { (a.free)(a.ctx, p.cast()) }
-}
-
 // ---------------------------------------------------------------------------
 // The built-ins' functions.
 // ---------------------------------------------------------------------------
 
 macro_rules! builtin {
-    ($imp:ident, $malloc:ident, $calloc:ident, $realloc:ident, $free:ident) => {
+    ($alloc:ident, $dealloc:ident, $malloc:ident, $calloc:ident, $realloc:ident, $free:ident) => {
         unsafe extern "C" fn $malloc(_: *mut c_void, size: usize) -> *mut c_void {
-            $imp::malloc(size).cast()
+            $alloc::malloc(size).cast()
         }
         unsafe extern "C" fn $calloc(_: *mut c_void, n: usize, size: usize) -> *mut c_void {
-            $imp::calloc(n, size).cast()
+            $alloc::calloc(n, size).cast()
         }
         unsafe extern "C" fn $realloc(_: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
             // SAFETY: callers pass a block of this allocator, or null.
-            unsafe { $imp::realloc(p.cast(), size) }.cast()
+            unsafe { $alloc::realloc(p.cast(), size) }.cast()
         }
         unsafe extern "C" fn $free(_: *mut c_void, p: *mut c_void) {
             // SAFETY: callers pass a live block of this allocator, or null.
-            unsafe { $imp::free(p.cast()) }
+            unsafe { $dealloc::free(p.cast()) }
         }
     };
 }
 
 builtin!(
-    pool,
+    malloc,
+    free,
     pymalloc_malloc,
     pymalloc_calloc,
     pymalloc_realloc,
@@ -671,95 +401,9 @@ builtin!(
 );
 builtin!(
     system,
+    system,
     system_malloc,
     system_calloc,
     system_realloc,
     system_free
 );
-
-/// The domain a first-use function was called for.
-///
-/// # Safety
-///
-/// - `ctx` is the `ctx` of one of [`FIRST_USE`]'s allocators.
-unsafe fn first_use_domain(ctx: *mut c_void) -> Domain {
-    configure();
-    // SAFETY: `FIRST_USE`'s contexts point at `Domain` statics.
-    unsafe { *ctx.cast::<Domain>() }
-}
-
-unsafe extern "C" fn first_use_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
-    // SAFETY: only `FIRST_USE` has this function, with its own ctx.
-    malloc(size, unsafe { first_use_domain(ctx) }).cast()
-}
-
-unsafe extern "C" fn first_use_calloc(ctx: *mut c_void, n: usize, size: usize) -> *mut c_void {
-    // SAFETY: as in `first_use_malloc`.
-    calloc(n, size, unsafe { first_use_domain(ctx) }).cast()
-}
-
-unsafe extern "C" fn first_use_realloc(
-    ctx: *mut c_void,
-    p: *mut c_void,
-    size: usize,
-) -> *mut c_void {
-    // Before the first call nothing was handed out, so `p` is null, or a
-    // block of what `configure` installed, by a thread that raced us here.
-    // SAFETY: as in `first_use_malloc`, and `p` is one of those.
-    unsafe { realloc(p.cast(), size, first_use_domain(ctx)) }.cast()
-}
-
-unsafe extern "C" fn first_use_free(ctx: *mut c_void, p: *mut c_void) {
-    // SAFETY: as in `first_use_realloc`.
-    unsafe { free(p.cast(), first_use_domain(ctx)) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A first use that re-enters itself on one thread (had it allocated
-    /// through a global allocator built on the families) aborts, saying
-    /// so, instead of waiting for itself for ever.
-    #[test]
-    #[cfg_attr(miri, ignore = "runs a child process")]
-    fn a_reentered_setup_aborts_with_a_message() {
-        use std::process::{Command, Stdio};
-        use std::time::{Duration, Instant};
-
-        const CHILD: &str = "OBJIMPL_TEST_REENTER";
-        if std::env::var_os(CHILD).is_some() {
-            static ONCE: Once = Once::new();
-            once_on_this_thread(&ONCE, || once_on_this_thread(&ONCE, || ()));
-            println!("not stopped");
-            return;
-        }
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "alloc::domain::tests::a_reentered_setup_aborts_with_a_message",
-                "--exact",
-                "--nocapture",
-            ])
-            .env(CHILD, "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            if start.elapsed() > Duration::from_secs(20) {
-                child.kill().unwrap();
-                panic!("the child waits for itself");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let out = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success());
-        assert!(!String::from_utf8_lossy(&out.stdout).contains("not stopped"));
-        assert!(
-            stderr.contains("objimpl: the allocator's setup was re-entered"),
-            "{stderr}"
-        );
-    }
-}

@@ -5,10 +5,13 @@
 //! while the forking thread holds every lock of the allocator, and release
 //! them in the parent and in the child.
 //!
-//! The locks are taken in the one order in which the allocator ever nests
-//! them:
+//! Each lock's owner registers its own step here ([`register`]): a
+//! [`Step`] that takes the lock and keeps the guard before the fork, and
+//! lets it go after. This file knows no lock, only their [`Rank`]s: the
+//! steps run in rank order, which is the one order in which the allocator
+//! ever nests its locks:
 //!
-//! 1. the debug hooks' capture lock (`debug::capture_lock`), held by every
+//! 1. the debug hooks' capture lock (`debug/report.rs`), held by every
 //!    capture of a stack (tracing on). `std`'s unwinder has locks of its own
 //!    that no handler can take; with this one held, the fork happens when
 //!    no thread of ours is inside it. It comes first because a capture
@@ -22,8 +25,13 @@
 //! 3. their shards, in index order (a report renders its stacks, which
 //!    also runs `std`'s backtrace code, under a shard's lock: never across
 //!    the fork either);
-//! 4. the heaps' lists;
-//! 5. the arena registry.
+//! 4. the heaps' lists (`heap/lists.rs`);
+//! 5. the arena registry (`arena.rs`).
+//!
+//! An owner registers before it first takes its lock (in the function that
+//! takes it), so no lock is taken before its step is known. Registering
+//! allocates nothing, is a load and a compare once done, and installs the
+//! `pthread_atfork` handlers the first time.
 //!
 //! Only the hooks' own use of `std::backtrace` is covered: a thread of the
 //! program printing a panic's backtrace at the moment of the fork would
@@ -49,21 +57,67 @@
 //! the other threads start.
 
 use core::cell::RefCell;
-use std::sync::{MutexGuard, Once};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Once;
+use std::thread::LocalKey;
 
-use super::{arena, debug, heap};
+use super::fatal::invariant;
 
-/// The guards the forking thread holds across `fork()`.
-struct Held {
-    _capture: MutexGuard<'static, ()>,
-    _quarantine: MutexGuard<'static, debug::Quarantine>,
-    _shards: debug::AllShards,
-    _lists: MutexGuard<'static, heap::Lists>,
-    _registry: MutexGuard<'static, arena::Registry>,
+/// Where a lock stands in the order the fork handlers take them in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rank {
+    /// The debug hooks' capture lock.
+    Capture,
+    /// The debug hooks' quarantine.
+    Quarantine,
+    /// The debug hooks' shards, in index order.
+    Shards,
+    /// The heaps' lists.
+    HeapLists,
+    /// The arena registry.
+    ArenaRegistry,
 }
 
-thread_local! {
-    static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
+const RANKS: usize = Rank::ArenaRegistry as usize + 1;
+
+/// One lock's part of the fork handlers, registered by its owner.
+pub(crate) struct Step {
+    /// Where the lock stands in the order.
+    pub(crate) rank: Rank,
+    /// Before `fork()`: take the lock and keep its guard ([`hold`]).
+    pub(crate) prepare: fn(),
+    /// After `fork()`, in the parent and in the child: let it go
+    /// ([`let_go`]).
+    pub(crate) release: fn(),
+    /// After `fork()`, in the child, before any lock is let go: forget
+    /// what the threads that do not exist there were doing.
+    pub(crate) child: Option<fn()>,
+}
+
+/// The registered steps, by rank.
+static STEPS: [AtomicPtr<Step>; RANKS] = [const { AtomicPtr::new(ptr::null_mut()) }; RANKS];
+
+/// Registers `step`, and installs the handlers if they are not yet. Call it
+/// before taking the step's lock; calling it again does nothing.
+#[inline]
+pub(crate) fn register(step: &'static Step) {
+    let slot = &STEPS[step.rank as usize];
+    let step = ptr::from_ref(step).cast_mut();
+    if slot.load(Ordering::Relaxed) != step {
+        register_slow(slot, step);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn register_slow(slot: &AtomicPtr<Step>, step: *mut Step) {
+    install();
+    let old = slot.swap(step, Ordering::Release);
+    invariant!(
+        old.is_null() || old == step,
+        "two locks registered for one rank of the fork handlers"
+    );
 }
 
 /// Installs the handlers, once per process. Miri cannot run them (and
@@ -85,27 +139,56 @@ pub(crate) fn install() {
     });
 }
 
+/// Calls `f` on every registered step, in rank order.
+fn each_step(mut f: impl FnMut(&'static Step)) {
+    for slot in &STEPS {
+        let step = slot.load(Ordering::Acquire);
+        if !step.is_null() {
+            // SAFETY: only `&'static Step`s are registered.
+            f(unsafe { &*step });
+        }
+    }
+}
+
 /// Before `fork()`: take every lock, in order.
 extern "C" fn prepare() {
-    let held = Held {
-        _capture: debug::capture_lock(),
-        _quarantine: debug::quarantine(),
-        _shards: debug::all_shards(),
-        _lists: heap::lock_lists(),
-        _registry: arena::lock_registry(),
-    };
-    let _ = HELD.try_with(|h| *h.borrow_mut() = Some(held));
+    each_step(|step| (step.prepare)());
 }
 
-/// After `fork()`, in the parent and in the child: release them.
+/// After `fork()`, in the parent and in the child: release them, in the
+/// same order.
 extern "C" fn release() {
-    let _ = HELD.try_with(|h| h.borrow_mut().take());
+    each_step(|step| (step.release)());
 }
 
-/// After `fork()`, in the child: release them, and forget the housekeeping
-/// that other threads were doing (they do not exist here), so that
-/// [`stats`](super::stats) does not wait for it.
+/// After `fork()`, in the child: forget the work that other threads were
+/// doing (they do not exist here), then release the locks.
 extern "C" fn child() {
-    heap::forget_housekeeping();
+    each_step(|step| {
+        if let Some(child) = step.child {
+            child();
+        }
+    });
     release();
+}
+
+/// A guard kept across `fork()` by the forking thread, in a thread-local of
+/// the lock's owner: `thread_local! { static HELD: Held<MutexGuard<..>> =
+/// const { Held::new() }; }`.
+pub(crate) struct Held<G>(RefCell<Option<G>>);
+
+impl<G> Held<G> {
+    pub(crate) const fn new() -> Held<G> {
+        Held(RefCell::new(None))
+    }
+}
+
+/// Keeps `guard` in `held` until [`let_go`] (a step's `prepare`).
+pub(crate) fn hold<G>(held: &'static LocalKey<Held<G>>, guard: G) {
+    let _ = held.try_with(|h| *h.0.borrow_mut() = Some(guard));
+}
+
+/// Drops the guard kept in `held` (a step's `release`).
+pub(crate) fn let_go<G>(held: &'static LocalKey<Held<G>>) {
+    let _ = held.try_with(|h| h.0.borrow_mut().take());
 }

@@ -3,8 +3,9 @@
 use core::alloc::{GlobalAlloc, Layout};
 use std::alloc::System;
 
-use super::size_class::{TINY_CLASS, TINY_SIZE};
-use super::{ALIGNMENT, pool};
+use super::free::free;
+use super::malloc;
+use super::size_class::{ALIGNMENT, TINY_CLASS, TINY_SIZE};
 
 /// The pool allocator as a [`GlobalAlloc`]: requests aligned to at most 16
 /// bytes go to the pools (or, past 512 bytes, to the C library, as every
@@ -41,9 +42,9 @@ unsafe impl GlobalAlloc for PyMalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if layout.size() <= TINY_SIZE && layout.align() <= TINY_SIZE {
-            pool::malloc_in(TINY_CLASS, layout.size())
+            malloc::malloc_in(TINY_CLASS, layout.size())
         } else if layout.align() <= ALIGNMENT {
-            pool::malloc(layout.size())
+            malloc::malloc(layout.size())
         } else {
             // SAFETY: the caller's layout has a non-zero size, as `alloc` requires.
             unsafe { System.alloc(layout) }
@@ -53,7 +54,7 @@ unsafe impl GlobalAlloc for PyMalloc {
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if layout.align() <= ALIGNMENT {
-            pool::calloc(1, layout.size())
+            malloc::calloc(1, layout.size())
         } else {
             // SAFETY: as `alloc`.
             unsafe { System.alloc_zeroed(layout) }
@@ -64,7 +65,7 @@ unsafe impl GlobalAlloc for PyMalloc {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if layout.align() <= ALIGNMENT {
             // SAFETY: `ptr` came from `alloc` with this layout, i.e. from the pool side.
-            unsafe { pool::free(ptr) }
+            unsafe { free(ptr) }
         } else {
             // SAFETY: `ptr` came from `System` with this layout.
             unsafe { System.dealloc(ptr, layout) }
@@ -76,7 +77,7 @@ unsafe impl GlobalAlloc for PyMalloc {
         if layout.align() <= ALIGNMENT {
             // SAFETY: `ptr` came from the pool side with this layout, so it
             // holds `layout.size()` bytes; the new block keeps the alignment.
-            unsafe { pool::resize(ptr, layout.size(), new_size) }
+            unsafe { malloc::resize(ptr, layout.size(), new_size) }
         } else {
             // SAFETY: `ptr` came from `System` with this layout.
             unsafe { System.realloc(ptr, layout, new_size) }

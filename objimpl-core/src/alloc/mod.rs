@@ -66,56 +66,89 @@
 //! reclaims an exited thread's: their threads change them without a lock, and
 //! may have been half-way through a change at the fork, which would leave
 //! them torn in the child.
-//
-// Module map (the architecture, as the files read):
-//   size_class  the geometry: classes, pools, arenas
-//   pool        the design comment, the fast paths, the pool header
-//   heap        thread-local heaps, slow paths, cross-thread frees, orphans
-//   arena       arenas and their free pools
-//   arena_map   the radix map: is this pointer ours, and whose
-//   asan        which pool blocks are free, told to AddressSanitizer
-//   os          the mmap seam (std::alloc under Miri)
-//   stats       stats() and debug_malloc_stats()
-//   heap_map    heap_map_svg(): every arena and pool, as a picture
-//   global      PyMalloc, the GlobalAlloc
-//   system      the C library, for raw_* and requests past 512 bytes
-//   domain      Domain, Allocator, set_allocator: what each family calls
-//   debug       the debug hooks: guards, registry, quarantine, reports
-//   fatal       a broken invariant: report and abort, never a panic
+//!
+//! # How the allocator is built
+//!
+//! In floors, from the bottom up. A room calls only rooms of the floors
+//! below it (and in `heap/` and `debug/`, the rooms listed before it), as
+//! mimalloc's `src/` does, one file per concept:
+//!
+//! - `size_class`: the geometry: size classes, pools, arenas, [`ALIGNMENT`].
+//! - `fatal`: a broken invariant: report and abort, never a panic.
+//! - `fork`: the `pthread_atfork` handlers; each lock's owner registers its
+//!   step, by rank, which keeps the one lock order.
+//! - `asan`: which pool blocks are free, told to AddressSanitizer.
+//! - `os`: where arenas come from: `mmap` (`std::alloc` under Miri).
+//! - `system`: the C library: `raw_*`, requests past 512 bytes, records.
+//! - `pool`: the picture of the design, and the pool header.
+//! - `arena_map`: the radix map: is this pointer ours, and in which arena.
+//! - `arena`: arenas, their free pools, the registry, the slot table.
+//! - `heap/mod`: the heap record, its class slots and block caches.
+//! - `heap/housekeeping`: the quiet marks the statistics read across it.
+//! - `heap/kept`: the empty arenas a heap keeps, and their purge clock.
+//! - `heap/pools`: taking and giving blocks; usable pools, arena buckets.
+//! - `heap/remote`: frees from other threads, and the pending queue.
+//! - `heap/lists`: every heap, the free heaps, the orphans reclaimed.
+//! - `heap/thread`: each thread's heap, and the slow path that makes it.
+//! - `free`: the fast path of `free`.
+//! - `malloc`: the fast path of `malloc`; `calloc` and `realloc` on top.
+//! - `domain`: [`Domain`], [`Allocator`], each domain's slot, the built-ins.
+//! - `debug/own_code`: whether the hooks' own code runs on this thread.
+//! - `debug/block`: a block's head and tail.
+//! - `debug/registry`: every block the hooks handed out, the quarantine.
+//! - `debug/report`: reports, the error handler, stacks.
+//! - `debug/mod`: the debug hooks, an [`Allocator`] over another.
+//! - `config`: `OBJIMPL_MALLOC`: what each domain's slot holds.
+//! - `stats`: [`stats`] and [`debug_malloc_stats`].
+//! - `heap_map/`: [`heap_map_svg`]: every arena and pool, as a picture.
+//! - `global`: [`PyMalloc`], the `GlobalAlloc`.
+//! - this file: the families, [`release_free_memory`], [`PURGE_DELAY`].
+//!
+//! Two names go up a floor, as types only, since the records point at one
+//! another: `arena_map` holds pointers to `arena`'s records, and an arena
+//! names its owning heap and, per pool in use, the owner's class slot.
+//! Neither floor reads through them or calls the heap. The freelists of the
+//! object layer report to `stats` through a function they register.
 
 mod arena;
 mod arena_map;
 mod asan;
+mod config;
 mod debug;
 mod domain;
 mod fatal;
 mod fork;
+mod free;
 mod global;
 mod heap;
 mod heap_map;
+mod malloc;
 mod os;
 mod pool;
 mod size_class;
 mod stats;
 mod system;
 
+pub use config::{get_allocator, set_allocator, setup_debug_hooks};
 pub use debug::{
     BlockInfo, CLEAN_BYTE, DEAD_BYTE, ErrorKind, FORBIDDEN_BYTE, QUARANTINE_BLOCKS,
     QUARANTINE_BYTES, Report, block_info, check_memory, set_error_handler, set_trace,
 };
-pub use domain::{Allocator, Domain, get_allocator, set_allocator, setup_debug_hooks};
+pub use domain::{Allocator, Domain};
 pub use global::PyMalloc;
 pub use heap_map::heap_map_svg;
+pub use size_class::ALIGNMENT;
 pub use stats::{ClassStats, Stats, debug_malloc_stats, stats};
+pub(crate) use stats::{FreeObjects, FreeObjectsReporter, report_free_objects_with};
 
 /// [`object_malloc`], inlined into the object constructors, where the size
 /// is a constant: its size class is then known at compile time.
 #[inline(always)]
 pub(crate) fn object_malloc_inlined(size: usize) -> *mut u8 {
     if domain::is_default(Domain::Object) {
-        pool::malloc(size)
+        malloc::malloc(size)
     } else {
-        domain::malloc(size, Domain::Object)
+        config::malloc(size, Domain::Object)
     }
 }
 
@@ -149,22 +182,11 @@ pub fn release_free_memory() {
     heap::release_free_memory();
 }
 
-/// The alignment of every block handed out by every family: 16 bytes, as
-/// CPython's `ALIGNMENT` on 64-bit platforms.
-///
-/// ```
-/// let p = objimpl_core::alloc::object_malloc(24);
-/// assert_eq!(p as usize % objimpl_core::alloc::ALIGNMENT, 0);
-/// // SAFETY: `p` came from `object_malloc` and is freed once.
-/// unsafe { objimpl_core::alloc::object_free(p) };
-/// ```
-pub const ALIGNMENT: usize = 16;
-
 macro_rules! family {
     (
         $family:literal, $cpython:literal,
         $malloc:ident, $calloc:ident, $realloc:ident, $free:ident,
-        $domain:ident, $imp:ident
+        $domain:ident, $alloc:ident, $dealloc:ident
     ) => {
         #[doc = concat!("Allocates `size` bytes from the ", $family, " family (`", $cpython, "_Malloc`).")]
         ///
@@ -183,9 +205,9 @@ macro_rules! family {
         #[must_use = "the memory leaks unless it is freed"]
         pub fn $malloc(size: usize) -> *mut u8 {
             if domain::is_default(Domain::$domain) {
-                $imp::malloc(size)
+                $alloc::malloc(size)
             } else {
-                domain::malloc(size, Domain::$domain)
+                config::malloc(size, Domain::$domain)
             }
         }
 
@@ -207,9 +229,9 @@ macro_rules! family {
         #[must_use = "the memory leaks unless it is freed"]
         pub fn $calloc(n: usize, size: usize) -> *mut u8 {
             if domain::is_default(Domain::$domain) {
-                $imp::calloc(n, size)
+                $alloc::calloc(n, size)
             } else {
-                domain::calloc(n, size, Domain::$domain)
+                config::calloc(n, size, Domain::$domain)
             }
         }
 
@@ -242,10 +264,10 @@ macro_rules! family {
             if domain::is_default(Domain::$domain) {
                 // SAFETY: the caller gives a block of this family, whose
                 // allocator has been the default since it was made.
-                unsafe { $imp::realloc(p, size) }
+                unsafe { $alloc::realloc(p, size) }
             } else {
                 // SAFETY: the caller gives a block of this family.
-                unsafe { domain::realloc(p, size, Domain::$domain) }
+                unsafe { config::realloc(p, size, Domain::$domain) }
             }
         }
 
@@ -265,10 +287,10 @@ macro_rules! family {
         pub unsafe fn $free(p: *mut u8) {
             if domain::is_default(Domain::$domain) {
                 // SAFETY: as in `realloc`.
-                unsafe { $imp::free(p) }
+                unsafe { $dealloc::free(p) }
             } else {
                 // SAFETY: the caller gives a block of this family.
-                unsafe { domain::free(p, Domain::$domain) }
+                unsafe { config::free(p, Domain::$domain) }
             }
         }
     };
@@ -282,6 +304,7 @@ family!(
     raw_realloc,
     raw_free,
     Raw,
+    system,
     system
 );
 family!(
@@ -292,7 +315,8 @@ family!(
     mem_realloc,
     mem_free,
     Mem,
-    pool
+    malloc,
+    free
 );
 family!(
     "object",
@@ -302,5 +326,6 @@ family!(
     object_realloc,
     object_free,
     Object,
-    pool
+    malloc,
+    free
 );

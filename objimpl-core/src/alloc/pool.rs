@@ -35,7 +35,7 @@
 //!   have never been used and are handed out by bumping it, so a fresh pool's
 //!   pages are touched only by the program using them. A pool is full when
 //!   its free list is empty and its never-used tail has no room for a block.
-//! - **Heaps.** Each thread allocates from a heap of its own (`heap.rs`),
+//! - **Heaps.** Each thread allocates from a heap of its own (`heap/`),
 //!   reached through a thread-local pointer without any lock. For each class
 //!   the heap keeps a small stack of blocks it freed (the block cache, 16 to
 //!   64 pointers, about 8 KiB of blocks) and the list of its usable pools
@@ -84,341 +84,18 @@
 //! [`PyMalloc`](super::PyMalloc) itself): metadata comes from the C library,
 //! arenas from `os.rs`, thread-local state has const initialisers.
 //!
-//! The fast paths come first below: [`malloc`] pops the class's cache, or
-//! else the first block of the first usable pool; [`free`] asks the arena
-//! map, reads the pool's slot in the arena's table, compares its heap with
-//! the thread's and pushes the block on the slot's cache. Everything else
-//! is in `heap.rs`, out of line, named `*_slow`.
+//! This file holds the picture and the pool header. The fast paths are in
+//! `malloc.rs` (the class's cache, or else the first block of the first
+//! usable pool) and `free.rs` (the arena map, the pool's slot in the
+//! arena's table, the slot's cache); taking a block from a pool and giving
+//! one back are in `heap/pools.rs`, beside the list moves they call;
+//! everything else is in `heap/`, out of line, named `*_slow`.
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
-use super::ALIGNMENT;
-use super::arena::{Arena, pool_index};
-use super::arena_map;
 use super::asan;
-use super::fatal::invariant;
-use super::heap::{self, ClassSlot, Heap};
-use super::size_class::{
-    ARENA_SIZE, POOL_SIZE, POOLS_PER_ARENA, SMALL_REQUEST_THRESHOLD, class_of, class_size,
-};
-use super::system;
-
-// ---------------------------------------------------------------------------
-// Fast paths.
-// ---------------------------------------------------------------------------
-
-/// `malloc(size)`: a block of `size` bytes, 16-byte aligned; null if the
-/// memory could not be had or `size > isize::MAX`.
-#[inline]
-pub(crate) fn malloc(size: usize) -> *mut u8 {
-    if size <= SMALL_REQUEST_THRESHOLD {
-        return malloc_in(class_of(size), size);
-    }
-    system::malloc(size)
-}
-
-/// A block of `class`, for a request of `size <= class_size(class)` bytes
-/// (the C library serves `size` if the thread has no heap).
-#[inline(always)]
-pub(crate) fn malloc_in(class: usize, size: usize) -> *mut u8 {
-    invariant!(
-        size <= class_size(class),
-        "{size} bytes asked of class {class}"
-    );
-    let heap = heap::current();
-    if !heap.is_null() {
-        // SAFETY: the thread-local heap is this thread's, alive while set.
-        let cached = unsafe { Heap::pop_cached(heap, class) };
-        if !cached.is_null() {
-            return cached;
-        }
-        // SAFETY: as above.
-        let pool = unsafe { Heap::usable_pool(heap, class) };
-        if !pool.is_null() {
-            // SAFETY: `pool` is on `heap`'s usable list of `class`, and
-            // this thread services `heap`.
-            return unsafe { take_block(heap, pool, class) };
-        }
-    }
-    heap::malloc_small_slow(class, size)
-}
-
-/// `free(p)`: gives a block back; null does nothing.
-///
-/// # Safety
-///
-/// - `p` is null or a live block from this module's `malloc`, `calloc` or
-///   `realloc`, not freed before.
-#[inline]
-pub(crate) unsafe fn free(p: *mut u8) {
-    if arena_map::lookup(p).is_null() {
-        // Not in our arenas: a C library block (or null).
-        // SAFETY: the caller gives a live block of this family, and blocks of
-        // this family outside our arenas all came from `system`.
-        return unsafe { system::free(p) };
-    }
-    // The arena's slot table names the owner's slot of the pool's class.
-    // It is reached from `p`'s address alone, not through the arena map:
-    // the slot's address, to which this free stores, is then one load away
-    // from `p`, not three (root, leaf, record), and the next `malloc`'s load
-    // of the same slot need not wait behind them. (W6a ran at 4 or 8 ns per
-    // object, by where address randomisation put the code, and W1 at 2.7.)
-    // SAFETY: `p` is a live block of one of our arenas, live with it.
-    let block = unsafe { exposed(p) };
-    // Relaxed: the entry was written (`Arena::set_class`) before the block
-    // was handed out, which happened before this free; it changes while the
-    // block lives only when a heap reclaims the arena of an exited thread,
-    // and this thread then reads the old owner's slot or the new one's,
-    // neither of which is its heap (see `heap::reclaim_orphans`).
-    // SAFETY: `block` has its arena's provenance; the table is initialised.
-    let slot = unsafe { (*slot_entry(block)).load(Ordering::Relaxed) };
-    // SAFETY: the slot of a live heap (heaps are never freed).
-    if unsafe { ClassSlot::heap(slot) } != heap::current() {
-        // SAFETY: `p` is a live block of one of our arenas, given up by the caller.
-        return unsafe { heap::free_remote_slow(p) };
-    }
-    invariant!(
-        // SAFETY: the slot's heap is this thread's.
-        !unsafe { ClassSlot::is_cached(slot, block) },
-        "{p:p} freed twice: it is in this thread's cache of freed blocks"
-    );
-    if cfg!(objimpl_asan) {
-        // SAFETY: `block` is live, so its pool's header is set.
-        let class = unsafe { (*pool_of(block)).class } as usize;
-        asan::poison(block, class_size(class));
-    }
-    // SAFETY: `block` is a live block of a pool of this thread's heap, of
-    // the slot's class, with its arena's provenance.
-    unsafe {
-        if !ClassSlot::push_cached(slot, block) {
-            heap::free_cache_full_slow(block);
-        }
-    }
-}
-
-/// The address `p`, in one of our arenas, as a pointer with its arena's
-/// provenance, which [`Arena::create`] exposed: the same pointer as
-/// [`own`] makes, without reading the arena.
-///
-/// Under Miri it is made as `own` makes it, through the arena map: Miri
-/// checks strict provenance precisely, and exposed provenance only loosely.
-///
-/// # Safety
-///
-/// - `p` lies in one of our arenas, which stays live meanwhile.
-#[inline(always)]
-pub(crate) unsafe fn exposed(p: *mut u8) -> *mut u8 {
-    if cfg!(miri) {
-        let arena = arena_map::lookup(p);
-        invariant!(!arena.is_null(), "{p:p} is in none of our arenas");
-        // SAFETY: as the caller guarantees, `arena` is live and holds `p`.
-        unsafe { own(arena, p) }
-    } else {
-        ptr::with_exposed_provenance_mut(p.addr())
-    }
-}
-
-/// The entry of the arena's slot table for the pool holding `p` (a pointer
-/// into one of our arenas, with its provenance).
-///
-/// The table lies in the arena's first pool, after its header: 64 entries,
-/// 8 cache lines per arena, so that `free` finds them warm where a pool
-/// header per pool would not be (W3, whose 10 000 blocks lie in 330 pools,
-/// missed the first-level cache twice as often reading pool headers).
-///
-/// Atomic, so that a heap reclaiming the arena of an exited thread may
-/// rewrite the entries while other threads free its blocks; its loads and
-/// stores are plain moves.
-#[inline(always)]
-pub(crate) fn slot_entry(p: *mut u8) -> *const AtomicPtr<ClassSlot> {
-    let arena = p.map_addr(|a| a & !(ARENA_SIZE - 1));
-    arena
-        .wrapping_add(POOL_OVERHEAD)
-        .cast::<AtomicPtr<ClassSlot>>()
-        .wrapping_add(pool_index(p))
-}
-
-/// Takes a block of a usable pool, counting it in the pool: the first of its
-/// free list, else the next never-used one, which is not touched. A pool that
-/// has neither left is full and leaves its usable list.
-///
-/// # Safety
-///
-/// - the calling thread services `heap`; `pool` is on its usable list of
-///   `class` (so it has a block on its free list or in its never-used tail).
-#[inline(always)]
-pub(crate) unsafe fn take_block(heap: *const Heap, pool: *mut Pool, class: usize) -> *mut u8 {
-    // A listed block is a free block of the pool, and a usable pool's
-    // `next_offset` leaves room for a whole block.
-    // SAFETY: the caller guarantees this thread alone touches the pool's local fields.
-    unsafe {
-        let count = &(*pool).count;
-        // One writer: a plain load and store, no read-modify-write.
-        count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        let block = (*pool).free;
-        if !block.is_null() {
-            asan::unpoison(block.cast(), class_size(class));
-            let next = (*block).next;
-            (*pool).free = next;
-            if next.is_null() && (*pool).next_offset > (*pool).max_next_offset {
-                // A tail call: the fast path keeps no registers across it.
-                return heap::pool_full_slow(heap, pool, class, block.cast());
-            }
-            return block.cast();
-        }
-        let offset = (*pool).next_offset;
-        let next_offset = offset + class_size(class) as u32;
-        (*pool).next_offset = next_offset;
-        let block = pool.byte_add(offset as usize).cast();
-        asan::unpoison(block, class_size(class));
-        if next_offset > (*pool).max_next_offset {
-            return heap::pool_full_slow(heap, pool, class, block);
-        }
-        block
-    }
-}
-
-/// Puts a block back on its pool's free list, on the owner's side (counted
-/// when it was freed).
-///
-/// # Safety
-///
-/// - the calling thread services the heap owning `pool`; `block` is a
-///   block of `pool` that was handed out and is given up now.
-#[inline(always)]
-pub(crate) unsafe fn give_block(pool: *mut Pool, block: *mut Block) {
-    // SAFETY: the caller guarantees this thread alone touches the pool's
-    // local fields, and that the block is ours to reuse.
-    unsafe {
-        let old = (*pool).free;
-        invariant!(
-            old != block,
-            "{block:p} freed twice: it is already first on its pool's free list"
-        );
-        let count = (*pool).count.load(Ordering::Relaxed);
-        invariant!(
-            count != 0,
-            "{block:p} given back to pool {pool:p}, which has no block handed out"
-        );
-        let count = count - 1;
-        asan::unpoison(block.cast(), asan::LINK);
-        (*block).next = old;
-        asan::poison(block.cast(), class_size((*pool).class as usize));
-        (*pool).free = block;
-        (*pool).count.store(count, Ordering::Relaxed);
-        if old.is_null() && (*pool).next_offset > (*pool).max_next_offset {
-            // It was full: it is usable again.
-            heap::pool_refilled_slow(block);
-        } else if count == 0 && !((*pool).prev.is_null() && (*pool).next.is_null()) {
-            // Empty, and not the only usable pool of its class.
-            heap::pool_empty_slow(block);
-        }
-    }
-}
-
-/// `p`, an address in `arena`, as a pointer with the arena's provenance.
-///
-/// A block's pointer as its user hands it back may grant access to no more
-/// than the bytes the user asked for (a `Box` or a `Vec` grants no more, and
-/// Miri checks it). So the allocator keeps and hands out pointers derived
-/// from the one the OS gave it, and reaches pool headers through them. The
-/// one exception: `free` from another thread writes the free-list link
-/// through the user's pointer, since the caller (a `Box` being dropped) may
-/// still hold it.
-///
-/// # Safety
-///
-/// - `arena` is live and `p` is in it.
-#[inline(always)]
-pub(crate) unsafe fn own(arena: *const Arena, p: *mut u8) -> *mut u8 {
-    // SAFETY: as the caller guarantees.
-    unsafe { (*arena).base }.with_addr(p.addr())
-}
-
-/// The pool containing a block.
-#[inline(always)]
-pub(crate) fn pool_of(p: *mut u8) -> *mut Pool {
-    p.map_addr(|a| a & !(POOL_SIZE - 1)).cast()
-}
-
-// ---------------------------------------------------------------------------
-// The rest of the family, on top of the fast paths.
-// ---------------------------------------------------------------------------
-
-/// `calloc(n, size)`: `n * size` zeroed bytes; null on overflow.
-#[inline]
-pub(crate) fn calloc(n: usize, size: usize) -> *mut u8 {
-    let Some(total) = n.checked_mul(size) else {
-        return ptr::null_mut();
-    };
-    if total > SMALL_REQUEST_THRESHOLD {
-        return system::calloc(1, total);
-    }
-    let p = malloc(total);
-    if !p.is_null() {
-        // SAFETY: `p` is a fresh block of at least `total` bytes.
-        unsafe { p.write_bytes(0, total) };
-    }
-    p
-}
-
-/// `realloc(p, size)`. A pool block stays where it is when `size` still fits
-/// its class well (more than 3/4 of the block, as obmalloc); otherwise the
-/// contents move, up to the smaller size. A C library block stays one.
-///
-/// # Safety
-///
-/// - `p` is null or a live block of this module, not freed before; on
-///   success it is no longer valid.
-#[inline]
-pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
-    // SAFETY: as the caller guarantees; the block holds at most its class.
-    unsafe { resize(p, usize::MAX, size) }
-}
-
-/// [`realloc`] of a block whose caller knows it holds at most `used` bytes
-/// (a `Layout`'s size): only those move.
-///
-/// The contents move through the allocator's own pointer to the block (see
-/// [`own`]), never through `p`: the caller's pointer may grant access to no
-/// more than the bytes it asked for (a `Box<[u8]>` of 9 bytes in a 16-byte
-/// block), and reading the block's class size through it was undefined
-/// behaviour to Miri.
-///
-/// # Safety
-///
-/// - as [`realloc`].
-#[inline]
-pub(crate) unsafe fn resize(p: *mut u8, used: usize, size: usize) -> *mut u8 {
-    if p.is_null() {
-        return malloc(size);
-    }
-    let arena = arena_map::lookup(p);
-    if arena.is_null() {
-        // SAFETY: the caller gives a live block of this family, and those
-        // outside our arenas came from `system`.
-        return unsafe { system::realloc(p, size) };
-    }
-    // SAFETY: `p` is a live block of `arena`, which is therefore alive.
-    let block = unsafe { own(arena, p) };
-    // Its pool's class was set before the block was handed out, and does
-    // not change while it lives.
-    // SAFETY: as above.
-    let old_size = class_size(unsafe { (*pool_of(block)).class } as usize);
-    if size <= old_size && size * 4 > old_size * 3 {
-        return block;
-    }
-    let q = malloc(size);
-    if !q.is_null() {
-        // SAFETY: both blocks are live and distinct; `block` covers all of
-        // its `old_size` bytes, `q` at least `size`.
-        unsafe { ptr::copy_nonoverlapping(block, q, used.min(old_size).min(size)) };
-        // SAFETY: the caller gave `p` up; its contents are copied.
-        unsafe { free(block) };
-    }
-    q
-}
+use super::size_class::{ALIGNMENT, POOL_SIZE, POOLS_PER_ARENA, class_size};
 
 // ---------------------------------------------------------------------------
 // The pool header.
@@ -471,8 +148,9 @@ static_assertions::const_assert_eq!(POOL_OVERHEAD, 64);
 // The tag must fit in the low bits that every block address leaves zero.
 static_assertions::const_assert!(QUEUED < ALIGNMENT);
 
-/// Bytes of the arena's slot table (see [`slot_entry`]), in its first pool.
-const SLOT_TABLE_BYTES: usize = POOLS_PER_ARENA * size_of::<AtomicPtr<ClassSlot>>();
+/// Bytes of the arena's slot table (`arena::slot_entry`: one pointer per
+/// pool), in its first pool.
+pub(crate) const SLOT_TABLE_BYTES: usize = POOLS_PER_ARENA * size_of::<*const ()>();
 
 /// Bytes before the first block of pool `index` of an arena: its header,
 /// and in the first pool the arena's slot table too.
@@ -524,4 +202,16 @@ impl Pool {
             asan::poison(pool.cast::<u8>().add(first), POOL_SIZE - first);
         }
     }
+}
+
+/// The pool containing a block.
+#[inline(always)]
+pub(crate) fn pool_of(p: *mut u8) -> *mut Pool {
+    p.map_addr(|a| a & !(POOL_SIZE - 1)).cast()
+}
+
+/// The index in its arena of the pool holding `p`.
+#[inline(always)]
+pub(crate) fn pool_index(p: *const u8) -> usize {
+    (p.addr() / POOL_SIZE) % POOLS_PER_ARENA
 }

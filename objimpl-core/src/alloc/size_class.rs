@@ -7,7 +7,16 @@
 //! more than 8-byte alignment (a Rust program's short strings); the
 //! families, whose blocks are 16-byte aligned, never use it.
 
-use super::ALIGNMENT;
+/// The alignment of every block handed out by every family: 16 bytes, as
+/// CPython's `ALIGNMENT` on 64-bit platforms.
+///
+/// ```
+/// let p = objimpl_core::alloc::object_malloc(24);
+/// assert_eq!(p as usize % objimpl_core::alloc::ALIGNMENT, 0);
+/// // SAFETY: `p` came from `object_malloc` and is freed once.
+/// unsafe { objimpl_core::alloc::object_free(p) };
+/// ```
+pub const ALIGNMENT: usize = 16;
 
 /// Requests of at most this many bytes are served from pools.
 pub(crate) const SMALL_REQUEST_THRESHOLD: usize = 512;
@@ -46,7 +55,7 @@ static_assertions::const_assert!(ARENA_SIZE.is_power_of_two());
 static_assertions::const_assert_eq!(NUM_CLASSES, 33);
 // A free block holds a link.
 static_assertions::const_assert!(TINY_SIZE >= size_of::<usize>());
-// The arena's bucket bitmap (`heap.rs`) has one bit per free-pool count.
+// The arena's bucket bitmap (`heap/pools.rs`) has one bit per free-pool count.
 static_assertions::const_assert!(POOLS_PER_ARENA <= 64);
 
 /// The size class of a request of `size <= SMALL_REQUEST_THRESHOLD` bytes

@@ -1,6 +1,8 @@
 //! Statistics: [`stats`] and [`debug_malloc_stats`], the counterpart of
 //! CPython's `sys._debugmallocstats()`.
 
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use std::io;
 use std::time::Duration;
 
@@ -383,18 +385,58 @@ pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
     }
     line(out, "Total", total)?;
     // The calling thread's freelists, as CPython prints its own.
-    let freelists = crate::freelist::stats();
+    let reporter = FREE_OBJECTS.load(Ordering::Acquire);
+    let freelists = if reporter.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: only `&'static` reporters are set (`report_free_objects_with`).
+        (unsafe { &*reporter }.report)()
+    };
     if !freelists.is_empty() {
         writeln!(out)?;
         for list in freelists {
             let label = format!(
                 "{} free {} objects * {} bytes each",
-                list.free, list.type_name, list.object_size
+                list.count, list.type_name, list.object_size
             );
-            line(out, &label, list.free * list.object_size)?;
+            line(out, &label, list.count * list.object_size)?;
         }
     }
     Ok(())
+}
+
+/// The memory of freed objects of one type that the layer above keeps for
+/// reuse on the calling thread (a freelist), as [`debug_malloc_stats`]
+/// prints it.
+pub(crate) struct FreeObjects {
+    /// The type's name.
+    pub(crate) type_name: &'static str,
+    /// The bytes of one object.
+    pub(crate) object_size: usize,
+    /// The objects' memory kept now.
+    pub(crate) count: usize,
+}
+
+/// The function that tells the calling thread's [`FreeObjects`], one per
+/// type, in a static of the layer above.
+pub(crate) struct FreeObjectsReporter {
+    pub(crate) report: fn() -> Vec<FreeObjects>,
+}
+
+/// What the layer above keeps, if it keeps anything: its reporter, set the
+/// first time it keeps a freed object. The allocator knows no freelist; the
+/// freelists hand their figures down through this. A pointer, not a
+/// `OnceLock`: setting it takes no lock that a `fork()` could leave taken.
+static FREE_OBJECTS: AtomicPtr<FreeObjectsReporter> = AtomicPtr::new(ptr::null_mut());
+
+/// Sets the reporter [`debug_malloc_stats`] asks for the calling thread's
+/// [`FreeObjects`]. Allocates nothing; setting it again changes nothing.
+#[inline]
+pub(crate) fn report_free_objects_with(reporter: &'static FreeObjectsReporter) {
+    let reporter = ptr::from_ref(reporter).cast_mut();
+    if FREE_OBJECTS.load(Ordering::Relaxed) != reporter {
+        FREE_OBJECTS.store(reporter, Ordering::Release);
+    }
 }
 
 /// One `label = value` line as CPython's `printone`: the label padded to 35

@@ -4,7 +4,7 @@
 //! library sees them. glibc aligns every block to 16 bytes on 64-bit
 //! targets, which is [`ALIGNMENT`].
 
-use super::ALIGNMENT;
+use super::size_class::ALIGNMENT;
 
 /// `malloc(size)`, null past `isize::MAX`.
 #[inline]

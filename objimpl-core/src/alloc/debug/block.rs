@@ -32,7 +32,7 @@ pub const DEAD_BYTE: u8 = 0xDD;
 /// The guards before and after each block (`PYMEM_FORBIDDENBYTE`).
 pub const FORBIDDEN_BYTE: u8 = 0xFD;
 
-static_assertions::const_assert_eq!(HEAD % super::super::ALIGNMENT, 0);
+static_assertions::const_assert_eq!(HEAD % super::super::size_class::ALIGNMENT, 0);
 
 /// Writes the head and the tail of a block of `size` bytes at `base`, and
 /// fills the caller's bytes with `fill`.

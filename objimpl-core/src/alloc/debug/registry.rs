@@ -22,6 +22,10 @@ use std::backtrace::Backtrace;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
+use super::super::fork;
+// The one name this room takes from `debug/mod.rs` above it: an entry
+// names the hooks (domain, allocator below) that made its block; the
+// registry stores the reference and never calls the hooks.
 use super::DebugCtx;
 use super::block::OVERHEAD;
 
@@ -88,12 +92,12 @@ pub(crate) fn shard(address: usize) -> MutexGuard<'static, Map> {
 }
 
 /// Every shard, locked.
-pub(crate) type AllShards = [MutexGuard<'static, Map>; SHARDS];
+type AllShards = [MutexGuard<'static, Map>; SHARDS];
 
 /// Every shard, locked, in index order (for `fork`). Allocates nothing: the
 /// fork handlers call it holding the capture lock, which an allocation
 /// through the hooks (as a global allocator built on them) could want.
-pub(crate) fn all_shards() -> AllShards {
+fn all_shards() -> AllShards {
     // `from_fn` calls in index order.
     core::array::from_fn(|index| lock(&MAP[index]))
 }
@@ -106,6 +110,8 @@ pub(crate) fn for_each_shard(mut f: impl FnMut(&mut Map)) {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    fork::register(&QUARANTINE_FORK_STEP);
+    fork::register(&SHARDS_FORK_STEP);
     // Nothing panics while a shard is locked; a poisoned lock is still sound.
     mutex
         .lock()
@@ -126,6 +132,28 @@ static QUARANTINE: Mutex<Quarantine> = Mutex::new(Quarantine {
 /// The quarantine, locked.
 pub(crate) fn quarantine() -> MutexGuard<'static, Quarantine> {
     lock(&QUARANTINE)
+}
+
+/// The quarantine across `fork()`: after the capture lock, before the shards.
+static QUARANTINE_FORK_STEP: fork::Step = fork::Step {
+    rank: fork::Rank::Quarantine,
+    prepare: || fork::hold(&QUARANTINE_HELD, quarantine()),
+    release: || fork::let_go(&QUARANTINE_HELD),
+    child: None,
+};
+
+/// Every shard across `fork()`, in index order.
+static SHARDS_FORK_STEP: fork::Step = fork::Step {
+    rank: fork::Rank::Shards,
+    prepare: || fork::hold(&SHARDS_HELD, all_shards()),
+    release: || fork::let_go(&SHARDS_HELD),
+    child: None,
+};
+
+thread_local! {
+    static QUARANTINE_HELD: fork::Held<MutexGuard<'static, Quarantine>> =
+        const { fork::Held::new() };
+    static SHARDS_HELD: fork::Held<AllShards> = const { fork::Held::new() };
 }
 
 impl Quarantine {

@@ -7,6 +7,7 @@ use std::backtrace::Backtrace;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use super::super::fork;
 use super::block::{FORBIDDEN_BYTE, WORD};
 
 /// The kinds of memory error the debug hooks find.
@@ -277,7 +278,7 @@ pub(crate) fn raise(report: Report) {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     match handler {
         // The handler's blocks may outlive this call: not the hooks' own.
-        Some(handler) => super::outside(|| handler(&report)),
+        Some(handler) => super::own_code::outside(|| handler(&report)),
         None => {
             // Straight to the stream: `eprint!` output of a test thread is
             // captured, and would die with the process.
@@ -317,7 +318,8 @@ static CAPTURING: Mutex<()> = Mutex::new(());
 
 /// Holds [`CAPTURING`]: no stack capture runs (nor begins) until the guard
 /// goes. The first lock of the fork handlers' order (`fork.rs`).
-pub(crate) fn capture_lock() -> MutexGuard<'static, ()> {
+fn capture_lock() -> MutexGuard<'static, ()> {
+    fork::register(&CAPTURE_FORK_STEP);
     // Nothing panics under it but `force_capture`, which leaves nothing
     // half-done behind it: a poisoned lock is still sound.
     CAPTURING
@@ -325,11 +327,23 @@ pub(crate) fn capture_lock() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The capture lock across `fork()`: taken first of all.
+static CAPTURE_FORK_STEP: fork::Step = fork::Step {
+    rank: fork::Rank::Capture,
+    prepare: || fork::hold(&CAPTURE_HELD, capture_lock()),
+    release: || fork::let_go(&CAPTURE_HELD),
+    child: None,
+};
+
+thread_local! {
+    static CAPTURE_HELD: fork::Held<MutexGuard<'static, ()>> = const { fork::Held::new() };
+}
+
 /// The calling stack, if tracing is on, captured under [`CAPTURING`].
 ///
 /// Only the hooks' own code calls this, and only in a call that came from
 /// outside them (a call nested in the hooks' own code goes straight to the
-/// allocator below: see `debug/mod.rs`), before it takes any lock of
+/// allocator below: see `debug/own_code.rs`), before it takes any lock of
 /// theirs. So the capture lock is never taken twice by one thread, nor
 /// after the quarantine's or a shard's: the fork handlers' order holds.
 #[inline]

@@ -1,0 +1,369 @@
+//! Thread-local heaps: what a heap is, and the rooms that work on it.
+//!
+//! A [`Heap`] is what one thread allocates from: per size class the list of
+//! its usable pools and a small cache of blocks it freed ([`ClassSlot`]),
+//! its arenas bucketed by free-pool count, the wholly free arenas it keeps a
+//! while, and the atomic `pending` list on which other threads queue pools
+//! holding blocks they freed. See `pool.rs` for the whole picture.
+//!
+//! Heaps come from the C library and are never freed: a heap whose thread
+//! exited with blocks still live is an orphan until a running thread
+//! reclaims it (takes its arenas and pools into its own heap, as mimalloc's
+//! heaps reclaim abandoned segments), and then it is recycled for a new
+//! thread. So a pointer to a heap, once read from an arena, can always be
+//! followed.
+//!
+//! This file holds the record itself and its block caches, which the fast
+//! paths reach without a call. The rooms, each calling only the ones listed
+//! before it (and the floors below the heaps):
+//!
+//! - `housekeeping`: the counters that let the statistics tell a snapshot
+//!   taken across a heap's housekeeping;
+//! - `kept`: the wholly free arenas a heap keeps, and their purge clock;
+//! - `pools`: taking a block from a usable pool and giving one back, and the
+//!   lists that pools and arenas move on as they fill, refill and empty;
+//! - `remote`: blocks freed by other threads, and the pending queue;
+//! - `lists`: every heap, the free heaps and the orphans (acquire, reclaim,
+//!   take over, recycle, retire);
+//! - `thread`: each thread's heap (the thread-local, its exit hook), and the
+//!   slow path of `malloc` that makes it.
+
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use super::arena::Arena;
+use super::asan;
+use super::fatal::invariant;
+use super::pool::Pool;
+use super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_size};
+
+mod housekeeping;
+mod kept;
+mod lists;
+mod pools;
+mod remote;
+mod thread;
+
+#[cfg(test)]
+pub(crate) use housekeeping::as_housekeeping;
+pub(crate) use housekeeping::{no_housekeeping_since, quiet_mark};
+pub(crate) use kept::PURGE_DELAY_MS;
+pub(crate) use lists::for_each_heap;
+pub(crate) use pools::{free_cache_full_slow, take_block};
+pub(crate) use remote::free_remote_slow;
+pub(crate) use thread::{collect_current, current, malloc_small_slow, release_free_memory};
+
+/// One thread's heap. Fields in `local` (and each class's `pool`) are touched
+/// only by the thread servicing the heap: its owner, or after the owner
+/// exited, the thread that reclaims it (hand-overs go through `lists::LISTS`'s
+/// lock). The atomics may be touched by any thread.
+pub(crate) struct Heap {
+    pub(super) classes: [ClassSlot; NUM_CLASSES],
+    pub(super) local: UnsafeCell<Local>,
+    /// Pools with blocks freed by other threads, linked through
+    /// `Pool::pending_next`; pushed by anyone, taken whole by the servicer.
+    pub(super) pending: AtomicPtr<Pool>,
+    /// Free pools in this heap's arenas, for the statistics.
+    pub(super) unused_pools: AtomicUsize,
+    /// Next in the list of every heap ever made (push-only).
+    pub(super) registry_next: AtomicPtr<Heap>,
+    /// Next in the orphan list or the free list.
+    pub(super) list_next: AtomicPtr<Heap>,
+    /// The heap reclaiming this orphan, while it does, for its walk over
+    /// the arenas; null otherwise. A heap, not a flag: two threads may be
+    /// reclaiming orphans at once (each its own), and a forked child may
+    /// find a reclaim half done by a thread it does not have.
+    pub(super) reclaimer: AtomicPtr<Heap>,
+}
+
+/// One size class of a heap. The counters are written by the servicing
+/// thread alone (plain load + store) and read by [`stats`](super::stats()).
+///
+/// An arena records, for each pool in use, the owner's slot of the pool's
+/// class, so that `free` reaches the slot (and through it the owner) with
+/// one load and no arithmetic.
+pub(crate) struct ClassSlot {
+    /// How many blocks `cache` holds. Written by the servicing thread alone
+    /// (plain load + store, as the counters below); read by the heap map.
+    pub(super) cached: AtomicUsize,
+    /// How many it may hold: `CACHE_LIMITS[class]`, kept here, beside
+    /// `cached`, for `free`'s fast path.
+    limit: usize,
+    /// The heap this slot is part of: `free` compares it with the thread's.
+    /// Written once, before the heap is published.
+    heap: *const Heap,
+    /// First usable pool; null if none.
+    pool: UnsafeCell<*mut Pool>,
+    /// Blocks this thread freed, kept for its next `malloc`s of the class: a
+    /// stack of pointers, so neither `free` nor `malloc` touches the block or
+    /// its pool while it is here. To their pools they are still handed out.
+    /// The first `cached` entries are set; the rest are never read, and stay
+    /// unwritten (so a class the thread never frees costs it no memory).
+    pub(super) cache: UnsafeCell<[MaybeUninit<*mut u8>; CACHE_SLOTS]>,
+}
+
+/// Room in each class's block cache.
+pub(super) const CACHE_SLOTS: usize = 64;
+
+/// How many blocks each class's cache keeps: about 8 KiB of blocks, at least
+/// 16 and at most [`CACHE_SLOTS`].
+const CACHE_LIMITS: [usize; NUM_CLASSES] = {
+    let mut limits = [0; NUM_CLASSES];
+    let mut class = 0;
+    while class < NUM_CLASSES {
+        let by_bytes = 8192 / class_size(class);
+        limits[class] = if by_bytes < 16 {
+            16
+        } else if by_bytes > CACHE_SLOTS {
+            CACHE_SLOTS
+        } else {
+            by_bytes
+        };
+        class += 1;
+    }
+    limits
+};
+
+pub(super) struct Local {
+    /// `buckets[n]`: arenas with `n` free pools, `0 < n < POOLS_PER_ARENA`,
+    /// linked through `Arena::{prev, next}`.
+    pub(super) buckets: [*mut Arena; POOLS_PER_ARENA],
+    /// Bit `n` set iff `buckets[n]` is not empty.
+    pub(super) nonempty: u64,
+    /// Wholly free arenas kept for the next pools, oldest first: the first
+    /// `nempty` entries. See [`keep_empty`](kept::keep_empty).
+    pub(super) empties: [*mut Arena; KEPT_EMPTY_MAX],
+    /// When each became empty, in `kept::now_ms`.
+    pub(super) emptied_at: [u64; KEPT_EMPTY_MAX],
+    pub(super) nempty: usize,
+    /// Pools of any class in use (on a usable list or full).
+    pub(super) pools_in_use: usize,
+    /// Arenas this heap gave back to the OS since its thread took it. Once
+    /// it has given one back, its new arenas are populated at once: it is
+    /// reusing memory. Reset when the heap is recycled.
+    pub(super) arenas_returned: usize,
+}
+
+/// How many wholly free arenas a heap keeps for its next pools (8 MiB).
+pub(super) const KEPT_EMPTY_MAX: usize = 8;
+
+// SAFETY: the non-atomic state is touched only by the heap's servicing
+// thread, and servicing moves between threads only through `LISTS`' lock.
+unsafe impl Sync for Heap {}
+
+impl Heap {
+    /// Makes `heap` a fresh heap, field by field in place: a `Heap` built on
+    /// the stack and moved would take 18 KiB of the new thread's stack, and
+    /// writing the caches would make their 16 KiB resident before any block
+    /// is cached.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is valid for writes of a `Heap` and aligned for it; nothing
+    ///   else uses it yet.
+    pub(super) unsafe fn init(heap: *mut Heap) {
+        // SAFETY: as the caller guarantees; each field is written once,
+        // through raw pointers, before anything reads it.
+        unsafe {
+            for (class, &limit) in CACHE_LIMITS.iter().enumerate() {
+                ClassSlot::init(&raw mut (*heap).classes[class], heap, limit);
+            }
+            (&raw mut (*heap).local).write(UnsafeCell::new(Local {
+                buckets: [ptr::null_mut(); POOLS_PER_ARENA],
+                nonempty: 0,
+                empties: [ptr::null_mut(); KEPT_EMPTY_MAX],
+                emptied_at: [0; KEPT_EMPTY_MAX],
+                nempty: 0,
+                pools_in_use: 0,
+                arenas_returned: 0,
+            }));
+            (&raw mut (*heap).pending).write(AtomicPtr::new(ptr::null_mut()));
+            (&raw mut (*heap).unused_pools).write(AtomicUsize::new(0));
+            (&raw mut (*heap).registry_next).write(AtomicPtr::new(ptr::null_mut()));
+            (&raw mut (*heap).list_next).write(AtomicPtr::new(ptr::null_mut()));
+            (&raw mut (*heap).reclaimer).write(AtomicPtr::new(ptr::null_mut()));
+        }
+    }
+
+    /// The slot of `class`, without a bounds check on the fast paths.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live; `class < NUM_CLASSES`.
+    #[inline(always)]
+    pub(super) unsafe fn slot<'a>(heap: *const Heap, class: usize) -> &'a ClassSlot {
+        invariant!(class < NUM_CLASSES, "no size class {class}");
+        // SAFETY: heaps are never freed; the class is in bounds.
+        unsafe { &*(&raw const (*heap).classes).cast::<ClassSlot>().add(class) }
+    }
+
+    /// The slot of `class` of `heap`, for an arena's slot table.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live; `class < NUM_CLASSES`.
+    pub(crate) unsafe fn class_slot(heap: *const Heap, class: usize) -> *const ClassSlot {
+        // SAFETY: as the caller guarantees.
+        unsafe { Heap::slot(heap, class) }
+    }
+
+    /// The first usable pool of `class`, or null.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live and serviced by the calling thread.
+    #[inline(always)]
+    pub(crate) unsafe fn usable_pool(heap: *const Heap, class: usize) -> *mut Pool {
+        // SAFETY: only the servicing thread touches the class's pool head.
+        unsafe { *Heap::slot(heap, class).pool.get() }
+    }
+
+    /// Pops a block from the class's cache; null if it is empty.
+    ///
+    /// # Safety
+    ///
+    /// - `heap` is live and serviced by the calling thread.
+    #[inline(always)]
+    pub(crate) unsafe fn pop_cached(heap: *const Heap, class: usize) -> *mut u8 {
+        // SAFETY: only the servicing thread touches the cache, whose first
+        // `cached <= CACHE_SLOTS` entries are set, to blocks.
+        unsafe {
+            let slot = Heap::slot(heap, class);
+            let n = slot.cached.load(Ordering::Relaxed);
+            if n == 0 {
+                return ptr::null_mut();
+            }
+            slot.cached.store(n - 1, Ordering::Relaxed);
+            let p = *slot.cache.get().cast::<*mut u8>().add(n - 1);
+            // Cached blocks are never null: the caller's test of the result
+            // then folds into the test of `n`.
+            core::hint::assert_unchecked(!p.is_null());
+            asan::unpoison(p, class_size(class));
+            p
+        }
+    }
+}
+
+impl Heap {
+    /// Blocks of `class` in this heap's block cache: to their pools they
+    /// are handed out, to the statistics they are not in use.
+    pub(crate) fn cached(&self, class: usize) -> usize {
+        self.classes[class].cached.load(Ordering::Relaxed)
+    }
+
+    /// Free pools in this heap's arenas.
+    pub(crate) fn unused_pools(&self) -> usize {
+        self.unused_pools.load(Ordering::Relaxed)
+    }
+}
+
+impl ClassSlot {
+    /// Makes `slot` an empty slot of `heap` whose cache holds up to `limit`
+    /// blocks, writing every field but the cache's entries.
+    ///
+    /// # Safety
+    ///
+    /// - `slot` is valid for writes of a `ClassSlot`, aligned, and unused.
+    unsafe fn init(slot: *mut ClassSlot, heap: *const Heap, limit: usize) {
+        // SAFETY: as the caller guarantees; `MaybeUninit` entries need no
+        // value, so the cache is left as it is.
+        unsafe {
+            (&raw mut (*slot).cached).write(AtomicUsize::new(0));
+            (&raw mut (*slot).limit).write(limit);
+            (&raw mut (*slot).heap).write(heap);
+            (&raw mut (*slot).pool).write(UnsafeCell::new(ptr::null_mut()));
+        }
+    }
+
+    /// The heap this slot is part of.
+    ///
+    /// # Safety
+    ///
+    /// - `slot` is the slot of a live heap (heaps are never freed).
+    #[inline(always)]
+    pub(crate) unsafe fn heap(slot: *const ClassSlot) -> *const Heap {
+        // SAFETY: written before the heap was published, never again.
+        unsafe { (*slot).heap }
+    }
+
+    /// Whether `p` is in the slot's cache: freed already (a check of debug
+    /// builds: at most [`CACHE_SLOTS`] compares).
+    ///
+    /// # Safety
+    ///
+    /// - `slot`'s heap is serviced by the calling thread.
+    pub(crate) unsafe fn is_cached(slot: *const ClassSlot, p: *mut u8) -> bool {
+        // SAFETY: only the servicing thread touches the cache, whose first
+        // `cached` entries are set.
+        unsafe {
+            let n = (*slot).cached.load(Ordering::Relaxed);
+            let cache = (*slot).cache.get().cast::<*mut u8>();
+            (0..n).any(|i| *cache.add(i) == p)
+        }
+    }
+
+    /// Pushes a freed block on the slot's cache; false (and nothing done) if
+    /// the cache is full.
+    ///
+    /// # Safety
+    ///
+    /// - `slot`'s heap is serviced by the calling thread and owns `p`, a
+    ///   block of the slot's class given up by the caller.
+    #[inline(always)]
+    pub(crate) unsafe fn push_cached(slot: *const ClassSlot, p: *mut u8) -> bool {
+        // SAFETY: only the servicing thread touches the cache; `limit <=
+        // CACHE_SLOTS`, so entry `n < limit` is in bounds.
+        unsafe {
+            let slot = &*slot;
+            let n = slot.cached.load(Ordering::Relaxed);
+            if n >= slot.limit {
+                return false;
+            }
+            *slot.cache.get().cast::<*mut u8>().add(n) = p;
+            slot.cached.store(n + 1, Ordering::Relaxed);
+            true
+        }
+    }
+}
+
+/// Raw access to the servicer-only state.
+///
+/// # Safety
+///
+/// - `heap` is live and serviced by the calling thread; the result is used
+///   only for field accesses that do not outlive the caller's exclusivity.
+#[inline(always)]
+pub(super) unsafe fn local(heap: *const Heap) -> *mut Local {
+    // SAFETY: heaps are never freed.
+    unsafe { (*heap).local.get() }
+}
+
+/// Raw access to a class's usable-list head.
+///
+/// # Safety
+///
+/// As [`local`].
+#[inline(always)]
+pub(super) unsafe fn head(heap: *const Heap, class: usize) -> *mut *mut Pool {
+    // SAFETY: heaps are never freed.
+    unsafe { (*heap).classes[class].pool.get() }
+}
+
+/// `counter += n` by its one writer: a plain load and store.
+#[inline(always)]
+pub(super) fn add(counter: &AtomicUsize, n: usize) {
+    counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
+/// `counter -= n` by its one writer.
+#[inline(always)]
+pub(super) fn sub(counter: &AtomicUsize, n: usize) {
+    let value = counter.load(Ordering::Relaxed);
+    invariant!(
+        value >= n,
+        "a count of pools went below zero ({value} - {n})"
+    );
+    counter.store(value.wrapping_sub(n), Ordering::Relaxed);
+}

@@ -1,0 +1,133 @@
+//! The fast path of `malloc` for the pool families (mimalloc's `alloc.c`):
+//! the class's cache, or else the first block of the first usable pool;
+//! everything else out of line, in `heap/` (`malloc_small_slow`). Then the
+//! rest of the family on top of it and of `free`: `calloc`, `realloc`.
+
+use core::ptr;
+
+use super::arena::own;
+use super::arena_map;
+use super::fatal::invariant;
+use super::free::free;
+use super::heap::{self, Heap};
+use super::pool::pool_of;
+use super::size_class::{SMALL_REQUEST_THRESHOLD, class_of, class_size};
+use super::system;
+
+// ---------------------------------------------------------------------------
+// Fast paths.
+// ---------------------------------------------------------------------------
+
+/// `malloc(size)`: a block of `size` bytes, 16-byte aligned; null if the
+/// memory could not be had or `size > isize::MAX`.
+#[inline]
+pub(crate) fn malloc(size: usize) -> *mut u8 {
+    if size <= SMALL_REQUEST_THRESHOLD {
+        return malloc_in(class_of(size), size);
+    }
+    system::malloc(size)
+}
+
+/// A block of `class`, for a request of `size <= class_size(class)` bytes
+/// (the C library serves `size` if the thread has no heap).
+#[inline(always)]
+pub(crate) fn malloc_in(class: usize, size: usize) -> *mut u8 {
+    invariant!(
+        size <= class_size(class),
+        "{size} bytes asked of class {class}"
+    );
+    let heap = heap::current();
+    if !heap.is_null() {
+        // SAFETY: the thread-local heap is this thread's, alive while set.
+        let cached = unsafe { Heap::pop_cached(heap, class) };
+        if !cached.is_null() {
+            return cached;
+        }
+        // SAFETY: as above.
+        let pool = unsafe { Heap::usable_pool(heap, class) };
+        if !pool.is_null() {
+            // SAFETY: `pool` is on `heap`'s usable list of `class`, and
+            // this thread services `heap`.
+            return unsafe { heap::take_block(heap, pool, class) };
+        }
+    }
+    heap::malloc_small_slow(class, size)
+}
+
+// ---------------------------------------------------------------------------
+// The rest of the family, on top of the fast paths.
+// ---------------------------------------------------------------------------
+
+/// `calloc(n, size)`: `n * size` zeroed bytes; null on overflow.
+#[inline]
+pub(crate) fn calloc(n: usize, size: usize) -> *mut u8 {
+    let Some(total) = n.checked_mul(size) else {
+        return ptr::null_mut();
+    };
+    if total > SMALL_REQUEST_THRESHOLD {
+        return system::calloc(1, total);
+    }
+    let p = malloc(total);
+    if !p.is_null() {
+        // SAFETY: `p` is a fresh block of at least `total` bytes.
+        unsafe { p.write_bytes(0, total) };
+    }
+    p
+}
+
+/// `realloc(p, size)`. A pool block stays where it is when `size` still fits
+/// its class well (more than 3/4 of the block, as obmalloc); otherwise the
+/// contents move, up to the smaller size. A C library block stays one.
+///
+/// # Safety
+///
+/// - `p` is null or a live block of this module, not freed before; on
+///   success it is no longer valid.
+#[inline]
+pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    // SAFETY: as the caller guarantees; the block holds at most its class.
+    unsafe { resize(p, usize::MAX, size) }
+}
+
+/// [`realloc`] of a block whose caller knows it holds at most `used` bytes
+/// (a `Layout`'s size): only those move.
+///
+/// The contents move through the allocator's own pointer to the block (see
+/// [`own`]), never through `p`: the caller's pointer may grant access to no
+/// more than the bytes it asked for (a `Box<[u8]>` of 9 bytes in a 16-byte
+/// block), and reading the block's class size through it was undefined
+/// behaviour to Miri.
+///
+/// # Safety
+///
+/// - as [`realloc`].
+#[inline]
+pub(crate) unsafe fn resize(p: *mut u8, used: usize, size: usize) -> *mut u8 {
+    if p.is_null() {
+        return malloc(size);
+    }
+    let arena = arena_map::lookup(p);
+    if arena.is_null() {
+        // SAFETY: the caller gives a live block of this family, and those
+        // outside our arenas came from `system`.
+        return unsafe { system::realloc(p, size) };
+    }
+    // SAFETY: `p` is a live block of `arena`, which is therefore alive.
+    let block = unsafe { own(arena, p) };
+    // Its pool's class was set before the block was handed out, and does
+    // not change while it lives.
+    // SAFETY: as above.
+    let old_size = class_size(unsafe { (*pool_of(block)).class } as usize);
+    if size <= old_size && size * 4 > old_size * 3 {
+        return block;
+    }
+    let q = malloc(size);
+    if !q.is_null() {
+        // SAFETY: both blocks are live and distinct; `block` covers all of
+        // its `old_size` bytes, `q` at least `size`.
+        unsafe { ptr::copy_nonoverlapping(block, q, used.min(old_size).min(size)) };
+        // SAFETY: the caller gave `p` up; its contents are copied.
+        unsafe { free(block) };
+    }
+    q
+}
