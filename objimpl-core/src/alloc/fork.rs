@@ -31,7 +31,14 @@
 //! An owner registers before it first takes its lock (in the function that
 //! takes it), so no lock is taken before its step is known. Registering
 //! allocates nothing, is a load and a compare once done, and installs the
-//! `pthread_atfork` handlers the first time.
+//! `pthread_atfork` handlers the first time. A first registration and a
+//! fork exclude each other (the registrations' own lock, which `prepare`
+//! takes first and the handlers after the fork let go last): a step is
+//! either seen by the fork's `prepare`, or stored after the fork, so no
+//! lock can be taken, unseen, by a thread the child will not have. (A
+//! step's `prepare` that registers another on the way, as a lock function
+//! registering every step of its owner does, stores it under the guard its
+//! thread holds already.)
 //!
 //! Only the hooks' own use of `std::backtrace` is covered: a thread of the
 //! program printing a panic's backtrace at the moment of the fork would
@@ -59,7 +66,7 @@
 use core::cell::RefCell;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::Once;
+use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 use std::thread::LocalKey;
 
 use super::fatal::invariant;
@@ -98,6 +105,22 @@ pub(crate) struct Step {
 /// The registered steps, by rank.
 static STEPS: [AtomicPtr<Step>; RANKS] = [const { AtomicPtr::new(ptr::null_mut()) }; RANKS];
 
+/// Held while a step is stored, and across a fork.
+static REGISTERING: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    /// The forking thread's guard of [`REGISTERING`].
+    static REGISTERING_HELD: Held<MutexGuard<'static, ()>> = const { Held::new() };
+    /// Whether this thread is running the steps' `prepare`s: a step that
+    /// registers another on the way (a lock function registers every step
+    /// of its owner) stores it under the guard this thread holds already.
+    static IN_PREPARE: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+fn lock_registering() -> MutexGuard<'static, ()> {
+    REGISTERING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Registers `step`, and installs the handlers if they are not yet. Call it
 /// before taking the step's lock; calling it again does nothing.
 #[inline]
@@ -113,6 +136,8 @@ pub(crate) fn register(step: &'static Step) {
 #[inline(never)]
 fn register_slow(slot: &AtomicPtr<Step>, step: *mut Step) {
     install();
+    let in_prepare = IN_PREPARE.try_with(core::cell::Cell::get).unwrap_or(false);
+    let _registering = (!in_prepare).then(lock_registering);
     let old = slot.swap(step, Ordering::Release);
     invariant!(
         old.is_null() || old == step,
@@ -150,15 +175,19 @@ fn each_step(mut f: impl FnMut(&'static Step)) {
     }
 }
 
-/// Before `fork()`: take every lock, in order.
+/// Before `fork()`: no more registrations, then take every lock, in order.
 extern "C" fn prepare() {
+    hold(&REGISTERING_HELD, lock_registering());
+    let _ = IN_PREPARE.try_with(|p| p.set(true));
     each_step(|step| (step.prepare)());
+    let _ = IN_PREPARE.try_with(|p| p.set(false));
 }
 
 /// After `fork()`, in the parent and in the child: release them, in the
-/// same order.
+/// same order, then let registrations go on.
 extern "C" fn release() {
     each_step(|step| (step.release)());
+    let_go(&REGISTERING_HELD);
 }
 
 /// After `fork()`, in the child: forget the work that other threads were

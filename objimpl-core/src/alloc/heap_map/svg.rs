@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::{ArenaRow, Snapshot};
+use super::snapshot::{ArenaRow, Snapshot};
 use crate::alloc::arena::PoolState;
 use crate::alloc::pool::{blocks_in_pool, pool_overhead};
 use crate::alloc::size_class::{
