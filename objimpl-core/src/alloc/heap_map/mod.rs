@@ -86,7 +86,7 @@ use snapshot::Snapshot;
 /// `untouched`) and, in use, `data-class`, `data-size`, `data-used` (blocks
 /// handed out) and `data-capacity` (blocks per pool); each size class a
 /// `<g>` with `data-size-class`, `data-pools`, `data-blocks-in-use` and
-/// `data-blocks-cached`; and `<g id="totals">` the [`Stats`] totals, as
+/// `data-blocks-cached`; and `<g id="totals">` the [`Stats`](super::Stats) totals, as
 /// `data-arenas-current` and so on.
 ///
 /// ```
