@@ -95,7 +95,7 @@ int main(void)
     /* The macros: PyObject_MALLOC, then PyObject_INIT, no NULL check. */
     ComplexObject *w = (ComplexObject *)PyObject_MALLOC(_PyObject_SIZE(&Complex_Type));
     CHECK(w != NULL);
-    w = PyObject_INIT(w, &Complex_Type); /* the macro gives back its object */
+    w = (ComplexObject *)PyObject_INIT(w, &Complex_Type); /* gives back its object */
     w->real = z->real * 2;
     w->imag = 0.0;
     printf("%s(%g, %g) and %s(%g, %g)\n", Py_TYPE(z)->tp_name, z->real, z->imag,

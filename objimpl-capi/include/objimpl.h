@@ -17,6 +17,14 @@
  * PyObject_NEW_VAR) checks for overflow instead of wrapping around, giving a
  * size no allocator grants, so the allocation fails with MemoryError.
  *
+ * The Python-level parts of a type (PyMemberDef, PyMethodDef, getters and
+ * setters, modules, argument parsing, tp_init's arguments) are not here:
+ * objimpl is object memory, not an interpreter. A type written as CPython's
+ * "Defining Extension Types: Tutorial" writes it compiles with its memory
+ * slots (tp_new through tp_alloc, tp_dealloc through tp_free, tp_traverse,
+ * tp_clear) and behaves as in CPython; PyType_Ready fills what it leaves
+ * NULL.
+ *
  * A Rust panic never unwinds into C. Objects of types defined in Rust run
  * Rust destructors, which may panic; a function here that may run one
  * (Py_DecRef, _Py_Dealloc and so Py_DECREF and Py_CLEAR, PyGC_Collect,
@@ -65,13 +73,16 @@ typedef void (*freefunc)(void *);
 typedef int (*visitproc)(PyObject *, void *);
 typedef int (*traverseproc)(PyObject *, visitproc, void *);
 typedef int (*inquiry)(PyObject *);
+typedef PyObject *(*allocfunc)(PyTypeObject *, Py_ssize_t);
+typedef PyObject *(*newfunc)(PyTypeObject *, PyObject *, PyObject *);
+typedef int (*initproc)(PyObject *, PyObject *, PyObject *);
 
 /*
  * The leading fields of CPython 3.11's PyTypeObject, at its offsets. objimpl
  * reads tp_name, tp_basicsize, tp_itemsize, tp_dealloc, tp_flags,
- * tp_traverse, tp_clear and tp_free; the slots between them are there to
- * keep the offsets, and so that a type object written for CPython compiles.
- * A type object is immortal.
+ * tp_traverse, tp_clear, tp_alloc, tp_new and tp_free; the slots between
+ * them are there to keep the offsets, and so that a type object written for
+ * CPython compiles. A type object is immortal.
  */
 struct _typeobject {
     PyObject_VAR_HEAD
@@ -93,9 +104,33 @@ struct _typeobject {
     void *tp_iter, *tp_iternext, *tp_methods, *tp_members, *tp_getset,
         *tp_base, *tp_dict, *tp_descr_get, *tp_descr_set;
     Py_ssize_t tp_dictoffset;
-    void *tp_init, *tp_alloc, *tp_new;
-    freefunc tp_free; /* PyObject_Free for objects made by _PyObject_New */
+    initproc tp_init; /* not used by objimpl */
+    allocfunc tp_alloc; /* PyType_Ready: PyType_GenericAlloc if NULL */
+    newfunc tp_new;
+    freefunc tp_free; /* PyType_Ready: PyObject_Del, or PyObject_GC_Del, if NULL */
 };
+
+/* Type flags (tp_flags) as CPython 3.11 defines them. */
+#define Py_TPFLAGS_BASETYPE (1UL << 10)
+#define Py_TPFLAGS_READY (1UL << 12)
+#define Py_TPFLAGS_HAVE_GC (1UL << 14)
+#define Py_TPFLAGS_HAVE_VERSION_TAG (1UL << 18)
+#define Py_TPFLAGS_DEFAULT Py_TPFLAGS_HAVE_VERSION_TAG
+
+#define PyDoc_STRVAR(name, str) static const char name[] = str
+#define PyDoc_STR(str) str
+
+/* Readies a type before its first object: fills tp_alloc, tp_free and
+ * tp_dealloc where NULL (tp_free by Py_TPFLAGS_HAVE_GC), and refuses a type
+ * that cannot work (no tp_traverse on a gc type, a tp_free of the other
+ * kind, a tp_basicsize smaller than its header): 0, or -1 with SystemError
+ * set (PyErr_Print shows why). */
+int PyType_Ready(PyTypeObject *type);
+/* A zeroed object of type with room for nitems items, tracked if gc; NULL
+ * with MemoryError set. The tp_alloc PyType_Ready fills in. */
+PyObject *PyType_GenericAlloc(PyTypeObject *type, Py_ssize_t nitems);
+/* type->tp_alloc(type, 0): a tp_new for types with no arguments. */
+PyObject *PyType_GenericNew(PyTypeObject *type, PyObject *args, PyObject *kwds);
 
 #define Py_TYPE(ob) (((PyObject *)(ob))->ob_type)
 #define Py_SIZE(ob) (((PyVarObject *)(ob))->ob_size)
@@ -116,10 +151,57 @@ static inline void _Py_DECREF(PyObject *op)
         _Py_Dealloc(op);
     }
 }
+static inline void _Py_XINCREF(PyObject *op)
+{
+    if (op != NULL) {
+        _Py_INCREF(op);
+    }
+}
+static inline void _Py_XDECREF(PyObject *op)
+{
+    if (op != NULL) {
+        _Py_DECREF(op);
+    }
+}
 #define Py_INCREF(op) _Py_INCREF((PyObject *)(op))
 #define Py_DECREF(op) _Py_DECREF((PyObject *)(op))
-#define Py_XINCREF(op) Py_IncRef((PyObject *)(op))
-#define Py_XDECREF(op) Py_DecRef((PyObject *)(op))
+#define Py_XINCREF(op) _Py_XINCREF((PyObject *)(op))
+#define Py_XDECREF(op) _Py_XDECREF((PyObject *)(op))
+
+/* A new reference to op, for `self->field = Py_NewRef(value);`. */
+static inline PyObject *_Py_NewRef(PyObject *op)
+{
+    _Py_INCREF(op);
+    return op;
+}
+static inline PyObject *_Py_XNewRef(PyObject *op)
+{
+    _Py_XINCREF(op);
+    return op;
+}
+#define Py_NewRef(op) _Py_NewRef((PyObject *)(op))
+#define Py_XNewRef(op) _Py_XNewRef((PyObject *)(op))
+
+/* Py_SETREF(field, value): puts value (a reference it takes) in field,
+ * then drops the reference field held, so that a destructor run by the
+ * drop sees the new value. Py_XSETREF: field may hold NULL. */
+#define Py_SETREF(op, op2)                                              \
+    do {                                                                \
+        PyObject *_py_tmp = (PyObject *)(op);                           \
+        (op) = (op2);                                                   \
+        Py_DECREF(_py_tmp);                                             \
+    } while (0)
+#define Py_XSETREF(op, op2)                                             \
+    do {                                                                \
+        PyObject *_py_tmp = (PyObject *)(op);                           \
+        (op) = (op2);                                                   \
+        Py_XDECREF(_py_tmp);                                            \
+    } while (0)
+
+/* None: an object that is never freed. Return it with Py_RETURN_NONE. */
+extern PyObject _Py_NoneStruct;
+#define Py_None (&_Py_NoneStruct)
+#define Py_RETURN_NONE return Py_NewRef(Py_None)
 
 /* ---- Errors: as much as a caller needs to see a MemoryError ----------- */
 
@@ -128,7 +210,14 @@ PyObject *PyErr_Occurred(void);
 /* Sets MemoryError on this thread; returns NULL. */
 PyObject *PyErr_NoMemory(void);
 void PyErr_Clear(void);
+/* Sets exception with a message (copied). */
+void PyErr_SetString(PyObject *exception, const char *message);
+/* Prints the exception set on this thread, "Type: message", to stderr,
+ * and clears it. */
+void PyErr_Print(void);
 extern PyObject *PyExc_MemoryError;
+extern PyObject *PyExc_SystemError;
+extern PyObject *PyExc_TypeError;
 
 /* ---- Raw memory (Include/pymem.h) ------------------------------------- */
 
@@ -208,11 +297,25 @@ static inline size_t _PyObject_VarSize(const PyTypeObject *tp, Py_ssize_t nitems
 }
 #define _PyObject_VAR_SIZE(typeobj, nitems) _PyObject_VarSize((typeobj), (nitems))
 
-/* The macros: no NULL check, as the seed warns. */
-#define PyObject_INIT(op, typeobj) \
-    (Py_TYPE(op) = (typeobj), Py_REFCNT(op) = 1, (op))
+/* The macros: no NULL check, as the seed warns. Functions underneath, as
+ * CPython 3.11's, so that either use (statement, expression) compiles
+ * without a warning. */
+static inline PyObject *_PyObject_INIT(PyObject *op, PyTypeObject *typeobj)
+{
+    Py_TYPE(op) = typeobj;
+    Py_REFCNT(op) = 1;
+    return op;
+}
+static inline PyVarObject *_PyObject_INIT_VAR(PyVarObject *op, PyTypeObject *typeobj,
+                                              Py_ssize_t size)
+{
+    Py_SIZE(op) = size;
+    _PyObject_INIT((PyObject *)op, typeobj);
+    return op;
+}
+#define PyObject_INIT(op, typeobj) _PyObject_INIT((PyObject *)(op), (typeobj))
 #define PyObject_INIT_VAR(op, typeobj, size) \
-    (Py_SIZE(op) = (size), PyObject_INIT((op), (typeobj)))
+    _PyObject_INIT_VAR((PyVarObject *)(op), (typeobj), (size))
 
 #define PyObject_NEW(type, typeobj) \
     ((type *)PyObject_Init((PyObject *)PyObject_MALLOC(_PyObject_SIZE(typeobj)), (typeobj)))
@@ -231,8 +334,6 @@ int _PyObject_DebugMallocStats(FILE *out);
  * cycles the collector finds. Its tp_dealloc calls PyObject_GC_UnTrack
  * first, and frees with PyObject_GC_Del. Each thread has its own collector:
  * objects are collected by the thread that tracked them. */
-#define Py_TPFLAGS_HAVE_GC (1UL << 14)
-
 /* Allocate (untracked; NULL with MemoryError set on failure). */
 PyObject *_PyObject_GC_New(PyTypeObject *tp);
 PyVarObject *_PyObject_GC_NewVar(PyTypeObject *tp, Py_ssize_t nitems);

@@ -81,7 +81,44 @@ export! {
     fn PyErr_NoMemory() -> *mut PyObject;
     fn PyErr_Occurred() -> *mut PyObject;
     fn PyErr_Clear();
+    fn PyErr_SetString(exception: *mut PyObject, message: *const core::ffi::c_char);
+    fn PyErr_Print();
+    fn PyType_GenericAlloc(tp: *mut TypeObject, nitems: isize) -> *mut PyObject;
+    fn PyType_GenericNew(tp: *mut TypeObject, args: *mut PyObject, kwds: *mut PyObject) -> *mut PyObject;
 }
+
+/// [`objimpl_core::capi::PyType_Ready`], under its C name: the slots it
+/// fills are these exports (so that `tp_alloc == PyType_GenericAlloc` holds
+/// in C, and a `tp_free` of the wrong kind is recognised).
+///
+/// # Safety
+///
+/// As the function it forwards to.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn PyType_Ready(tp: *mut TypeObject) -> c_int {
+    static EXPORTED: capi::ReadySlots = capi::ReadySlots {
+        alloc: PyType_GenericAlloc,
+        object_free: PyObject_Free,
+        gc_del: PyObject_GC_Del,
+    };
+    // SAFETY: the caller upholds the forwarded function's contract.
+    unsafe { capi::ready_with(tp, &EXPORTED) }
+}
+
+/// `_Py_NoneStruct`, which C names `Py_None`: `None`, an object that is
+/// never freed.
+#[unsafe(no_mangle)]
+pub static _Py_NoneStruct: capi::StaticObject = capi::StaticObject::none();
+
+/// `PyExc_SystemError`: what `PyType_Ready` sets when it refuses a type.
+#[unsafe(no_mangle)]
+pub static PyExc_SystemError: ExceptionType =
+    ExceptionType((&raw const capi::SYSTEM_ERROR).cast_mut().cast());
+
+/// `PyExc_TypeError`.
+#[unsafe(no_mangle)]
+pub static PyExc_TypeError: ExceptionType =
+    ExceptionType((&raw const capi::TYPE_ERROR).cast_mut().cast());
 
 /// `PyExc_MemoryError`: what `PyErr_Occurred()` returns after a failed
 /// allocation ([`objimpl_core::capi::PyExc_MemoryError`]).

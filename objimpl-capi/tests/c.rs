@@ -122,11 +122,10 @@ fn the_c_example_runs_against_the_static_library() {
 }
 
 /// Builds `tests/c/NAME.c` against the static library and runs it: it
-/// must print "ok" and exit 0 (else what it printed is the failure).
-fn c_checks_pass(name: &str) {
-    let Some(cc) = compiler("CC", "cc") else {
-        return;
-    };
+/// must print "ok" and exit 0 (else what it printed is the failure). Its
+/// stderr, or `None` if no C compiler is here.
+fn c_checks_pass(name: &str) -> Option<String> {
+    let cc = compiler("CC", "cc")?;
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/c/{name}.c"));
     let exe = build_static(&cc, &source, name);
     let out = run(&exe, &[]);
@@ -137,6 +136,7 @@ fn c_checks_pass(name: &str) {
         text(&out.stderr)
     );
     assert_eq!(text(&out.stdout), "ok\n");
+    Some(text(&out.stderr))
 }
 
 #[test]
@@ -147,6 +147,50 @@ fn cpythons_semantics_hold_from_c() {
 #[test]
 fn a_c_type_with_tp_traverse_and_tp_clear_has_its_cycles_collected() {
     c_checks_pass("gc");
+}
+
+#[test]
+fn the_tutorials_custom_type_works_with_only_the_include_changed() {
+    c_checks_pass("custom2");
+}
+
+#[test]
+fn the_tutorials_gc_custom_type_has_its_cycles_collected() {
+    c_checks_pass("custom4");
+}
+
+#[test]
+fn every_header_macro_compiles_warning_free_as_a_statement_and_an_expression() {
+    let Some(cc) = compiler("CC", "cc") else {
+        return;
+    };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/macros.c");
+    let include = format!("-I{}", include_dir().display());
+    for std in ["-std=c99", "-std=c11"] {
+        let object = scratch().join(format!("macros{std}.o"));
+        let mut args = vec![std, "-pedantic", &include, "-c"];
+        args.extend(WARNINGS);
+        args.extend([source.to_str().unwrap(), "-o", object.to_str().unwrap()]);
+        compile(&cc, &args);
+    }
+    c_checks_pass("macros");
+}
+
+#[test]
+fn pytype_ready_refuses_a_type_that_cannot_work_and_says_why() {
+    let Some(stderr) = c_checks_pass("ready") else {
+        return;
+    };
+    for why in [
+        "SystemError: type 'NoTraverse' has the Py_TPFLAGS_HAVE_GC flag but has no traverse function",
+        "SystemError: type 'GcFreedPlain' has the Py_TPFLAGS_HAVE_GC flag but its tp_free is PyObject_Del",
+        "SystemError: type 'PlainFreedGc' has tp_free = PyObject_GC_Del but not the Py_TPFLAGS_HAVE_GC flag",
+        "SystemError: type 'TooSmall' has tp_basicsize 8, less than its header (16 bytes)",
+        "SystemError: Type does not define the tp_name field.",
+        "SystemError: PyType_Ready: the type object is NULL",
+    ] {
+        assert!(stderr.contains(why), "no {why:?} in\n{stderr}");
+    }
 }
 
 #[test]

@@ -41,7 +41,9 @@ mod objimpl;
 mod py;
 
 pub use error::MemoryError;
-pub use object::{Destructor, FreeFunc, ObjectHeader, PyObject, PyVarObject, TypeObject};
+pub use object::{
+    AllocFunc, Destructor, FreeFunc, NewFunc, ObjectHeader, PyObject, PyVarObject, TypeObject,
+};
 pub use objimpl::{init, init_var, new_object, new_var_object, object_size, var_size};
 pub use py::{Py, PyAny, PyObjectType, SendPy, WeakList, WeakPy, WeakRefable};
 

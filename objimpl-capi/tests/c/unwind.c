@@ -10,8 +10,8 @@ void decref_from_c(PyObject *op)
     Py_DECREF(op);
 }
 
-/* Py_XDECREF: the function Py_DecRef. */
+/* The function Py_DecRef. */
 void xdecref_from_c(PyObject *op)
 {
-    Py_XDECREF(op);
+    Py_DecRef(op);
 }

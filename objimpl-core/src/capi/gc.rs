@@ -233,7 +233,7 @@ pub extern "C" fn PyGC_IsEnabled() -> c_int {
 /// CPython's `_PyObject_ASSERT_FAILED_MSG`: a misuse the program cannot
 /// go on from.
 #[cold]
-fn fatal(op: *mut PyObject, message: &str) -> ! {
+pub(super) fn fatal(op: *mut PyObject, message: &str) -> ! {
     eprintln!("objimpl: fatal error: {message} (object at {op:p})");
     std::process::abort()
 }

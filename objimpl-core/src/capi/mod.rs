@@ -46,11 +46,14 @@ mod error;
 mod gc;
 mod mem;
 mod object;
+mod typeobject;
 
 #[doc(hidden)]
 pub use crate::object::type_object::C_LAYOUT as TYPE_OBJECT_LAYOUT;
 pub use error::{
-    ExceptionType, MEMORY_ERROR, PyErr_Clear, PyErr_NoMemory, PyErr_Occurred, PyExc_MemoryError,
+    ExceptionType, MEMORY_ERROR, PyErr_Clear, PyErr_NoMemory, PyErr_Occurred, PyErr_Print,
+    PyErr_SetString, PyExc_MemoryError, PyExc_SystemError, PyExc_TypeError, SYSTEM_ERROR,
+    TYPE_ERROR,
 };
 pub use gc::{
     _PyObject_GC_New, _PyObject_GC_NewVar, _PyObject_GC_Resize, PyGC_Collect, PyGC_Disable,
@@ -67,6 +70,9 @@ pub use object::{
     _Py_Dealloc, _PyObject_New, _PyObject_NewVar, Py_DecRef, Py_IncRef, PyObject_Init,
     PyObject_InitVar,
 };
+#[doc(hidden)]
+pub use typeobject::{NONE_TYPE, ReadySlots, StaticObject, ready_with};
+pub use typeobject::{PyType_GenericAlloc, PyType_GenericNew, PyType_Ready};
 
 /// Runs `f`, which may run Rust destructors, for a caller in C: if it
 /// panics, the process ends here, saying so, since the panic cannot unwind

@@ -11,4 +11,6 @@ pub(crate) mod type_object;
 
 pub use header::{ObjectHeader, PyObject, PyVarObject};
 pub(crate) use refcount::{dealloc_by_type, decref, incref, refcnt, release};
-pub use type_object::{Destructor, FreeFunc, Inquiry, TraverseProc, TypeObject, VisitProc};
+pub use type_object::{
+    AllocFunc, Destructor, FreeFunc, Inquiry, NewFunc, TraverseProc, TypeObject, VisitProc,
+};

@@ -49,13 +49,29 @@ pub type Destructor = unsafe extern "C-unwind" fn(op: *mut PyObject);
 /// ```
 pub type FreeFunc = unsafe extern "C" fn(p: *mut c_void);
 
+/// `allocfunc`: the type's `tp_alloc`, which makes a zeroed object of the
+/// type with room for `nitems` items, its header set and its reference
+/// count 1 (`PyType_GenericAlloc`); NULL, with `MemoryError` set, if the
+/// memory could not be had. Set for C types by `PyType_Ready`.
+pub type AllocFunc = unsafe extern "C" fn(tp: *mut TypeObject, nitems: isize) -> *mut PyObject;
+
+/// `newfunc`: the type's `tp_new`, which makes a new object of the type
+/// from a call's arguments (objimpl passes none: `args` and `kwds` are
+/// whatever the C caller gives).
+pub type NewFunc = unsafe extern "C" fn(
+    tp: *mut TypeObject,
+    args: *mut PyObject,
+    kwds: *mut PyObject,
+) -> *mut PyObject;
+
 /// A type object, laid out as the start of CPython's `PyTypeObject`.
 ///
 /// The fields up to `tp_free` sit at CPython's offsets on every platform:
 /// `ob_base: PyVarObject`, `tp_name` (a NUL-terminated C string),
 /// `tp_basicsize`, `tp_itemsize`, `tp_dealloc`, fourteen slots objimpl does not
 /// use, `tp_flags`, `tp_doc`, `tp_traverse`, `tp_clear` (set for `gc` types),
-/// fifteen more unused slots, then `tp_free`. A type object
+/// twelve more unused slots, `tp_init` (unused), `tp_alloc`, `tp_new`
+/// (set for C types by `PyType_Ready`), then `tp_free`. A type object
 /// defined in C with those fields and one built by [`TypeObject::new`] are the
 /// same thing to [`new_object`](crate::new_object) and to `capi::_PyObject_New`.
 ///
@@ -81,25 +97,29 @@ pub type FreeFunc = unsafe extern "C" fn(p: *mut c_void);
 #[repr(C)]
 pub struct TypeObject {
     ob_base: PyVarObject,
-    tp_name: *const c_char,
-    tp_basicsize: isize,
-    tp_itemsize: isize,
-    tp_dealloc: Option<Destructor>,
+    pub(crate) tp_name: *const c_char,
+    pub(crate) tp_basicsize: isize,
+    pub(crate) tp_itemsize: isize,
+    pub(crate) tp_dealloc: Option<Destructor>,
     /// `tp_vectorcall_offset` through `tp_as_buffer`.
     _slots_before_flags: [*const c_void; 14],
-    tp_flags: c_ulong,
+    pub(crate) tp_flags: c_ulong,
     tp_doc: *const c_char,
-    tp_traverse: Option<TraverseProc>,
-    tp_clear: Option<Inquiry>,
-    /// `tp_richcompare` through `tp_new`.
-    _slots_before_free: [*const c_void; 15],
-    tp_free: Option<FreeFunc>,
+    pub(crate) tp_traverse: Option<TraverseProc>,
+    pub(crate) tp_clear: Option<Inquiry>,
+    /// `tp_richcompare` through `tp_dictoffset`.
+    _slots_before_init: [*const c_void; 12],
+    /// `tp_init`: not used by objimpl (a C type may set it).
+    tp_init: *const c_void,
+    pub(crate) tp_alloc: Option<AllocFunc>,
+    pub(crate) tp_new: Option<NewFunc>,
+    pub(crate) tp_free: Option<FreeFunc>,
 }
 
 /// The layout of [`TypeObject`] as C expressions and their values, for the
 /// test that holds `objimpl.h` (in `objimpl-capi`) to it. Not public API.
 #[doc(hidden)]
-pub const C_LAYOUT: [(&str, usize); 10] = [
+pub const C_LAYOUT: [(&str, usize); 12] = [
     ("sizeof(PyTypeObject)", size_of::<TypeObject>()),
     (
         "offsetof(PyTypeObject, tp_name)",
@@ -130,6 +150,14 @@ pub const C_LAYOUT: [(&str, usize); 10] = [
         offset_of!(TypeObject, tp_clear),
     ),
     (
+        "offsetof(PyTypeObject, tp_alloc)",
+        offset_of!(TypeObject, tp_alloc),
+    ),
+    (
+        "offsetof(PyTypeObject, tp_new)",
+        offset_of!(TypeObject, tp_new),
+    ),
+    (
         "offsetof(PyTypeObject, tp_free)",
         offset_of!(TypeObject, tp_free),
     ),
@@ -139,8 +167,9 @@ pub const C_LAYOUT: [(&str, usize); 10] = [
     ),
 ];
 
-// SAFETY: a type object is never written after it is built (its header's
-// reference count included: type objects are immortal), and its pointers
+// SAFETY: a type object is never written once it has objects (its header's
+// reference count included: type objects are immortal; `PyType_Ready`
+// fills a C type's empty slots before its first object), and its pointers
 // lead to `'static` data (the name) and to functions, which any thread may
 // read or call.
 unsafe impl Sync for TypeObject {}
@@ -149,12 +178,25 @@ unsafe impl Sync for TypeObject {}
 const TPFLAGS_DEFAULT: c_ulong = 0;
 /// `Py_TPFLAGS_HAVE_GC`: objects carry a GC header and may be tracked.
 pub const TPFLAGS_HAVE_GC: u64 = 1 << 14;
+/// `Py_TPFLAGS_READY`: `PyType_Ready` has filled the type's slots.
+pub(crate) const TPFLAGS_READY: u64 = 1 << 12;
 
 impl TypeObject {
     /// A type object with no instances, whose address alone matters: the
     /// exception types of `capi` (`PyExc_MemoryError`).
     pub(crate) const fn exception(name: &'static CStr) -> TypeObject {
         TypeObject::from_parts(name, size_of::<PyObject>() as isize, 0, None)
+    }
+
+    /// `NoneType`: instances of `PyObject`'s size, never freed; `dealloc`
+    /// reports a reference count of `None` that went to 0.
+    pub(crate) const fn none_type(dealloc: Destructor) -> TypeObject {
+        TypeObject::from_parts(
+            c"NoneType",
+            size_of::<PyObject>() as isize,
+            0,
+            Some(dealloc),
+        )
     }
 
     /// A static type object: immortal header, the unused slots null,
@@ -182,7 +224,10 @@ impl TypeObject {
             tp_doc: ptr::null(),
             tp_traverse: None,
             tp_clear: None,
-            _slots_before_free: [ptr::null(); 15],
+            _slots_before_init: [ptr::null(); 12],
+            tp_init: ptr::null(),
+            tp_alloc: None,
+            tp_new: None,
             tp_free: Some(free_object),
         }
     }
@@ -350,6 +395,8 @@ mod tests {
         assert_eq!(offset_of!(TypeObject, tp_flags), 168);
         assert_eq!(offset_of!(TypeObject, tp_traverse), 184);
         assert_eq!(offset_of!(TypeObject, tp_clear), 192);
+        assert_eq!(offset_of!(TypeObject, tp_alloc), 304);
+        assert_eq!(offset_of!(TypeObject, tp_new), 312);
         assert_eq!(offset_of!(TypeObject, tp_free), 320);
     }
 }
