@@ -124,7 +124,12 @@ struct _typeobject {
  * tp_dealloc where NULL (tp_free by Py_TPFLAGS_HAVE_GC), and refuses a type
  * that cannot work (no tp_traverse on a gc type, a tp_free of the other
  * kind, a tp_basicsize smaller than its header): 0, or -1 with SystemError
- * set (PyErr_Print shows why). */
+ * set (PyErr_Print shows why). A type whose first object is made with
+ * tp_free or tp_dealloc still NULL is readied then (and one PyType_Ready
+ * refuses ends the process, saying why); PyObject_New on a gc type, or
+ * PyObject_GC_New on a plain one, is refused with SystemError; a
+ * _Py_Dealloc of an object whose type has no tp_dealloc ends the process
+ * with a message. None of these is a bare crash. */
 int PyType_Ready(PyTypeObject *type);
 /* A zeroed object of type with room for nitems items, tracked if gc; NULL
  * with MemoryError set. The tp_alloc PyType_Ready fills in. */

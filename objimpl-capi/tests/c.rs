@@ -177,6 +177,60 @@ fn every_header_macro_compiles_warning_free_as_a_statement_and_an_expression() {
 }
 
 #[test]
+fn a_type_used_the_wrong_way_from_c_ends_in_a_message_never_a_crash() {
+    let Some(cc) = compiler("CC", "cc") else {
+        return;
+    };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/type_misuse.c");
+    let exe = build_static(&cc, &source, "type_misuse");
+    // (case, exit code or None for SIGABRT, what stdout says, what stderr says)
+    let cases: [(&str, Option<i32>, &str, &str); 5] = [
+        ("unready", Some(0), "freed\ndone\n", ""),
+        (
+            "no-traverse",
+            None,
+            "",
+            "objimpl: fatal error: PyObject_GC_New: type 'NoTraverse' has the \
+             Py_TPFLAGS_HAVE_GC flag but has no traverse function",
+        ),
+        (
+            "new-on-gc",
+            Some(3),
+            "",
+            "SystemError: PyObject_New: type 'Gc' has Py_TPFLAGS_HAVE_GC: make its objects \
+             with PyObject_GC_New",
+        ),
+        (
+            "gc-new-on-plain",
+            Some(3),
+            "",
+            "SystemError: PyObject_GC_New: type 'Plain' has no Py_TPFLAGS_HAVE_GC",
+        ),
+        (
+            "no-dealloc",
+            None,
+            "",
+            "objimpl: fatal error: _Py_Dealloc: type 'NoDealloc' has no tp_dealloc",
+        ),
+    ];
+    for (case, code, stdout_is, stderr_has) in cases {
+        let out = run(&exe, &[case]);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        let context = format!("{case}: {:?}\n{stdout}\n{stderr}", out.status);
+        match code {
+            Some(code) => assert_eq!(out.status.code(), Some(code), "{context}"),
+            None => assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&out.status),
+                Some(libc::SIGABRT),
+                "{context}"
+            ),
+        }
+        assert_eq!(stdout, stdout_is, "{context}");
+        assert!(stderr.contains(stderr_has), "{context}");
+    }
+}
+
+#[test]
 fn pytype_ready_refuses_a_type_that_cannot_work_and_says_why() {
     let Some(stderr) = c_checks_pass("ready") else {
         return;

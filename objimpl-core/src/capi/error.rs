@@ -54,6 +54,11 @@ pub(crate) fn set(exception: ExceptionType, message: &str) {
     });
 }
 
+/// The message of the exception set on this thread ("" if none).
+pub(crate) fn message() -> String {
+    MESSAGE.try_with(|m| m.borrow().clone()).unwrap_or_default()
+}
+
 /// `PyErr_SetString(type, message)`: sets the exception `exception` on this
 /// thread, with `message` (copied; a NULL one is an empty message).
 ///

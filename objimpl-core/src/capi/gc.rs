@@ -11,6 +11,7 @@ use core::ffi::{c_int, c_void};
 
 use super::abort_on_panic;
 use super::error::PyErr_NoMemory;
+use super::typeobject::ready_for;
 use crate::gc::{self, alloc as gc_alloc};
 use crate::{PyObject, PyVarObject, TypeObject};
 
@@ -35,6 +36,10 @@ use crate::{PyObject, PyVarObject, TypeObject};
 /// }
 /// ```
 pub unsafe extern "C" fn _PyObject_GC_New(tp: *const TypeObject) -> *mut PyObject {
+    // SAFETY: the caller promises a live type object.
+    if !unsafe { ready_for(tp, "PyObject_GC_New", true) } {
+        return core::ptr::null_mut();
+    }
     // SAFETY: the caller promises `tp` outlives the objects made with it.
     let tp = unsafe { &*tp };
     // (A collection it starts may run Rust destructors.)
@@ -63,6 +68,10 @@ pub unsafe extern "C" fn _PyObject_GC_NewVar(tp: *const TypeObject, n: isize) ->
     let Ok(n) = usize::try_from(n) else {
         return PyErr_NoMemory().cast();
     };
+    // SAFETY: the caller promises a live type object.
+    if !unsafe { ready_for(tp, "PyObject_GC_NewVar", true) } {
+        return core::ptr::null_mut();
+    }
     // SAFETY: the caller promises `tp` outlives the objects made with it.
     let tp = unsafe { &*tp };
     match abort_on_panic("PyObject_GC_NewVar", || gc::new_var_object(tp, n)) {

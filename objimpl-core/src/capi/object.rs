@@ -5,6 +5,7 @@ use core::ptr::NonNull;
 
 use super::abort_on_panic;
 use super::error::PyErr_NoMemory;
+use super::typeobject::ready_for;
 use crate::{PyObject, PyVarObject, TypeObject};
 
 /// `PyObject_Init(op, tp)`: [`init`](crate::init), with CPython's NULL
@@ -26,6 +27,10 @@ use crate::{PyObject, PyVarObject, TypeObject};
 pub unsafe extern "C" fn PyObject_Init(op: *mut PyObject, tp: *const TypeObject) -> *mut PyObject {
     if op.is_null() {
         return PyErr_NoMemory();
+    }
+    // SAFETY: the caller promises a live type object.
+    if !unsafe { ready_for(tp, "PyObject_Init", false) } {
+        return core::ptr::null_mut();
     }
     // SAFETY: the caller promises `op` is writable and `tp` outlives the object.
     unsafe { crate::init(op, &*tp) }
@@ -55,6 +60,10 @@ pub unsafe extern "C" fn PyObject_InitVar(
     if op.is_null() {
         return PyErr_NoMemory().cast();
     }
+    // SAFETY: the caller promises a live type object.
+    if !unsafe { ready_for(tp, "PyObject_InitVar", false) } {
+        return core::ptr::null_mut();
+    }
     // SAFETY: the caller promises `op` is writable, `tp` outlives the object
     // and `n` is not negative.
     unsafe { crate::init_var(op, &*tp, n as usize) }
@@ -78,6 +87,10 @@ pub unsafe extern "C" fn PyObject_InitVar(
 /// unsafe { PyObject_Free(op.cast()) };
 /// ```
 pub unsafe extern "C" fn _PyObject_New(tp: *const TypeObject) -> *mut PyObject {
+    // SAFETY: the caller promises a live type object.
+    if !unsafe { ready_for(tp, "PyObject_New", false) } {
+        return core::ptr::null_mut();
+    }
     // SAFETY: the caller promises `tp` outlives the objects made with it.
     let tp = unsafe { &*tp };
     crate::new_object(tp).map_or_else(|_| PyErr_NoMemory(), |op| op.as_ptr())
@@ -107,6 +120,10 @@ pub unsafe extern "C" fn _PyObject_NewVar(tp: *const TypeObject, n: isize) -> *m
     let Ok(n) = usize::try_from(n) else {
         return PyErr_NoMemory().cast();
     };
+    // SAFETY: the caller promises a live type object.
+    if !unsafe { ready_for(tp, "PyObject_NewVar", false) } {
+        return core::ptr::null_mut();
+    }
     // SAFETY: the caller promises `tp` outlives the objects made with it.
     let tp = unsafe { &*tp };
     crate::new_var_object(tp, n).map_or_else(|_| PyErr_NoMemory().cast(), |op| op.as_ptr())
@@ -153,10 +170,11 @@ pub unsafe extern "C" fn Py_IncRef(op: *mut PyObject) {
 /// ```
 pub unsafe extern "C" fn Py_DecRef(op: *mut PyObject) {
     if let Some(op) = NonNull::new(op) {
-        abort_on_panic("Py_DecRef", || {
-            // SAFETY: as the caller guarantees.
-            unsafe { crate::object::decref(op) }
-        });
+        // SAFETY: as the caller guarantees.
+        if unsafe { crate::object::release(op) } {
+            // SAFETY: that was the last reference.
+            unsafe { dealloc_from_c(op, "Py_DecRef") }
+        }
     }
 }
 
@@ -186,9 +204,33 @@ pub unsafe extern "C" fn Py_DecRef(op: *mut PyObject) {
 /// ```
 pub unsafe extern "C" fn _Py_Dealloc(op: *mut PyObject) {
     if let Some(op) = NonNull::new(op) {
-        abort_on_panic("_Py_Dealloc", || {
-            // SAFETY: as the caller guarantees.
-            unsafe { crate::object::dealloc_by_type(op) }
-        });
+        // SAFETY: as the caller guarantees.
+        unsafe { dealloc_from_c(op, "_Py_Dealloc") }
     }
+}
+
+/// Destroys `op` by its type's `tp_dealloc` for `function`, a C entry: a
+/// type without one ends the process saying what to do (CPython's would
+/// crash), and so does a Rust destructor's panic.
+///
+/// # Safety
+///
+/// - as [`_Py_Dealloc`].
+unsafe fn dealloc_from_c(op: NonNull<PyObject>, function: &'static str) {
+    // SAFETY: as the caller guarantees, a live object; its type outlives it.
+    let tp = unsafe { &*(*op.as_ptr()).ob_type };
+    if tp.dealloc().is_none() {
+        super::gc::fatal(
+            op.as_ptr(),
+            &format!(
+                "{function}: type '{}' has no tp_dealloc, so its object cannot be destroyed: \
+                 set it, or call PyType_Ready on the type before making its objects",
+                tp.name()
+            ),
+        );
+    }
+    abort_on_panic(function, || {
+        // SAFETY: as the caller guarantees.
+        unsafe { crate::object::dealloc_by_type(op) }
+    });
 }

@@ -91,6 +91,11 @@ pub unsafe fn ready_with(tp: *mut TypeObject, slots: &ReadySlots) -> c_int {
         return -1;
     }
     let gc = tp.is_gc();
+    if tp.tp_alloc.is_some() && tp.tp_free.is_some() && tp.tp_dealloc.is_some() {
+        // Nothing to fill: a type object that may be read-only (a Rust
+        // type's `static`) is not written.
+        return 0;
+    }
     if tp.tp_alloc.is_none() {
         tp.tp_alloc = Some(slots.alloc);
     }
@@ -102,6 +107,49 @@ pub unsafe fn ready_with(tp: *mut TypeObject, slots: &ReadySlots) -> c_int {
     }
     tp.tp_flags |= TPFLAGS_READY as c_ulong;
     0
+}
+
+/// Before a C function makes an object of `tp`: a type whose objects could
+/// not be destroyed (no `tp_dealloc` or no `tp_free`: `PyType_Ready` was
+/// not called) is readied now, as CPython's tutorial has the module do,
+/// and one that cannot be ends the process saying why; an object of the
+/// wrong kind for `function` (`gc` or not) is refused, with `SystemError`
+/// set (false).
+///
+/// # Safety
+///
+/// - `tp` points at a live type object that no other thread writes.
+pub(super) unsafe fn ready_for(tp: *const TypeObject, function: &str, gc: bool) -> bool {
+    // SAFETY: as the caller promises.
+    let ty = unsafe { &*tp };
+    if ty.tp_dealloc.is_none() || ty.tp_free.is_none() {
+        // SAFETY: a C type (a Rust one has both slots), written by this
+        // thread alone, as the caller promises.
+        if unsafe { ready_with(tp.cast_mut(), &OWN_SLOTS) } != 0 {
+            let why = super::error::message();
+            super::gc::fatal(
+                tp.cast_mut().cast(),
+                &format!("{function}: {why} (PyType_Ready refused the type)"),
+            );
+        }
+    }
+    if ty.is_gc() == gc {
+        return true;
+    }
+    let name = ty.name();
+    let why = if gc {
+        format!(
+            "{function}: type '{name}' has no Py_TPFLAGS_HAVE_GC: set the flag (and \
+             tp_traverse) to make gc objects of it, or make its objects with PyObject_New"
+        )
+    } else {
+        format!(
+            "{function}: type '{name}' has Py_TPFLAGS_HAVE_GC: make its objects with \
+             PyObject_GC_New (PyObject_GC_NewVar), which gives them their GC header"
+        )
+    };
+    set(PyExc_SystemError, &why);
+    false
 }
 
 /// Why `tp` cannot work, in words a C programmer can act on.

@@ -1,0 +1,102 @@
+/* Types used the wrong way from C: each case (argv[1]) either ends the
+ * process with a message naming the type and what to do, or is refused
+ * with SystemError (printed with PyErr_Print), never a bare crash.
+ * tests/c.rs runs each case and reads what it printed. */
+#include <stdio.h>
+#include <string.h>
+
+#include "objimpl.h"
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *ref;
+} RefObject;
+
+static int ref_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(((RefObject *)op)->ref);
+    return 0;
+}
+
+static void ref_dealloc(PyObject *op)
+{
+    Py_TYPE(op)->tp_free(op);
+}
+
+/* The tutorial's type with PyType_Ready forgotten: tp_free is NULL. */
+static PyTypeObject Unready = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "Unready",
+    .tp_basicsize = sizeof(RefObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = ref_dealloc,
+};
+
+/* A gc type without tp_traverse, never readied. */
+static PyTypeObject NoTraverse = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "NoTraverse",
+    .tp_basicsize = sizeof(RefObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_dealloc = ref_dealloc,
+};
+
+static PyTypeObject Gc = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "Gc",
+    .tp_basicsize = sizeof(RefObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = ref_traverse,
+};
+
+static PyTypeObject Plain = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "Plain",
+    .tp_basicsize = sizeof(RefObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+};
+
+/* No tp_dealloc, and tp_free set: nothing fills tp_dealloc. */
+static PyTypeObject NoDealloc = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "NoDealloc",
+    .tp_basicsize = sizeof(RefObject),
+    .tp_free = PyObject_Free,
+};
+
+int main(int argc, char **argv)
+{
+    const char *c = argc > 1 ? argv[1] : "";
+    PyObject *op = NULL;
+    if (strcmp(c, "unready") == 0) {
+        /* Readied at its first object: works, as if PyType_Ready ran. */
+        op = PyObject_New(PyObject, &Unready);
+        Py_DECREF(op);
+        printf("freed\n");
+    } else if (strcmp(c, "no-traverse") == 0) {
+        op = (PyObject *)PyObject_GC_New(RefObject, &NoTraverse);
+    } else if (strcmp(c, "new-on-gc") == 0) {
+        op = PyObject_New(PyObject, &Gc);
+    } else if (strcmp(c, "gc-new-on-plain") == 0) {
+        op = (PyObject *)PyObject_GC_New(RefObject, &Plain);
+    } else if (strcmp(c, "no-dealloc") == 0) {
+        /* PyObject_NEW's path (memory, then PyObject_Init) readies the
+         * type, filling tp_dealloc; a program that then takes it away
+         * meets _Py_Dealloc's message at the last Py_DECREF. */
+        op = PyObject_Init((PyObject *)PyObject_Malloc(sizeof(RefObject)), &NoDealloc);
+        if (op != NULL && NoDealloc.tp_dealloc != NULL) {
+            NoDealloc.tp_dealloc = NULL;
+            Py_DECREF(op);
+            printf("freed\n");
+        }
+    } else {
+        fprintf(stderr, "unknown case %s\n", c);
+        return 2;
+    }
+    if (op == NULL) {
+        PyErr_Print();
+        return 3;
+    }
+    printf("done\n");
+    return 0;
+}
