@@ -382,6 +382,36 @@ int PyGC_IsEnabled(void);
         }                                                               \
     } while (0)
 
+/* ---- The GIL (Include/pystate.h, Include/ceval.h) -------------------- */
+
+/* A global interpreter lock, as CPython's. objimpl has no Py_Initialize to
+ * give it to the main thread: a thread holds it between PyGILState_Ensure
+ * and PyGILState_Release (nested pairs count), and a program with one
+ * thread that never takes it works without it.
+ *
+ * Once any thread has taken it, the gc objects C makes belong to one
+ * collector for the whole process (CPython's interpreter's), which the
+ * thread holding the GIL uses: any thread holding it may use, release and
+ * collect any C object, whichever thread made it. Before that, each thread
+ * has a collector of its own, which collects the objects it tracked (take
+ * the GIL before objects cross threads). A gc function called without the
+ * GIL once it is in use ends the process, saying so; so does, with the
+ * debug hooks on, a mem or object function (CPython's "Python memory
+ * allocator called without holding the GIL"). Objects made in Rust keep
+ * their own thread's collector. */
+typedef enum { PyGILState_LOCKED, PyGILState_UNLOCKED } PyGILState_STATE;
+typedef struct _ts PyThreadState;
+
+PyGILState_STATE PyGILState_Ensure(void);
+void PyGILState_Release(PyGILState_STATE state);
+/* 1 if this thread holds the GIL. */
+int PyGILState_Check(void);
+/* Let the GIL go around work that touches no object, and take it back. */
+PyThreadState *PyEval_SaveThread(void);
+void PyEval_RestoreThread(PyThreadState *state);
+#define Py_BEGIN_ALLOW_THREADS { PyThreadState *_save; _save = PyEval_SaveThread();
+#define Py_END_ALLOW_THREADS PyEval_RestoreThread(_save); }
+
 #ifdef __cplusplus
 }
 #endif

@@ -83,6 +83,11 @@ export! {
     fn PyErr_Clear();
     fn PyErr_SetString(exception: *mut PyObject, message: *const core::ffi::c_char);
     fn PyErr_Print();
+    fn PyGILState_Ensure() -> capi::PyGILState_STATE;
+    fn PyGILState_Release(state: capi::PyGILState_STATE);
+    fn PyGILState_Check() -> c_int;
+    fn PyEval_SaveThread() -> *mut capi::PyThreadState;
+    fn PyEval_RestoreThread(state: *mut capi::PyThreadState);
     fn PyType_GenericAlloc(tp: *mut TypeObject, nitems: isize) -> *mut PyObject;
     fn PyType_GenericNew(tp: *mut TypeObject, args: *mut PyObject, kwds: *mut PyObject) -> *mut PyObject;
 }

@@ -184,7 +184,19 @@ fn a_type_used_the_wrong_way_from_c_ends_in_a_message_never_a_crash() {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/type_misuse.c");
     let exe = build_static(&cc, &source, "type_misuse");
     // (case, exit code or None for SIGABRT, what stdout says, what stderr says)
-    let cases: [(&str, Option<i32>, &str, &str); 5] = [
+    let cases: [(&str, Option<i32>, &str, &str); 7] = [
+        (
+            "mem-without-gil",
+            None,
+            "",
+            "Fatal Python error: PyMem_Malloc: Python memory allocator called without holding the GIL",
+        ),
+        (
+            "gc-without-gil",
+            None,
+            "",
+            "objimpl: fatal error: PyObject_GC_New called without holding the GIL",
+        ),
         ("unready", Some(0), "freed\ndone\n", ""),
         (
             "no-traverse",
@@ -228,6 +240,11 @@ fn a_type_used_the_wrong_way_from_c_ends_in_a_message_never_a_crash() {
         assert_eq!(stdout, stdout_is, "{context}");
         assert!(stderr.contains(stderr_has), "{context}");
     }
+}
+
+#[test]
+fn threads_hand_gc_objects_over_under_the_gil() {
+    c_checks_pass("threads");
 }
 
 #[test]

@@ -89,6 +89,18 @@ int main(int argc, char **argv)
             Py_DECREF(op);
             printf("freed\n");
         }
+    } else if (strcmp(c, "mem-without-gil") == 0) {
+        /* Once the GIL is in use, the hooks stop a caller without it. */
+        PyMem_SetupDebugHooks();
+        PyGILState_Release(PyGILState_Ensure());
+        void *p = PyMem_Malloc(8);
+        printf("not stopped %p\n", p);
+        return 0;
+    } else if (strcmp(c, "gc-without-gil") == 0) {
+        PyGILState_Release(PyGILState_Ensure());
+        op = (PyObject *)PyObject_GC_New(RefObject, &Gc);
+        printf("not stopped\n");
+        return 0;
     } else {
         fprintf(stderr, "unknown case %s\n", c);
         return 2;

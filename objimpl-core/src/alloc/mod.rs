@@ -164,6 +164,11 @@ pub(crate) fn object_malloc_inlined(size: usize) -> *mut u8 {
 pub const PURGE_DELAY: core::time::Duration =
     core::time::Duration::from_millis(heap::PURGE_DELAY_MS);
 
+/// Whether the debug hooks serve `domain` (for the C functions' GIL check).
+pub(crate) fn hooks_on(domain: Domain) -> bool {
+    !domain::is_default(domain) && debug::is_hooks(domain::installed(domain))
+}
+
 /// Gives back to the OS, now, the memory the calling thread's pools keep for
 /// reuse (glibc's `malloc_trim`, mimalloc's `mi_collect`): the blocks in its
 /// caches go back to their pools, empty pools to their arenas, and every

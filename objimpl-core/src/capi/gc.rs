@@ -11,8 +11,10 @@ use core::ffi::{c_int, c_void};
 
 use super::abort_on_panic;
 use super::error::PyErr_NoMemory;
+use super::gil;
 use super::typeobject::ready_for;
-use crate::gc::{self, alloc as gc_alloc};
+use crate::gc::alloc as gc_alloc;
+use crate::gc::state::{GENERATIONS, GcState};
 use crate::{PyObject, PyVarObject, TypeObject};
 
 /// `_PyObject_GC_New(tp)` (`PyObject_GC_New`): an object of `tp`, with a
@@ -43,7 +45,11 @@ pub unsafe extern "C" fn _PyObject_GC_New(tp: *const TypeObject) -> *mut PyObjec
     // SAFETY: the caller promises `tp` outlives the objects made with it.
     let tp = unsafe { &*tp };
     // (A collection it starts may run Rust destructors.)
-    match abort_on_panic("PyObject_GC_New", || gc::new_object(tp)) {
+    match abort_on_panic("PyObject_GC_New", || {
+        with_collector("PyObject_GC_New", |state| {
+            gc_alloc::new_object_in(state, tp)
+        })
+    }) {
         Ok(op) => op.as_ptr(),
         Err(_) => PyErr_NoMemory(),
     }
@@ -74,7 +80,11 @@ pub unsafe extern "C" fn _PyObject_GC_NewVar(tp: *const TypeObject, n: isize) ->
     }
     // SAFETY: the caller promises `tp` outlives the objects made with it.
     let tp = unsafe { &*tp };
-    match abort_on_panic("PyObject_GC_NewVar", || gc::new_var_object(tp, n)) {
+    match abort_on_panic("PyObject_GC_NewVar", || {
+        with_collector("PyObject_GC_NewVar", |state| {
+            gc_alloc::new_var_object_in(state, tp, n)
+        })
+    }) {
         Ok(op) => op.as_ptr(),
         Err(_) => PyErr_NoMemory().cast(),
     }
@@ -108,7 +118,7 @@ pub unsafe extern "C" fn _PyObject_GC_Resize(op: *mut PyVarObject, n: isize) -> 
         let moved = gc_alloc::resize(op, size.max(size_of::<PyVarObject>()));
         let result = if moved.is_null() { op } else { moved };
         if tracked {
-            gc_alloc::track(result);
+            with_collector("PyObject_GC_Resize", |state| state.track(result));
         }
         if moved.is_null() {
             return PyErr_NoMemory().cast();
@@ -134,7 +144,7 @@ pub unsafe extern "C" fn PyObject_GC_Track(op: *mut c_void) {
         if gc_alloc::is_tracked(op) {
             fatal(op, "object already tracked by the garbage collector");
         }
-        gc_alloc::track(op);
+        with_collector("PyObject_GC_Track", |state| state.track(op));
     }
 }
 
@@ -168,7 +178,7 @@ pub unsafe extern "C" fn PyObject_GC_Del(op: *mut c_void) {
                 "object freed while tracked: call PyObject_GC_UnTrack first",
             );
         }
-        gc_alloc::free(op);
+        with_collector("PyObject_GC_Del", |state| gc_alloc::free_in(state, op));
     }
 }
 
@@ -201,7 +211,9 @@ pub unsafe extern "C" fn PyObject_GC_IsFinalized(op: *mut PyObject) -> c_int {
 /// assert_eq!(objimpl_core::capi::PyGC_Collect(), 0);
 /// ```
 pub extern "C" fn PyGC_Collect() -> isize {
-    abort_on_panic("PyGC_Collect", gc::collect) as isize
+    abort_on_panic("PyGC_Collect", || {
+        with_collector("PyGC_Collect", |state| state.collect(GENERATIONS - 1))
+    }) as isize
 }
 
 /// `PyGC_Enable()`: turns automatic collection on; 1 if it was on before.
@@ -213,9 +225,7 @@ pub extern "C" fn PyGC_Collect() -> isize {
 /// assert_eq!(PyGC_Enable(), 0);
 /// ```
 pub extern "C" fn PyGC_Enable() -> c_int {
-    let was = gc::is_enabled();
-    gc::enable();
-    was as c_int
+    with_collector("PyGC_Enable", |state| state.enabled.replace(true)) as c_int
 }
 
 /// `PyGC_Disable()`: turns automatic collection off; 1 if it was on before.
@@ -225,9 +235,7 @@ pub extern "C" fn PyGC_Enable() -> c_int {
 /// objimpl_core::capi::PyGC_Enable();
 /// ```
 pub extern "C" fn PyGC_Disable() -> c_int {
-    let was = gc::is_enabled();
-    gc::disable();
-    was as c_int
+    with_collector("PyGC_Disable", |state| state.enabled.replace(false)) as c_int
 }
 
 /// `PyGC_IsEnabled()`: 1 if automatic collection is on.
@@ -236,7 +244,28 @@ pub extern "C" fn PyGC_Disable() -> c_int {
 /// assert_eq!(objimpl_core::capi::PyGC_IsEnabled(), 1);
 /// ```
 pub extern "C" fn PyGC_IsEnabled() -> c_int {
-    gc::is_enabled() as c_int
+    with_collector("PyGC_IsEnabled", |state| state.enabled.get()) as c_int
+}
+
+/// Runs `f` on the collector of the C objects this call concerns: the
+/// calling thread's, or, once a C program uses the GIL, the process's
+/// (see [`gil`](super::gil)). A thread that calls without holding the GIL
+/// then ends the process: the process's collector is the GIL's to guard.
+fn with_collector<R>(function: &str, f: impl FnOnce(&GcState) -> R) -> R {
+    if !gil::in_use() {
+        return GcState::with(f);
+    }
+    if !gil::held() {
+        fatal(
+            core::ptr::null_mut(),
+            &format!(
+                "{function} called without holding the GIL: once a C program takes it \
+                 (PyGILState_Ensure), every thread must hold it to use gc objects"
+            ),
+        );
+    }
+    // SAFETY: this thread holds the GIL for the whole call.
+    f(unsafe { GcState::interpreter() })
 }
 
 /// CPython's `_PyObject_ASSERT_FAILED_MSG`: a misuse the program cannot

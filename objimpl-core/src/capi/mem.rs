@@ -6,7 +6,7 @@ use core::ffi::{c_int, c_void};
 use crate::alloc::{self, Allocator, Domain};
 
 macro_rules! c_family {
-    ($family:literal, $malloc:ident, $calloc:ident, $realloc:ident, $free:ident,
+    ($family:literal, $gil:expr, $malloc:ident, $calloc:ident, $realloc:ident, $free:ident,
      $rmalloc:ident, $rcalloc:ident, $rrealloc:ident, $rfree:ident) => {
         #[doc = concat!("`", stringify!($malloc), "(size)`: [`alloc::", stringify!($rmalloc), "`].")]
         ///
@@ -19,6 +19,7 @@ macro_rules! c_family {
         /// ```
         #[inline]
         pub extern "C" fn $malloc(size: usize) -> *mut c_void {
+            gil_checked(stringify!($malloc), $gil);
             alloc::$rmalloc(size).cast()
         }
 
@@ -30,6 +31,7 @@ macro_rules! c_family {
         /// ```
         #[inline]
         pub extern "C" fn $calloc(nelem: usize, elsize: usize) -> *mut c_void {
+            gil_checked(stringify!($calloc), $gil);
             alloc::$rcalloc(nelem, elsize).cast()
         }
 
@@ -48,6 +50,7 @@ macro_rules! c_family {
         /// ```
         #[inline]
         pub unsafe extern "C" fn $realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+            gil_checked(stringify!($realloc), $gil);
             // SAFETY: the caller upholds the same contract.
             unsafe { alloc::$rrealloc(ptr.cast(), size).cast() }
         }
@@ -64,14 +67,25 @@ macro_rules! c_family {
         /// ```
         #[inline]
         pub unsafe extern "C" fn $free(ptr: *mut c_void) {
+            gil_checked(stringify!($free), $gil);
             // SAFETY: the caller upholds the same contract.
             unsafe { alloc::$rfree(ptr.cast()) }
         }
     };
 }
 
+/// CPython's hooks check the `mem` and `object` domains for the GIL, not
+/// the raw one: `domain` is `None` for it.
+#[inline(always)]
+fn gil_checked(function: &str, domain: Option<Domain>) {
+    if let Some(domain) = domain {
+        super::gil::check_held(function, domain);
+    }
+}
+
 c_family!(
     "object",
+    Some(Domain::Object),
     PyObject_Malloc,
     PyObject_Calloc,
     PyObject_Realloc,
@@ -83,6 +97,7 @@ c_family!(
 );
 c_family!(
     "mem",
+    Some(Domain::Mem),
     PyMem_Malloc,
     PyMem_Calloc,
     PyMem_Realloc,
@@ -94,6 +109,7 @@ c_family!(
 );
 c_family!(
     "raw",
+    None,
     PyMem_RawMalloc,
     PyMem_RawCalloc,
     PyMem_RawRealloc,

@@ -44,6 +44,7 @@
 
 mod error;
 mod gc;
+mod gil;
 mod mem;
 mod object;
 mod typeobject;
@@ -59,6 +60,10 @@ pub use gc::{
     _PyObject_GC_New, _PyObject_GC_NewVar, _PyObject_GC_Resize, PyGC_Collect, PyGC_Disable,
     PyGC_Enable, PyGC_IsEnabled, PyObject_GC_Del, PyObject_GC_IsFinalized, PyObject_GC_IsTracked,
     PyObject_GC_Track, PyObject_GC_UnTrack,
+};
+pub use gil::{
+    PyEval_RestoreThread, PyEval_SaveThread, PyGILState_Check, PyGILState_Ensure,
+    PyGILState_Release, PyGILState_STATE, PyThreadState,
 };
 pub use mem::{
     _PyObject_DebugMallocStats, PyMem_Calloc, PyMem_Free, PyMem_GetAllocator, PyMem_Malloc,

@@ -58,8 +58,16 @@ pub(crate) fn forget() {
 /// [`collect`](super::collect). No memory was had then.
 #[inline]
 pub fn new_object(tp: &'static TypeObject) -> Result<NonNull<PyObject>, MemoryError> {
-    GcState::with(GcState::on_alloc);
-    let op = new_object_uncounted(tp).inspect_err(|_| GcState::with(GcState::on_free))?;
+    GcState::with(|state| new_object_in(state, tp))
+}
+
+/// [`new_object`], counted by `state`.
+pub(crate) fn new_object_in(
+    state: &GcState,
+    tp: &'static TypeObject,
+) -> Result<NonNull<PyObject>, MemoryError> {
+    state.on_alloc();
+    let op = new_object_uncounted(tp).inspect_err(|_| state.on_free())?;
     // SAFETY: a fresh `gc` object of this thread.
     unsafe { clean_header(op.as_ptr()) };
     Ok(op)
@@ -79,8 +87,17 @@ pub fn new_var_object(
     tp: &'static TypeObject,
     n: usize,
 ) -> Result<NonNull<PyVarObject>, MemoryError> {
-    GcState::with(GcState::on_alloc);
-    let op = new_var_object_uncounted(tp, n).inspect_err(|_| GcState::with(GcState::on_free))?;
+    GcState::with(|state| new_var_object_in(state, tp, n))
+}
+
+/// [`new_var_object`], counted by `state`.
+pub(crate) fn new_var_object_in(
+    state: &GcState,
+    tp: &'static TypeObject,
+    n: usize,
+) -> Result<NonNull<PyVarObject>, MemoryError> {
+    state.on_alloc();
+    let op = new_var_object_uncounted(tp, n).inspect_err(|_| state.on_free())?;
     // SAFETY: a fresh `gc` object of this thread.
     unsafe { clean_header(op.as_ptr().cast()) };
     Ok(op)
@@ -187,7 +204,18 @@ pub(crate) unsafe fn resize(op: *mut PyObject, size: usize) -> *mut PyObject {
 ///   uses any more.
 #[inline]
 pub(crate) unsafe extern "C" fn free(p: *mut c_void) {
-    GcState::with(GcState::on_free);
+    // SAFETY: as the caller promises.
+    GcState::with(|state| unsafe { free_in(state, p) })
+}
+
+/// [`free`], counted by `state`.
+///
+/// # Safety
+///
+/// - as [`free`].
+#[inline]
+pub(crate) unsafe fn free_in(state: &GcState, p: *mut c_void) {
+    state.on_free();
     // SAFETY: the caller promises the block came from `object_malloc`.
     unsafe { alloc::object_free(head::block(p.cast()).cast()) }
 }

@@ -70,7 +70,7 @@ pub(crate) mod alloc;
 mod collect;
 mod head;
 mod module;
-mod state;
+pub(crate) mod state;
 pub(crate) mod trash;
 mod traverse;
 

@@ -90,6 +90,18 @@ thread_local! {
     static EXIT: ExitGuard = const { ExitGuard };
 }
 
+/// The collector of the objects C makes once a C program uses the GIL
+/// (`capi::gil`): one for the process, CPython's interpreter's, used by
+/// whichever thread holds the GIL. Never closed.
+struct Interpreter(GcState);
+
+// SAFETY: reached only through `GcState::interpreter`, whose callers hold
+// the GIL: one thread at a time, each use ordered after the last by the
+// lock.
+unsafe impl Sync for Interpreter {}
+
+static INTERPRETER: Interpreter = Interpreter(GcState::new());
+
 /// Runs the thread's last collection, from the thread-locals' destructors.
 struct ExitGuard;
 
@@ -132,6 +144,16 @@ impl GcState {
         // SAFETY: `STATE` has no destructor, so its storage lives as long
         // as the thread, which outlives this call.
         f(unsafe { &*state })
+    }
+
+    /// The process's collector of C objects (see [`Interpreter`]).
+    ///
+    /// # Safety
+    ///
+    /// - The caller holds the GIL (`capi::gil`) until it is done with the
+    ///   reference.
+    pub(crate) unsafe fn interpreter() -> &'static GcState {
+        &INTERPRETER.0
     }
 
     /// The list head of generation `n`.
