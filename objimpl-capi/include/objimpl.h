@@ -331,6 +331,13 @@ static inline PyVarObject *_PyObject_INIT_VAR(PyVarObject *op, PyTypeObject *typ
 /* Prints the pool allocator's statistics, as sys._debugmallocstats(). */
 int _PyObject_DebugMallocStats(FILE *out);
 
+/* With the debug hooks on (PyMem_SetupDebugHooks, OBJIMPL_MALLOC=debug, or
+ * a debug build of objimpl), checks every freed block waiting in their
+ * quarantine for writes after free (a Py_DECREF too many writes to a freed
+ * object), reporting each; the number found. The hooks also check at exit,
+ * as CPython's debug build does. */
+Py_ssize_t objimpl_check_memory(void);
+
 /* ---- Objects that may form cycles (the GC half of objimpl.h) ---------- */
 
 /* A type with Py_TPFLAGS_HAVE_GC gives its objects a GC header (two words

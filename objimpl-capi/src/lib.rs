@@ -83,6 +83,7 @@ export! {
     fn PyErr_Clear();
     fn PyErr_SetString(exception: *mut PyObject, message: *const core::ffi::c_char);
     fn PyErr_Print();
+    fn objimpl_check_memory() -> isize;
     fn PyGILState_Ensure() -> capi::PyGILState_STATE;
     fn PyGILState_Release(state: capi::PyGILState_STATE);
     fn PyGILState_Check() -> c_int;

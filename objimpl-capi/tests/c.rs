@@ -184,7 +184,14 @@ fn a_type_used_the_wrong_way_from_c_ends_in_a_message_never_a_crash() {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/type_misuse.c");
     let exe = build_static(&cc, &source, "type_misuse");
     // (case, exit code or None for SIGABRT, what stdout says, what stderr says)
-    let cases: [(&str, Option<i32>, &str, &str); 7] = [
+    let cases: [(&str, Option<i32>, &str, &str); 9] = [
+        (
+            "double-decref",
+            None,
+            "exiting\n",
+            "objimpl: write after free: the block was written to after it was freed\n    found by check_memory(",
+        ),
+        ("gc-freed-plain", None, "", "bytes into block 0x"),
         (
             "mem-without-gil",
             None,

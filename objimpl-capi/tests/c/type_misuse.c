@@ -96,6 +96,24 @@ int main(int argc, char **argv)
         void *p = PyMem_Malloc(8);
         printf("not stopped %p\n", p);
         return 0;
+    } else if (strcmp(c, "double-decref") == 0) {
+        /* A Py_DECREF too many writes to the freed object; the hooks'
+         * check at exit finds it. */
+        PyMem_SetupDebugHooks();
+        Unready.tp_free = PyObject_Free;
+        op = PyObject_New(PyObject, &Unready);
+        PyObject *again = op;
+        Py_DECREF(op);
+        Py_DECREF(again);
+        printf("exiting\n");
+        fflush(stdout);
+        return 0;
+    } else if (strcmp(c, "gc-freed-plain") == 0) {
+        PyMem_SetupDebugHooks();
+        op = (PyObject *)PyObject_GC_New(RefObject, &Gc);
+        PyObject_Free(op);
+        printf("not stopped\n");
+        return 0;
     } else if (strcmp(c, "gc-without-gil") == 0) {
         PyGILState_Release(PyGILState_Ensure());
         op = (PyObject *)PyObject_GC_New(RefObject, &Gc);

@@ -2,6 +2,7 @@
 //! allocator domains and the statistics.
 
 use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::alloc::{self, Allocator, Domain};
 
@@ -20,7 +21,9 @@ macro_rules! c_family {
         #[inline]
         pub extern "C" fn $malloc(size: usize) -> *mut c_void {
             gil_checked(stringify!($malloc), $gil);
-            alloc::$rmalloc(size).cast()
+            let p = alloc::$rmalloc(size).cast();
+            check_at_exit_if_hooked();
+            p
         }
 
         #[doc = concat!("`", stringify!($calloc), "(nelem, elsize)`: [`alloc::", stringify!($rcalloc), "`].")]
@@ -32,7 +35,9 @@ macro_rules! c_family {
         #[inline]
         pub extern "C" fn $calloc(nelem: usize, elsize: usize) -> *mut c_void {
             gil_checked(stringify!($calloc), $gil);
-            alloc::$rcalloc(nelem, elsize).cast()
+            let p = alloc::$rcalloc(nelem, elsize).cast();
+            check_at_exit_if_hooked();
+            p
         }
 
         #[doc = concat!("`", stringify!($realloc), "(ptr, size)`: [`alloc::", stringify!($rrealloc), "`].")]
@@ -72,6 +77,55 @@ macro_rules! c_family {
             unsafe { alloc::$rfree(ptr.cast()) }
         }
     };
+}
+
+/// Whether the first C allocation has looked for the debug hooks.
+static EXIT_CHECK_DECIDED: AtomicBool = AtomicBool::new(false);
+
+/// With the debug hooks on, the quarantine is checked when a C program
+/// exits, as CPython's debug build reports at exit: a write to a freed
+/// object (a `Py_DECREF` too many) is reported then, even in a program too
+/// short to push the block out of the quarantine. Decided at the first C
+/// allocation (the hooks are set up by then) or by `PyMem_SetupDebugHooks`.
+#[inline(always)]
+fn check_at_exit_if_hooked() {
+    if !EXIT_CHECK_DECIDED.load(Ordering::Relaxed) {
+        decide_exit_check();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn decide_exit_check() {
+    EXIT_CHECK_DECIDED.store(true, Ordering::Relaxed);
+    if Domain::ALL.into_iter().any(alloc::hooks_on) {
+        arm_exit_check();
+    }
+}
+
+/// Registers the check at exit, once.
+fn arm_exit_check() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    extern "C" fn check_at_exit() {
+        let _ = alloc::check_memory();
+    }
+    ONCE.call_once(|| {
+        // SAFETY: `check_at_exit` takes no argument and never unwinds (a
+        // report aborts, or goes to the program's handler).
+        unsafe { libc::atexit(check_at_exit) };
+    });
+}
+
+/// `objimpl_check_memory()`: checks every block in the debug hooks'
+/// quarantine for writes after free now (`alloc::check_memory`), rather
+/// than at exit; the number of errors found (each reported). 0 without the
+/// hooks.
+///
+/// ```
+/// assert_eq!(objimpl_core::capi::objimpl_check_memory(), 0);
+/// ```
+pub extern "C" fn objimpl_check_memory() -> isize {
+    alloc::check_memory() as isize
 }
 
 /// CPython's hooks check the `mem` and `object` domains for the GIL, not
@@ -233,6 +287,7 @@ pub unsafe extern "C" fn PyMem_SetAllocator(
 /// objimpl_core::capi::PyMem_SetupDebugHooks();
 /// ```
 pub extern "C" fn PyMem_SetupDebugHooks() {
+    arm_exit_check();
     alloc::setup_debug_hooks();
 }
 

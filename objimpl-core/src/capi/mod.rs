@@ -69,7 +69,7 @@ pub use mem::{
     _PyObject_DebugMallocStats, PyMem_Calloc, PyMem_Free, PyMem_GetAllocator, PyMem_Malloc,
     PyMem_RawCalloc, PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc, PyMem_Realloc,
     PyMem_SetAllocator, PyMem_SetupDebugHooks, PyMemAllocatorDomain, PyMemAllocatorEx,
-    PyObject_Calloc, PyObject_Free, PyObject_Malloc, PyObject_Realloc,
+    PyObject_Calloc, PyObject_Free, PyObject_Malloc, PyObject_Realloc, objimpl_check_memory,
 };
 pub use object::{
     _Py_Dealloc, _PyObject_New, _PyObject_NewVar, Py_DecRef, Py_IncRef, PyObject_Init,

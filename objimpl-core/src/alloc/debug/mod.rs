@@ -256,13 +256,11 @@ fn release(
         let mut shard = registry::shard(address);
         match shard.get_mut(&address) {
             None => {
-                reports.push(new_report(
-                    ErrorKind::UnknownPointer,
-                    function,
-                    ctx,
-                    address,
-                    None,
-                ));
+                let mut report =
+                    new_report(ErrorKind::UnknownPointer, function, ctx, address, None);
+                drop(shard);
+                report.block = inside_a_block_hint(address);
+                reports.push(report);
                 None
             }
             Some(entry) if entry.freed => {
@@ -336,6 +334,26 @@ fn evict(address: usize, size: usize, function: &'static str) {
 // ---------------------------------------------------------------------------
 
 /// A report on the block at `address`, as far as `entry` knows it.
+/// For a pointer the hooks never handed out: if it is two words into a
+/// live block they did hand out, that block is most likely an object with
+/// a GC header in front (a `gc` object freed as a plain one), and the
+/// report says so.
+fn inside_a_block_hint(address: usize) -> String {
+    let start = address.wrapping_sub(2 * size_of::<usize>());
+    let shard = registry::shard(start);
+    match shard.get(&start) {
+        Some(entry) if !entry.freed => format!(
+            "    It is {} bytes into block {start:#x} ({} bytes, API '{}'): the object of a \
+             type with Py_TPFLAGS_HAVE_GC, whose GC header comes first? Free those with \
+             PyObject_GC_Del (their tp_free), not PyObject_Free.\n",
+            2 * size_of::<usize>(),
+            entry.size,
+            entry.ctx.domain.api_id()
+        ),
+        _ => String::new(),
+    }
+}
+
 fn new_report(
     kind: ErrorKind,
     function: &'static str,
