@@ -232,6 +232,7 @@ fn named_by(
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "reads the source files")]
 fn no_file_names_a_file_on_a_higher_floor() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut all = BTreeMap::new();
