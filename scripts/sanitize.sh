@@ -4,7 +4,8 @@
 #
 #   scripts/sanitize.sh            # both
 #   scripts/sanitize.sh thread     # ThreadSanitizer: cross-thread frees,
-#                                  # orphans, heap-map snapshots, SendPy
+#                                  # orphans, heap-map snapshots, SendPy,
+#                                  # and C threads under the GIL
 #   scripts/sanitize.sh address    # AddressSanitizer + leaks: every test binary
 #
 # Left out: the RSS test (sanitizers' shadow memory is resident too) and the
@@ -50,16 +51,45 @@ run() {
     grep -E "^test result" "$log" | sed 's/^/   /'
 }
 
+# The two-thread C program (objimpl-capi/tests/c/threads.c: gc objects
+# handed over under the GIL) against the static library built with
+# ThreadSanitizer: the C side instrumented by the system compiler, the
+# runtime Rust's (gcc's lacks entries rustc's instrumentation calls).
+run_c_threads() {
+    echo "== ThreadSanitizer, C: two threads under the GIL"
+    local dir=target/sanitize-thread
+    local log=$dir/c-threads.log
+    RUSTFLAGS="-Zsanitizer=thread" CARGO_TARGET_DIR=$dir \
+        cargo +nightly rustc -q -Zbuild-std --target "$TARGET" -p objimpl-capi --lib \
+        --crate-type staticlib
+    local sysroot rt
+    sysroot=$(rustc +nightly --print sysroot)
+    rt=$(ls "$sysroot/lib/rustlib/$TARGET/lib/"librustc-nightly_rt.tsan.a)
+    cc -std=c11 -g -fsanitize=thread -c -Iobjimpl-capi/include \
+        objimpl-capi/tests/c/threads.c -o "$dir/threads.o"
+    cc "$dir/threads.o" "$dir/$TARGET/debug/libobjimpl_capi.a" \
+        -Wl,--whole-archive "$rt" -Wl,--no-whole-archive \
+        -lpthread -ldl -lm -lrt -lstdc++ -o "$dir/threads"
+    if ! TSAN_OPTIONS=allocator_may_return_null=1 "$dir/threads" > "$log" 2>&1 ||
+        [[ $(cat "$log") != ok ]]; then
+        tail -40 "$log"
+        echo "FAIL: see $log"
+        exit 1
+    fi
+    echo "   threads.c: ok"
+}
+
 run_address() {
     SKIP+=("${ASAN_SKIP[@]}")
     run address ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 "${ASAN[*]}" "${ASAN_TESTS[@]}"
 }
 
 case "${1:-both}" in
-    thread) run thread TSAN_OPTIONS=allocator_may_return_null=1 ;;
+    thread) run thread TSAN_OPTIONS=allocator_may_return_null=1; run_c_threads ;;
     address) run_address ;;
     both)
         run thread TSAN_OPTIONS=allocator_may_return_null=1
+        run_c_threads
         run_address
         ;;
     *) echo "usage: $0 [thread|address|both]" >&2; exit 2 ;;
