@@ -184,7 +184,14 @@ fn a_type_used_the_wrong_way_from_c_ends_in_a_message_never_a_crash() {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/type_misuse.c");
     let exe = build_static(&cc, &source, "type_misuse");
     // (case, exit code or None for SIGABRT, what stdout says, what stderr says)
-    let cases: [(&str, Option<i32>, &str, &str); 9] = [
+    let cases: [(&str, Option<i32>, &str, &str); 10] = [
+        (
+            "plain-freed-gc",
+            None,
+            "",
+            "objimpl: fatal error: PyObject_GC_Del of an object of type 'Plain', which has no \
+             Py_TPFLAGS_HAVE_GC",
+        ),
         (
             "double-decref",
             None,

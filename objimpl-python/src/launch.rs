@@ -2,12 +2,13 @@
 
 use core::ffi::{CStr, c_char, c_int};
 use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use objimpl_core::alloc;
 use pyo3_ffi::{
     Py_ExitStatusException, Py_InitializeFromConfig, Py_RunMain, PyConfig, PyConfig_Clear,
-    PyConfig_InitPythonConfig, PyConfig_SetBytesArgv, PyMem_SetAllocator, PyMemAllocatorDomain,
-    PyMemAllocatorEx, PyStatus, PyStatus_Exception, PyStatus_IsExit,
+    PyConfig_InitPythonConfig, PyConfig_SetBytesArgv, PyGILState_Check, PyMem_SetAllocator,
+    PyMemAllocatorDomain, PyMemAllocatorEx, PyStatus, PyStatus_Exception, PyStatus_IsExit,
 };
 
 use crate::introspect;
@@ -16,25 +17,31 @@ use crate::introspect;
 /// calls them with the `ctx` it was given (unused here) and with blocks the
 /// same domain handed out.
 macro_rules! domain {
-    ($name:ident, $malloc:path, $calloc:path, $realloc:path, $free:path) => {
+    ($name:ident, $gil:expr, $malloc:path, $calloc:path, $realloc:path, $free:path) => {
         mod $name {
             use core::ffi::c_void;
 
+            use super::check_gil;
+
             pub extern "C" fn malloc(_: *mut c_void, size: usize) -> *mut c_void {
+                check_gil($gil, concat!(stringify!($name), "_malloc"));
                 $malloc(size).cast()
             }
 
             pub extern "C" fn calloc(_: *mut c_void, n: usize, size: usize) -> *mut c_void {
+                check_gil($gil, concat!(stringify!($name), "_calloc"));
                 $calloc(n, size).cast()
             }
 
             pub extern "C" fn realloc(_: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
+                check_gil($gil, concat!(stringify!($name), "_realloc"));
                 // SAFETY: CPython gives back blocks of the domain that made
                 // them, which this family serves alone.
                 unsafe { $realloc(p.cast(), size) }.cast()
             }
 
             pub extern "C" fn free(_: *mut c_void, p: *mut c_void) {
+                check_gil($gil, concat!(stringify!($name), "_free"));
                 // SAFETY: as in `realloc`.
                 unsafe { $free(p.cast()) }
             }
@@ -52,8 +59,35 @@ macro_rules! domain {
     };
 }
 
+/// Whether objimpl's debug hooks serve the mem and object domains: then,
+/// as CPython's own hooks do, a call without the GIL ends the process.
+static HOOKED: AtomicBool = AtomicBool::new(false);
+
+/// CPython's `_PyMem_DebugCheckGIL`, for the mem and object domains under
+/// objimpl's debug hooks.
+#[inline]
+fn check_gil(checked: bool, function: &str) {
+    // SAFETY: PyGILState_Check may be called at any time, from any thread
+    // (before the interpreter is up it answers 1).
+    if checked && HOOKED.load(Ordering::Relaxed) && unsafe { PyGILState_Check() } == 0 {
+        gil_not_held(function);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn gil_not_held(function: &str) -> ! {
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "Fatal Python error: {function}: Python memory allocator called without holding the GIL"
+    );
+    std::process::abort()
+}
+
 domain!(
     raw,
+    false,
     objimpl_core::alloc::raw_malloc,
     objimpl_core::alloc::raw_calloc,
     objimpl_core::alloc::raw_realloc,
@@ -61,6 +95,7 @@ domain!(
 );
 domain!(
     mem,
+    true,
     objimpl_core::alloc::mem_malloc,
     objimpl_core::alloc::mem_calloc,
     objimpl_core::alloc::mem_realloc,
@@ -68,6 +103,7 @@ domain!(
 );
 domain!(
     object,
+    true,
     objimpl_core::alloc::object_malloc,
     objimpl_core::alloc::object_calloc,
     objimpl_core::alloc::object_realloc,
@@ -122,6 +158,10 @@ pub unsafe fn run(argc: c_int, argv: *mut *mut c_char) -> i32 {
     }
     install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, mem::allocator());
     install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, object::allocator());
+    let hooked = [alloc::Domain::Mem, alloc::Domain::Object]
+        .into_iter()
+        .any(alloc::debug_hooks_on);
+    HOOKED.store(hooked, Ordering::Relaxed);
 
     // CPython's argv: the process's, without `--objimpl-raw`, null-terminated.
     let mut argv: Vec<*mut c_char> = given

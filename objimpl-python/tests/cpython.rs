@@ -127,6 +127,34 @@ fn objimpl_raw_puts_the_raw_domain_on_objimpl_for_child_processes_too() {
 }
 
 #[test]
+fn under_the_debug_hooks_an_allocation_without_the_gil_is_stopped() {
+    // ctypes.CDLL lets the GIL go around the call: PyMem_Malloc then runs
+    // without it, which CPython's own hooks (PYTHONMALLOC=debug) stop too.
+    let code = "import ctypes\n\
+                lib = ctypes.CDLL(None)\n\
+                lib.PyMem_Malloc.restype = ctypes.c_void_p\n\
+                lib.PyMem_Malloc(8)\n\
+                print('not stopped')";
+    for (mode, stopped) in [("debug", true), ("pymalloc", false)] {
+        let Some(mut python) = launcher() else { return };
+        let out = python
+            .env("OBJIMPL_MALLOC", mode)
+            .args(["-c", code])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(!out.status.success(), stopped, "{mode}: {stdout}{stderr}");
+        assert_eq!(
+            stderr.contains(
+                "Fatal Python error: mem_malloc: Python memory allocator called without holding the GIL"
+            ),
+            stopped,
+            "{mode}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn objimpls_debug_hooks_catch_cpython_api_misuse() {
     // An extension that frees a PyMem_Malloc block with PyObject_Free:
     // CPython's functions lead to objimpl's families, whose hooks see it.

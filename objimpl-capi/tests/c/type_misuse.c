@@ -114,6 +114,11 @@ int main(int argc, char **argv)
         PyObject_Free(op);
         printf("not stopped\n");
         return 0;
+    } else if (strcmp(c, "plain-freed-gc") == 0) {
+        op = PyObject_New(PyObject, &Plain);
+        PyObject_GC_Del(op);
+        printf("not stopped\n");
+        return 0;
     } else if (strcmp(c, "gc-without-gil") == 0) {
         PyGILState_Release(PyGILState_Ensure());
         op = (PyObject *)PyObject_GC_New(RefObject, &Gc);

@@ -153,6 +153,19 @@ pub fn get_allocator(domain: Domain) -> Allocator {
     *domain::installed(domain)
 }
 
+/// Whether the debug hooks serve `domain` now (after `OBJIMPL_MALLOC`, or a
+/// debug build's default, has been read): for a program that checks more
+/// under them, as CPython's hooks check for the GIL.
+///
+/// ```
+/// use objimpl_core::alloc::{self, Domain};
+/// alloc::setup_debug_hooks();
+/// assert!(alloc::debug_hooks_on(Domain::Object));
+/// ```
+pub fn debug_hooks_on(domain: Domain) -> bool {
+    debug::is_hooks(&get_allocator(domain))
+}
+
 /// Installs `allocator` for `domain` (`PyMem_SetAllocator`): the domain's
 /// family calls it from now on. [`Allocator::pymalloc`] and
 /// [`Allocator::system`] put a built-in back, with its direct path.

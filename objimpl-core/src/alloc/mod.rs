@@ -129,7 +129,7 @@ mod size_class;
 mod stats;
 mod system;
 
-pub use config::{get_allocator, set_allocator, setup_debug_hooks};
+pub use config::{debug_hooks_on, get_allocator, set_allocator, setup_debug_hooks};
 pub use debug::{
     BlockInfo, CLEAN_BYTE, DEAD_BYTE, ErrorKind, FORBIDDEN_BYTE, QUARANTINE_BLOCKS,
     QUARANTINE_BYTES, Report, block_info, check_memory, set_error_handler, set_trace,
@@ -163,11 +163,6 @@ pub(crate) fn object_malloc_inlined(size: usize) -> *mut u8 {
 /// until it allocates again, calls [`release_free_memory`], or exits.
 pub const PURGE_DELAY: core::time::Duration =
     core::time::Duration::from_millis(heap::PURGE_DELAY_MS);
-
-/// Whether the debug hooks serve `domain` (for the C functions' GIL check).
-pub(crate) fn hooks_on(domain: Domain) -> bool {
-    !domain::is_default(domain) && debug::is_hooks(domain::installed(domain))
-}
 
 /// Gives back to the OS, now, the memory the calling thread's pools keep for
 /// reuse (glibc's `malloc_trim`, mimalloc's `mi_collect`): the blocks in its

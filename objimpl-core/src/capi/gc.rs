@@ -170,6 +170,20 @@ pub unsafe extern "C" fn PyObject_GC_Del(op: *mut c_void) {
     if op.is_null() {
         return;
     }
+    // SAFETY: as the caller promises: a live object, whose type outlives it.
+    let tp = unsafe { &*(*op.cast::<PyObject>()).ob_type };
+    if !tp.is_gc() {
+        // Its block starts at the object, not two words before: freeing it
+        // as a gc object would give the pool a pointer it never handed out.
+        fatal(
+            op.cast(),
+            &format!(
+                "PyObject_GC_Del of an object of type '{}', which has no Py_TPFLAGS_HAVE_GC \
+                 and so no GC header: free it with PyObject_Free (PyObject_Del)",
+                tp.name()
+            ),
+        );
+    }
     // SAFETY: as the caller promises.
     unsafe {
         if gc_alloc::is_tracked(op.cast()) {

@@ -158,7 +158,7 @@ pub unsafe extern "C" fn PyEval_RestoreThread(state: *mut PyThreadState) {
 /// CPython's hooks end it.
 #[inline]
 pub(crate) fn check_held(function: &str, domain: crate::alloc::Domain) {
-    if in_use() && !held() && crate::alloc::hooks_on(domain) {
+    if in_use() && !held() && crate::alloc::debug_hooks_on(domain) {
         not_held(function);
     }
 }

@@ -98,7 +98,7 @@ fn check_at_exit_if_hooked() {
 #[inline(never)]
 fn decide_exit_check() {
     EXIT_CHECK_DECIDED.store(true, Ordering::Relaxed);
-    if Domain::ALL.into_iter().any(alloc::hooks_on) {
+    if Domain::ALL.into_iter().any(alloc::debug_hooks_on) {
         arm_exit_check();
     }
 }
