@@ -53,6 +53,8 @@ pub use py::{Py, PyAny, PyObjectType, SendPy, WeakList, WeakPy, WeakRefable};
 /// Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use core::clone::Clone;
+    pub use core::ops::FnMut;
     pub use core::iter::IntoIterator;
     pub use core::mem::{align_of, offset_of, size_of};
     pub use core::option::Option::{self, Some};

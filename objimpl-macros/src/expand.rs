@@ -228,8 +228,9 @@ fn traverse(object: &Object, fields: &[(syn::Member, syn::Type)]) -> TokenStream
     }
 }
 
-/// `T::new`, and `T::new_var` for a var-size type (or as `new = name`
-/// renames them: `T::name`, `T::name_var`); nothing with `new = false`.
+/// `T::new`, and `T::new_var`, `T::new_var_with` and `T::new_var_from_slice`
+/// for a var-size type (`new = name` renames them: `T::name`, `T::name_var`,
+/// ...); nothing with `new = false`.
 fn constructors(object: &Object) -> TokenStream {
     let Object {
         vis,
@@ -243,6 +244,8 @@ fn constructors(object: &Object) -> TokenStream {
         return TokenStream::new();
     };
     let new_var_name = format_ident!("{}_var", new_name);
+    let new_var_with_name = format_ident!("{}_var_with", new_name);
+    let new_var_from_slice_name = format_ident!("{}_var_from_slice", new_name);
     let private = quote!(#krate::__private);
     let result = quote!(#private::Result<#krate::Py<Self>, #krate::MemoryError>);
     let errors_doc = quote! {
@@ -288,6 +291,44 @@ fn constructors(object: &Object) -> TokenStream {
                 I: #private::IntoIterator<Item = #item>,
             {
                 #krate::Py::new_var(value, items)
+            }
+
+            /// Makes an object holding `value` and `len` items, item `i` made by
+            /// `f(i)`, with a reference count of 1 (`PyObject_NewVar`).
+            ///
+            /// # Errors
+            ///
+            /// `MemoryError` if the object's size overflows or the memory could not be
+            /// had; `f` is not called and `value` is dropped.
+            ///
+            /// # Panics
+            ///
+            /// If `f` panics; the items made so far are dropped and the memory is freed.
+            #[inline]
+            #vis fn #new_var_with_name(
+                value: Self,
+                len: usize,
+                f: impl #private::FnMut(usize) -> #item,
+            ) -> #result {
+                #krate::Py::new_var_with(value, len, f)
+            }
+
+            /// Makes an object holding `value` and clones of `items`, with a reference
+            /// count of 1 (`PyObject_NewVar`).
+            ///
+            /// # Errors
+            ///
+            /// `MemoryError` if the object's size overflows or the memory could not be
+            /// had; nothing is cloned and `value` is dropped.
+            #[inline]
+            // (Generic, so that an item type without `Clone` is no error
+            // until this is called.)
+            #vis fn #new_var_from_slice_name<Item>(value: Self, items: &[Item]) -> #result
+            where
+                Item: #private::Clone,
+                Self: #krate::PyObjectType<Item = Item>,
+            {
+                #krate::Py::new_var_from_slice(value, items)
             }
         }
     });

@@ -21,8 +21,9 @@ use proc_macro::TokenStream;
 /// Makes a struct an object type: an object layout (`PyObject_HEAD` or
 /// `PyObject_VAR_HEAD`, then the struct, then the items), a static type
 /// object reachable as `T::TYPE`, compile-time size checks, and the
-/// constructors `T::new` (`PyObject_New`) and, with `item`, `T::new_var`
-/// (`PyObject_NewVar`).
+/// constructors `T::new` (`PyObject_New`) and, with `item`, `T::new_var`,
+/// `T::new_var_with` and `T::new_var_from_slice` (`PyObject_NewVar`, as
+/// `Py::new_var` and its two siblings).
 ///
 /// | option | meaning |
 /// | --- | --- |
@@ -31,7 +32,7 @@ use proc_macro::TokenStream;
 /// | `item = T` | a var-size object: `len()` items of `T` follow the fields |
 /// | `name = "..."` | `tp_name`; default: the struct's name |
 /// | `crate = path` | where the runtime lives; by default `::objimpl` under the name your `Cargo.toml` gives it (so a renamed dependency, `oi = { package = "objimpl", .. }`, needs nothing), or `objimpl-core` if you depend on that instead |
-/// | `new = name` | name the constructors `T::name` and `T::name_var`, so the type can have its own `new` |
+/// | `new = name` | name the constructors `T::name`, `T::name_var`, `T::name_var_with` and `T::name_var_from_slice`, so the type can have its own `new` |
 /// | `new = false` | no constructors (`Py::new` and `Py::new_var` remain) |
 /// | `freelist = N` | keep the memory of up to `N` freed objects per thread for the next ones (CPython's `float` freelist); fixed-size types only |
 ///
@@ -110,6 +111,8 @@ use proc_macro::TokenStream;
 ///
 /// let n = Long::new_var(Long, [7, 9, 11])?;
 /// assert_eq!(n.items(), &[7, 9, 11]);
+/// assert_eq!(Long::new_var_with(Long, 3, |i| 7 + 2 * i as u32)?.items(), n.items());
+/// assert_eq!(Long::new_var_from_slice(Long, n.items())?.items(), n.items());
 /// assert_eq!((Long::TYPE.name(), Long::TYPE.basicsize(), Long::TYPE.itemsize()), ("int", 24, 4));
 /// # Ok::<(), MemoryError>(())
 /// ```

@@ -20,7 +20,7 @@ impl Point {
     }
 }
 
-/// A var type: `make` and `make_var`.
+/// A var type: `make`, `make_var`, `make_var_with`, `make_var_from_slice`.
 #[pyobject(basic, item = u8, new = make)]
 pub struct Bytes {
     hash: i64,
@@ -49,6 +49,9 @@ fn main() -> Result<(), MemoryError> {
     let b = Bytes::new("hi")?;
     assert_eq!((b.items(), b.hash), (&b"hi"[..], -1));
     assert!(Bytes::make(Bytes { hash: 0 })?.items().is_empty());
+    let with = Bytes::make_var_with(Bytes { hash: 0 }, 2, |i| b"hi"[i])?;
+    let from_slice = Bytes::make_var_from_slice(Bytes { hash: 0 }, b"hi")?;
+    assert_eq!((with.items(), from_slice.items()), (&b"hi"[..], &b"hi"[..]));
     let c = Counter::new()?;
     c.count.set(c.count.get() + 1);
     assert_eq!(c.count.get(), 1);

@@ -73,6 +73,43 @@ const _: () = {
         {
             ::objimpl::Py::new_var(value, items)
         }
+        /// Makes an object holding `value` and `len` items, item `i` made by
+        /// `f(i)`, with a reference count of 1 (`PyObject_NewVar`).
+        ///
+        /// # Errors
+        ///
+        /// `MemoryError` if the object's size overflows or the memory could not be
+        /// had; `f` is not called and `value` is dropped.
+        ///
+        /// # Panics
+        ///
+        /// If `f` panics; the items made so far are dropped and the memory is freed.
+        #[inline]
+        pub(crate) fn new_var_with(
+            value: Self,
+            len: usize,
+            f: impl ::objimpl::__private::FnMut(usize) -> u8,
+        ) -> ::objimpl::__private::Result<::objimpl::Py<Self>, ::objimpl::MemoryError> {
+            ::objimpl::Py::new_var_with(value, len, f)
+        }
+        /// Makes an object holding `value` and clones of `items`, with a reference
+        /// count of 1 (`PyObject_NewVar`).
+        ///
+        /// # Errors
+        ///
+        /// `MemoryError` if the object's size overflows or the memory could not be
+        /// had; nothing is cloned and `value` is dropped.
+        #[inline]
+        pub(crate) fn new_var_from_slice<Item>(
+            value: Self,
+            items: &[Item],
+        ) -> ::objimpl::__private::Result<::objimpl::Py<Self>, ::objimpl::MemoryError>
+        where
+            Item: ::objimpl::__private::Clone,
+            Self: ::objimpl::PyObjectType<Item = Item>,
+        {
+            ::objimpl::Py::new_var_from_slice(value, items)
+        }
     }
     const _: () = {
         const BASICSIZE: usize = BYTES_TYPE.basicsize();
