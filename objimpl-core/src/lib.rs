@@ -54,9 +54,9 @@ pub use py::{Py, PyAny, PyObjectType, SendPy, WeakList, WeakPy, WeakRefable};
 #[doc(hidden)]
 pub mod __private {
     pub use core::clone::Clone;
-    pub use core::ops::FnMut;
     pub use core::iter::IntoIterator;
     pub use core::mem::{align_of, offset_of, size_of};
+    pub use core::ops::FnMut;
     pub use core::option::Option::{self, Some};
     pub use core::result::Result;
     pub use core::{assert, matches};
