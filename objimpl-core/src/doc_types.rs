@@ -14,6 +14,7 @@ macro_rules! doc_type {
             type Item = $item;
             const TYPE: &'static TypeObject = &$tp;
         }
+        impl crate::BasicObject for $name {}
     };
 }
 

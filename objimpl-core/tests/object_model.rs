@@ -8,7 +8,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 use objimpl_core::{
-    MemoryError, Py, PyAny, PyObject, PyObjectType, PyVarObject, TypeObject, object_size, var_size,
+    BasicObject, MemoryError, Py, PyAny, PyObject, PyObjectType, PyVarObject, TypeObject,
+    object_size, var_size,
 };
 
 /// Counts how often values holding it are dropped.
@@ -53,6 +54,7 @@ unsafe impl PyObjectType for Boxed {
     type Item = ();
     const TYPE: &'static TypeObject = &BOXED_TYPE;
 }
+impl BasicObject for Boxed {}
 
 /// A var-size object whose payload and items own heap memory.
 struct List {
@@ -65,6 +67,7 @@ unsafe impl PyObjectType for List {
     type Item = Tracked;
     const TYPE: &'static TypeObject = &LIST_TYPE;
 }
+impl BasicObject for List {}
 
 /// A var-size object with one-byte items and a one-byte payload.
 struct Bytes {
@@ -77,6 +80,7 @@ unsafe impl PyObjectType for Bytes {
     type Item = u8;
     const TYPE: &'static TypeObject = &BYTES_TYPE;
 }
+impl BasicObject for Bytes {}
 
 /// A var-size object with 16-byte-aligned items, to exercise padding.
 struct Wide;
@@ -90,6 +94,7 @@ unsafe impl PyObjectType for Wide {
     type Item = Lane;
     const TYPE: &'static TypeObject = &WIDE_TYPE;
 }
+impl BasicObject for Wide {}
 
 /// A fixed-size object whose drop panics.
 struct PanicsOnDrop {
@@ -107,6 +112,7 @@ unsafe impl PyObjectType for PanicsOnDrop {
     type Item = Tracked;
     const TYPE: &'static TypeObject = &PANICS_TYPE;
 }
+impl BasicObject for PanicsOnDrop {}
 
 #[test]
 fn headers_are_laid_out_as_cpython() {
@@ -465,6 +471,7 @@ unsafe impl PyObjectType for Parcel {
     type Item = u64;
     const TYPE: &'static TypeObject = &PARCEL_TYPE;
 }
+impl BasicObject for Parcel {}
 
 #[test]
 fn unique_objects_move_between_threads_and_die_on_the_far_side() {
@@ -531,4 +538,54 @@ fn weak_references_are_cleared_by_drop_unwrap_and_follow_resize() {
     let value = Py::try_unwrap(node).ok().unwrap();
     assert!(weak.upgrade().is_none());
     assert_eq!(value.value, 8);
+}
+
+/// A misuse that panics names the caller's line, not objimpl's
+/// (`#[track_caller]`): a resize of a shared object, an iterator that lies
+/// about its length, a `set_signed_size` that changes the length.
+#[test]
+#[cfg_attr(miri, ignore = "panic hooks and locations: not what Miri checks")]
+fn a_panicking_misuse_names_the_callers_line() {
+    use std::cell::RefCell;
+    use std::panic::{self, AssertUnwindSafe};
+
+    thread_local!(static WHERE: RefCell<Option<(String, u32)>> = const { RefCell::new(None) });
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| (l.file().to_owned(), l.line()));
+        WHERE.with(|w| *w.borrow_mut() = location);
+    }));
+    let location_of = |f: &mut dyn FnMut()| {
+        WHERE.with(|w| w.borrow_mut().take());
+        assert!(panic::catch_unwind(AssertUnwindSafe(f)).is_err());
+        WHERE.with(|w| w.borrow_mut().take()).expect("a panic with a location")
+    };
+
+    let mut bytes = Py::new_var(Bytes { tag: 0 }, *b"ab").unwrap();
+    let shared = bytes.clone();
+    let line = line!() + 1;
+    let resize = location_of(&mut || drop(bytes.resize(4, 0)));
+    let line_lie = line!() + 1;
+    let lie = location_of(&mut || drop(Py::new_var(Bytes { tag: 0 }, Lying(3))));
+    drop(shared);
+    let line_sign = line!() + 1;
+    let sign = location_of(&mut || bytes.set_signed_size(5));
+    panic::set_hook(previous);
+
+    assert_eq!(resize, (file!().to_owned(), line));
+    assert_eq!(lie, (file!().to_owned(), line_lie));
+    assert_eq!(sign, (file!().to_owned(), line_sign));
+
+    /// Promises `n` items and yields none.
+    struct Lying(usize);
+    impl Iterator for Lying {
+        type Item = u8;
+        fn next(&mut self) -> Option<u8> {
+            None
+        }
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            (self.0, Some(self.0))
+        }
+    }
+    impl ExactSizeIterator for Lying {}
 }

@@ -113,7 +113,13 @@ pub(crate) fn expand(object: &Object) -> TokenStream {
             "; a GC header (`PyGC_Head`) precedes it in memory",
             ", `tp_traverse`, `tp_clear`",
         ),
-        None => (quote!(new), TokenStream::new(), "", ""),
+        None => (
+            quote!(new),
+            // A basic type's objects are never read by the collector.
+            quote!(impl #krate::BasicObject for #ident {}),
+            "",
+            "",
+        ),
     };
     let layout_doc = format!(" The layout of a `{bare_name}` object: {header_doc}{gc_doc}.");
     let type_doc = format!(

@@ -6,10 +6,10 @@ use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::ptr::{self, NonNull};
 
-use super::PyObjectType;
 use super::dealloc::{dealloc, destroy_rest};
 use super::kind;
 use super::layout::{self, items_ptr, payload_ptr, var_len};
+use super::{BasicObject, PyObjectType};
 use crate::object::{ObjectHeader, PyObject, TypeObject, incref, refcnt, release};
 use crate::{MemoryError, init};
 
@@ -233,7 +233,10 @@ impl<T: PyObjectType> Py<T> {
     /// # Ok::<(), objimpl_core::MemoryError>(())
     /// ```
     #[inline]
-    pub fn get_mut(&mut self) -> Option<&mut T> {
+    pub fn get_mut(&mut self) -> Option<&mut T>
+    where
+        T: BasicObject,
+    {
         const {
             assert!(
                 !Self::IS_GC,
@@ -363,6 +366,7 @@ impl<T: PyObjectType> Deref for Py<T> {
     type Target = T;
 
     #[inline]
+    #[track_caller]
     fn deref(&self) -> &T {
         if self.is_unreadable() {
             collected(T::TYPE);

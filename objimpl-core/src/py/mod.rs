@@ -22,7 +22,7 @@ mod weak_list;
 
 pub use any::PyAny;
 pub use handle::Py;
-pub use object_type::PyObjectType;
+pub use object_type::{BasicObject, PyObjectType};
 pub use send::SendPy;
 pub use weak::{WeakPy, WeakRefable};
 pub use weak_list::WeakList;

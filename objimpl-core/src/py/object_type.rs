@@ -82,3 +82,40 @@ pub unsafe trait PyObjectType: Sized + 'static {
         None
     }
 }
+
+/// A type whose objects the cycle collector never reads: a `basic` type,
+/// not a `gc` one. `#[pyobject(basic)]` implements it; a hand-written
+/// [`PyObjectType`] whose `TYPE` is built by [`TypeObject::new`] may too.
+///
+/// Only such objects lend their payload and items mutably
+/// ([`Py::get_mut`](crate::Py::get_mut), [`Py::items_mut`](crate::Py::items_mut)):
+/// the collector may read a `gc` object's at any allocation, so a `gc`
+/// type is mutated through `Cell` or `RefCell` fields instead. The bound
+/// makes a mistake an error of `cargo check`; an impl for a `gc` type is
+/// still refused when the program is built.
+///
+/// ```
+/// use objimpl_core::{BasicObject, Py, PyObject, PyObjectType, TypeObject};
+///
+/// struct Counter { n: u64 }
+/// static COUNTER_TYPE: TypeObject = TypeObject::new::<Counter>(c"Counter");
+/// // SAFETY: TYPE is a static built by `TypeObject::new::<Counter>`, for Counter alone.
+/// unsafe impl PyObjectType for Counter {
+///     type Header = PyObject;
+///     type Item = ();
+///     const TYPE: &'static TypeObject = &COUNTER_TYPE;
+/// }
+/// impl BasicObject for Counter {}
+///
+/// let mut c = Py::new(Counter { n: 0 })?;
+/// c.get_mut().unwrap().n += 1;
+/// assert_eq!(c.n, 1);
+/// # Ok::<(), objimpl_core::MemoryError>(())
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a basic object type: its objects may be read by the cycle collector",
+    label = "a `gc` type (or one without `BasicObject`)",
+    note = "the collector may read a gc object's payload and items at any allocation, so they are never lent mutably: mutate them through `Cell` or `RefCell` fields",
+    note = "a `#[pyobject(basic)]` type implements `BasicObject`; a hand-written basic `PyObjectType` can too"
+)]
+pub trait BasicObject: PyObjectType {}

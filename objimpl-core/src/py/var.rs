@@ -7,7 +7,7 @@ use core::ptr::{self, NonNull};
 use super::handle::collected;
 use super::kind;
 use super::layout::{items_ptr, payload_ptr, var_len};
-use super::{Py, PyObjectType};
+use super::{BasicObject, Py, PyObjectType};
 use crate::MemoryError;
 use crate::object::{PyObject, PyVarObject};
 
@@ -46,6 +46,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// # Ok::<(), objimpl_core::MemoryError>(())
     /// ```
     #[inline]
+    #[track_caller]
     pub fn new_var<I>(value: T, items: I) -> Result<Py<T>, MemoryError>
     where
         I: IntoIterator<Item = T::Item>,
@@ -77,6 +78,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// assert_eq!(b.items(), b"hello");
     /// # Ok::<(), objimpl_core::MemoryError>(())
     /// ```
+    #[track_caller]
     pub fn new_var_from_slice(value: T, items: &[T::Item]) -> Result<Py<T>, MemoryError>
     where
         T::Item: Clone,
@@ -101,6 +103,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// assert_eq!(squares.items(), &[0, 1, 4, 9, 16]);
     /// # Ok::<(), objimpl_core::MemoryError>(())
     /// ```
+    #[track_caller]
     pub fn new_var_with(
         value: T,
         len: usize,
@@ -111,6 +114,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
 
     /// `new_var` from an iterator that promises `len` items.
     #[inline(always)]
+    #[track_caller]
     fn new_var_exact(
         value: T,
         mut items: impl Iterator<Item = T::Item>,
@@ -202,6 +206,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// If `size.unsigned_abs() != self.len()`: changing the number of items
     /// is [`resize`](Self::resize)'s job.
     #[inline]
+    #[track_caller]
     pub fn set_signed_size(&mut self, size: isize) {
         assert_eq!(
             size.unsigned_abs(),
@@ -245,7 +250,10 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// # Ok::<(), objimpl_core::MemoryError>(())
     /// ```
     #[inline]
-    pub fn items_mut(&mut self) -> Option<&mut [T::Item]> {
+    pub fn items_mut(&mut self) -> Option<&mut [T::Item]>
+    where
+        T: BasicObject,
+    {
         const {
             assert!(
                 !Self::IS_GC,
@@ -283,6 +291,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// assert_eq!(b.items(), b"sp");
     /// # Ok::<(), objimpl_core::MemoryError>(())
     /// ```
+    #[track_caller]
     pub fn resize(&mut self, new_len: usize, value: T::Item) -> Result<(), MemoryError>
     where
         T::Item: Clone,
@@ -315,6 +324,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// assert_eq!(n.items(), &[1, 2, 3, 4, 5]);
     /// # Ok::<(), objimpl_core::MemoryError>(())
     /// ```
+    #[track_caller]
     pub fn resize_with(
         &mut self,
         new_len: usize,

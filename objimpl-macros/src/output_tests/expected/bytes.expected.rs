@@ -39,6 +39,7 @@ const _: () = {
         type Item = u8;
         const TYPE: &'static ::objimpl::TypeObject = &BYTES_TYPE;
     }
+    impl ::objimpl::BasicObject for Bytes {}
     impl Bytes {
         /// Makes an object holding `value` and no items, with a reference count of 1 (`PyObject_New`).
         ///

@@ -32,6 +32,7 @@ const _: () = {
         type Item = ();
         const TYPE: &'static ::objimpl::TypeObject = &POINT_TYPE;
     }
+    impl ::objimpl::BasicObject for Point {}
     impl Point {
         /// Makes an object holding `value`, with a reference count of 1 (`PyObject_New`).
         ///
