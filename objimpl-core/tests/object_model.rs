@@ -558,13 +558,17 @@ fn a_panicking_misuse_names_the_callers_line() {
     let location_of = |f: &mut dyn FnMut()| {
         WHERE.with(|w| w.borrow_mut().take());
         assert!(panic::catch_unwind(AssertUnwindSafe(f)).is_err());
-        WHERE.with(|w| w.borrow_mut().take()).expect("a panic with a location")
+        WHERE
+            .with(|w| w.borrow_mut().take())
+            .expect("a panic with a location")
     };
 
     let mut bytes = Py::new_var(Bytes { tag: 0 }, *b"ab").unwrap();
     let shared = bytes.clone();
-    let line = line!() + 1;
-    let resize = location_of(&mut || drop(bytes.resize(4, 0)));
+    let line = line!() + 2;
+    let resize = location_of(&mut || {
+        let _ = bytes.resize(4, 0);
+    });
     let line_lie = line!() + 1;
     let lie = location_of(&mut || drop(Py::new_var(Bytes { tag: 0 }, Lying(3))));
     drop(shared);
