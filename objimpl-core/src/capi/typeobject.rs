@@ -35,12 +35,16 @@ use crate::{AllocFunc, FreeFunc, PyObject, PyVarObject, TypeObject};
 ///   that no other thread reads or writes during the call.
 ///
 /// ```
-/// use objimpl_core::TypeObject;
+/// use objimpl_core::PyObjectType;
 /// use objimpl_core::capi::{PyErr_Clear, PyErr_Occurred, PyExc_SystemError, PyType_Ready};
+/// # use objimpl_core::__doc::Unit;
 /// // SAFETY: null is refused.
 /// assert_eq!(unsafe { PyType_Ready(std::ptr::null_mut()) }, -1);
 /// assert_eq!(PyErr_Occurred(), PyExc_SystemError.0);
 /// PyErr_Clear();
+/// // A type built in Rust is ready as built: its `static` is not written.
+/// // SAFETY: a live type object, which the call only reads.
+/// assert_eq!(unsafe { PyType_Ready(std::ptr::from_ref(Unit::TYPE).cast_mut()) }, 0);
 /// ```
 pub unsafe extern "C" fn PyType_Ready(tp: *mut TypeObject) -> c_int {
     // SAFETY: as the caller promises.

@@ -220,7 +220,9 @@ impl TypeObject {
             tp_itemsize: itemsize,
             tp_dealloc: dealloc,
             _slots_before_flags: [ptr::null(); 14],
-            tp_flags: TPFLAGS_DEFAULT,
+            // Complete as built: `PyType_Ready` has nothing to fill, and
+            // must not write to a `static` that may be read-only.
+            tp_flags: TPFLAGS_DEFAULT | TPFLAGS_READY as c_ulong,
             tp_doc: ptr::null(),
             tp_traverse: None,
             tp_clear: None,
@@ -301,13 +303,15 @@ impl TypeObject {
         self.tp_itemsize as usize
     }
 
-    /// `tp_flags`.
+    /// `tp_flags`: `Py_TPFLAGS_READY` (1 << 12) for a type built in Rust,
+    /// which is complete from the start (`PyType_Ready` leaves it as it is),
+    /// and `Py_TPFLAGS_HAVE_GC` (1 << 14) for a `gc` one.
     ///
     /// ```
     /// # use objimpl_core::{PyObject, PyObjectType, TypeObject};
     /// # struct Unit;
     /// static UNIT_TYPE: TypeObject = TypeObject::new::<Unit>(c"Unit");
-    /// assert_eq!(UNIT_TYPE.flags(), 0);
+    /// assert_eq!(UNIT_TYPE.flags(), 1 << 12);
     /// # // SAFETY: TYPE was built by `TypeObject::new::<Unit>`.
     /// # unsafe impl PyObjectType for Unit {
     /// #     type Header = PyObject; type Item = (); const TYPE: &'static TypeObject = &UNIT_TYPE;
