@@ -85,21 +85,27 @@ pub unsafe fn ready_with(tp: *mut TypeObject, slots: &ReadySlots) -> c_int {
         set(PyExc_SystemError, "PyType_Ready: the type object is NULL");
         return -1;
     }
-    // SAFETY: the caller promises a live type object, ours alone for now.
+    // Read through a shared reference first: a type built in Rust (ready
+    // as built, with nothing to fill) may be a read-only `static`, never to
+    // be borrowed mutably.
+    {
+        // SAFETY: the caller promises a live type object.
+        let ty = unsafe { &*tp };
+        if ty.flags() & TPFLAGS_READY != 0 {
+            return 0;
+        }
+        if let Err(why) = check(ty, slots) {
+            set(PyExc_SystemError, &why);
+            return -1;
+        }
+        if ty.tp_alloc.is_some() && ty.tp_free.is_some() && ty.tp_dealloc.is_some() {
+            return 0; // nothing to fill
+        }
+    }
+    // SAFETY: a C type object (a Rust one is ready), which the caller
+    // promises no one else reads or writes during the call.
     let tp = unsafe { &mut *tp };
-    if tp.flags() & TPFLAGS_READY != 0 {
-        return 0;
-    }
-    if let Err(why) = check(tp, slots) {
-        set(PyExc_SystemError, &why);
-        return -1;
-    }
     let gc = tp.is_gc();
-    if tp.tp_alloc.is_some() && tp.tp_free.is_some() && tp.tp_dealloc.is_some() {
-        // Nothing to fill: a type object that may be read-only (a Rust
-        // type's `static`) is not written.
-        return 0;
-    }
     if tp.tp_alloc.is_none() {
         tp.tp_alloc = Some(slots.alloc);
     }
@@ -125,8 +131,8 @@ pub unsafe fn ready_with(tp: *mut TypeObject, slots: &ReadySlots) -> c_int {
 /// - `tp` points at a live type object that no other thread writes.
 pub(super) unsafe fn ready_for(tp: *const TypeObject, function: &str, gc: bool) -> bool {
     // SAFETY: as the caller promises.
-    let ty = unsafe { &*tp };
-    if ty.tp_dealloc.is_none() || ty.tp_free.is_none() {
+    let unready = unsafe { (*tp).tp_dealloc.is_none() || (*tp).tp_free.is_none() };
+    if unready {
         // SAFETY: a C type (a Rust one has both slots), written by this
         // thread alone, as the caller promises.
         if unsafe { ready_with(tp.cast_mut(), &OWN_SLOTS) } != 0 {
@@ -137,6 +143,8 @@ pub(super) unsafe fn ready_for(tp: *const TypeObject, function: &str, gc: bool) 
             );
         }
     }
+    // SAFETY: as the caller promises; no `&mut` to it lives now.
+    let ty = unsafe { &*tp };
     if ty.is_gc() == gc {
         return true;
     }
