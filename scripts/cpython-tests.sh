@@ -12,6 +12,8 @@
 #   OBJIMPL_MALLOC=debug scripts/cpython-tests.sh --all   # on objimpl's debug hooks
 #   OBJIMPL_RAW=1 scripts/cpython-tests.sh --all          # the raw domain too
 #   JOBS=1 TIMEOUT=600 scripts/cpython-tests.sh --all     # workers, per-test limit
+#   REUSE_PYTHON3=1 OBJIMPL_MALLOC=debug scripts/cpython-tests.sh --all
+#       # python3's side from the last run (it does not depend on objimpl's mode)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -83,7 +85,11 @@ run() {
 }
 
 run objimpl objimpl "${TESTS[@]}"
-run python3 cpython "${TESTS[@]}"
+if [[ -n ${REUSE_PYTHON3:-} && -s $OUT/python3.log ]]; then
+    echo "== python3: the last run's log, $OUT/python3.log"
+else
+    run python3 cpython "${TESTS[@]}"
+fi
 
 mapfile -t differ < <(comm -23 <(failed "$OUT/objimpl.log") <(failed "$OUT/python3.log"))
 if [[ ${#differ[@]} -eq 0 ]]; then
