@@ -5,14 +5,7 @@
 
 #include "objimpl.h"
 
-#define CHECK(cond)                                                     \
-    do {                                                                \
-        if (!(cond)) {                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,     \
-                    __LINE__, #cond);                                   \
-            return 1;                                                   \
-        }                                                               \
-    } while (0)
+#include "check.h"
 
 /* A pair of references, either of which may be NULL. */
 typedef struct {

@@ -5,14 +5,7 @@
 
 #include "objimpl.h"
 
-#define CHECK(cond)                                                     \
-    do {                                                                \
-        if (!(cond)) {                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,     \
-                    __LINE__, #cond);                                   \
-            return 1;                                                   \
-        }                                                               \
-    } while (0)
+#include "check.h"
 
 typedef struct {
     PyObject_HEAD

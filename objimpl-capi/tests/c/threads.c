@@ -13,14 +13,8 @@
 #define COUNT 200000
 #define RING 64
 
-#define CHECK(cond)                                                     \
-    do {                                                                \
-        if (!(cond)) {                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,     \
-                    __LINE__, #cond);                                   \
-            return (void *)1;                                           \
-        }                                                               \
-    } while (0)
+#define CHECK_FAILED ((void *)1)
+#include "check.h"
 
 typedef struct {
     PyObject_HEAD

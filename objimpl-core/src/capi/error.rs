@@ -100,7 +100,7 @@ pub extern "C" fn PyErr_Print() {
     // Each `PyExc_*` points at an exception's type object.
     // SAFETY: so it is a live type object, immortal.
     let name = unsafe { (*exception.cast::<TypeObject>()).name() };
-    let message = MESSAGE.try_with(|m| m.borrow().clone()).unwrap_or_default();
+    let message = message();
     let mut err = std::io::stderr();
     let _ = if message.is_empty() {
         writeln!(err, "{name}")

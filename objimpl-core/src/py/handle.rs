@@ -52,10 +52,6 @@ impl<T: PyObjectType> Py<T> {
     /// Forces `T::TYPE` to be checked against `T`'s layout at compile time.
     pub(super) const CHECKED: () = layout::check_type_object::<T>();
 
-    /// Whether `T` is a `gc` type: its objects have a GC header and are
-    /// tracked by the cycle collector.
-    pub(crate) const IS_GC: bool = kind::is_gc::<T>();
-
     /// `PyObject_New`: allocates an object of type `T::TYPE` and moves
     /// `value` into it, with a reference count of 1. A var-size object gets
     /// no items.
@@ -239,7 +235,7 @@ impl<T: PyObjectType> Py<T> {
     {
         const {
             assert!(
-                !Self::IS_GC,
+                !kind::is_gc::<T>(),
                 "Py::get_mut is not available for gc types: the cycle collector may read \
                  the payload at any allocation; mutate a gc object through Cell or RefCell fields"
             )

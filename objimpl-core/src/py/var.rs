@@ -256,7 +256,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     {
         const {
             assert!(
-                !Self::IS_GC,
+                !kind::is_gc::<T>(),
                 "Py::items_mut is not available for gc types: the cycle collector may read \
                  the items at any allocation; make the item type a Cell or RefCell"
             )
@@ -338,7 +338,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
         if self.is_unreadable() {
             collected(T::TYPE);
         }
-        if !Self::IS_GC {
+        if !kind::is_gc::<T>() {
             return self.resize_untracked(new_len, f);
         }
         // The object may move, and `f` may allocate (and so collect): the
