@@ -6,7 +6,7 @@
 extern crate self as objimpl;
 
 pub use objimpl_core::*;
-pub use objimpl_macros::pyobject;
+pub use objimpl_macros::{pymethods, pyobject};
 
 // With `capi`, link the crate that exports `PyObject_Malloc` & co. unmangled.
 #[cfg(feature = "capi")]
@@ -20,5 +20,5 @@ use objimpl_capi as _;
 /// ```
 pub mod prelude {
     pub use objimpl_core::{MemoryError, Py, PyAny, PyObjectType, TypeObject, gc};
-    pub use objimpl_macros::pyobject;
+    pub use objimpl_macros::{pymethods, pyobject};
 }

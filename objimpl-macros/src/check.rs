@@ -144,7 +144,7 @@ pub(crate) fn check(cx: &Ctxt, args: Args, input: DeriveInput) -> Option<Object>
 /// `oi = { package = "objimpl" }`, is `::oi`), or `objimpl-core` if that is
 /// the dependency; `::objimpl` when neither is found (its error then says
 /// so, and `crate = ...` says where).
-fn runtime_path() -> Path {
+pub(crate) fn runtime_path() -> Path {
     use proc_macro_crate::{FoundCrate, crate_name};
     for (package, lib) in [("objimpl", "objimpl"), ("objimpl-core", "objimpl_core")] {
         let name = match crate_name(package) {

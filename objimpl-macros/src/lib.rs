@@ -12,6 +12,7 @@ mod check;
 mod ctxt;
 mod driver;
 mod expand;
+mod methods;
 #[cfg(test)]
 mod output_tests;
 mod parse;
@@ -141,4 +142,52 @@ fn pyobject_impl(
     input: proc_macro2::TokenStream,
 ) -> proc_macro2::TokenStream {
     driver::pyobject(args, input)
+}
+
+/// Methods that take the whole object: write the receiver `self: &Py<Self>`
+/// (or `&mut Py<Self>`, or `Py<Self>`) in an `impl` of a `#[pyobject]` type,
+/// and call them on a `Py<T>` as `s.method()`. Such a method reaches what the
+/// payload alone cannot: the items, `ob_size`, the reference count, and new
+/// strong references (`self.clone()`). CPython hands every slot the object;
+/// PyO3 hands methods a `Bound<Self>`; this is objimpl's way.
+///
+/// Stable Rust takes `Py<Self>` receivers only in traits, so those methods
+/// move to a trait named `TypeMethods` (`trait = Name` to choose), with the
+/// visibility the methods share, implemented for `Py<Type>`: `use` it where
+/// the methods are called outside the module. In their bodies, `Self` is the
+/// type, as written. Every other item stays in the `impl` as it is.
+///
+/// ```
+/// use objimpl::prelude::*;
+///
+/// /// A string: its UTF-8 bytes are the items.
+/// #[pyobject(basic, item = u8)]
+/// pub struct Str { chars: usize }
+///
+/// #[pymethods]
+/// impl Str {
+///     /// A new string object.
+///     pub fn from_str(s: &str) -> Result<Py<Self>, MemoryError> {
+///         Self::new_var_from_slice(Str { chars: s.chars().count() }, s.as_bytes())
+///     }
+///
+///     /// The text: the items, which the payload alone cannot reach.
+///     pub fn as_str(self: &Py<Self>) -> &str {
+///         std::str::from_utf8(self.items()).expect("built from a str")
+///     }
+///
+///     /// The two strings, one after the other.
+///     pub fn concat(self: &Py<Self>, other: &Py<Self>) -> Result<Py<Self>, MemoryError> {
+///         let bytes = self.items().iter().chain(other.items()).copied();
+///         Self::new_var(Str { chars: self.chars + other.chars }, bytes)
+///     }
+/// }
+///
+/// let s = Str::from_str("spam, ")?.concat(&Str::from_str("eggs")?)?;
+/// assert_eq!((s.as_str(), s.chars), ("spam, eggs", 10));
+/// # Ok::<(), MemoryError>(())
+/// ```
+#[proc_macro_attribute]
+pub fn pymethods(args: TokenStream, input: TokenStream) -> TokenStream {
+    methods::pymethods(args.into(), input.into()).into()
 }

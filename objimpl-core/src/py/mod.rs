@@ -16,6 +16,7 @@ mod object_type;
 mod send;
 mod slots;
 mod traverse;
+pub mod value;
 mod var;
 mod weak;
 mod weak_list;
