@@ -186,6 +186,35 @@ fn py_new_and_new_var_fail_with_memory_error_and_leak_nothing() {
     assert_eq!(sweep(|| Py::new_var(Long { sign: 1 }, 0..100u32)), 1);
 }
 
+/// An iterator that does not know its length but says it has at least
+/// `lower` items (and yields 3).
+struct Boastful {
+    lower: usize,
+    left: u32,
+}
+
+impl Iterator for Boastful {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        self.left = self.left.checked_sub(1)?;
+        Some(self.left)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.lower, None)
+    }
+}
+
+#[test]
+fn new_var_of_an_iterator_of_unknown_length_fails_with_memory_error_not_an_abort() {
+    let _faulty = faulty();
+    // `collect` would reserve `lower` items and abort ("capacity overflow").
+    let huge = Boastful { lower: usize::MAX / 2, left: 3 };
+    assert_eq!(Long::new_var(Long { sign: 1 }, huge).err(), Some(MemoryError));
+    // A modest lower bound is only a hint: the items are all taken.
+    let modest = Boastful { lower: 1, left: 3 };
+    assert_eq!(Long::new_var(Long { sign: 1 }, modest).unwrap().items(), &[2, 1, 0]);
+}
+
 #[test]
 fn a_tuple_of_objects_fails_at_each_step_and_leaks_nothing() {
     let _faulty = faulty();

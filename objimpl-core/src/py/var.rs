@@ -23,8 +23,10 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// # Errors
     ///
     /// [`MemoryError`] if the object's size overflows or exceeds `isize::MAX`,
-    /// or the memory could not be had. No item is taken from an iterator
-    /// that knows its length; `value` (and items collected) are dropped.
+    /// or the memory could not be had (for the object, or for the items of
+    /// an iterator that does not know its length, which are collected
+    /// fallibly, never aborting). No item is taken from an iterator that
+    /// knows its length; `value` (and items collected) are dropped.
     ///
     /// # Panics
     ///
@@ -55,7 +57,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
         match items.size_hint() {
             (lower, Some(upper)) if lower == upper => Self::new_var_exact(value, items, lower),
             _ => {
-                let items: Vec<T::Item> = items.collect();
+                let items = collect_fallibly(items)?;
                 let len = items.len();
                 Self::new_var_exact(value, items.into_iter(), len)
             }
@@ -437,4 +439,21 @@ impl<T: PyObjectType> Drop for PartialObject<T> {
 #[track_caller]
 fn items_missing(written: usize, len: usize) -> ! {
     panic!("Py::new_var: the iterator yielded {written} items but promised {len}");
+}
+
+/// The items of an iterator that does not know its length, in a `Vec` grown
+/// with `try_reserve`: a size that cannot be had is a [`MemoryError`], not
+/// the abort (or capacity panic) of `collect`.
+fn collect_fallibly<I: Iterator>(items: I) -> Result<Vec<I::Item>, MemoryError> {
+    let mut vec = Vec::new();
+    vec.try_reserve(items.size_hint().0)
+        .map_err(|_| MemoryError)?;
+    for item in items {
+        if vec.len() == vec.capacity() {
+            // Amortised doubling, as `push` would, but fallible.
+            vec.try_reserve(1).map_err(|_| MemoryError)?;
+        }
+        vec.push(item);
+    }
+    Ok(vec)
 }
