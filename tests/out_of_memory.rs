@@ -208,11 +208,20 @@ impl Iterator for Boastful {
 fn new_var_of_an_iterator_of_unknown_length_fails_with_memory_error_not_an_abort() {
     let _faulty = faulty();
     // `collect` would reserve `lower` items and abort ("capacity overflow").
-    let huge = Boastful { lower: usize::MAX / 2, left: 3 };
-    assert_eq!(Long::new_var(Long { sign: 1 }, huge).err(), Some(MemoryError));
+    let huge = Boastful {
+        lower: usize::MAX / 2,
+        left: 3,
+    };
+    assert_eq!(
+        Long::new_var(Long { sign: 1 }, huge).err(),
+        Some(MemoryError)
+    );
     // A modest lower bound is only a hint: the items are all taken.
     let modest = Boastful { lower: 1, left: 3 };
-    assert_eq!(Long::new_var(Long { sign: 1 }, modest).unwrap().items(), &[2, 1, 0]);
+    assert_eq!(
+        Long::new_var(Long { sign: 1 }, modest).unwrap().items(),
+        &[2, 1, 0]
+    );
 }
 
 #[test]

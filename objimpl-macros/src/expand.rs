@@ -223,6 +223,7 @@ fn traverse(object: &Object, fields: &[(syn::Member, syn::Type)]) -> TokenStream
     );
     quote! {
         #[doc = #safety]
+        #[diagnostic::do_not_recommend]
         unsafe impl #traverse_trait for #ident {
             #[inline]
             fn traverse(&self, visit: &mut #krate::gc::Visit<'_>) {

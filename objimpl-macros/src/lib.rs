@@ -10,6 +10,7 @@
 
 mod check;
 mod ctxt;
+mod derive_traverse;
 mod driver;
 mod expand;
 mod methods;
@@ -190,4 +191,51 @@ fn pyobject_impl(
 #[proc_macro_attribute]
 pub fn pymethods(args: TokenStream, input: TokenStream) -> TokenStream {
     methods::pymethods(args.into(), input.into()).into()
+}
+
+/// Derives `objimpl::gc::Traverse` (CPython's `tp_traverse`) for a struct or
+/// an enum of your own, field by field: each field is visited through its
+/// type's `Traverse` impl, so the derive needs no `unsafe`, and a field
+/// whose type has none is a compile error at that field. A type parameter
+/// must be `Traverse` itself. Mark a field `#[traverse(skip)]` to leave it
+/// unvisited (its handles then keep their objects alive, and a cycle through
+/// it is never collected).
+///
+/// A `#[pyobject(gc)]` type's own traversal is already derived; this is for
+/// the types its fields hold.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::collections::HashMap;
+/// use objimpl::gc::Traverse;
+/// use objimpl::prelude::*;
+///
+/// /// A dictionary key: numbers and byte strings, no handles.
+/// #[derive(Traverse, PartialEq, Eq, Hash)]
+/// pub enum Key {
+///     Int(i64),
+///     Bytes(Vec<u8>),
+/// }
+///
+/// /// A dictionary value: a number, or any object.
+/// #[derive(Traverse)]
+/// pub enum Value {
+///     Int(i64),
+///     Object(PyAny),
+/// }
+///
+/// #[pyobject(gc)]
+/// pub struct Dict {
+///     entries: RefCell<HashMap<Key, Value>>,
+/// }
+///
+/// let d = Dict::new(Dict { entries: RefCell::default() })?;
+/// d.entries.borrow_mut().insert(Key::Int(1), Value::Object(d.clone().into()));
+/// drop(d);
+/// assert_eq!(gc::collect(), 1); // the dict that holds itself, found through the enums
+/// # Ok::<(), MemoryError>(())
+/// ```
+#[proc_macro_derive(Traverse, attributes(traverse))]
+pub fn derive_traverse(input: TokenStream) -> TokenStream {
+    derive_traverse::derive(input.into()).into()
 }

@@ -47,18 +47,40 @@ impl core::fmt::Debug for Visit<'_> {
 }
 
 /// A value that can hold handles ([`Py`](crate::Py), [`PyAny`](crate::PyAny)) the cycle collector
-/// must see: `traverse` reports each of them to `visit`.
+/// must see: `traverse` reports each of them to `visit` (CPython's `tp_traverse`).
 ///
 /// `#[pyobject(gc)]` implements it for the payload, field by field, so a
-/// `gc` type's traversal is never written by hand. Every field's type must
-/// implement it: objimpl does so for the standard library's containers
-/// (`Option`, `Box`, `Vec`, `VecDeque`, arrays, slices, tuples, the maps
-/// and sets), for `RefCell<T>`, for `Cell<Option<Py<T>>>` and
-/// `Cell<Option<PyAny>>`, and (as doing nothing) for the types that hold
-/// no handles: numbers, `bool`, `char`, strings, `Cell`s of those, weak
-/// references. `Rc` and `Arc` have no impl on purpose: one may be shared by
-/// several objects, and a handle seen through each of them would be counted
-/// twice.
+/// `gc` type's traversal is never written by hand, and `#[derive(Traverse)]`
+/// (from the facade, `objimpl::gc::Traverse`) does the same for a struct or
+/// enum of your own, with no `unsafe`. Every field's type must implement it:
+/// objimpl does so for the standard library's containers (`Option`, `Box`,
+/// `Vec`, `VecDeque`, arrays, slices, tuples, the maps and sets), for
+/// `RefCell<T>`, `OnceCell<T>`, `OnceLock<T>`, `Mutex<T>` and `RwLock<T>`
+/// (a locked one is skipped, as a mutably borrowed `RefCell`), for
+/// `Cell<Option<Py<T>>>` and `Cell<Option<PyAny>>`, and (as doing nothing)
+/// for the types that hold no handles: numbers, `bool`, `char`, strings,
+/// `Cell`s of those, weak references. `Rc` and `Arc` have no impl on
+/// purpose: one may be shared by several objects, and a handle seen through
+/// each of them would be counted twice.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use objimpl::gc::Traverse;
+/// use objimpl::prelude::*;
+///
+/// /// A container of our own: an edge list.
+/// #[derive(Traverse)]
+/// pub struct Edges { to: Vec<Py<Node>>, weight: Vec<f64> }
+///
+/// #[pyobject(gc)]
+/// pub struct Node { edges: RefCell<Edges> }
+///
+/// let n = Node::new(Node { edges: RefCell::new(Edges { to: vec![], weight: vec![] }) })?;
+/// n.edges.borrow_mut().to.push(n.clone());
+/// drop(n);
+/// assert_eq!(gc::collect(), 1);
+/// # Ok::<(), MemoryError>(())
+/// ```
 ///
 /// Visiting fewer handles than a value holds is safe: an unseen reference
 /// counts as one from outside, and keeps its object (and all it reaches)
@@ -78,24 +100,30 @@ impl core::fmt::Debug for Visit<'_> {
 /// which find it empty from then on ([`Py::try_get`](crate::Py::try_get)
 /// gives `None`); its memory stays until the last handle goes.
 ///
+/// By hand, for a type the derive cannot see into:
+///
 /// ```
-/// use objimpl_core::gc::{Traverse, Visit};
-/// use objimpl_core::{Py, __doc::GcNode as Node};
+/// use objimpl::gc::{Traverse, Visit};
+/// # use objimpl::prelude::*;
+/// # #[pyobject(gc)] pub struct Node;
 ///
-/// /// A container of our own: an edge list.
-/// struct Edges { to: Vec<Py<Node>>, weight: Vec<f64> }
+/// /// Handles kept in a ring buffer's live part only.
+/// struct Ring { slots: Vec<Option<Py<Node>>>, live: std::ops::Range<usize> }
 ///
-/// // SAFETY: visits the handles `to` owns, each once.
-/// unsafe impl Traverse for Edges {
+/// // SAFETY: visits the handles the live slots own, each once.
+/// unsafe impl Traverse for Ring {
 ///     fn traverse(&self, visit: &mut Visit<'_>) {
-///         self.to.traverse(visit);
+///         if let Some(live) = self.slots.get(self.live.clone()) {
+///             live.traverse(visit); // (`get`: an index would panic, which is not allowed)
+///         }
 ///     }
 /// }
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be traversed by the cycle collector",
     label = "`{Self}` does not implement `Traverse`",
-    note = "implement `objimpl::gc::Traverse` for it to report the handles it holds, or mark the field `#[pyobject(skip)]` if the collector need not see them (a skipped handle keeps its object alive, and a cycle through it is never collected)"
+    note = "derive it (`#[derive(objimpl::gc::Traverse)]` visits every field, and needs no `unsafe`), implement it by hand to report the handles the type holds, or mark the field `#[pyobject(skip)]` (`#[traverse(skip)]` in a derive) if the collector need not see them (a skipped handle keeps its object alive, and a cycle through it is never collected)",
+    note = "`Rc` and `Arc` have no impl on purpose: a value they share may be reached through several objects, and its handles would be counted once for each; hold a `Py` (an object is the shared value) or skip the field"
 )]
 pub unsafe trait Traverse {
     /// Reports every handle `self` owns to `visit`. The default reports
@@ -111,6 +139,7 @@ macro_rules! leaf {
     ($($ty:ty),* $(,)?) => {
         $(
             // SAFETY: visits nothing.
+            #[diagnostic::do_not_recommend]
             unsafe impl Traverse for $ty {}
         )*
     };
@@ -166,6 +195,7 @@ leaf!(
 );
 
 // SAFETY: visits nothing.
+#[diagnostic::do_not_recommend]
 unsafe impl<T: ?Sized> Traverse for PhantomData<T> {}
 /// A `RefCell` is traversed through a shared borrow. While it is mutably
 /// borrowed (a collection started by an allocation inside a `borrow_mut()`
@@ -192,6 +222,7 @@ unsafe impl<T: Traverse> Traverse for Option<T> {
 }
 
 // SAFETY: visits what the contents own.
+#[diagnostic::do_not_recommend]
 unsafe impl<T: Traverse, E: Traverse> Traverse for Result<T, E> {
     fn traverse(&self, visit: &mut Visit<'_>) {
         match self {
@@ -209,7 +240,61 @@ unsafe impl<T: ?Sized + Traverse> Traverse for Box<T> {
     }
 }
 
+/// A `OnceCell` is traversed once set; before, it holds nothing.
+// SAFETY: visits what the contents own, if any.
+unsafe impl<T: Traverse> Traverse for core::cell::OnceCell<T> {
+    #[inline]
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        if let Some(value) = self.get() {
+            value.traverse(visit);
+        }
+    }
+}
+
+/// A `Mutex` is traversed if it can be locked at once; a locked one is
+/// skipped, as a mutably borrowed `RefCell` is (its contents stay alive for
+/// this collection). A poisoned one is traversed: its contents are still
+/// there, and still owned.
+// SAFETY: visits what the contents own, under the lock; never blocks.
+unsafe impl<T: ?Sized + Traverse> Traverse for std::sync::Mutex<T> {
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        use std::sync::TryLockError;
+        match self.try_lock() {
+            Ok(contents) => contents.traverse(visit),
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.get_ref().traverse(visit),
+            Err(TryLockError::WouldBlock) => {}
+        }
+    }
+}
+
+/// An `RwLock` is traversed if it can be read at once; one being written is
+/// skipped, as a locked `Mutex` is.
+// SAFETY: visits what the contents own, under a read lock; never blocks.
+unsafe impl<T: ?Sized + Traverse> Traverse for std::sync::RwLock<T> {
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        use std::sync::TryLockError;
+        match self.try_read() {
+            Ok(contents) => contents.traverse(visit),
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.get_ref().traverse(visit),
+            Err(TryLockError::WouldBlock) => {}
+        }
+    }
+}
+
+/// A `OnceLock`, as a `OnceCell`.
+// SAFETY: visits what the contents own, if any.
+#[diagnostic::do_not_recommend]
+unsafe impl<T: Traverse> Traverse for std::sync::OnceLock<T> {
+    #[inline]
+    fn traverse(&self, visit: &mut Visit<'_>) {
+        if let Some(value) = self.get() {
+            value.traverse(visit);
+        }
+    }
+}
+
 // SAFETY: visits what each element owns.
+#[diagnostic::do_not_recommend]
 unsafe impl<T: Traverse> Traverse for [T] {
     fn traverse(&self, visit: &mut Visit<'_>) {
         for value in self {
@@ -219,6 +304,7 @@ unsafe impl<T: Traverse> Traverse for [T] {
 }
 
 // SAFETY: visits what each element owns.
+#[diagnostic::do_not_recommend]
 unsafe impl<T: Traverse, const N: usize> Traverse for [T; N] {
     fn traverse(&self, visit: &mut Visit<'_>) {
         self.as_slice().traverse(visit);
@@ -237,6 +323,7 @@ macro_rules! collection {
     ($($ty:ident<$($param:ident),*>),* $(,)?) => {
         $(
             // SAFETY: visits what each element owns, once.
+            #[diagnostic::do_not_recommend]
             unsafe impl<$($param: Traverse),*> Traverse for $ty<$($param),*> {
                 fn traverse(&self, visit: &mut Visit<'_>) {
                     for value in self {
@@ -252,6 +339,7 @@ use std::collections::{BTreeSet, BinaryHeap, LinkedList, VecDeque};
 collection!(VecDeque<T>, LinkedList<T>, BinaryHeap<T>, BTreeSet<T>);
 
 // SAFETY: visits what each key and value owns, once.
+#[diagnostic::do_not_recommend]
 unsafe impl<K: Traverse, V: Traverse> Traverse for std::collections::BTreeMap<K, V> {
     fn traverse(&self, visit: &mut Visit<'_>) {
         for (key, value) in self {
@@ -272,6 +360,7 @@ unsafe impl<K: Traverse, V: Traverse, S> Traverse for std::collections::HashMap<
 }
 
 // SAFETY: visits what each element owns, once.
+#[diagnostic::do_not_recommend]
 unsafe impl<T: Traverse, S> Traverse for std::collections::HashSet<T, S> {
     fn traverse(&self, visit: &mut Visit<'_>) {
         for value in self {
@@ -284,6 +373,7 @@ unsafe impl<T: Traverse, S> Traverse for std::collections::HashSet<T, S> {
 macro_rules! tuple {
     ($($name:ident)+) => {
         // SAFETY: visits what each field owns.
+        #[diagnostic::do_not_recommend]
         unsafe impl<$($name: Traverse),+> Traverse for ($($name,)+) {
             #[allow(non_snake_case)]
             fn traverse(&self, visit: &mut Visit<'_>) {

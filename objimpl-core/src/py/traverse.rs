@@ -11,6 +11,7 @@ use super::{Py, PyAny, PyObjectType};
 use crate::gc::{Traverse, Visit};
 
 // SAFETY: visits the one handle it owns.
+#[diagnostic::do_not_recommend]
 unsafe impl<T: PyObjectType> Traverse for Py<T> {
     #[inline]
     fn traverse(&self, visit: &mut Visit<'_>) {
@@ -23,6 +24,7 @@ unsafe impl<T: PyObjectType> Traverse for Py<T> {
 }
 
 // SAFETY: visits the one handle it owns.
+#[diagnostic::do_not_recommend]
 unsafe impl Traverse for PyAny {
     #[inline]
     fn traverse(&self, visit: &mut Visit<'_>) {
@@ -38,6 +40,7 @@ macro_rules! handle_cell {
         // through its pointer is sound: a `Cell` lends no references to its
         // contents, and nothing runs between the read and the visit
         // (visiting a handle calls no user code).
+        #[diagnostic::do_not_recommend]
         unsafe impl<$($param: $bound),*> Traverse for Cell<Option<$handle>> {
             #[inline]
             fn traverse(&self, visit: &mut Visit<'_>) {
@@ -56,6 +59,8 @@ handle_cell! {
 }
 
 // SAFETY: the list owns no strong reference: visits nothing.
+#[diagnostic::do_not_recommend]
 unsafe impl Traverse for WeakList {}
 // SAFETY: a weak reference owns no strong reference: visits nothing.
+#[diagnostic::do_not_recommend]
 unsafe impl<T: WeakRefable> Traverse for WeakPy<T> {}

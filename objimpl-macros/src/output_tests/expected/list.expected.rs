@@ -42,6 +42,7 @@ const _: () = {
         const TYPE: &'static ::objimpl::TypeObject = &LIST_TYPE;
     }
     /// SAFETY: visits what each field of `List` owns, through the fields' own `Traverse` impls, once; skipped fields are not visited, which is always sound.
+    #[diagnostic::do_not_recommend]
     unsafe impl ::objimpl::gc::Traverse for List {
         #[inline]
         fn traverse(&self, visit: &mut ::objimpl::gc::Visit<'_>) {
