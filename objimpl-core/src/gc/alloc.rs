@@ -51,11 +51,8 @@ pub(crate) fn forget() {
 /// [`MemoryError`] if the memory could not be had (the count is taken
 /// back).
 ///
-/// # Panics
-///
-/// If a `Drop` that the collection started here runs panics: the panic
-/// comes out of here once the collection is done, as out of
-/// [`collect`](super::collect). No memory was had then.
+/// The collection it may start never panics: a `Drop` that panics there
+/// goes to the unraisable hook ([`set_unraisable_hook`](super::set_unraisable_hook)).
 #[inline]
 pub fn new_object(tp: &'static TypeObject) -> Result<NonNull<PyObject>, MemoryError> {
     GcState::with(|state| new_object_in(state, tp))
@@ -79,10 +76,6 @@ pub(crate) fn new_object_in(
 /// # Errors
 ///
 /// [`MemoryError`] if the size overflows or the memory could not be had.
-///
-/// # Panics
-///
-/// As [`new_object`].
 pub fn new_var_object(
     tp: &'static TypeObject,
     n: usize,
@@ -138,10 +131,11 @@ pub(crate) fn new_var_object_uncounted(
 /// which does not see it yet) and tracks it: `_PyObject_GC_Link` and
 /// `PyObject_GC_Track` in one visit to the thread's collector.
 ///
-/// If a `Drop` the collection runs panics, the panic comes out of here
-/// with `op` counted and untracked, its header written: an object that
-/// its `tp_dealloc` destroys, as the caller's handle to it does (the
-/// caller must own it through one, or the object leaks).
+/// A collection does not unwind (a `Drop`'s panic goes to the unraisable
+/// hook); should one anyway, it comes out of here with `op` counted and
+/// untracked, its header written: an object that its `tp_dealloc`
+/// destroys, as the caller's handle to it does (the caller must own it
+/// through one, or the object leaks).
 ///
 /// # Safety
 ///

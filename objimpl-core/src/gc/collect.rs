@@ -33,14 +33,17 @@
 //! - then the temporary references go, and the cleared objects whose last
 //!   reference that was are freed.
 //!
-//! A panic in a `Drop` does not stop the phase: the first is resumed once
-//! the collector's state is whole again, as `Vec`'s drop does.
+//! A panic in a `Drop` does not stop the phase, and is not resumed: once the
+//! collector's state is whole again, each goes to the unraisable hook
+//! (`super::unraisable`), as CPython's collector hands exceptions in
+//! finalizers to `sys.unraisablehook`.
 
 use core::ffi::{c_int, c_void};
 use std::panic::{self, AssertUnwindSafe};
 
 use super::head::{self, COLLECTING, FINALIZED, GcHead, UNREACHABLE};
 use super::state::{GENERATIONS, GcState};
+use super::unraisable;
 use crate::object::{VisitProc, decref, incref};
 use crate::{PyObject, TypeObject};
 
@@ -48,21 +51,24 @@ impl GcState {
     /// Collects generation `generation` and every younger one (CPython's
     /// `gc_collect_main`); returns the number of objects found unreachable
     /// and destroyed. Does nothing (returns 0) while a collection runs.
+    /// Never panics: the panics of the `Drop`s it runs go to the
+    /// unraisable hook once it is done.
     pub(crate) fn collect(&self, generation: usize) -> usize {
         if self.is_closed() || self.collecting.replace(true) {
             return 0;
         }
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.collect_main(generation)));
+        let (collected, panics) = self.collect_main(generation);
         self.collecting.set(false);
-        match outcome {
-            Ok((collected, None)) => collected,
-            Ok((_, Some(payload))) | Err(payload) => panic::resume_unwind(payload),
+        for (type_name, payload) in panics {
+            unraisable::report(type_name, &*payload);
+            unraisable::drop_payload(payload);
         }
+        collected
     }
 
-    /// The collection; returns the count of objects destroyed and the first
-    /// panic of a `Drop`, if one panicked.
-    fn collect_main(&self, generation: usize) -> (usize, Option<PanicPayload>) {
+    /// The collection; returns the count of objects destroyed and the
+    /// panics of their `Drop`s, with the names of their types.
+    fn collect_main(&self, generation: usize) -> (usize, Vec<Panic>) {
         if let Some(older) = self.generations.get(generation + 1) {
             older.count.set(older.count.get() + 1);
         }
@@ -109,18 +115,21 @@ impl GcState {
 
         // SAFETY: `unreachable` holds the garbage as `move_unreachable`
         // left it; `old` is a well-formed list of this thread.
-        let (collected, panicked) = unsafe { destroy(unreachable, old) };
+        let (collected, panics) = unsafe { destroy(unreachable, old) };
 
         let stats = &self.generations[generation].stats;
         let mut s = stats.get();
         s.collections += 1;
         s.collected += collected;
         stats.set(s);
-        (collected, panicked)
+        (collected, panics)
     }
 }
 
 type PanicPayload = Box<dyn core::any::Any + Send + 'static>;
+
+/// A `Drop`'s panic, and the name of the type of the object it destroyed.
+type Panic = (&'static str, PanicPayload);
 
 /// The type object of `op`.
 ///
@@ -313,6 +322,8 @@ enum Fate {
 
 struct Garbage {
     op: *mut PyObject,
+    /// Its type, which outlives it: named if destroying it panics.
+    tp: &'static TypeObject,
     /// References to it from garbage not yet cleared.
     internal: usize,
     fate: Fate,
@@ -398,18 +409,18 @@ unsafe extern "C" fn visit_uncount(op: *mut PyObject, sweep: *mut c_void) -> c_i
 }
 
 /// Destroys the garbage `move_unreachable` left on `unreachable`; objects
-/// that survive join `old`. Returns how many were cleared, and the first
-/// panic of a `Drop`.
+/// that survive join `old`. Returns how many were cleared, and the panics
+/// of the `Drop`s it ran.
 ///
 /// # Safety
 ///
 /// - `unreachable` is as `move_unreachable` leaves it, `old` a well-formed
 ///   list of this thread.
-unsafe fn destroy(unreachable: *mut GcHead, old: *mut GcHead) -> (usize, Option<PanicPayload>) {
+unsafe fn destroy(unreachable: *mut GcHead, old: *mut GcHead) -> (usize, Vec<Panic>) {
     // SAFETY: as the caller promises.
     let count = unsafe { head::len(unreachable) };
     if count == 0 {
-        return (0, None);
+        return (0, Vec::new());
     }
     let mut sweep = Sweep {
         garbage: Vec::new(),
@@ -419,7 +430,7 @@ unsafe fn destroy(unreachable: *mut GcHead, old: *mut GcHead) -> (usize, Option<
         // No memory to sort the garbage: keep it for a later collection.
         // SAFETY: as the caller promises.
         unsafe { give_back(unreachable, old) };
-        return (0, None);
+        return (0, Vec::new());
     }
 
     // Take every object off the list, with a temporary reference, its
@@ -435,6 +446,7 @@ unsafe fn destroy(unreachable: *mut GcHead, old: *mut GcHead) -> (usize, Option<
             head::set_refs(gc, sweep.garbage.len());
             sweep.garbage.push(Garbage {
                 op,
+                tp: type_of(op),
                 internal: 0,
                 fate: Fate::Pending,
             });
@@ -462,9 +474,11 @@ unsafe fn destroy(unreachable: *mut GcHead, old: *mut GcHead) -> (usize, Option<
     }
 
     let mut cleared = 0;
-    let mut panicked = None;
+    let mut panicked = Vec::new();
     each_catching(count, &mut panicked, |i| {
-        let Garbage { op, internal, fate } = sweep.garbage[i];
+        let Garbage {
+            op, internal, fate, ..
+        } = sweep.garbage[i];
         if fate != Fate::Pending {
             return;
         }
@@ -506,13 +520,17 @@ unsafe fn destroy(unreachable: *mut GcHead, old: *mut GcHead) -> (usize, Option<
             decref(core::ptr::NonNull::new_unchecked(op));
         }
     });
-    (cleared, panicked)
+    let panics = panicked
+        .into_iter()
+        .map(|(i, payload)| (garbage[i].tp.name(), payload))
+        .collect();
+    (cleared, panics)
 }
 
 /// Runs `step(i)` for each `i` in `0..n`, all inside one `catch_unwind`
-/// (not one per step): a step that panics is passed over, the first panic
-/// kept in `panicked`, and the loop goes on from the next index.
-fn each_catching(n: usize, panicked: &mut Option<PanicPayload>, mut step: impl FnMut(usize)) {
+/// (not one per step): a step that panics is passed over, its index and
+/// payload kept in `panicked`, and the loop goes on from the next index.
+fn each_catching(n: usize, panicked: &mut Vec<(usize, PanicPayload)>, mut step: impl FnMut(usize)) {
     let mut next = 0;
     while next < n {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -523,7 +541,8 @@ fn each_catching(n: usize, panicked: &mut Option<PanicPayload>, mut step: impl F
             }
         }));
         if let Err(payload) = outcome {
-            panicked.get_or_insert(payload);
+            // (`next` was moved past the step that panicked.)
+            panicked.push((next - 1, payload));
         }
     }
 }

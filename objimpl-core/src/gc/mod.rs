@@ -58,13 +58,13 @@
 //! destroyed yet, intact, in the oldest generation. Objects destroyed
 //! before it stay allocated while referenced, and read as collected.
 //!
-//! A `Drop` that panics does not stop the collection: once it is done, the
-//! first panic comes out of what started it. That is [`collect`], or, for
-//! an automatic collection, the constructor whose allocation passed the
-//! threshold ([`Py::new`](crate::Py::new), [`Py::new_var`](crate::Py::new_var),
-//! [`new_object`]): the object it was making is dropped and freed as the
-//! panic goes through (or, for `new_object`, not allocated yet), so nothing
-//! leaks.
+//! A `Drop` that panics does not stop the collection, and does not come out
+//! of what started it: not of [`collect`], nor of the constructor whose
+//! allocation started an automatic collection, nor of a thread's exit
+//! (where a panic would abort the process). As CPython hands an exception
+//! in a finalizer to `sys.unraisablehook`, objimpl hands the panic to the
+//! hook set with [`set_unraisable_hook`], whose default prints it, and the
+//! program carries on.
 
 pub(crate) mod alloc;
 mod collect;
@@ -73,6 +73,7 @@ mod module;
 pub(crate) mod state;
 pub(crate) mod trash;
 mod traverse;
+mod unraisable;
 
 pub use crate::object::{Inquiry, TraverseProc, VisitProc};
 pub use alloc::{new_object, new_var_object};
@@ -83,3 +84,4 @@ pub use module::{
 };
 pub use state::GenerationStats;
 pub use traverse::{Traverse, Visit};
+pub use unraisable::{Unraisable, UnraisableHook, set_unraisable_hook};

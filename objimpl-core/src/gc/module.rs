@@ -12,10 +12,8 @@ use crate::{PyAny, PyObject};
 /// number of unreachable objects destroyed (0 if a collection is already
 /// running on this thread, as when called from a `Drop` it runs).
 ///
-/// # Panics
-///
-/// If the `Drop` of a destroyed payload panicked: after the collection
-/// has finished, the first such panic is resumed.
+/// Never panics: a `Drop` of a destroyed payload that panics goes to the
+/// unraisable hook ([`set_unraisable_hook`](super::set_unraisable_hook)).
 ///
 /// ```
 /// # use objimpl_core::{Py, gc, __doc::GcNode};
@@ -33,10 +31,6 @@ pub fn collect() -> usize {
 /// `gc.collect(generation)`: collects `generation` (0, 1 or 2) and every
 /// younger one. Returns the number of objects destroyed, or `None` if
 /// `generation` is not 0, 1 or 2.
-///
-/// # Panics
-///
-/// As [`collect`].
 ///
 /// ```
 /// # use objimpl_core::gc;

@@ -203,8 +203,7 @@ impl GcState {
     /// `_PyObject_GC_Link`'s accounting: one more `gc` object; collects
     /// if that passes generation 0's threshold.
     ///
-    /// A panic of a `Drop` the collection runs comes out of here, once the
-    /// collection is done.
+    /// A panic of a `Drop` the collection runs goes to the unraisable hook.
     #[inline]
     pub(crate) fn on_alloc(&self) {
         if self.count_new() {

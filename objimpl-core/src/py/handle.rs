@@ -60,14 +60,10 @@ impl<T: PyObjectType> Py<T> {
     ///
     /// [`MemoryError`] if the memory could not be had; `value` is dropped.
     ///
-    /// # Panics
-    ///
-    /// For a `gc` type, if the collection that counting the new object may
-    /// start (see [`gc`](crate::gc)) runs a `Drop` that panics: the panic
-    /// comes out of here once the collection is done, as out of
-    /// [`gc::collect`](crate::gc::collect). The new object is dropped then,
-    /// `value` with it, and its memory freed, as when the last handle of an
-    /// object goes.
+    /// For a `gc` type, counting the new object may start a collection (see
+    /// [`gc`](crate::gc)); a `Drop` that panics there goes to the
+    /// unraisable hook ([`gc::set_unraisable_hook`](crate::gc::set_unraisable_hook)),
+    /// not out of here.
     ///
     /// ```
     /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
@@ -120,8 +116,9 @@ impl<T: PyObjectType> Py<T> {
     /// The handle of a complete new object, tracked if it is a `gc` one.
     ///
     /// The handle owns the object before tracking it may start a
-    /// collection: if a `Drop` the collection runs panics, the unwinding
-    /// drops the handle, which destroys the new object.
+    /// collection: should the collection unwind (it does not: a `Drop`'s
+    /// panic goes to the unraisable hook), the handle destroys the new
+    /// object.
     ///
     /// # Safety
     ///

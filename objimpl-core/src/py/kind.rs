@@ -69,6 +69,38 @@ pub(crate) unsafe fn untrack<T: PyObjectType>(op: NonNull<PyObject>) -> bool {
     is_gc::<T>() && unsafe { gc::alloc::untrack(op.as_ptr()) }
 }
 
+/// Takes a `gc` object away from this thread's collector, to be sent to
+/// another thread: untracked, and no longer counted in `gc::get_count`.
+///
+/// # Safety
+///
+/// - `op` is a live, complete object of `T::TYPE` of this thread, whose
+///   only reference is the caller's.
+#[inline]
+pub(crate) unsafe fn leave_thread<T: PyObjectType>(op: NonNull<PyObject>) {
+    if is_gc::<T>() {
+        // SAFETY: as the caller promises.
+        unsafe { gc::alloc::untrack(op.as_ptr()) };
+        gc::alloc::forget();
+    }
+}
+
+/// Gives a `gc` object that [`leave_thread`] took away to this thread's
+/// collector: counted (which may start a collection) and tracked.
+///
+/// # Safety
+///
+/// - `op` is a live, complete object of `T::TYPE`, untracked by
+///   [`leave_thread`], that now belongs to this thread.
+#[inline]
+pub(crate) unsafe fn join_thread<T: PyObjectType>(op: NonNull<PyObject>) {
+    if is_gc::<T>() {
+        // SAFETY: as the caller promises: an untracked, uncounted object of
+        // this thread, whose header nothing else uses.
+        unsafe { gc::alloc::track_new(op.as_ptr()) };
+    }
+}
+
 /// Puts an untracked `gc` object back on this thread's collector's lists.
 ///
 /// # Safety

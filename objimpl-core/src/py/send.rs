@@ -66,9 +66,10 @@ impl<T: PyObjectType> Py<T> {
         if this.refcnt() != 1 || this.try_get().is_none() {
             return Err(this);
         }
-        // It leaves this thread's collector (the receiver's takes it).
-        // SAFETY: a live object of this thread.
-        unsafe { kind::untrack::<T>(this.ptr) };
+        // It leaves this thread's collector, count included (the
+        // receiver's takes it).
+        // SAFETY: a live object of this thread; `this` is its only reference.
+        unsafe { kind::leave_thread::<T>(this.ptr) };
         Ok(SendPy {
             ptr: NonNull::new(Py::into_raw(this)).unwrap_or_else(|| unreachable!()),
             _owns: PhantomData,
@@ -87,9 +88,9 @@ impl<T: PyObjectType> SendPy<T> {
     /// ```
     pub fn into_py(self) -> Py<T> {
         let this = ManuallyDrop::new(self);
-        // SAFETY: a complete object, untracked by `into_sendable`, that now
-        // belongs to this thread.
-        unsafe { kind::track::<T>(this.ptr) };
+        // SAFETY: a complete object, taken from its thread's collector by
+        // `into_sendable`, that now belongs to this thread.
+        unsafe { kind::join_thread::<T>(this.ptr) };
         // SAFETY: `this` owns the only reference to an object of `T::TYPE`,
         // which passes to the result.
         unsafe { Py::from_raw(this.ptr.as_ptr()) }
@@ -99,6 +100,10 @@ impl<T: PyObjectType> SendPy<T> {
 impl<T: PyObjectType> Drop for SendPy<T> {
     /// Destroys the object, on whichever thread it arrived at.
     fn drop(&mut self) {
+        // It joins this thread's collector first, as in `into_py`, so that
+        // its free is counted where it was counted in.
+        // SAFETY: as in `into_py`.
+        unsafe { kind::join_thread::<T>(self.ptr) };
         // SAFETY: as in `into_py`; the `Py` drops it at once.
         drop(unsafe { Py::<T>::from_raw(self.ptr.as_ptr()) });
     }

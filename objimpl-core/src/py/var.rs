@@ -34,10 +34,6 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// promised. The items already made and `value` are dropped and the
     /// memory freed.
     ///
-    /// For a `gc` type, as [`new`](Self::new): if a `Drop` that the
-    /// collection counting the new object may start runs panics. The new
-    /// object (`value` and every item) is dropped then, and its memory freed.
-    ///
     /// ```
     /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
     /// # use objimpl_core::__doc::Long;

@@ -135,6 +135,33 @@ fn an_object_sent_to_another_thread_joins_its_collector() {
     .unwrap();
 }
 
+#[test]
+fn get_count_follows_an_object_sent_to_another_thread() {
+    let _t = start();
+    let before = gc::get_count()[0];
+    let node = Py::new(Plain(1)).unwrap();
+    assert_eq!(gc::get_count()[0], before + 1);
+    let parcel = Py::into_sendable(node).ok().unwrap();
+    assert_eq!(gc::get_count()[0], before, "the sender no longer counts it");
+    let dropped_unopened = Py::into_sendable(Py::new(Plain(2)).unwrap()).ok().unwrap();
+    std::thread::spawn(move || {
+        let there = gc::get_count()[0];
+        let node = parcel.into_py();
+        assert_eq!(gc::get_count()[0], there + 1, "the receiver counts it");
+        drop(node);
+        assert_eq!(gc::get_count()[0], there, "and counts its free");
+        drop(dropped_unopened);
+        assert_eq!(
+            gc::get_count()[0],
+            there,
+            "a parcel dropped unopened counts nothing"
+        );
+    })
+    .join()
+    .unwrap();
+    assert_eq!(gc::get_count()[0], before);
+}
+
 /// A `gc` type whose payload is `Send`.
 struct Plain(u32);
 static PLAIN_TYPE: objimpl_core::TypeObject = objimpl_core::TypeObject::new_gc::<Plain>(c"Plain");

@@ -4,7 +4,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use objimpl_core::{Py, PyAny, gc};
 
-use crate::support::{Obj, OnDrop, SAVED, link, start};
+use crate::support::{Obj, OnDrop, SAVED, link, start, unraised};
 
 #[test]
 fn a_drop_that_resurrects_an_acyclic_child_keeps_it_whole() {
@@ -73,17 +73,23 @@ fn a_drop_that_resurrects_a_member_of_its_own_cycle_keeps_it_and_the_husks_are_s
 }
 
 #[test]
-fn a_drop_that_reads_a_garbage_object_panics_after_the_collection() {
+fn a_drop_that_reads_a_garbage_object_panics_into_the_unraisable_hook() {
     let t = start();
     let a = t.log.obj_with(1, OnDrop::ReadEdges, None);
     let b = t.log.obj_with(2, OnDrop::ReadEdges, None);
     link(&a, &b);
     link(&b, &a);
     drop((a, b));
-    let outcome = catch_unwind(gc::collect);
-    let message = outcome.expect_err("the read panics");
-    let message = message.downcast_ref::<String>().unwrap();
-    assert!(message.contains("cycle collector"), "{message}");
+    let _ = unraised();
+    assert_eq!(gc::collect(), 2, "the collection is not a panic");
+    let unraised = unraised();
+    assert_eq!(unraised.len(), 2, "both reads panicked: {unraised:?}");
+    for message in unraised {
+        assert!(
+            message.starts_with("Obj: ") && message.contains("cycle collector"),
+            "{message}"
+        );
+    }
     t.log.assert_dropped_once([1, 2]);
     assert_eq!(gc::collect(), 0, "the collector is usable after a panic");
     t.assert_nothing_leaked();
@@ -109,8 +115,37 @@ fn a_panicking_drop_does_not_stop_the_collection() {
         link(&nodes[i], &nodes[(i + 1) % 6]);
     }
     drop(nodes);
-    assert!(catch_unwind(gc::collect).is_err());
+    let _ = unraised();
+    assert_eq!(gc::collect(), 6);
+    assert_eq!(
+        unraised(),
+        [
+            "Obj: Obj 0 panics in drop",
+            "Obj: Obj 2 panics in drop",
+            "Obj: Obj 4 panics in drop"
+        ]
+    );
     t.log.assert_dropped_once(0..6);
     assert_eq!(gc::get_stats()[2].collected % 6, 0);
     t.assert_nothing_leaked();
+}
+
+#[test]
+fn a_panicking_drop_at_thread_exit_goes_to_the_hook_instead_of_aborting() {
+    let _t = start();
+    // Before the hook, this aborted the process: "thread local panicked on drop".
+    std::thread::spawn(|| {
+        let log = crate::support::Log::default();
+        let a = log.obj_with(9001, OnDrop::Panic, None);
+        link(&a, &a);
+        drop(a);
+        // Left for the thread's last collection.
+    })
+    .join()
+    .expect("the thread ends normally");
+    let all = crate::support::UNRAISED_ANYWHERE.lock().unwrap();
+    assert!(
+        all.iter().any(|m| m == "Obj: Obj 9001 panics in drop"),
+        "{all:?}"
+    );
 }

@@ -65,12 +65,34 @@ pub fn start() -> Baseline {
         // SAFETY: the functions forward to the allocator they replace, so
         // a block of either is freed by the one that made it.
         unsafe { alloc::set_allocator(Domain::Object, counting) };
+        // The panics of the Drops the collector runs, kept per thread (the
+        // tests run in parallel) for `unraised` to give.
+        // All of them go to `UNRAISED_ANYWHERE` too: at a thread's exit,
+        // its thread-local may be gone.
+        objimpl_core::gc::set_unraisable_hook(Some(Box::new(|u| {
+            let text = format!("{}: {}", u.type_name(), u.message().unwrap_or("?"));
+            UNRAISED_ANYWHERE.lock().unwrap().push(text.clone());
+            let _ = UNRAISED.try_with(|list| list.borrow_mut().push(text));
+        })));
     });
     objimpl_core::gc::collect();
     Baseline {
         live: live_blocks(),
         log: Log::default(),
     }
+}
+
+thread_local! {
+    static UNRAISED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Every panic the hook was given, on any thread, thread exits included.
+pub static UNRAISED_ANYWHERE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The panics of `Drop`s the collector ran on this thread since the last
+/// call, as the unraisable hook got them: `"<type>: <message>"`.
+pub fn unraised() -> Vec<String> {
+    UNRAISED.with(|list| std::mem::take(&mut *list.borrow_mut()))
 }
 
 /// This thread's live object blocks.
@@ -264,9 +286,11 @@ pub fn link<T: PyObjectType>(from: &Py<Obj>, to: &Py<T>) {
 
 /// Runs `make`, which allocates one `gc` object, past the threshold of
 /// generation 0 while a garbage cycle (`garbage_id`, made here) has a
-/// `Drop` that panics: the collection that allocation starts panics.
-/// Returns whether `make` panicked; the thresholds are put back.
+/// `Drop` that panics: the collection that allocation starts meets the
+/// panic. Returns whether `make` panicked (it must not: the panic goes to
+/// the unraisable hook, which this checks); the thresholds are put back.
 pub fn through_a_panicking_collection(log: &Log, garbage_id: usize, make: impl FnOnce()) -> bool {
+    let _ = unraised();
     let garbage = log.obj_with(garbage_id, OnDrop::Panic, None);
     link(&garbage, &garbage);
     drop(garbage);
@@ -279,6 +303,11 @@ pub fn through_a_panicking_collection(log: &Log, garbage_id: usize, make: impl F
     assert!(
         log.dropped().contains(&garbage_id),
         "no collection ran: the garbage is still there"
+    );
+    assert_eq!(
+        unraised(),
+        [format!("Obj: Obj {garbage_id} panics in drop")],
+        "the Drop's panic went to the unraisable hook"
     );
     outcome.is_err()
 }
