@@ -111,6 +111,7 @@ struct _typeobject {
 };
 
 /* Type flags (tp_flags) as CPython 3.11 defines them. */
+/* (1UL << 2) is objimpl's own, for types built in Rust; PyType_Ready clears it. */
 #define Py_TPFLAGS_BASETYPE (1UL << 10)
 #define Py_TPFLAGS_READY (1UL << 12)
 #define Py_TPFLAGS_HAVE_GC (1UL << 14)

@@ -118,3 +118,227 @@ fn taking_the_value_out_clears_the_weak_references() {
     drop(value);
     assert_eq!(drops.count(), 1);
 }
+
+// --- As rich as `std::rc::Weak` and Python's `weakref` (issue #21, item 4).
+
+/// A weak-referenceable `gc` object that may hold itself.
+#[pyobject(gc)]
+struct Cyclic {
+    me: RefCell<Option<Py<Cyclic>>>,
+    #[pyobject(weaklist)]
+    weak: WeakList,
+}
+
+/// A type that cannot be weakly referenced.
+#[pyobject(basic)]
+struct Plain(u8);
+
+fn log() -> std::rc::Rc<RefCell<Vec<&'static str>>> {
+    std::rc::Rc::default()
+}
+
+#[test]
+fn new_ptr_eq_and_counts_are_those_of_std_weak() {
+    let drops = DropCounter::default();
+    let none = WeakPy::<Node>::new();
+    assert!(none.upgrade().is_none());
+    assert_eq!((none.strong_count(), none.weak_count()), (0, 0));
+    assert!(none.ptr_eq(&WeakPy::default()));
+    let n = node(&drops);
+    let a = Py::downgrade(&n);
+    let b = Py::downgrade(&n);
+    let other = node(&drops);
+    assert!(a.ptr_eq(&b) && a.ptr_eq(&a.clone()));
+    assert!(!a.ptr_eq(&Py::downgrade(&other)) && !a.ptr_eq(&none));
+    let _strong = n.clone();
+    assert_eq!((a.strong_count(), a.weak_count()), (2, 2));
+    drop(b);
+    assert_eq!(a.weak_count(), 1);
+    drop((n, _strong));
+    assert_eq!((a.strong_count(), a.weak_count()), (0, 0));
+}
+
+#[test]
+fn a_callback_runs_once_when_the_object_dies_if_its_weak_reference_lives() {
+    let drops = DropCounter::default();
+    let seen = log();
+    let n = node(&drops);
+    let s = seen.clone();
+    let kept = Py::downgrade_with(&n, move || s.borrow_mut().push("kept"));
+    let _clone = kept.clone(); // clones share one callback: it runs once
+    let s = seen.clone();
+    drop(Py::downgrade_with(&n, move || {
+        s.borrow_mut().push("dropped")
+    }));
+    let s = seen.clone();
+    let weak = kept.clone();
+    let _checker = Py::downgrade_with(&n, move || {
+        // The object is gone for its weak references when callbacks run.
+        assert!(weak.upgrade().is_none());
+        s.borrow_mut().push("checked");
+    });
+    assert!(seen.borrow().is_empty());
+    drop(n);
+    assert_eq!(*seen.borrow(), ["kept", "checked"]);
+    assert_eq!(drops.count(), 1);
+}
+
+#[test]
+fn a_callback_runs_when_the_collector_frees_the_cycle() {
+    gc::collect();
+    let seen = log();
+    let c = Cyclic::new(Cyclic {
+        me: RefCell::default(),
+        weak: WeakList::new(),
+    })
+    .unwrap();
+    *c.me.borrow_mut() = Some(c.clone());
+    let s = seen.clone();
+    let weak = Py::downgrade_with(&c, move || s.borrow_mut().push("collected"));
+    let any = PyAny::from(c)
+        .downgrade()
+        .expect("a gc type with a WeakList");
+    assert_eq!(gc::collect(), 1);
+    assert_eq!(*seen.borrow(), ["collected"]);
+    assert!(weak.upgrade().is_none() && any.upgrade().is_none());
+}
+
+#[test]
+fn a_panicking_callback_goes_to_the_unraisable_hook_and_the_others_run() {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let drops = DropCounter::default();
+    let n = node(&drops);
+    let seen = log();
+    let _bad = Py::downgrade_with(&n, || panic!("callback failed"));
+    let s = seen.clone();
+    let _good = Py::downgrade_with(&n, move || s.borrow_mut().push("ran"));
+    let previous = gc::set_unraisable_hook(Some(Box::new(|u| {
+        if u.message() == Some("callback failed") {
+            SEEN.lock()
+                .unwrap()
+                .push(format!("{} of '{}'", u.what(), u.type_name()));
+        }
+    })));
+    drop(n);
+    gc::set_unraisable_hook(previous);
+    assert_eq!(*seen.borrow(), ["ran"]);
+    assert_eq!(drops.count(), 1, "the object was destroyed all the same");
+    assert!(
+        SEEN.lock()
+            .unwrap()
+            .iter()
+            .any(|m| m == "a weak reference callback of 'Node'"),
+        "{:?}",
+        SEEN.lock().unwrap()
+    );
+}
+
+#[test]
+fn py_any_downgrades_objects_whose_type_can_be() {
+    let drops = DropCounter::default();
+    assert!(
+        PyAny::from(Plain::new(Plain(1)).unwrap())
+            .downgrade()
+            .is_none()
+    );
+    let any = PyAny::from(node(&drops));
+    let weak = any.downgrade().unwrap();
+    let typed = WeakPy::<Node>::new();
+    assert_eq!((weak.strong_count(), weak.weak_count()), (1, 1));
+    assert!(weak.upgrade().unwrap().downcast::<Node>().is_ok());
+    assert!(format!("{weak:?}").contains("'Node'"));
+    let from_typed = objimpl::WeakAny::from(typed);
+    assert!(from_typed.upgrade().is_none());
+    drop(any);
+    assert!(weak.upgrade().is_none());
+}
+
+#[test]
+fn a_weak_value_map_loses_entries_with_their_objects_without_a_sweep() {
+    let drops = DropCounter::default();
+    let map: objimpl::WeakValueMap<String, Node> = objimpl::WeakValueMap::new();
+    let a = node(&drops);
+    let b = node(&drops);
+    assert!(map.insert("a".into(), &a).is_none());
+    map.insert("b".into(), &b);
+    assert_eq!(map.len(), 2);
+    assert!(Py::ptr_eq(&map.get("a").unwrap(), &a));
+    drop(a);
+    assert_eq!(map.len(), 1, "a's entry went with it");
+    assert!(map.get("a").is_none() && !map.contains_key("a"));
+    // A key given a new object keeps it when the old one dies.
+    let c = node(&drops);
+    let old_b = map.insert("b".into(), &c).unwrap();
+    assert!(Py::ptr_eq(&old_b, &b));
+    drop((b, old_b));
+    assert!(Py::ptr_eq(&map.get("b").unwrap(), &c));
+    assert_eq!(map.entries().len(), 1);
+    // Removed, and made again.
+    assert!(map.remove("b").is_some());
+    let made = map
+        .get_or_try_insert_with("d", || Ok::<_, ()>(node(&drops)))
+        .unwrap();
+    let found = map
+        .get_or_try_insert_with("d", || Err(()))
+        .expect("found, not made");
+    assert!(Py::ptr_eq(&made, &found));
+    assert!(
+        map.get_or_try_insert_with("e", || Err::<Py<Node>, _>("no"))
+            .is_err()
+    );
+    assert!(!map.contains_key("e"));
+    // The map may die before its objects.
+    let survivor = node(&drops);
+    map.insert("s".into(), &survivor);
+    drop(map);
+    drop(survivor);
+}
+
+#[test]
+fn get_mut_refuses_while_weak_references_exist_as_rc_get_mut_does() {
+    let drops = DropCounter::default();
+    let mut n = node(&drops);
+    let weak = Py::downgrade(&n);
+    assert!(n.get_mut().is_none());
+    drop(weak);
+    assert!(n.get_mut().is_some());
+}
+
+#[test]
+fn a_weak_list_moved_into_another_object_points_at_it() {
+    let drops = DropCounter::default();
+    let mut a = node(&drops);
+    let mut b = node(&drops);
+    drop(Py::downgrade(&a)); // a's list has a cell, shared by nobody now
+    let list_of_a = std::mem::take(&mut a.get_mut().unwrap().weak);
+    b.get_mut().unwrap().weak = list_of_a;
+    let weak = Py::downgrade(&b);
+    assert!(Py::ptr_eq(&weak.upgrade().unwrap(), &b), "not a");
+}
+
+#[test]
+fn a_weak_referenceable_object_without_weak_references_can_be_sent() {
+    #[pyobject(basic)]
+    struct Message {
+        text: String,
+        #[pyobject(weaklist)]
+        weak: WeakList,
+    }
+    let m = Message::new(Message {
+        text: "hi".into(),
+        weak: WeakList::new(),
+    })
+    .unwrap();
+    let weak = Py::downgrade(&m);
+    let m = Py::into_sendable(m).expect_err("a weak reference is bound to this thread");
+    drop(weak);
+    let parcel = Py::into_sendable(m).ok().expect("no weak reference left");
+    let text = std::thread::spawn(move || {
+        let m = parcel.into_py();
+        let weak = Py::downgrade(&m); // weak references work on the new thread
+        weak.upgrade().unwrap().text.clone()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(text, "hi");
+}

@@ -13,7 +13,7 @@ use super::error::{PyErr_NoMemory, PyExc_SystemError, set};
 use super::gc::{_PyObject_GC_New, _PyObject_GC_NewVar, PyObject_GC_Del, PyObject_GC_Track};
 use super::mem::PyObject_Free;
 use super::object::{_PyObject_New, _PyObject_NewVar};
-use crate::object::type_object::TPFLAGS_READY;
+use crate::object::type_object::{TPFLAGS_READY, TPFLAGS_WEAK_LIST_FINDER};
 use crate::{AllocFunc, FreeFunc, PyObject, PyVarObject, TypeObject};
 
 /// `PyType_Ready(tp)`: readies a C type object before its first object,
@@ -98,7 +98,9 @@ pub unsafe fn ready_with(tp: *mut TypeObject, slots: &ReadySlots) -> c_int {
             set(PyExc_SystemError, &why);
             return -1;
         }
-        if ty.tp_alloc.is_some() && ty.tp_free.is_some() && ty.tp_dealloc.is_some() {
+        let finder_flag = ty.flags() & TPFLAGS_WEAK_LIST_FINDER != 0;
+        if ty.tp_alloc.is_some() && ty.tp_free.is_some() && ty.tp_dealloc.is_some() && !finder_flag
+        {
             return 0; // nothing to fill
         }
     }
@@ -106,6 +108,9 @@ pub unsafe fn ready_with(tp: *mut TypeObject, slots: &ReadySlots) -> c_int {
     // promises no one else reads or writes during the call.
     let tp = unsafe { &mut *tp };
     let gc = tp.is_gc();
+    // objimpl's own flag means nothing in a C type: its `tp_weaklistoffset`
+    // is an offset, never a finder.
+    tp.tp_flags &= !(TPFLAGS_WEAK_LIST_FINDER as c_ulong);
     if tp.tp_alloc.is_none() {
         tp.tp_alloc = Some(slots.alloc);
     }

@@ -60,7 +60,11 @@ impl GcState {
         let (collected, panics) = self.collect_main(generation);
         self.collecting.set(false);
         for (type_name, payload) in panics {
-            unraisable::report(type_name, &*payload);
+            unraisable::report(
+                "the destruction by the cycle collector",
+                type_name,
+                &*payload,
+            );
             unraisable::drop_payload(payload);
         }
         collected

@@ -73,7 +73,7 @@ mod module;
 pub(crate) mod state;
 pub(crate) mod trash;
 mod traverse;
-mod unraisable;
+pub(crate) mod unraisable;
 
 pub use crate::object::{Inquiry, TraverseProc, VisitProc};
 pub use alloc::{new_object, new_var_object};

@@ -1,31 +1,41 @@
-//! Panics nobody can catch: a `Drop` that the collector runs (CPython's
-//! `sys.unraisablehook`). The code that started a collection did not drop
-//! the object and cannot be expected to handle its panic: an automatic
-//! collection runs inside an unrelated `Py::new`, and the last one runs in a
-//! thread's exit, where a panic aborts the process. So each such panic goes
-//! to a hook, whose default prints it, and the program carries on.
+//! Panics nobody can catch (CPython's `sys.unraisablehook`): a `Drop` that
+//! the collector runs, and a weak reference's callback. The code that
+//! started a collection did not drop the object and cannot be expected to
+//! handle its panic: an automatic collection runs inside an unrelated
+//! `Py::new`, and the last one runs in a thread's exit, where a panic aborts
+//! the process; a callback runs wherever its object happens to die. So each
+//! such panic goes to a hook, whose default prints it, and the program
+//! carries on.
 
 use std::any::Any;
 use std::sync::RwLock;
 
-/// A panic of a `Drop` that the cycle collector ran, as given to the hook
-/// set with [`set_unraisable_hook`] (CPython's `UnraisableHookArgs`).
+/// A panic of a `Drop` that the cycle collector ran, or of a weak
+/// reference's callback, as given to the hook set with
+/// [`set_unraisable_hook`] (CPython's `UnraisableHookArgs`).
 ///
 /// ```
 /// # use objimpl_core::gc::Unraisable;
 /// fn log(u: &Unraisable<'_>) {
-///     eprintln!("{}: {}", u.type_name(), u.message().unwrap_or("(not a string)"));
+///     eprintln!("in {} of '{}': {}", u.what(), u.type_name(), u.message().unwrap_or("?"));
 /// }
 /// ```
 #[derive(Debug)]
 pub struct Unraisable<'a> {
+    what: &'static str,
     type_name: &'a str,
     payload: &'a (dyn Any + Send),
 }
 
 impl<'a> Unraisable<'a> {
+    /// What panicked: `"the destruction by the cycle collector"` (a `Drop`
+    /// the collector ran) or `"a weak reference callback"`.
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+
     /// The name of the type (`tp_name`) of the object whose destruction
-    /// panicked.
+    /// panicked, or whose death ran the callback.
     pub fn type_name(&self) -> &'a str {
         self.type_name
     }
@@ -51,9 +61,9 @@ pub type UnraisableHook = Box<dyn Fn(&Unraisable<'_>) + Send + Sync + 'static>;
 static HOOK: RwLock<Option<UnraisableHook>> = RwLock::new(None);
 
 /// Sets what is done with the panic of a `Drop` the collector runs (for
-/// each garbage object whose destruction panicked, after the collection),
-/// process-wide; `None` restores the default, which prints
-/// `Exception ignored in the destruction of '<type>' by the cycle collector:
+/// each garbage object whose destruction panicked, after the collection)
+/// and of a weak reference's callback, process-wide; `None` restores the
+/// default, which prints `Exception ignored in <what> of '<type>':
 /// <message>` to stderr. Returns the hook that was set.
 ///
 /// Such a panic is never resumed: not out of [`collect`](super::collect),
@@ -97,8 +107,12 @@ pub fn set_unraisable_hook(hook: Option<UnraisableHook>) -> Option<UnraisableHoo
 
 /// Hands one panic to the hook, or prints it. Never panics: a hook that
 /// panics is reported on stderr, as CPython reports a failing hook.
-pub(crate) fn report(type_name: &str, payload: &(dyn Any + Send)) {
-    let unraisable = Unraisable { type_name, payload };
+pub(crate) fn report(what: &'static str, type_name: &str, payload: &(dyn Any + Send)) {
+    let unraisable = Unraisable {
+        what,
+        type_name,
+        payload,
+    };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let hook = HOOK.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         match &*hook {
@@ -131,7 +145,8 @@ fn print_default(unraisable: &Unraisable<'_>) {
     // Write errors are ignored, as CPython's default hook ignores them.
     let _ = writeln!(
         std::io::stderr(),
-        "Exception ignored in the destruction of '{}' by the cycle collector: {message}",
+        "Exception ignored in {} of '{}': {message}",
+        unraisable.what,
         unraisable.type_name
     );
 }

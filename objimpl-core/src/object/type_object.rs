@@ -107,8 +107,12 @@ pub struct TypeObject {
     tp_doc: *const c_char,
     pub(crate) tp_traverse: Option<TraverseProc>,
     pub(crate) tp_clear: Option<Inquiry>,
-    /// `tp_richcompare` through `tp_dictoffset`.
-    _slots_before_init: [*const c_void; 12],
+    tp_richcompare: *const c_void,
+    /// `tp_weaklistoffset`; in a type built in Rust, how to find an
+    /// object's `WeakList` (see [`WeakListSlot`]).
+    pub(crate) tp_weaklistoffset: WeakListSlot,
+    /// `tp_iter` through `tp_dictoffset`.
+    _slots_before_init: [*const c_void; 10],
     /// `tp_init`: not used by objimpl (a C type may set it).
     tp_init: *const c_void,
     pub(crate) tp_alloc: Option<AllocFunc>,
@@ -174,6 +178,32 @@ pub const C_LAYOUT: [(&str, usize); 12] = [
 // read or call.
 unsafe impl Sync for TypeObject {}
 
+/// Where an object's weak-reference list is: CPython's `tp_weaklistoffset`
+/// (an offset, as a C type sets it), or, in a type built in Rust (which has
+/// [`TPFLAGS_WEAK_LIST_FINDER`]), a function that finds the payload's
+/// `WeakList`, which only the type's `PyObjectType` impl knows.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) union WeakListSlot {
+    /// A C type's `tp_weaklistoffset`: not used by objimpl.
+    offset: isize,
+    /// The finder of a type built in Rust.
+    pub(crate) finder: WeakListFinder,
+}
+
+/// Finds an object's `WeakList`: null if its type has none.
+///
+/// # Safety
+///
+/// - The argument is a live object of the type that holds the finder,
+///   with a readable payload.
+pub(crate) type WeakListFinder = unsafe fn(*mut PyObject) -> *const c_void;
+
+/// objimpl's own flag, in a bit CPython 3.11 leaves unused: the type was
+/// built in Rust, and its `tp_weaklistoffset` holds a [`WeakListFinder`].
+/// `PyType_Ready` clears it in C types.
+pub(crate) const TPFLAGS_WEAK_LIST_FINDER: u64 = 1 << 2;
+
 /// `Py_TPFLAGS_DEFAULT` as CPython 3.11 defines it for a static type.
 const TPFLAGS_DEFAULT: c_ulong = 0;
 /// `Py_TPFLAGS_HAVE_GC`: objects carry a GC header and may be tracked.
@@ -226,12 +256,33 @@ impl TypeObject {
             tp_doc: ptr::null(),
             tp_traverse: None,
             tp_clear: None,
-            _slots_before_init: [ptr::null(); 12],
+            tp_richcompare: ptr::null(),
+            tp_weaklistoffset: WeakListSlot { offset: 0 },
+            _slots_before_init: [ptr::null(); 10],
             tp_init: ptr::null(),
             tp_alloc: None,
             tp_new: None,
             tp_free: Some(free_object),
         }
+    }
+
+    /// This type object with the finder of its objects' weak lists.
+    pub(crate) const fn with_weak_list_finder(mut self, finder: WeakListFinder) -> TypeObject {
+        self.tp_flags |= TPFLAGS_WEAK_LIST_FINDER as c_ulong;
+        self.tp_weaklistoffset = WeakListSlot { finder };
+        self
+    }
+
+    /// The finder of its objects' weak lists, for a type built in Rust.
+    pub(crate) fn weak_list_finder(&self) -> Option<WeakListFinder> {
+        if self.flags() & TPFLAGS_WEAK_LIST_FINDER == 0 {
+            // (A C type's offset is not read as a finder, not even eagerly.)
+            return None;
+        }
+        // SAFETY: the flag says the slot holds a finder (set with the flag
+        // by `with_weak_list_finder`, and cleared in C types by
+        // `PyType_Ready`).
+        Some(unsafe { self.tp_weaklistoffset.finder })
     }
 
     /// This type object with `Py_TPFLAGS_HAVE_GC` and the collector's slots.
@@ -305,13 +356,15 @@ impl TypeObject {
 
     /// `tp_flags`: `Py_TPFLAGS_READY` (1 << 12) for a type built in Rust,
     /// which is complete from the start (`PyType_Ready` leaves it as it is),
-    /// and `Py_TPFLAGS_HAVE_GC` (1 << 14) for a `gc` one.
+    /// and `Py_TPFLAGS_HAVE_GC` (1 << 14) for a `gc` one; objimpl's own
+    /// 1 << 2 (a bit CPython 3.11 leaves unused) says that the type was built
+    /// in Rust, and knows where its objects' `WeakList` is.
     ///
     /// ```
     /// # use objimpl_core::{PyObject, PyObjectType, TypeObject};
     /// # struct Unit;
     /// static UNIT_TYPE: TypeObject = TypeObject::new::<Unit>(c"Unit");
-    /// assert_eq!(UNIT_TYPE.flags(), 1 << 12);
+    /// assert_eq!(UNIT_TYPE.flags(), 1 << 12 | 1 << 2);
     /// # // SAFETY: TYPE was built by `TypeObject::new::<Unit>`.
     /// # unsafe impl PyObjectType for Unit {
     /// #     type Header = PyObject; type Item = (); const TYPE: &'static TypeObject = &UNIT_TYPE;

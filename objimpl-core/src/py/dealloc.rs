@@ -51,8 +51,25 @@ unsafe fn drop_payload_and_rest<T: PyObjectType>(op: *mut PyObject) {
     let _rest = RestOnDrop::<T>(op, PhantomData);
     // SAFETY: the caller promises `op` is a (non-null) object.
     let op = unsafe { NonNull::new_unchecked(op) };
+    // SAFETY: the payload is initialised and readable.
+    unsafe { clear_weak_refs::<T>(op) };
     // SAFETY: the payload is initialised and dropped once, here.
     unsafe { ptr::drop_in_place(payload_ptr::<T>(op)) };
+}
+
+/// `PyObject_ClearWeakRefs`: the object's weak references see it gone, and
+/// their callbacks run, before its payload moves or drops (so a `Drop`
+/// never sees a list that weak references share).
+///
+/// # Safety
+///
+/// - `op` is a live object of `T::TYPE` whose payload is initialised.
+#[inline(always)]
+pub(super) unsafe fn clear_weak_refs<T: PyObjectType>(op: NonNull<PyObject>) {
+    // SAFETY: as the caller promises; only a shared reference is made.
+    if let Some(list) = PyObjectType::weak_list(unsafe { &*payload_ptr::<T>(op) }) {
+        list.clear(T::TYPE.name());
+    }
 }
 
 /// Destroys what an object holds besides its payload: drops a var object's

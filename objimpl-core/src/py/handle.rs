@@ -210,7 +210,8 @@ impl<T: PyObjectType> Py<T> {
         self.ptr.as_ptr()
     }
 
-    /// The value, mutably, while this is the only reference.
+    /// The value, mutably, while this is the only reference, strong or
+    /// weak (as `Rc::get_mut`: `None` while weak references exist).
     ///
     /// For `basic` types only: a `gc` type refuses to compile a call, since
     /// the cycle collector may read the payload at any allocation (mutate a
@@ -237,12 +238,21 @@ impl<T: PyObjectType> Py<T> {
                  the payload at any allocation; mutate a gc object through Cell or RefCell fields"
             )
         };
-        if self.refcnt() != 1 {
+        if !self.is_unique() {
             return None;
         }
         // SAFETY: this is the only reference to the object, and `&mut self`
         // keeps it so for the borrow's lifetime; the payload is initialised.
         Some(unsafe { &mut *payload_ptr::<T>(self.ptr) })
+    }
+
+    /// Whether this is the only reference, strong or weak, as
+    /// `Rc::get_mut` asks: the weak list then shares its cell with nobody,
+    /// and may move (see `WeakList`'s `Send`).
+    #[inline]
+    pub(super) fn is_unique(&self) -> bool {
+        self.refcnt() == 1
+            && PyObjectType::weak_list(&**self).is_none_or(|list| list.weak_count() == 0)
     }
 
     /// Whether `this` and `other` are the same object (CPython's `is`),
@@ -285,9 +295,8 @@ impl<T: PyObjectType> Py<T> {
         // the payload once it is moved out.
         unsafe { kind::untrack::<T>(this.ptr) };
         // Weak references see the object gone, as they would at its end.
-        if let Some(list) = PyObjectType::weak_list(&*this) {
-            list.clear();
-        }
+        // SAFETY: a live object of `T::TYPE`, its payload initialised.
+        unsafe { super::dealloc::clear_weak_refs::<T>(this.ptr) };
         let this = ManuallyDrop::new(this);
         // The payload is moved out once, and the rest of the object (items,
         // memory) is destroyed as `dealloc` does, minus the payload.

@@ -69,6 +69,17 @@ pub(crate) unsafe fn untrack<T: PyObjectType>(op: NonNull<PyObject>) -> bool {
     is_gc::<T>() && unsafe { gc::alloc::untrack(op.as_ptr()) }
 }
 
+/// [`is_unreadable`] for an object of any type.
+///
+/// # Safety
+///
+/// - `op` is a live object.
+#[inline]
+pub(crate) unsafe fn is_unreadable_any(op: *mut PyObject) -> bool {
+    // SAFETY: as the caller promises; only a `gc` object has a GC header.
+    unsafe { (*(*op).ob_type).is_gc() && gc::alloc::is_unreadable(op) }
+}
+
 /// Takes a `gc` object away from this thread's collector, to be sent to
 /// another thread: untracked, and no longer counted in `gc::get_count`.
 ///

@@ -20,10 +20,12 @@ pub mod value;
 mod var;
 mod weak;
 mod weak_list;
+mod weak_map;
 
 pub use any::PyAny;
 pub use handle::Py;
 pub use object_type::{BasicObject, PyObjectType};
 pub use send::SendPy;
-pub use weak::{WeakPy, WeakRefable};
+pub use weak::{WeakAny, WeakPy, WeakRefable};
 pub use weak_list::WeakList;
+pub use weak_map::WeakValueMap;

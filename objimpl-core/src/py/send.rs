@@ -39,7 +39,8 @@ pub struct SendPy<T: PyObjectType> {
     _owns: PhantomData<T>,
 }
 
-// SAFETY: a `SendPy` is the only reference to its object (checked by
+// SAFETY: a `SendPy` is the only reference to its object, strong or weak,
+// and its weak list keeps no cell (both checked by
 // `into_sendable`), so moving it moves the whole object, count included,
 // which is sound when the payload and the items are `Send`.
 unsafe impl<T: PyObjectType + Send> Send for SendPy<T> where T::Item: Send {}
@@ -50,7 +51,9 @@ impl<T: PyObjectType> Py<T> {
     ///
     /// # Errors
     ///
-    /// `this`, if other references exist: they are bound to this thread.
+    /// `this`, if other references, strong or weak, exist: they are bound
+    /// to this thread. A weak-referenceable object with no weak reference
+    /// left can be sent.
     ///
     /// ```
     /// # use objimpl_core::{Py, __doc::Unit};
@@ -63,8 +66,12 @@ impl<T: PyObjectType> Py<T> {
     /// ```
     pub fn into_sendable(this: Self) -> Result<SendPy<T>, Py<T>> {
         // A husk (its payload dropped by the collector) has nothing to send.
-        if this.refcnt() != 1 || this.try_get().is_none() {
+        if this.try_get().is_none() || !this.is_unique() {
             return Err(this);
+        }
+        // Its weak list keeps no cell: nothing of this thread goes along.
+        if let Some(list) = PyObjectType::weak_list(&*this) {
+            list.clear(T::TYPE.name());
         }
         // It leaves this thread's collector, count included (the
         // receiver's takes it).

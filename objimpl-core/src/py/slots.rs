@@ -50,6 +50,7 @@ impl TypeObject {
             itemsize as isize,
             Some(dealloc::<T>),
         )
+        .with_weak_list_finder(weak_list_of::<T>)
     }
 
     /// Builds the type object of a `gc` type `T` (what `#[pyobject(gc)]`
@@ -162,8 +163,25 @@ pub(crate) unsafe extern "C-unwind" fn clear<T: PyObjectType>(op: *mut PyObject)
     // SAFETY: as above.
     let op = unsafe { NonNull::new_unchecked(op) };
     let _items = ItemsOnDrop::<T>(op, core::marker::PhantomData);
+    // SAFETY: the payload is initialised.
+    unsafe { super::dealloc::clear_weak_refs::<T>(op) };
     // SAFETY: the payload is initialised and dropped once, here; the flag
     // makes every later read of it (through a handle) refuse.
     unsafe { ptr::drop_in_place(payload_ptr::<T>(op)) };
     0
+}
+
+/// The [`WeakListFinder`](crate::object::type_object::WeakListFinder) of a
+/// Rust type: the payload's `WeakList`, or null for a type without one.
+///
+/// # Safety
+///
+/// - `op` is a live object of `T::TYPE` with a readable payload.
+unsafe fn weak_list_of<T: PyObjectType>(op: *mut PyObject) -> *const c_void {
+    // SAFETY: as the caller promises (an object is never null).
+    let payload = unsafe { &*layout::payload_ptr::<T>(NonNull::new_unchecked(op)) };
+    match PyObjectType::weak_list(payload) {
+        Some(list) => ptr::from_ref(list).cast(),
+        None => ptr::null(),
+    }
 }

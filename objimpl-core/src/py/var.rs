@@ -259,7 +259,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
                  the items at any allocation; make the item type a Cell or RefCell"
             )
         };
-        if self.refcnt() != 1 {
+        if !self.is_unique() {
             return None;
         }
         // SAFETY: as in `items`, and this is the only reference to the
