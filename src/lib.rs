@@ -12,14 +12,6 @@ pub use objimpl_macros::{pymethods, pyobject};
 #[cfg(feature = "capi")]
 use objimpl_capi as _;
 
-/// The cycle collector (`objimpl_core::gc`), with the derive of its
-/// [`Traverse`](gc::Traverse) trait beside the trait, under the same name.
-pub mod gc {
-    #[doc(inline)]
-    pub use objimpl_core::gc::*;
-    pub use objimpl_macros::Traverse;
-}
-
 /// The names most programs need: `use objimpl::prelude::*;`.
 ///
 /// ```
@@ -27,7 +19,6 @@ pub mod gc {
 /// fn alloc_failed() -> MemoryError { MemoryError }
 /// ```
 pub mod prelude {
-    pub use crate::gc;
-    pub use objimpl_core::{MemoryError, Py, PyAny, PyObjectType, TypeObject};
+    pub use objimpl_core::{MemoryError, Py, PyAny, PyObjectType, TypeObject, gc};
     pub use objimpl_macros::{pymethods, pyobject};
 }

@@ -8,7 +8,7 @@ use core::fmt;
 /// allocated and nothing was lost.
 ///
 /// ```
-/// use objimpl_core::MemoryError;
+/// use objimpl::MemoryError;
 /// assert_eq!(MemoryError.to_string(), "out of memory");
 /// let err: Box<dyn std::error::Error> = Box::new(MemoryError);
 /// ```

@@ -11,7 +11,13 @@
 //! CPython's `sys._debugmallocstats()` prints its own.
 //!
 //! ```
-//! use objimpl_core::{Py, __doc::Pooled, freelist};
+//! use objimpl::prelude::*;
+//! use objimpl::freelist;
+//!
+//! #[pyobject(basic, freelist = 4)]
+//! #[derive(Debug)]
+//! pub struct Pooled { pub value: f64 }
+//!
 //! let first = Py::new(Pooled { value: 1.0 })?;
 //! let address = first.as_ptr();
 //! drop(first); // kept by the freelist...
@@ -19,7 +25,7 @@
 //! assert_eq!(second.as_ptr(), address); // ...and reused
 //! let stats = freelist::stats();
 //! assert!(stats.iter().any(|s| s.type_name == "Pooled" && s.capacity == 4));
-//! # Ok::<(), objimpl_core::MemoryError>(())
+//! # Ok::<(), objimpl::MemoryError>(())
 //! ```
 
 use core::cell::{Cell, RefCell};
@@ -87,7 +93,13 @@ impl FreeList {
     /// `capacity` objects.
     ///
     /// ```
-    /// # use objimpl_core::{PyObjectType, freelist::FreeList, __doc::Unit};
+    /// use objimpl::prelude::*;
+    /// use objimpl::freelist::FreeList;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// thread_local!(static UNITS: FreeList = const { FreeList::new(Unit::TYPE, 8) });
     /// assert_eq!(UNITS.with(FreeList::len), 0);
     /// ```
@@ -104,7 +116,13 @@ impl FreeList {
     /// The objects' memory held now.
     ///
     /// ```
-    /// # use objimpl_core::{PyObjectType, freelist::FreeList, __doc::Unit};
+    /// use objimpl::prelude::*;
+    /// use objimpl::freelist::FreeList;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// assert_eq!(FreeList::new(Unit::TYPE, 8).len(), 0);
     /// ```
     pub fn len(&self) -> usize {
@@ -120,7 +138,13 @@ impl FreeList {
     /// Whether it holds nothing.
     ///
     /// ```
-    /// # use objimpl_core::{PyObjectType, freelist::FreeList, __doc::Unit};
+    /// use objimpl::prelude::*;
+    /// use objimpl::freelist::FreeList;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// assert!(FreeList::new(Unit::TYPE, 8).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -214,11 +238,17 @@ impl core::fmt::Debug for FreeList {
 /// they hold now.
 ///
 /// ```
-/// # use objimpl_core::{Py, __doc::Pooled, freelist};
+/// use objimpl::prelude::*;
+/// use objimpl::freelist;
+///
+/// #[pyobject(basic, freelist = 4)]
+/// #[derive(Debug)]
+/// pub struct Pooled { pub value: f64 }
+///
 /// drop(Py::new(Pooled { value: 0.5 })?);
 /// let pooled = freelist::stats().into_iter().find(|s| s.type_name == "Pooled").unwrap();
 /// assert_eq!((pooled.free, pooled.object_size), (1, 24));
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 pub fn stats() -> Vec<FreeListStats> {
     REGISTRY

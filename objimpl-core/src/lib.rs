@@ -11,7 +11,7 @@
 //! - [`capi`] holds the same under their C names, for C code to call.
 //!
 //! ```
-//! use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+//! use objimpl::{Py, PyObject, PyObjectType, TypeObject};
 //!
 //! struct Point { x: f64, y: f64 }
 //! static POINT_TYPE: TypeObject = TypeObject::new::<Point>(c"Point");
@@ -24,8 +24,8 @@
 //!
 //! let p = Py::new(Point { x: 1.0, y: 2.0 })?;
 //! assert_eq!((p.x, p.y, p.refcnt()), (1.0, 2.0, 1));
-//! assert_eq!(objimpl_core::object_size(Point::TYPE), 32);
-//! # Ok::<(), objimpl_core::MemoryError>(())
+//! assert_eq!(objimpl::object_size(Point::TYPE), 32);
+//! # Ok::<(), objimpl::MemoryError>(())
 //! ```
 
 #[doc(hidden)]

@@ -12,8 +12,13 @@ use crate::{MemoryError, PyObject, PyVarObject, TypeObject, alloc};
 /// `tp_basicsize`.
 ///
 /// ```
-/// # use objimpl_core::{PyObject, PyObjectType, TypeObject, object_size};
-/// # use objimpl_core::__doc::Point;
+/// # use objimpl::{PyObject, object_size};
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(basic)]
+/// #[derive(Debug)]
+/// pub struct Point { pub x: f64, pub y: f64 }
+///
 /// const SIZE: usize = object_size(Point::TYPE);
 /// assert_eq!(SIZE, 32);
 /// ```
@@ -30,8 +35,14 @@ pub const fn object_size(tp: &TypeObject) -> usize {
 /// (CPython leaves both to the caller).
 ///
 /// ```
-/// # use objimpl_core::{PyVarObject, PyObjectType, TypeObject, var_size};
-/// # use objimpl_core::__doc::Bytes;
+/// # use objimpl::{PyVarObject, var_size};
+/// use objimpl::prelude::*;
+///
+/// /// CPython's `bytes`: the bytes are the items.
+/// #[pyobject(basic, item = u8, name = "bytes")]
+/// #[derive(Debug)]
+/// pub struct Bytes { pub hash: isize }
+///
 /// assert_eq!(var_size(Bytes::TYPE, 0), Some(32));
 /// assert_eq!(var_size(Bytes::TYPE, 1), Some(40)); // 33 rounded up to 8
 /// assert_eq!(var_size(Bytes::TYPE, usize::MAX), None);
@@ -64,8 +75,13 @@ pub const fn var_size(tp: &TypeObject, n: usize) -> Option<usize> {
 /// - `op` is valid for writes of a [`PyObject`] header and aligned for it.
 ///
 /// ```
-/// use objimpl_core::{PyObject, PyObjectType, TypeObject, alloc, init, object_size};
-/// # use objimpl_core::__doc::Unit;
+/// use objimpl::{PyObject, PyObjectType, TypeObject, alloc, init, object_size};
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(basic)]
+/// #[derive(Debug)]
+/// pub struct Unit {}
+///
 /// let op = alloc::object_malloc(object_size(Unit::TYPE)).cast::<PyObject>();
 /// assert!(!op.is_null());
 /// // SAFETY: `op` is a fresh block big enough for the header, 16-byte aligned.
@@ -96,8 +112,14 @@ pub const unsafe fn init(op: *mut PyObject, tp: &'static TypeObject) -> *mut PyO
 /// - `n <= isize::MAX`.
 ///
 /// ```
-/// use objimpl_core::{PyVarObject, PyObjectType, TypeObject, alloc, init_var, var_size};
-/// # use objimpl_core::__doc::Bytes;
+/// use objimpl::{PyVarObject, PyObjectType, TypeObject, alloc, init_var, var_size};
+/// use objimpl::prelude::*;
+///
+/// /// CPython's `bytes`: the bytes are the items.
+/// #[pyobject(basic, item = u8, name = "bytes")]
+/// #[derive(Debug)]
+/// pub struct Bytes { pub hash: isize }
+///
 /// let size = var_size(Bytes::TYPE, 5).unwrap();
 /// let op = alloc::object_malloc(size).cast::<PyVarObject>();
 /// assert!(!op.is_null());
@@ -138,13 +160,18 @@ pub const unsafe fn init_var(
 /// [`MemoryError`] if the memory could not be had.
 ///
 /// ```
-/// use objimpl_core::{Py, PyObject, PyObjectType, TypeObject, new_object};
-/// # use objimpl_core::__doc::Unit;
+/// use objimpl::{Py, PyObject, PyObjectType, TypeObject, new_object};
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(basic)]
+/// #[derive(Debug)]
+/// pub struct Unit {}
+///
 /// let op = new_object(Unit::TYPE)?;
 /// // SAFETY: a Unit object has an empty body: it is complete, with one reference.
 /// let unit: Py<Unit> = unsafe { Py::from_raw(op.as_ptr()) };
 /// assert_eq!(unit.refcnt(), 1);
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 #[inline(always)]
 pub fn new_object(tp: &'static TypeObject) -> Result<NonNull<PyObject>, MemoryError> {
@@ -165,15 +192,21 @@ pub fn new_object(tp: &'static TypeObject) -> Result<NonNull<PyObject>, MemoryEr
 /// [`MemoryError`] if the size overflows, or the memory could not be had.
 ///
 /// ```
-/// use objimpl_core::{PyVarObject, PyObjectType, TypeObject, alloc, new_var_object};
-/// # use objimpl_core::__doc::Bytes;
+/// use objimpl::{PyVarObject, PyObjectType, TypeObject, alloc, new_var_object};
+/// use objimpl::prelude::*;
+///
+/// /// CPython's `bytes`: the bytes are the items.
+/// #[pyobject(basic, item = u8, name = "bytes")]
+/// #[derive(Debug)]
+/// pub struct Bytes { pub hash: isize }
+///
 /// assert!(new_var_object(Bytes::TYPE, usize::MAX).is_err());
 /// let op = new_var_object(Bytes::TYPE, 3)?;
 /// // SAFETY: the header is initialised.
 /// assert_eq!(unsafe { op.as_ref().ob_size }, 3);
 /// // SAFETY: `op` came from `object_malloc`; nothing else refers to it.
 /// unsafe { alloc::object_free(op.as_ptr().cast()) };
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 #[inline(always)]
 pub fn new_var_object(

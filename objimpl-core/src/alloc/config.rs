@@ -141,7 +141,7 @@ fn once_on_this_thread(once: &Once, body: impl FnOnce()) {
 /// delegate to or to put back later.
 ///
 /// ```
-/// use objimpl_core::alloc::{Domain, get_allocator};
+/// use objimpl::alloc::{Domain, get_allocator};
 /// let a = get_allocator(Domain::Raw);
 /// // SAFETY: an installed allocator accepts any size.
 /// let p = unsafe { (a.malloc)(a.ctx, 8) };
@@ -158,7 +158,7 @@ pub fn get_allocator(domain: Domain) -> Allocator {
 /// under them, as CPython's hooks check for the GIL.
 ///
 /// ```
-/// use objimpl_core::alloc::{self, Domain};
+/// use objimpl::alloc::{self, Domain};
 /// alloc::setup_debug_hooks();
 /// assert!(alloc::debug_hooks_on(Domain::Object));
 /// ```
@@ -187,7 +187,7 @@ pub fn debug_hooks_on(domain: Domain) -> bool {
 ///   never freed through the family.
 ///
 /// ```
-/// use objimpl_core::alloc::{self, Allocator, Domain};
+/// use objimpl::alloc::{self, Allocator, Domain};
 /// // The pool for `raw` as well, as CPython's `PYTHONMALLOC=pymalloc` does not.
 /// let before = alloc::get_allocator(Domain::Raw);
 /// // SAFETY: no raw block is live in this doctest.
@@ -211,7 +211,7 @@ pub unsafe fn set_allocator(domain: Domain, allocator: Allocator) {
 /// through them is reported as a pointer they never handed out.
 ///
 /// ```
-/// use objimpl_core::alloc;
+/// use objimpl::alloc;
 /// alloc::setup_debug_hooks();
 /// let p = alloc::object_malloc(4);
 /// // SAFETY: 4 fresh bytes.

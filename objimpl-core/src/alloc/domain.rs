@@ -36,7 +36,7 @@ use super::{free, malloc, system};
 /// (the discriminants are CPython's).
 ///
 /// ```
-/// use objimpl_core::alloc::Domain;
+/// use objimpl::alloc::Domain;
 /// assert_eq!(Domain::Object as i32, 2);
 /// assert_eq!(Domain::Mem.api_id(), 'm');
 /// ```
@@ -55,7 +55,7 @@ impl Domain {
     /// The three domains, in CPython's order.
     ///
     /// ```
-    /// use objimpl_core::alloc::Domain;
+    /// use objimpl::alloc::Domain;
     /// assert_eq!(Domain::ALL.map(Domain::api_id), ['r', 'm', 'o']);
     /// ```
     pub const ALL: [Domain; 3] = [Domain::Raw, Domain::Mem, Domain::Object];
@@ -64,7 +64,7 @@ impl Domain {
     /// `'r'`, `'m'` or `'o'`, as CPython's.
     ///
     /// ```
-    /// assert_eq!(objimpl_core::alloc::Domain::Object.api_id(), 'o');
+    /// assert_eq!(objimpl::alloc::Domain::Object.api_id(), 'o');
     /// ```
     pub const fn api_id(self) -> char {
         match self {
@@ -77,7 +77,7 @@ impl Domain {
     /// The family's name, as the functions are named: `"raw"`, `"mem"`, `"object"`.
     ///
     /// ```
-    /// assert_eq!(objimpl_core::alloc::Domain::Raw.family(), "raw");
+    /// assert_eq!(objimpl::alloc::Domain::Raw.family(), "raw");
     /// ```
     pub const fn family(self) -> &'static str {
         match self {
@@ -103,7 +103,7 @@ impl Domain {
 /// ```
 /// use core::ffi::c_void;
 /// use std::sync::atomic::{AtomicIsize, Ordering};
-/// use objimpl_core::alloc::{self, Allocator, Domain};
+/// use objimpl::alloc::{self, Allocator, Domain};
 ///
 /// struct Counting { inner: Allocator, live: AtomicIsize }
 ///
@@ -185,7 +185,7 @@ impl Allocator {
     /// `mem` and `object` domains.
     ///
     /// ```
-    /// use objimpl_core::alloc::{Allocator, Domain, get_allocator};
+    /// use objimpl::alloc::{Allocator, Domain, get_allocator};
     /// let pool = Allocator::pymalloc();
     /// // SAFETY: the pool allocator's functions accept any size and a null ctx.
     /// let p = unsafe { (pool.malloc)(pool.ctx, 32) };
@@ -203,7 +203,7 @@ impl Allocator {
     /// `isize::MAX` give null. The default of the `raw` domain.
     ///
     /// ```
-    /// use objimpl_core::alloc::Allocator;
+    /// use objimpl::alloc::Allocator;
     /// let sys = Allocator::system();
     /// // SAFETY: the system allocator's functions accept any size.
     /// let p = unsafe { (sys.calloc)(sys.ctx, 4, 4) };

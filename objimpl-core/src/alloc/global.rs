@@ -22,7 +22,7 @@ use super::size_class::{ALIGNMENT, TINY_CLASS, TINY_SIZE};
 /// allocator itself.
 ///
 /// ```
-/// use objimpl_core::alloc::PyMalloc;
+/// use objimpl::alloc::PyMalloc;
 ///
 /// #[global_allocator]
 /// static GLOBAL: PyMalloc = PyMalloc;

@@ -170,7 +170,7 @@ pub const PURGE_DELAY: core::time::Duration =
 /// wholly free arena to the OS, without waiting for [`PURGE_DELAY`].
 ///
 /// ```
-/// use objimpl_core::alloc;
+/// use objimpl::alloc;
 /// let blocks: Vec<*mut u8> = (0..1000).map(|_| alloc::object_malloc(32)).collect();
 /// for p in blocks {
 ///     // SAFETY: each came from `object_malloc` and is freed once.

@@ -11,10 +11,10 @@
 /// CPython's `ALIGNMENT` on 64-bit platforms.
 ///
 /// ```
-/// let p = objimpl_core::alloc::object_malloc(24);
-/// assert_eq!(p as usize % objimpl_core::alloc::ALIGNMENT, 0);
+/// let p = objimpl::alloc::object_malloc(24);
+/// assert_eq!(p as usize % objimpl::alloc::ALIGNMENT, 0);
 /// // SAFETY: `p` came from `object_malloc` and is freed once.
-/// unsafe { objimpl_core::alloc::object_free(p) };
+/// unsafe { objimpl::alloc::object_free(p) };
 /// ```
 pub const ALIGNMENT: usize = 16;
 

@@ -17,7 +17,7 @@ use super::size_class::{
 /// The figures of one size class, summed over every thread's heap.
 ///
 /// ```
-/// let stats = objimpl_core::alloc::stats();
+/// let stats = objimpl::alloc::stats();
 /// let class = &stats.classes[1];
 /// assert_eq!(class.size, 32);
 /// assert!(class.blocks_in_use + class.blocks_available <= class.pools * 16384 / 32);
@@ -53,7 +53,7 @@ pub struct ClassStats {
 /// alignment.
 ///
 /// ```
-/// use objimpl_core::alloc;
+/// use objimpl::alloc;
 /// let p = alloc::object_malloc(40);
 /// let stats = alloc::stats();
 /// // 40 bytes take a 48-byte block (class 2); under the debug hooks (on by
@@ -120,7 +120,7 @@ impl Stats {
     /// Bytes of address space in arenas: `arenas_current * 1 MiB`.
     ///
     /// ```
-    /// let stats = objimpl_core::alloc::stats();
+    /// let stats = objimpl::alloc::stats();
     /// assert_eq!(stats.arena_bytes(), stats.arenas_current << 20);
     /// ```
     pub fn arena_bytes(&self) -> usize {
@@ -130,12 +130,12 @@ impl Stats {
     /// Blocks in use over every class.
     ///
     /// ```
-    /// let before = objimpl_core::alloc::stats().blocks_in_use();
-    /// let p = objimpl_core::alloc::mem_malloc(8);
-    /// assert!(objimpl_core::alloc::stats().blocks_in_use() >= 1);
+    /// let before = objimpl::alloc::stats().blocks_in_use();
+    /// let p = objimpl::alloc::mem_malloc(8);
+    /// assert!(objimpl::alloc::stats().blocks_in_use() >= 1);
     /// # let _ = before;
     /// // SAFETY: `p` came from `mem_malloc` and is freed once.
-    /// unsafe { objimpl_core::alloc::mem_free(p) };
+    /// unsafe { objimpl::alloc::mem_free(p) };
     /// ```
     pub fn blocks_in_use(&self) -> usize {
         self.classes.iter().map(|c| c.blocks_in_use).sum()
@@ -151,7 +151,7 @@ impl Stats {
 /// use until that thread collects them.
 ///
 /// ```
-/// use objimpl_core::alloc;
+/// use objimpl::alloc;
 /// let stats = alloc::stats();
 /// let total = stats.bytes_in_allocated_blocks
 ///     + stats.bytes_in_available_blocks
@@ -308,7 +308,7 @@ pub(crate) fn snapshot(held: &Held) -> Stats {
 ///
 /// ```
 /// let mut out = Vec::new();
-/// objimpl_core::alloc::debug_malloc_stats(&mut out)?;
+/// objimpl::alloc::debug_malloc_stats(&mut out)?;
 /// let text = String::from_utf8(out).unwrap();
 /// assert!(text.starts_with("Small block threshold = 512, in 32 size classes.\n"));
 /// assert!(text.contains("# arenas allocated current"));

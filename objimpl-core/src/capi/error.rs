@@ -68,7 +68,7 @@ pub(crate) fn message() -> String {
 ///   a NUL-terminated string.
 ///
 /// ```
-/// use objimpl_core::capi::{PyErr_Clear, PyErr_Occurred, PyErr_SetString, PyExc_TypeError};
+/// use objimpl::capi::{PyErr_Clear, PyErr_Occurred, PyErr_SetString, PyExc_TypeError};
 /// // SAFETY: a `PyExc_*` object and a C string.
 /// unsafe { PyErr_SetString(PyExc_TypeError.0, c"no".as_ptr()) };
 /// assert_eq!(PyErr_Occurred(), PyExc_TypeError.0);
@@ -88,9 +88,9 @@ pub unsafe extern "C" fn PyErr_SetString(exception: *mut PyObject, message: *con
 /// `TypeName: message`, and clears it. With none set, prints nothing.
 ///
 /// ```
-/// objimpl_core::capi::PyErr_NoMemory();
-/// objimpl_core::capi::PyErr_Print(); // MemoryError
-/// assert!(objimpl_core::capi::PyErr_Occurred().is_null());
+/// objimpl::capi::PyErr_NoMemory();
+/// objimpl::capi::PyErr_Print(); // MemoryError
+/// assert!(objimpl::capi::PyErr_Occurred().is_null());
 /// ```
 pub extern "C" fn PyErr_Print() {
     let exception = INDICATOR.get();
@@ -114,7 +114,7 @@ pub extern "C" fn PyErr_Print() {
 /// `return PyErr_NoMemory();`.
 ///
 /// ```
-/// use objimpl_core::capi::{PyErr_Clear, PyErr_NoMemory, PyErr_Occurred, PyExc_MemoryError};
+/// use objimpl::capi::{PyErr_Clear, PyErr_NoMemory, PyErr_Occurred, PyExc_MemoryError};
 /// assert!(PyErr_NoMemory().is_null());
 /// assert_eq!(PyErr_Occurred(), PyExc_MemoryError.0);
 /// PyErr_Clear();
@@ -129,8 +129,8 @@ pub extern "C" fn PyErr_NoMemory() -> *mut PyObject {
 /// borrowed reference), or NULL.
 ///
 /// ```
-/// objimpl_core::capi::PyErr_Clear();
-/// assert!(objimpl_core::capi::PyErr_Occurred().is_null());
+/// objimpl::capi::PyErr_Clear();
+/// assert!(objimpl::capi::PyErr_Occurred().is_null());
 /// ```
 pub extern "C" fn PyErr_Occurred() -> *mut PyObject {
     INDICATOR.get()
@@ -139,9 +139,9 @@ pub extern "C" fn PyErr_Occurred() -> *mut PyObject {
 /// `PyErr_Clear()`: clears this thread's error indicator.
 ///
 /// ```
-/// objimpl_core::capi::PyErr_NoMemory();
-/// objimpl_core::capi::PyErr_Clear();
-/// assert!(objimpl_core::capi::PyErr_Occurred().is_null());
+/// objimpl::capi::PyErr_NoMemory();
+/// objimpl::capi::PyErr_Clear();
+/// assert!(objimpl::capi::PyErr_Occurred().is_null());
 /// ```
 pub extern "C" fn PyErr_Clear() {
     INDICATOR.set(ptr::null_mut());

@@ -26,8 +26,17 @@ use crate::{PyObject, PyVarObject, TypeObject};
 ///   every object made with it.
 ///
 /// ```
-/// use objimpl_core::capi::{_PyObject_GC_New, PyObject_GC_Del, PyObject_GC_IsTracked};
-/// # use objimpl_core::{PyObjectType, __doc::GcNode};
+/// use objimpl::capi::{_PyObject_GC_New, PyObject_GC_Del, PyObject_GC_IsTracked};
+/// use objimpl::prelude::*;
+///
+/// /// A node of a graph whose edges may form cycles.
+/// #[pyobject(gc, new = make)]
+/// #[derive(Debug)]
+/// pub struct GcNode { pub name: &'static str, pub edges: std::cell::RefCell<Vec<Py<GcNode>>> }
+/// impl GcNode {
+///     pub fn new(name: &'static str) -> GcNode { GcNode { name, edges: Default::default() } }
+/// }
+///
 /// // SAFETY: a static gc type (objects made this way have no payload yet,
 /// // so they are freed without being tracked or dropped).
 /// let op = unsafe { _PyObject_GC_New(GcNode::TYPE) };
@@ -64,8 +73,17 @@ pub unsafe extern "C" fn _PyObject_GC_New(tp: *const TypeObject) -> *mut PyObjec
 /// - as [`_PyObject_GC_New`].
 ///
 /// ```
-/// use objimpl_core::capi::{_PyObject_GC_NewVar, PyErr_Clear};
-/// # use objimpl_core::{PyObjectType, __doc::GcNode};
+/// use objimpl::capi::{_PyObject_GC_NewVar, PyErr_Clear};
+/// use objimpl::prelude::*;
+///
+/// /// A node of a graph whose edges may form cycles.
+/// #[pyobject(gc, new = make)]
+/// #[derive(Debug)]
+/// pub struct GcNode { pub name: &'static str, pub edges: std::cell::RefCell<Vec<Py<GcNode>>> }
+/// impl GcNode {
+///     pub fn new(name: &'static str) -> GcNode { GcNode { name, edges: Default::default() } }
+/// }
+///
 /// // SAFETY: a static gc type; a negative count is refused.
 /// assert!(unsafe { _PyObject_GC_NewVar(GcNode::TYPE, -1) }.is_null());
 /// PyErr_Clear();
@@ -222,7 +240,7 @@ pub unsafe extern "C" fn PyObject_GC_IsFinalized(op: *mut PyObject) -> c_int {
 /// `Drop` cannot cross into C: it ends the process (see [the module](super)).
 ///
 /// ```
-/// assert_eq!(objimpl_core::capi::PyGC_Collect(), 0);
+/// assert_eq!(objimpl::capi::PyGC_Collect(), 0);
 /// ```
 pub extern "C" fn PyGC_Collect() -> isize {
     abort_on_panic("PyGC_Collect", || {
@@ -233,7 +251,7 @@ pub extern "C" fn PyGC_Collect() -> isize {
 /// `PyGC_Enable()`: turns automatic collection on; 1 if it was on before.
 ///
 /// ```
-/// use objimpl_core::capi::{PyGC_Disable, PyGC_Enable, PyGC_IsEnabled};
+/// use objimpl::capi::{PyGC_Disable, PyGC_Enable, PyGC_IsEnabled};
 /// assert_eq!(PyGC_Disable(), 1);
 /// assert_eq!(PyGC_IsEnabled(), 0);
 /// assert_eq!(PyGC_Enable(), 0);
@@ -245,8 +263,8 @@ pub extern "C" fn PyGC_Enable() -> c_int {
 /// `PyGC_Disable()`: turns automatic collection off; 1 if it was on before.
 ///
 /// ```
-/// assert_eq!(objimpl_core::capi::PyGC_Disable(), 1);
-/// objimpl_core::capi::PyGC_Enable();
+/// assert_eq!(objimpl::capi::PyGC_Disable(), 1);
+/// objimpl::capi::PyGC_Enable();
 /// ```
 pub extern "C" fn PyGC_Disable() -> c_int {
     with_collector("PyGC_Disable", |state| state.enabled.replace(false)) as c_int
@@ -255,7 +273,7 @@ pub extern "C" fn PyGC_Disable() -> c_int {
 /// `PyGC_IsEnabled()`: 1 if automatic collection is on.
 ///
 /// ```
-/// assert_eq!(objimpl_core::capi::PyGC_IsEnabled(), 1);
+/// assert_eq!(objimpl::capi::PyGC_IsEnabled(), 1);
 /// ```
 pub extern "C" fn PyGC_IsEnabled() -> c_int {
     with_collector("PyGC_IsEnabled", |state| state.enabled.get()) as c_int

@@ -74,7 +74,7 @@ pub enum PyGILState_STATE {
 /// hold if this thread has it). Pair it with [`PyGILState_Release`].
 ///
 /// ```
-/// use objimpl_core::capi::{PyGILState_Check, PyGILState_Ensure, PyGILState_Release};
+/// use objimpl::capi::{PyGILState_Check, PyGILState_Ensure, PyGILState_Release};
 /// let state = PyGILState_Ensure();
 /// assert_eq!(PyGILState_Check(), 1);
 /// PyGILState_Release(state);
@@ -123,7 +123,7 @@ static SAVED: u8 = 0;
 /// to [`PyEval_RestoreThread`]. NULL if this thread did not hold it.
 ///
 /// ```
-/// use objimpl_core::capi::*;
+/// use objimpl::capi::*;
 /// let state = PyGILState_Ensure();
 /// let saved = PyEval_SaveThread();
 /// assert_eq!(PyGILState_Check(), 0);

@@ -126,7 +126,7 @@ fn arm_exit_check() {
 /// hooks.
 ///
 /// ```
-/// assert_eq!(objimpl_core::capi::objimpl_check_memory(), 0);
+/// assert_eq!(objimpl::capi::objimpl_check_memory(), 0);
 /// ```
 pub extern "C" fn objimpl_check_memory() -> isize {
     alloc::check_memory() as isize
@@ -211,7 +211,7 @@ fn domain(domain: PyMemAllocatorDomain) -> Option<Domain> {
 /// - `allocator` is valid for writes of a [`PyMemAllocatorEx`].
 ///
 /// ```
-/// use objimpl_core::capi::{PyMem_GetAllocator, PyMemAllocatorEx};
+/// use objimpl::capi::{PyMem_GetAllocator, PyMemAllocatorEx};
 /// let mut a = PyMemAllocatorEx { ctx: std::ptr::null_mut(), malloc: None, calloc: None, realloc: None, free: None };
 /// // SAFETY: `a` is writable.
 /// unsafe { PyMem_GetAllocator(2, &mut a) };
@@ -252,7 +252,7 @@ pub unsafe extern "C" fn PyMem_GetAllocator(
 ///   [`alloc::set_allocator`]'s contract.
 ///
 /// ```
-/// use objimpl_core::capi::{PyMem_GetAllocator, PyMem_SetAllocator, PyMemAllocatorEx};
+/// use objimpl::capi::{PyMem_GetAllocator, PyMem_SetAllocator, PyMemAllocatorEx};
 /// let mut a = PyMemAllocatorEx { ctx: std::ptr::null_mut(), malloc: None, calloc: None, realloc: None, free: None };
 /// // SAFETY: `a` is writable; putting back what is there changes nothing.
 /// unsafe { PyMem_GetAllocator(0, &mut a); PyMem_SetAllocator(0, &a) };
@@ -288,7 +288,7 @@ pub unsafe extern "C" fn PyMem_SetAllocator(
 /// `PyMem_SetupDebugHooks()`: [`alloc::setup_debug_hooks`].
 ///
 /// ```
-/// objimpl_core::capi::PyMem_SetupDebugHooks();
+/// objimpl::capi::PyMem_SetupDebugHooks();
 /// ```
 pub extern "C" fn PyMem_SetupDebugHooks() {
     arm_exit_check();
@@ -309,7 +309,7 @@ pub extern "C" fn PyMem_SetupDebugHooks() {
 /// // SAFETY: fdopen(1) is stdout, open and writable.
 /// let out = unsafe { libc::fdopen(1, c"w".as_ptr()) };
 /// // SAFETY: `out` is an open FILE *.
-/// assert_eq!(unsafe { objimpl_core::capi::_PyObject_DebugMallocStats(out) }, 1);
+/// assert_eq!(unsafe { objimpl::capi::_PyObject_DebugMallocStats(out) }, 1);
 /// ```
 pub unsafe extern "C" fn _PyObject_DebugMallocStats(out: *mut libc::FILE) -> c_int {
     let mut text = Vec::new();

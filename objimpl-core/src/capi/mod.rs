@@ -34,7 +34,7 @@
 //! [`_Py_Dealloc`] at zero, as CPython 3.11's does, not `tp_dealloc`.
 //!
 //! ```
-//! use objimpl_core::capi::{PyObject_Free, PyObject_Malloc};
+//! use objimpl::capi::{PyObject_Free, PyObject_Malloc};
 //! let p = PyObject_Malloc(64);
 //! assert!(!p.is_null());
 //! // SAFETY: `p` came from `PyObject_Malloc` and is freed once.

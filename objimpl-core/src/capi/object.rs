@@ -18,8 +18,13 @@ use crate::{PyObject, PyVarObject, TypeObject};
 /// - `tp` points at a type object that outlives the object.
 ///
 /// ```
-/// use objimpl_core::capi::PyObject_Init;
-/// # use objimpl_core::{PyObjectType, __doc::Unit};
+/// use objimpl::capi::PyObject_Init;
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(basic)]
+/// #[derive(Debug)]
+/// pub struct Unit {}
+///
 /// // SAFETY: NULL in is allowed: NULL out.
 /// let op = unsafe { PyObject_Init(std::ptr::null_mut(), Unit::TYPE) };
 /// assert!(op.is_null());
@@ -46,8 +51,14 @@ pub unsafe extern "C" fn PyObject_Init(op: *mut PyObject, tp: *const TypeObject)
 /// - `n >= 0`.
 ///
 /// ```
-/// use objimpl_core::capi::PyObject_InitVar;
-/// # use objimpl_core::{PyObjectType, __doc::Bytes};
+/// use objimpl::capi::PyObject_InitVar;
+/// use objimpl::prelude::*;
+///
+/// /// CPython's `bytes`: the bytes are the items.
+/// #[pyobject(basic, item = u8, name = "bytes")]
+/// #[derive(Debug)]
+/// pub struct Bytes { pub hash: isize }
+///
 /// // SAFETY: NULL in is allowed: NULL out.
 /// let op = unsafe { PyObject_InitVar(std::ptr::null_mut(), Bytes::TYPE, 3) };
 /// assert!(op.is_null());
@@ -77,8 +88,13 @@ pub unsafe extern "C" fn PyObject_InitVar(
 /// - `tp` points at a type object that outlives every object made with it.
 ///
 /// ```
-/// use objimpl_core::capi::{PyObject_Free, _PyObject_New};
-/// # use objimpl_core::{PyObjectType, __doc::Unit};
+/// use objimpl::capi::{PyObject_Free, _PyObject_New};
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(basic)]
+/// #[derive(Debug)]
+/// pub struct Unit {}
+///
 /// // SAFETY: Unit::TYPE is a static.
 /// let op = unsafe { _PyObject_New(Unit::TYPE) };
 /// // SAFETY: the header was initialised.
@@ -105,8 +121,14 @@ pub unsafe extern "C" fn _PyObject_New(tp: *const TypeObject) -> *mut PyObject {
 /// - `tp` points at a type object that outlives every object made with it.
 ///
 /// ```
-/// use objimpl_core::capi::{PyObject_Free, _PyObject_NewVar};
-/// # use objimpl_core::{PyObjectType, __doc::Bytes};
+/// use objimpl::capi::{PyObject_Free, _PyObject_NewVar};
+/// use objimpl::prelude::*;
+///
+/// /// CPython's `bytes`: the bytes are the items.
+/// #[pyobject(basic, item = u8, name = "bytes")]
+/// #[derive(Debug)]
+/// pub struct Bytes { pub hash: isize }
+///
 /// // SAFETY: Bytes::TYPE is a static.
 /// assert!(unsafe { _PyObject_NewVar(Bytes::TYPE, -1) }.is_null());
 /// // SAFETY: Bytes::TYPE is a static.
@@ -137,8 +159,13 @@ pub unsafe extern "C" fn _PyObject_NewVar(tp: *const TypeObject, n: isize) -> *m
 ///   by this thread alone.
 ///
 /// ```
-/// use objimpl_core::capi::{Py_DecRef, Py_IncRef, _PyObject_New};
-/// # use objimpl_core::{PyObjectType, __doc::Unit};
+/// use objimpl::capi::{Py_DecRef, Py_IncRef, _PyObject_New};
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(basic)]
+/// #[derive(Debug)]
+/// pub struct Unit {}
+///
 /// // SAFETY: Unit::TYPE is a static.
 /// let op = unsafe { _PyObject_New(Unit::TYPE) };
 /// // SAFETY: `op` is live and ours.
@@ -166,7 +193,7 @@ pub unsafe extern "C" fn Py_IncRef(op: *mut PyObject) {
 ///
 /// ```
 /// // SAFETY: NULL does nothing.
-/// unsafe { objimpl_core::capi::Py_DecRef(std::ptr::null_mut()) };
+/// unsafe { objimpl::capi::Py_DecRef(std::ptr::null_mut()) };
 /// ```
 pub unsafe extern "C" fn Py_DecRef(op: *mut PyObject) {
     if let Some(op) = NonNull::new(op) {
@@ -190,8 +217,13 @@ pub unsafe extern "C" fn Py_DecRef(op: *mut PyObject) {
 ///   used by this thread alone; its type's `tp_dealloc` destroys it.
 ///
 /// ```
-/// use objimpl_core::capi::{_Py_Dealloc, _PyObject_New};
-/// # use objimpl_core::{PyObjectType, __doc::Unit};
+/// use objimpl::capi::{_Py_Dealloc, _PyObject_New};
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(basic)]
+/// #[derive(Debug)]
+/// pub struct Unit {}
+///
 /// // SAFETY: Unit::TYPE is a static.
 /// let op = unsafe { _PyObject_New(Unit::TYPE) };
 /// // SAFETY: `op` is live and ours; `Py_DECREF` as the header has it.

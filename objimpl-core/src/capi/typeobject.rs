@@ -35,9 +35,14 @@ use crate::{AllocFunc, FreeFunc, PyObject, PyVarObject, TypeObject};
 ///   that no other thread reads or writes during the call.
 ///
 /// ```
-/// use objimpl_core::PyObjectType;
-/// use objimpl_core::capi::{PyErr_Clear, PyErr_Occurred, PyExc_SystemError, PyType_Ready};
-/// # use objimpl_core::__doc::Unit;
+/// use objimpl::PyObjectType;
+/// use objimpl::capi::{PyErr_Clear, PyErr_Occurred, PyExc_SystemError, PyType_Ready};
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(basic)]
+/// #[derive(Debug)]
+/// pub struct Unit {}
+///
 /// // SAFETY: null is refused.
 /// assert_eq!(unsafe { PyType_Ready(std::ptr::null_mut()) }, -1);
 /// assert_eq!(PyErr_Occurred(), PyExc_SystemError.0);
@@ -274,13 +279,19 @@ unsafe fn free_by_type(op: *mut PyObject) {
 ///   type's `tp_traverse` may run on the object (all zero) from now on.
 ///
 /// ```
-/// use objimpl_core::capi::{PyObject_Free, PyType_GenericAlloc};
-/// # use objimpl_core::{PyObjectType, __doc::Bytes};
+/// use objimpl::capi::{PyObject_Free, PyType_GenericAlloc};
+/// use objimpl::prelude::*;
+///
+/// /// CPython's `bytes`: the bytes are the items.
+/// #[pyobject(basic, item = u8, name = "bytes")]
+/// #[derive(Debug)]
+/// pub struct Bytes { pub hash: isize }
+///
 /// // SAFETY: a static type object.
 /// let op = unsafe { PyType_GenericAlloc(Bytes::TYPE as *const _ as *mut _, 3) };
 /// // SAFETY: a fresh object of 3 items, zeroed, freed once.
 /// unsafe {
-///     assert_eq!((*op.cast::<objimpl_core::PyVarObject>()).ob_size, 3);
+///     assert_eq!((*op.cast::<objimpl::PyVarObject>()).ob_size, 3);
 ///     assert_eq!(*op.cast::<u8>().add(32), 0);
 ///     PyObject_Free(op.cast());
 /// }

@@ -11,7 +11,16 @@
 //!
 //! ```
 //! use std::cell::RefCell;
-//! use objimpl_core::{Py, gc, __doc::GcNode};
+//! use objimpl::prelude::*;
+//!
+//! /// A node of a graph whose edges may form cycles.
+//! #[pyobject(gc, new = make)]
+//! #[derive(Debug)]
+//! pub struct GcNode { pub name: &'static str, pub edges: std::cell::RefCell<Vec<Py<GcNode>>> }
+//! impl GcNode {
+//!     pub fn new(name: &'static str) -> GcNode { GcNode { name, edges: Default::default() } }
+//! }
+//!
 //!
 //! let a = Py::new(GcNode::new("a"))?;
 //! let b = Py::new(GcNode::new("b"))?;
@@ -19,7 +28,7 @@
 //! b.edges.borrow_mut().push(a.clone()); // a <-> b
 //! drop((a, b));                          // both counts stay at 1
 //! assert_eq!(gc::collect(), 2);          // found, dropped and freed
-//! # Ok::<(), objimpl_core::MemoryError>(())
+//! # Ok::<(), objimpl::MemoryError>(())
 //! ```
 //!
 //! # As CPython does it
@@ -82,6 +91,9 @@ pub use module::{
     get_referents, get_stats, get_threshold, is_enabled, is_finalized, is_tracked, set_threshold,
     unfreeze,
 };
+/// Derives [`Traverse`](trait@Traverse) field by field, with no `unsafe`
+/// (see [the trait](trait@Traverse)).
+pub use objimpl_macros::Traverse;
 pub use state::GenerationStats;
 pub use traverse::{Traverse, Visit};
 pub use unraisable::{Unraisable, UnraisableHook, set_unraisable_hook};

@@ -16,13 +16,22 @@ use crate::{PyAny, PyObject};
 /// unraisable hook ([`set_unraisable_hook`](super::set_unraisable_hook)).
 ///
 /// ```
-/// # use objimpl_core::{Py, gc, __doc::GcNode};
+/// use objimpl::prelude::*;
+///
+/// /// A node of a graph whose edges may form cycles.
+/// #[pyobject(gc, new = make)]
+/// #[derive(Debug)]
+/// pub struct GcNode { pub name: &'static str, pub edges: std::cell::RefCell<Vec<Py<GcNode>>> }
+/// impl GcNode {
+///     pub fn new(name: &'static str) -> GcNode { GcNode { name, edges: Default::default() } }
+/// }
+///
 /// let a = Py::new(GcNode::new("self-loop"))?;
 /// a.edges.borrow_mut().push(a.clone());
 /// drop(a);
 /// assert_eq!(gc::collect(), 1);
 /// assert_eq!(gc::collect(), 0);
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 pub fn collect() -> usize {
     GcState::with(|state| state.collect(GENERATIONS - 1))
@@ -33,7 +42,7 @@ pub fn collect() -> usize {
 /// `generation` is not 0, 1 or 2.
 ///
 /// ```
-/// # use objimpl_core::gc;
+/// # use objimpl::gc;
 /// assert_eq!(gc::collect_generation(0), Some(0));
 /// assert_eq!(gc::collect_generation(3), None);
 /// ```
@@ -47,8 +56,8 @@ pub fn collect_generation(generation: usize) -> Option<usize> {
 /// `gc.enable()`: turns automatic collection on (the default).
 ///
 /// ```
-/// objimpl_core::gc::enable();
-/// assert!(objimpl_core::gc::is_enabled());
+/// objimpl::gc::enable();
+/// assert!(objimpl::gc::is_enabled());
 /// ```
 pub fn enable() {
     GcState::with(|state| state.enabled.set(true));
@@ -57,7 +66,7 @@ pub fn enable() {
 /// `gc.disable()`: turns automatic collection off; [`collect`] still works.
 ///
 /// ```
-/// use objimpl_core::gc;
+/// use objimpl::gc;
 /// gc::disable();
 /// assert!(!gc::is_enabled());
 /// gc::enable();
@@ -69,7 +78,7 @@ pub fn disable() {
 /// `gc.isenabled()`.
 ///
 /// ```
-/// assert!(objimpl_core::gc::is_enabled());
+/// assert!(objimpl::gc::is_enabled());
 /// ```
 pub fn is_enabled() -> bool {
     GcState::with(|state| state.enabled.get())
@@ -80,12 +89,21 @@ pub fn is_enabled() -> bool {
 /// the next younger generation since their own last.
 ///
 /// ```
-/// # use objimpl_core::{Py, gc, __doc::GcNode};
+/// use objimpl::prelude::*;
+///
+/// /// A node of a graph whose edges may form cycles.
+/// #[pyobject(gc, new = make)]
+/// #[derive(Debug)]
+/// pub struct GcNode { pub name: &'static str, pub edges: std::cell::RefCell<Vec<Py<GcNode>>> }
+/// impl GcNode {
+///     pub fn new(name: &'static str) -> GcNode { GcNode { name, edges: Default::default() } }
+/// }
+///
 /// gc::collect();
 /// let before = gc::get_count()[0];
 /// let node = Py::new(GcNode::new("n"))?;
 /// assert_eq!(gc::get_count()[0], before + 1);
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 pub fn get_count() -> [usize; 3] {
     GcState::with(|state| state.generations.each_ref().map(|g| g.count.get()))
@@ -96,7 +114,7 @@ pub fn get_count() -> [usize; 3] {
 /// collection off, as in CPython.
 ///
 /// ```
-/// use objimpl_core::gc;
+/// use objimpl::gc;
 /// let old = gc::get_threshold();
 /// gc::set_threshold([1000, 20, 20]);
 /// assert_eq!(gc::get_threshold(), [1000, 20, 20]);
@@ -113,7 +131,7 @@ pub fn set_threshold(thresholds: [usize; 3]) {
 /// `gc.get_threshold()`: `[700, 10, 10]` unless changed.
 ///
 /// ```
-/// assert_eq!(objimpl_core::gc::get_threshold(), [700, 10, 10]);
+/// assert_eq!(objimpl::gc::get_threshold(), [700, 10, 10]);
 /// ```
 pub fn get_threshold() -> [usize; 3] {
     GcState::with(|state| state.generations.each_ref().map(|g| g.threshold.get()))
@@ -123,7 +141,7 @@ pub fn get_threshold() -> [usize; 3] {
 /// uncollectable objects, since the thread started.
 ///
 /// ```
-/// # use objimpl_core::gc;
+/// # use objimpl::gc;
 /// let before = gc::get_stats()[2].collections;
 /// gc::collect();
 /// assert_eq!(gc::get_stats()[2].collections, before + 1);
@@ -137,7 +155,16 @@ pub fn get_stats() -> [GenerationStats; 3] {
 /// collections would otherwise touch and copy every page).
 ///
 /// ```
-/// # use objimpl_core::{Py, gc, __doc::GcNode};
+/// use objimpl::prelude::*;
+///
+/// /// A node of a graph whose edges may form cycles.
+/// #[pyobject(gc, new = make)]
+/// #[derive(Debug)]
+/// pub struct GcNode { pub name: &'static str, pub edges: std::cell::RefCell<Vec<Py<GcNode>>> }
+/// impl GcNode {
+///     pub fn new(name: &'static str) -> GcNode { GcNode { name, edges: Default::default() } }
+/// }
+///
 /// let a = Py::new(GcNode::new("kept"))?;
 /// a.edges.borrow_mut().push(a.clone());
 /// gc::freeze();
@@ -145,7 +172,7 @@ pub fn get_stats() -> [GenerationStats; 3] {
 /// assert_eq!(gc::collect(), 0); // frozen: not looked at
 /// gc::unfreeze();
 /// assert_eq!(gc::collect(), 1);
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 pub fn freeze() {
     GcState::with(GcState::freeze);
@@ -154,8 +181,8 @@ pub fn freeze() {
 /// `gc.unfreeze()`: moves the permanent generation back into the oldest.
 ///
 /// ```
-/// objimpl_core::gc::unfreeze();
-/// assert_eq!(objimpl_core::gc::get_freeze_count(), 0);
+/// objimpl::gc::unfreeze();
+/// assert_eq!(objimpl::gc::get_freeze_count(), 0);
 /// ```
 pub fn unfreeze() {
     GcState::with(GcState::unfreeze);
@@ -164,7 +191,7 @@ pub fn unfreeze() {
 /// `gc.get_freeze_count()`: the number of objects in the permanent generation.
 ///
 /// ```
-/// assert_eq!(objimpl_core::gc::get_freeze_count(), 0);
+/// assert_eq!(objimpl::gc::get_freeze_count(), 0);
 /// ```
 pub fn get_freeze_count() -> usize {
     GcState::with(GcState::freeze_count)
@@ -174,12 +201,24 @@ pub fn get_freeze_count() -> usize {
 /// collector. `basic` objects never are.
 ///
 /// ```
-/// # use objimpl_core::{Py, PyAny, gc, __doc::{GcNode, Unit}};
+/// use objimpl::prelude::*;
+///
+/// /// A node of a graph whose edges may form cycles.
+/// #[pyobject(gc, new = make)]
+/// #[derive(Debug)]
+/// pub struct GcNode { pub name: &'static str, pub edges: std::cell::RefCell<Vec<Py<GcNode>>> }
+/// impl GcNode {
+///     pub fn new(name: &'static str) -> GcNode { GcNode { name, edges: Default::default() } }
+/// }
+/// #[pyobject(basic)]
+/// #[derive(Debug)]
+/// pub struct Unit {}
+///
 /// let node = Py::new(GcNode::new("n"))?;
 /// let unit = Py::new(Unit {})?;
 /// assert!(gc::is_tracked(node.as_any()));
 /// assert!(!gc::is_tracked(unit.as_any()));
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 pub fn is_tracked(obj: &PyAny) -> bool {
     // SAFETY: `obj` keeps a live object of this thread; a `gc` one has a header.
@@ -191,10 +230,19 @@ pub fn is_tracked(obj: &PyAny) -> bool {
 /// cycle's member after another was destroyed).
 ///
 /// ```
-/// # use objimpl_core::{Py, gc, __doc::GcNode};
+/// use objimpl::prelude::*;
+///
+/// /// A node of a graph whose edges may form cycles.
+/// #[pyobject(gc, new = make)]
+/// #[derive(Debug)]
+/// pub struct GcNode { pub name: &'static str, pub edges: std::cell::RefCell<Vec<Py<GcNode>>> }
+/// impl GcNode {
+///     pub fn new(name: &'static str) -> GcNode { GcNode { name, edges: Default::default() } }
+/// }
+///
 /// let node = Py::new(GcNode::new("n"))?;
 /// assert!(!gc::is_finalized(node.as_any()));
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 pub fn is_finalized(obj: &PyAny) -> bool {
     // SAFETY: as in `is_tracked`.
@@ -205,12 +253,21 @@ pub fn is_finalized(obj: &PyAny) -> bool {
 /// `gc` referents; empty for a `basic` object, which has no traversal).
 ///
 /// ```
-/// # use objimpl_core::{Py, PyAny, gc, __doc::GcNode};
+/// use objimpl::prelude::*;
+///
+/// /// A node of a graph whose edges may form cycles.
+/// #[pyobject(gc, new = make)]
+/// #[derive(Debug)]
+/// pub struct GcNode { pub name: &'static str, pub edges: std::cell::RefCell<Vec<Py<GcNode>>> }
+/// impl GcNode {
+///     pub fn new(name: &'static str) -> GcNode { GcNode { name, edges: Default::default() } }
+/// }
+///
 /// let a = Py::new(GcNode::new("a"))?;
 /// let b = Py::new(GcNode::new("b"))?;
 /// a.edges.borrow_mut().push(b.clone());
 /// assert_eq!(gc::get_referents(a.as_any()), vec![PyAny::from(b)]);
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 pub fn get_referents(obj: &PyAny) -> Vec<PyAny> {
     unsafe extern "C" fn push(op: *mut PyObject, out: *mut c_void) -> c_int {

@@ -9,7 +9,7 @@ use crate::PyObject;
 /// The statistics of one generation (one entry of Python's `gc.get_stats()`).
 ///
 /// ```
-/// let [young, _, _] = objimpl_core::gc::get_stats();
+/// let [young, _, _] = objimpl::gc::get_stats();
 /// assert_eq!(young.uncollectable, 0);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

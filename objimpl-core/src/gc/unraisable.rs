@@ -15,7 +15,7 @@ use std::sync::RwLock;
 /// [`set_unraisable_hook`] (CPython's `UnraisableHookArgs`).
 ///
 /// ```
-/// # use objimpl_core::gc::Unraisable;
+/// # use objimpl::gc::Unraisable;
 /// fn log(u: &Unraisable<'_>) {
 ///     eprintln!("in {} of '{}': {}", u.what(), u.type_name(), u.message().unwrap_or("?"));
 /// }

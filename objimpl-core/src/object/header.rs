@@ -8,7 +8,7 @@ use super::TypeObject;
 /// `#[repr(C)]` with CPython's field order: 16 bytes on 64-bit targets.
 ///
 /// ```
-/// assert_eq!(size_of::<objimpl_core::PyObject>(), 2 * size_of::<usize>());
+/// assert_eq!(size_of::<objimpl::PyObject>(), 2 * size_of::<usize>());
 /// ```
 #[repr(C)]
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub struct PyObject {
 /// `#[repr(C)]` with CPython's field order: 24 bytes on 64-bit targets.
 ///
 /// ```
-/// assert_eq!(size_of::<objimpl_core::PyVarObject>(), 3 * size_of::<usize>());
+/// assert_eq!(size_of::<objimpl::PyVarObject>(), 3 * size_of::<usize>());
 /// ```
 #[repr(C)]
 #[derive(Debug)]
@@ -59,7 +59,7 @@ mod sealed {
 /// and [`PyVarObject`] (`PyObject_VAR_HEAD`, objects with items). Sealed.
 ///
 /// ```
-/// use objimpl_core::{ObjectHeader, PyObject, PyVarObject};
+/// use objimpl::{ObjectHeader, PyObject, PyVarObject};
 /// assert!(!PyObject::IS_VAR);
 /// assert!(PyVarObject::IS_VAR);
 /// ```

@@ -31,11 +31,11 @@ pub type Inquiry = unsafe extern "C-unwind" fn(op: *mut PyObject) -> c_int;
 /// [`capi`](crate::capi)).
 ///
 /// ```
-/// use objimpl_core::{Destructor, PyObject};
+/// use objimpl::{Destructor, PyObject};
 /// // A destructor for objects that own nothing: just return the memory.
 /// unsafe extern "C-unwind" fn free_only(op: *mut PyObject) {
 ///     // SAFETY: `tp_dealloc` is called once, with an object from `object_malloc`.
-///     unsafe { objimpl_core::alloc::object_free(op.cast()) }
+///     unsafe { objimpl::alloc::object_free(op.cast()) }
 /// }
 /// let dealloc: Destructor = free_only;
 /// ```
@@ -44,8 +44,8 @@ pub type Destructor = unsafe extern "C-unwind" fn(op: *mut PyObject);
 /// `freefunc`: the type's `tp_free`, which returns an object's memory to its allocator.
 ///
 /// ```
-/// use objimpl_core::FreeFunc;
-/// let free: FreeFunc = objimpl_core::capi::PyObject_Free;
+/// use objimpl::FreeFunc;
+/// let free: FreeFunc = objimpl::capi::PyObject_Free;
 /// ```
 pub type FreeFunc = unsafe extern "C" fn(p: *mut c_void);
 
@@ -79,7 +79,7 @@ pub type NewFunc = unsafe extern "C" fn(
 /// never touched, and type identity is address identity.
 ///
 /// ```
-/// use objimpl_core::{PyObject, PyObjectType, TypeObject};
+/// use objimpl::{PyObject, PyObjectType, TypeObject};
 ///
 /// struct Point { x: f64, y: f64 }
 /// static POINT_TYPE: TypeObject = TypeObject::new::<Point>(c"Point");
@@ -305,7 +305,7 @@ impl TypeObject {
     /// reads as `"<non-UTF-8 type name>"`.
     ///
     /// ```
-    /// # use objimpl_core::{PyObject, PyObjectType, TypeObject};
+    /// # use objimpl::{PyObject, PyObjectType, TypeObject};
     /// # struct Unit;
     /// static UNIT_TYPE: TypeObject = TypeObject::new::<Unit>(c"my.Unit");
     /// assert_eq!(UNIT_TYPE.name(), "my.Unit");
@@ -325,7 +325,7 @@ impl TypeObject {
     /// `tp_basicsize`: the size of an object with no items (`_PyObject_SIZE`).
     ///
     /// ```
-    /// # use objimpl_core::{PyObject, PyObjectType, TypeObject};
+    /// # use objimpl::{PyObject, PyObjectType, TypeObject};
     /// struct Float(f64);
     /// static FLOAT_TYPE: TypeObject = TypeObject::new::<Float>(c"float");
     /// assert_eq!(FLOAT_TYPE.basicsize(), 24); // as CPython's float.__basicsize__
@@ -341,7 +341,7 @@ impl TypeObject {
     /// `tp_itemsize`: the size of one item of a var-size object, 0 for a fixed-size one.
     ///
     /// ```
-    /// # use objimpl_core::{PyVarObject, PyObjectType, TypeObject};
+    /// # use objimpl::{PyVarObject, PyObjectType, TypeObject};
     /// struct Long;
     /// static LONG_TYPE: TypeObject = TypeObject::new::<Long>(c"int");
     /// assert_eq!(LONG_TYPE.itemsize(), 4); // 30-bit digits in u32s, as CPython's int
@@ -361,7 +361,7 @@ impl TypeObject {
     /// in Rust, and knows where its objects' `WeakList` is.
     ///
     /// ```
-    /// # use objimpl_core::{PyObject, PyObjectType, TypeObject};
+    /// # use objimpl::{PyObject, PyObjectType, TypeObject};
     /// # struct Unit;
     /// static UNIT_TYPE: TypeObject = TypeObject::new::<Unit>(c"Unit");
     /// assert_eq!(UNIT_TYPE.flags(), 1 << 12 | 1 << 2);
@@ -386,8 +386,20 @@ impl TypeObject {
     /// header and are tracked by the cycle collector.
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::{GcNode, Unit}};
-    /// # use objimpl_core::PyObjectType;
+    /// use objimpl::prelude::*;
+    ///
+    /// /// A node of a graph whose edges may form cycles.
+    /// #[pyobject(gc, new = make)]
+    /// #[derive(Debug)]
+    /// pub struct GcNode { pub name: &'static str, pub edges: std::cell::RefCell<Vec<Py<GcNode>>> }
+    /// impl GcNode {
+    ///     pub fn new(name: &'static str) -> GcNode { GcNode { name, edges: Default::default() } }
+    /// }
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
+    /// # use objimpl::PyObjectType;
     /// assert!(GcNode::TYPE.is_gc() && !Unit::TYPE.is_gc());
     /// ```
     #[inline]

@@ -10,7 +10,7 @@ use crate::object::{PyObject, TypeObject, decref, incref, refcnt};
 /// An owned strong reference to an object of any type.
 ///
 /// ```
-/// use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
+/// use objimpl::{Py, PyAny, PyObject, PyObjectType, TypeObject};
 ///
 /// struct Unit;
 /// static UNIT_TYPE: TypeObject = TypeObject::new::<Unit>(c"Unit");
@@ -24,7 +24,7 @@ use crate::object::{PyObject, TypeObject, decref, incref, refcnt};
 /// let any = PyAny::from(Py::new(Unit {})?);
 /// assert_eq!(any.type_object().name(), "Unit");
 /// let unit: Py<Unit> = any.downcast().unwrap_or_else(|_| unreachable!());
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 // `transparent`, as `Py<T>` is: a `&Py<T>` is a `&PyAny` of a known type.
 #[repr(transparent)]
@@ -36,11 +36,16 @@ impl PyAny {
     /// The object's type (`Py_TYPE`).
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Unit;
+    /// # use objimpl::PyObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let any = PyAny::from(Py::new(Unit {})?);
     /// assert!(std::ptr::eq(any.type_object(), Unit::TYPE));
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn type_object(&self) -> &'static TypeObject {
@@ -52,12 +57,17 @@ impl PyAny {
     /// The reference count (`Py_REFCNT`).
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Unit;
+    /// # use objimpl::PyObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let any = PyAny::from(Py::new(Unit {})?);
     /// let other = any.clone();
     /// assert_eq!(any.refcnt(), 2);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn refcnt(&self) -> isize {
@@ -68,12 +78,17 @@ impl PyAny {
     /// The object's address, without giving up the reference.
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Unit;
+    /// # use objimpl::PyObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let p = Py::new(Unit {})?;
     /// let addr = p.as_ptr();
     /// assert_eq!(PyAny::from(p).as_ptr(), addr);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn as_ptr(&self) -> *mut PyObject {
@@ -83,12 +98,20 @@ impl PyAny {
     /// The typed reference, if the object's type is `T::TYPE`; else `self` back.
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::{Unit, Other};
+    /// # use objimpl::PyObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Other {}
+    ///
     /// let any = PyAny::from(Py::new(Unit {})?);
     /// let any = any.downcast::<Other>().unwrap_err(); // wrong type: handed back
     /// assert!(any.downcast::<Unit>().is_ok());
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn downcast<T: PyObjectType>(self) -> Result<Py<T>, PyAny> {
@@ -104,10 +127,18 @@ impl PyAny {
     /// Whether the object is of type `T` (its `ob_type` is `T::TYPE`).
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyAny, __doc::{Unit, Other}};
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Other {}
+    ///
     /// let any = PyAny::from(Py::new(Unit {})?);
     /// assert!(any.is_instance::<Unit>() && !any.is_instance::<Other>());
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn is_instance<T: PyObjectType>(&self) -> bool {
@@ -118,11 +149,19 @@ impl PyAny {
     /// kept either way.
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyAny, __doc::{Counter, Unit}};
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Counter { pub n: u32 }
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let any = PyAny::from(Py::new(Counter { n: 5 })?);
     /// assert_eq!(any.downcast_ref::<Counter>().map(|c| c.n), Some(5));
     /// assert!(any.downcast_ref::<Unit>().is_none());
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn downcast_ref<T: PyObjectType>(&self) -> Option<&Py<T>> {
@@ -135,12 +174,17 @@ impl PyAny {
     /// Gives up ownership without decrementing (see [`from_raw`](Self::from_raw)).
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Unit;
+    /// # use objimpl::PyObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let raw = PyAny::into_raw(PyAny::from(Py::new(Unit {})?));
     /// // SAFETY: `raw` owns the reference `into_raw` gave up.
     /// drop(unsafe { PyAny::from_raw(raw) });
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn into_raw(this: Self) -> *mut PyObject {
@@ -157,13 +201,18 @@ impl PyAny {
     /// - the caller owns one strong reference to it, which passes to the result.
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyAny, PyObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Unit;
+    /// # use objimpl::PyObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let raw = Py::into_raw(Py::new(Unit {})?);
     /// // SAFETY: `raw` owns the reference `into_raw` gave up.
     /// let any = unsafe { PyAny::from_raw(raw) };
     /// assert_eq!(any.type_object().name(), "Unit");
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub unsafe fn from_raw(ptr: *mut PyObject) -> PyAny {
@@ -179,11 +228,16 @@ impl<T: PyObjectType> Py<T> {
     /// lookup, or code that takes objects of any type.
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyAny, __doc::Unit};
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let a = Py::new(Unit {})?;
     /// let any: &PyAny = a.as_any();
     /// assert_eq!(any.type_object().name(), "Unit");
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn as_any(&self) -> &PyAny {
@@ -226,11 +280,16 @@ impl Drop for PyAny {
 /// equal when they are the same object.
 ///
 /// ```
-/// # use objimpl_core::{Py, PyAny, __doc::Unit};
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(basic)]
+/// #[derive(Debug)]
+/// pub struct Unit {}
+///
 /// let a = PyAny::from(Py::new(Unit {})?);
 /// let b = PyAny::from(Py::new(Unit {})?);
 /// assert!(a == a.clone() && a != b);
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 impl PartialEq for PyAny {
     #[inline]
@@ -245,13 +304,18 @@ impl Eq for PyAny {}
 /// `HashSet<PyAny>` is a set of distinct objects.
 ///
 /// ```
-/// # use objimpl_core::{Py, PyAny, __doc::Unit};
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(basic)]
+/// #[derive(Debug)]
+/// pub struct Unit {}
+///
 /// use std::collections::HashSet;
 /// let a = Py::new(Unit {})?;
 /// let set: HashSet<PyAny> = [PyAny::from(a.clone()), PyAny::from(a.clone())].into();
 /// assert_eq!(set.len(), 1);
 /// assert!(set.contains(a.as_any()));
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 impl core::hash::Hash for PyAny {
     #[inline]

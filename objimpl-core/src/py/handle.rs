@@ -23,7 +23,7 @@ use crate::{MemoryError, init};
 /// nor `Sync`.
 ///
 /// ```
-/// use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+/// use objimpl::{Py, PyObject, PyObjectType, TypeObject};
 ///
 /// struct Point { x: f64, y: f64 }
 /// static POINT_TYPE: TypeObject = TypeObject::new::<Point>(c"Point");
@@ -39,7 +39,7 @@ use crate::{MemoryError, init};
 /// assert_eq!(p.refcnt(), 2);
 /// assert_eq!(q.x + q.y, 3.0);
 /// assert_eq!(p.type_object().name(), "Point");
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 #[repr(transparent)]
 pub struct Py<T: PyObjectType> {
@@ -66,11 +66,16 @@ impl<T: PyObjectType> Py<T> {
     /// not out of here.
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Point;
+    /// # use objimpl::PyObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Point { pub x: f64, pub y: f64 }
+    ///
     /// let p = Py::new(Point { x: 1.0, y: 2.0 })?;
     /// assert_eq!(p.refcnt(), 1);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline(always)]
     pub fn new(value: T) -> Result<Py<T>, MemoryError> {
@@ -143,10 +148,19 @@ impl<T: PyObjectType> Py<T> {
     /// `Drop` kept, can see `None`.
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::GcNode};
+    /// use objimpl::prelude::*;
+    ///
+    /// /// A node of a graph whose edges may form cycles.
+    /// #[pyobject(gc, new = make)]
+    /// #[derive(Debug)]
+    /// pub struct GcNode { pub name: &'static str, pub edges: std::cell::RefCell<Vec<Py<GcNode>>> }
+    /// impl GcNode {
+    ///     pub fn new(name: &'static str) -> GcNode { GcNode { name, edges: Default::default() } }
+    /// }
+    ///
     /// let node = Py::new(GcNode::new("n"))?;
     /// assert_eq!(node.try_get().map(|n| n.name), Some("n"));
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn try_get(&self) -> Option<&T> {
@@ -167,14 +181,19 @@ impl<T: PyObjectType> Py<T> {
     /// The reference count (`Py_REFCNT`).
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Unit;
+    /// # use objimpl::PyObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let a = Py::new(Unit {})?;
     /// let b = a.clone();
     /// assert_eq!(a.refcnt(), 2);
     /// drop(b);
     /// assert_eq!(a.refcnt(), 1);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn refcnt(&self) -> isize {
@@ -185,11 +204,16 @@ impl<T: PyObjectType> Py<T> {
     /// The type object (`Py_TYPE`): always `T::TYPE`.
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Unit;
+    /// # use objimpl::PyObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let a = Py::new(Unit {})?;
     /// assert!(std::ptr::eq(a.type_object(), Unit::TYPE));
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn type_object(&self) -> &'static TypeObject {
@@ -199,11 +223,16 @@ impl<T: PyObjectType> Py<T> {
     /// The object's address, without giving up the reference.
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Unit;
+    /// # use objimpl::PyObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let a = Py::new(Unit {})?;
     /// assert_eq!(a.as_ptr() as usize % 16, 0);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn as_ptr(&self) -> *mut PyObject {
@@ -218,13 +247,18 @@ impl<T: PyObjectType> Py<T> {
     /// `gc` object through `Cell` or `RefCell` fields).
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Counter};
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Counter { pub n: u32 }
+    ///
     /// let mut c = Py::new(Counter { n: 0 })?;
     /// c.get_mut().unwrap().n += 1;
     /// let shared = c.clone();
     /// assert!(c.get_mut().is_none());
     /// assert_eq!(shared.n, 1);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn get_mut(&mut self) -> Option<&mut T>
@@ -259,11 +293,16 @@ impl<T: PyObjectType> Py<T> {
     /// as `Rc::ptr_eq`.
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Unit};
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let a = Py::new(Unit {})?;
     /// let b = Py::new(Unit {})?;
     /// assert!(Py::ptr_eq(&a, &a.clone()) && !Py::ptr_eq(&a, &b));
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn ptr_eq(this: &Self, other: &Self) -> bool {
@@ -279,13 +318,18 @@ impl<T: PyObjectType> Py<T> {
     /// `this`, if other references exist.
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Counter};
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Counter { pub n: u32 }
+    ///
     /// let c = Py::new(Counter { n: 7 })?;
     /// let shared = c.clone();
     /// let c = Py::try_unwrap(c).unwrap_err(); // shared: handed back
     /// drop(shared);
     /// assert_eq!(Py::try_unwrap(c).ok().map(|c| c.n), Some(7));
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     pub fn try_unwrap(this: Self) -> Result<T, Self> {
         if this.refcnt() != 1 || this.is_unreadable() {
@@ -312,9 +356,14 @@ impl<T: PyObjectType> Py<T> {
     /// otherwise the reference is dropped and `None` returned.
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Counter};
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Counter { pub n: u32 }
+    ///
     /// assert_eq!(Py::into_inner(Py::new(Counter { n: 3 })?).map(|c| c.n), Some(3));
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     pub fn into_inner(this: Self) -> Option<T> {
         Py::try_unwrap(this).ok()
@@ -324,13 +373,18 @@ impl<T: PyObjectType> Py<T> {
     /// reference (see [`from_raw`](Self::from_raw)).
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Unit;
+    /// # use objimpl::PyObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let raw = Py::into_raw(Py::new(Unit {})?);
     /// // SAFETY: `raw` owns the reference `into_raw` gave up, and is a Unit object.
     /// let back: Py<Unit> = unsafe { Py::from_raw(raw) };
     /// assert_eq!(back.refcnt(), 1);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn into_raw(this: Self) -> *mut PyObject {
@@ -347,12 +401,17 @@ impl<T: PyObjectType> Py<T> {
     /// - the caller owns one strong reference to it, which passes to the result.
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Unit;
+    /// # use objimpl::PyObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let raw = Py::into_raw(Py::new(Unit {})?);
     /// // SAFETY: `raw` owns the reference `into_raw` gave up, and is a Unit object.
     /// drop(unsafe { Py::<Unit>::from_raw(raw) });
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub unsafe fn from_raw(ptr: *mut PyObject) -> Py<T> {
@@ -429,12 +488,18 @@ const DEBUG_ITEMS: usize = 32;
 /// and how many more).
 ///
 /// ```
-/// # use objimpl_core::{Py, __doc::Long};
+/// use objimpl::prelude::*;
+///
+/// /// CPython's `int`: 30-bit digits are the items.
+/// #[pyobject(basic, item = u32, name = "int")]
+/// #[derive(Debug)]
+/// pub struct Long { pub sign: i8 }
+///
 /// let n = Py::new_var(Long { sign: 1 }, 0..40u32)?;
 /// let text = format!("{n:?}");
 /// assert!(text.starts_with("Long { sign: 1 } [0, 1, 2,"));
 /// assert!(text.ends_with("31, ... 8 more]"));
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 impl<T: PyObjectType + fmt::Debug> fmt::Debug for Py<T>
 where

@@ -16,7 +16,7 @@ use crate::object::{ObjectHeader, TypeObject};
 ///   no other type's `TYPE` points at it (type identity is address identity).
 ///
 /// ```
-/// use objimpl_core::{Py, PyObjectType, PyVarObject, TypeObject};
+/// use objimpl::{Py, PyObjectType, PyVarObject, TypeObject};
 ///
 /// struct Tuple { hash: isize }
 /// static TUPLE_TYPE: TypeObject = TypeObject::new::<Tuple>(c"tuple");
@@ -31,14 +31,14 @@ use crate::object::{ObjectHeader, TypeObject};
 /// let pair = Py::new_var(Tuple { hash: 0 }, [empty.clone(), empty.clone()])?;
 /// assert_eq!(pair.len(), 2);
 /// assert_eq!(empty.refcnt(), 3);
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 ///
 /// A `TYPE` that does not describe the type's layout is caught when a
 /// `Py<T>` is first made, at compile time:
 ///
 /// ```compile_fail
-/// use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+/// use objimpl::{Py, PyObject, PyObjectType, TypeObject};
 /// struct Small(u8);
 /// struct Large([u64; 4]);
 /// static SMALL_TYPE: TypeObject = TypeObject::new::<Small>(c"Small");
@@ -95,7 +95,7 @@ pub unsafe trait PyObjectType: Sized + 'static {
 /// still refused when the program is built.
 ///
 /// ```
-/// use objimpl_core::{BasicObject, Py, PyObject, PyObjectType, TypeObject};
+/// use objimpl::{BasicObject, Py, PyObject, PyObjectType, TypeObject};
 ///
 /// struct Counter { n: u64 }
 /// static COUNTER_TYPE: TypeObject = TypeObject::new::<Counter>(c"Counter");
@@ -110,7 +110,7 @@ pub unsafe trait PyObjectType: Sized + 'static {
 /// let mut c = Py::new(Counter { n: 0 })?;
 /// c.get_mut().unwrap().n += 1;
 /// assert_eq!(c.n, 1);
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a basic object type: its objects may be read by the cycle collector",

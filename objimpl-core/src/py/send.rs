@@ -20,7 +20,12 @@ use crate::object::PyObject;
 /// dropped there (which destroys the object).
 ///
 /// ```
-/// use objimpl_core::{Py, __doc::Counter};
+/// use objimpl::prelude::*;
+///
+/// #[pyobject(basic)]
+/// #[derive(Debug)]
+/// pub struct Counter { pub n: u32 }
+///
 ///
 /// let c = Py::new(Counter { n: 41 })?;
 /// let parcel = Py::into_sendable(c).unwrap_or_else(|_| unreachable!());
@@ -32,7 +37,7 @@ use crate::object::PyObject;
 /// .join()
 /// .unwrap();
 /// assert_eq!(n, 42);
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 pub struct SendPy<T: PyObjectType> {
     ptr: NonNull<PyObject>,
@@ -56,13 +61,18 @@ impl<T: PyObjectType> Py<T> {
     /// left can be sent.
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Unit};
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let u = Py::new(Unit {})?;
     /// let other = u.clone();
     /// let u = Py::into_sendable(u).err().unwrap(); // shared: not sendable
     /// drop(other);
     /// assert!(Py::into_sendable(u).is_ok());
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     pub fn into_sendable(this: Self) -> Result<SendPy<T>, Py<T>> {
         // A husk (its payload dropped by the collector) has nothing to send.
@@ -88,10 +98,15 @@ impl<T: PyObjectType> SendPy<T> {
     /// The object, as a reference of the receiving thread.
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Unit};
+    /// use objimpl::prelude::*;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug)]
+    /// pub struct Unit {}
+    ///
     /// let parcel = Py::into_sendable(Py::new(Unit {})?).ok().unwrap();
     /// assert_eq!(parcel.into_py().refcnt(), 1);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     pub fn into_py(self) -> Py<T> {
         let this = ManuallyDrop::new(self);

@@ -24,7 +24,7 @@ impl TypeObject {
     /// type, or an alignment above the allocator's 16 bytes.
     ///
     /// ```
-    /// use objimpl_core::{PyObjectType, PyVarObject, TypeObject};
+    /// use objimpl::{PyObjectType, PyVarObject, TypeObject};
     ///
     /// struct Bytes { hash: isize }
     /// static BYTES_TYPE: TypeObject = TypeObject::new::<Bytes>(c"bytes");
@@ -63,8 +63,8 @@ impl TypeObject {
     ///
     /// ```
     /// use std::cell::RefCell;
-    /// use objimpl_core::gc::Traverse;
-    /// use objimpl_core::{Py, PyObject, PyObjectType, TypeObject};
+    /// use objimpl::gc::Traverse;
+    /// use objimpl::{Py, PyObject, PyObjectType, TypeObject};
     ///
     /// struct Node { next: RefCell<Option<Py<Node>>> }
     /// static NODE_TYPE: TypeObject = TypeObject::new_gc::<Node>(c"Node");
@@ -76,7 +76,7 @@ impl TypeObject {
     /// }
     /// // SAFETY: visits the one handle `next` owns.
     /// unsafe impl Traverse for Node {
-    ///     fn traverse(&self, visit: &mut objimpl_core::gc::Visit<'_>) {
+    ///     fn traverse(&self, visit: &mut objimpl::gc::Visit<'_>) {
     ///         self.next.traverse(visit);
     ///     }
     /// }
@@ -84,8 +84,8 @@ impl TypeObject {
     /// let a = Py::new(Node { next: RefCell::new(None) })?;
     /// *a.next.borrow_mut() = Some(a.clone()); // a cycle of one
     /// drop(a);
-    /// assert_eq!(objimpl_core::gc::collect(), 1);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// assert_eq!(objimpl::gc::collect(), 1);
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     pub const fn new_gc<T>(name: &'static CStr) -> TypeObject
     where

@@ -35,13 +35,19 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// memory freed.
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Long;
+    /// # use objimpl::PyVarObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// /// CPython's `int`: 30-bit digits are the items.
+    /// #[pyobject(basic, item = u32, name = "int")]
+    /// #[derive(Debug)]
+    /// pub struct Long { pub sign: i8 }
+    ///
     /// let n = Py::new_var(Long { sign: 1 }, [7, 9, 11])?;
     /// assert_eq!(n.items(), &[7, 9, 11]);
     /// let odd = Py::new_var(Long { sign: 1 }, (0..10u32).filter(|d| d % 2 == 1))?;
     /// assert_eq!(odd.items(), &[1, 3, 5, 7, 9]);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     #[track_caller]
@@ -71,10 +77,16 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// As [`new_var`](Self::new_var).
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Bytes};
+    /// use objimpl::prelude::*;
+    ///
+    /// /// CPython's `bytes`: the bytes are the items.
+    /// #[pyobject(basic, item = u8, name = "bytes")]
+    /// #[derive(Debug)]
+    /// pub struct Bytes { pub hash: isize }
+    ///
     /// let b = Py::new_var_from_slice(Bytes { hash: -1 }, b"hello")?;
     /// assert_eq!(b.items(), b"hello");
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[track_caller]
     pub fn new_var_from_slice(value: T, items: &[T::Item]) -> Result<Py<T>, MemoryError>
@@ -96,10 +108,16 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// memory freed), or as [`new_var`](Self::new_var).
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Long};
+    /// use objimpl::prelude::*;
+    ///
+    /// /// CPython's `int`: 30-bit digits are the items.
+    /// #[pyobject(basic, item = u32, name = "int")]
+    /// #[derive(Debug)]
+    /// pub struct Long { pub sign: i8 }
+    ///
     /// let squares = Py::new_var_with(Long { sign: 1 }, 5, |i| (i * i) as u32)?;
     /// assert_eq!(squares.items(), &[0, 1, 4, 9, 16]);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[track_caller]
     pub fn new_var_with(
@@ -166,11 +184,17 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// use for something else (CPython's `int` keeps the number's sign there).
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Bytes;
+    /// # use objimpl::PyVarObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// /// CPython's `bytes`: the bytes are the items.
+    /// #[pyobject(basic, item = u8, name = "bytes")]
+    /// #[derive(Debug)]
+    /// pub struct Bytes { pub hash: isize }
+    ///
     /// assert_eq!(Py::new_var(Bytes { hash: -1 }, *b"spam")?.len(), 4);
     /// assert_eq!(Py::new(Bytes { hash: -1 })?.len(), 0);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     #[allow(clippy::len_without_is_empty)] // `items().is_empty()` says it
@@ -183,12 +207,18 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// (CPython's `int` keeps the number's sign, `len()` is its magnitude).
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Long};
+    /// use objimpl::prelude::*;
+    ///
+    /// /// CPython's `int`: 30-bit digits are the items.
+    /// #[pyobject(basic, item = u32, name = "int")]
+    /// #[derive(Debug)]
+    /// pub struct Long { pub sign: i8 }
+    ///
     /// let mut n = Py::new_var(Long { sign: 0 }, [5, 1])?;
     /// assert_eq!(n.signed_size(), 2);
     /// n.set_signed_size(-2);
     /// assert_eq!((n.signed_size(), n.len()), (-2, 2));
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn signed_size(&self) -> isize {
@@ -219,11 +249,17 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// The items, in order.
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Bytes;
+    /// # use objimpl::PyVarObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// /// CPython's `bytes`: the bytes are the items.
+    /// #[pyobject(basic, item = u8, name = "bytes")]
+    /// #[derive(Debug)]
+    /// pub struct Bytes { pub hash: isize }
+    ///
     /// let b = Py::new_var(Bytes { hash: -1 }, *b"spam")?;
     /// assert_eq!(b.items(), b"spam");
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn items(&self) -> &[T::Item] {
@@ -240,12 +276,18 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// types only, as [`get_mut`](Self::get_mut).
     ///
     /// ```
-    /// # use objimpl_core::{Py, PyVarObject, PyObjectType, TypeObject};
-    /// # use objimpl_core::__doc::Bytes;
+    /// # use objimpl::PyVarObject;
+    /// use objimpl::prelude::*;
+    ///
+    /// /// CPython's `bytes`: the bytes are the items.
+    /// #[pyobject(basic, item = u8, name = "bytes")]
+    /// #[derive(Debug)]
+    /// pub struct Bytes { pub hash: isize }
+    ///
     /// let mut b = Py::new_var(Bytes { hash: -1 }, *b"spam")?;
     /// b.items_mut().unwrap()[0] = b'S';
     /// assert_eq!(b.items(), b"Spam");
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[inline]
     pub fn items_mut(&mut self) -> Option<&mut [T::Item]>
@@ -281,13 +323,19 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// If the object is shared.
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Bytes};
+    /// use objimpl::prelude::*;
+    ///
+    /// /// CPython's `bytes`: the bytes are the items.
+    /// #[pyobject(basic, item = u8, name = "bytes")]
+    /// #[derive(Debug)]
+    /// pub struct Bytes { pub hash: isize }
+    ///
     /// let mut b = Py::new_var_from_slice(Bytes { hash: -1 }, b"spam")?;
     /// b.resize(6, b'!')?;
     /// assert_eq!(b.items(), b"spam!!");
     /// b.resize(2, 0)?;
     /// assert_eq!(b.items(), b"sp");
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[track_caller]
     pub fn resize(&mut self, new_len: usize, value: T::Item) -> Result<(), MemoryError>
@@ -315,12 +363,18 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// items made so far in the object.
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Long};
+    /// use objimpl::prelude::*;
+    ///
+    /// /// CPython's `int`: 30-bit digits are the items.
+    /// #[pyobject(basic, item = u32, name = "int")]
+    /// #[derive(Debug)]
+    /// pub struct Long { pub sign: i8 }
+    ///
     /// let mut n = Py::new_var(Long { sign: 1 }, [1, 2])?;
     /// let mut next = 2;
     /// n.resize_with(5, || { next += 1; next })?;
     /// assert_eq!(n.items(), &[1, 2, 3, 4, 5]);
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     #[track_caller]
     pub fn resize_with(

@@ -155,11 +155,17 @@ impl<T: WeakRefable> Py<T> {
     /// A weak reference to the object (`weakref.ref(obj)`).
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Node};
+    /// use objimpl::prelude::*;
+    /// use objimpl::WeakList;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug, Default)]
+    /// pub struct Node { pub value: u32, #[pyobject(weaklist)] pub weak: WeakList }
+    ///
     /// let node = Py::new(Node::default())?;
     /// let weak = Py::downgrade(&node);
     /// assert!(weak.upgrade().is_some_and(|n| Py::ptr_eq(&n, &node)));
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     pub fn downgrade(this: &Self) -> WeakPy<T> {
         Py::downgrade_inner(this, None)
@@ -207,7 +213,13 @@ impl<T: WeakRefable> WeakPy<T> {
     /// A weak reference to nothing: it never upgrades (`std::rc::Weak::new`).
     ///
     /// ```
-    /// # use objimpl_core::{WeakPy, __doc::Node};
+    /// use objimpl::prelude::*;
+    /// use objimpl::{WeakPy, WeakList};
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug, Default)]
+    /// pub struct Node { pub value: u32, #[pyobject(weaklist)] pub weak: WeakList }
+    ///
     /// assert!(WeakPy::<Node>::new().upgrade().is_none());
     /// ```
     pub fn new() -> WeakPy<T> {
@@ -221,12 +233,18 @@ impl<T: WeakRefable> WeakPy<T> {
     /// `weakref.ref`).
     ///
     /// ```
-    /// # use objimpl_core::{Py, __doc::Node};
+    /// use objimpl::prelude::*;
+    /// use objimpl::WeakList;
+    ///
+    /// #[pyobject(basic)]
+    /// #[derive(Debug, Default)]
+    /// pub struct Node { pub value: u32, #[pyobject(weaklist)] pub weak: WeakList }
+    ///
     /// let node = Py::new(Node::default())?;
     /// let weak = Py::downgrade(&node);
     /// drop(node);
     /// assert!(weak.upgrade().is_none());
-    /// # Ok::<(), objimpl_core::MemoryError>(())
+    /// # Ok::<(), objimpl::MemoryError>(())
     /// ```
     pub fn upgrade(&self) -> Option<Py<T>> {
         let op = self.weak.upgrade(|op| {

@@ -38,14 +38,20 @@ pub(super) type Callback = RefCell<Option<Box<dyn FnOnce()>>>;
 /// ```
 ///
 /// ```
-/// use objimpl_core::{Py, WeakList, __doc::Node};
+/// use objimpl::prelude::*;
+/// use objimpl::WeakList;
+///
+/// #[pyobject(basic)]
+/// #[derive(Debug, Default)]
+/// pub struct Node { pub value: u32, #[pyobject(weaklist)] pub weak: WeakList }
+///
 ///
 /// let node = Py::new(Node { value: 1, weak: WeakList::new() })?;
 /// let weak = Py::downgrade(&node);
 /// assert_eq!(weak.upgrade().map(|n| n.value), Some(1));
 /// drop(node);
 /// assert!(weak.upgrade().is_none());
-/// # Ok::<(), objimpl_core::MemoryError>(())
+/// # Ok::<(), objimpl::MemoryError>(())
 /// ```
 #[derive(Default)]
 pub struct WeakList {
@@ -56,7 +62,7 @@ impl WeakList {
     /// An empty slot.
     ///
     /// ```
-    /// let _ = objimpl_core::WeakList::new();
+    /// let _ = objimpl::WeakList::new();
     /// ```
     pub const fn new() -> WeakList {
         WeakList {

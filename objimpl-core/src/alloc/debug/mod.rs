@@ -515,7 +515,7 @@ unsafe fn describe_freed(entry: &Entry) -> String {
 /// dump a block found broken.
 ///
 /// ```
-/// use objimpl_core::alloc::{self, ErrorKind};
+/// use objimpl::alloc::{self, ErrorKind};
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 ///
 /// static FOUND: AtomicUsize = AtomicUsize::new(0);
@@ -583,7 +583,7 @@ pub struct BlockInfo {
 /// `_PyObject_IsFreed` heuristics. It never reads the block.
 ///
 /// ```
-/// use objimpl_core::alloc::{self, Domain};
+/// use objimpl::alloc::{self, Domain};
 /// alloc::setup_debug_hooks();
 /// let p = alloc::mem_malloc(24);
 /// let info = alloc::block_info(p).unwrap();

@@ -13,7 +13,7 @@ use super::block::{FORBIDDEN_BYTE, WORD};
 /// The kinds of memory error the debug hooks find.
 ///
 /// ```
-/// use objimpl_core::alloc::ErrorKind;
+/// use objimpl::alloc::ErrorKind;
 /// assert_eq!(ErrorKind::BufferOverflow.to_string(), "buffer overflow");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,7 +76,7 @@ impl fmt::Display for ErrorKind {
 /// bytes. Its `Display` is the text printed before the process aborts.
 ///
 /// ```
-/// use objimpl_core::alloc::{self, ErrorKind, Report};
+/// use objimpl::alloc::{self, ErrorKind, Report};
 /// use std::sync::Mutex;
 ///
 /// static SEEN: Mutex<Vec<Report>> = Mutex::new(Vec::new());
@@ -248,7 +248,7 @@ static HANDLER: Mutex<Option<fn(&Report)>> = Mutex::new(None);
 /// it was freed is recycled.
 ///
 /// ```
-/// use objimpl_core::alloc::{self, ErrorKind};
+/// use objimpl::alloc::{self, ErrorKind};
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 ///
 /// static DOUBLE_FREES: AtomicUsize = AtomicUsize::new(0);
@@ -303,8 +303,8 @@ static TRACE: AtomicBool = AtomicBool::new(false);
 /// microseconds); while off, one relaxed load.
 ///
 /// ```
-/// objimpl_core::alloc::set_trace(true);
-/// objimpl_core::alloc::set_trace(false);
+/// objimpl::alloc::set_trace(true);
+/// objimpl::alloc::set_trace(false);
 /// ```
 pub fn set_trace(on: bool) {
     TRACE.store(on, Ordering::Relaxed);

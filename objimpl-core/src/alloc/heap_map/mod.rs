@@ -90,7 +90,7 @@ use snapshot::Snapshot;
 /// `data-arenas-current` and so on.
 ///
 /// ```
-/// use objimpl_core::alloc;
+/// use objimpl::alloc;
 ///
 /// let blocks: Vec<*mut u8> = (1..=512).map(alloc::object_malloc).collect();
 /// let mut svg = Vec::new();
