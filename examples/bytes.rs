@@ -23,6 +23,7 @@ pub struct Bytes {
     ob_shash: Cell<isize>,
 }
 
+#[pymethods]
 impl Bytes {
     /// `PyBytes_FromStringAndSize`: the bytes and a trailing NUL.
     fn from_slice(data: &[u8]) -> Result<Py<Bytes>, MemoryError> {
@@ -36,30 +37,31 @@ impl Bytes {
     }
 
     /// The bytes, without the NUL (`PyBytes_GET_SIZE` of them).
-    fn as_bytes(bytes: &Py<Bytes>) -> &[u8] {
-        let items = bytes.items();
+    fn as_bytes(self: &Py<Self>) -> &[u8] {
+        let items = self.items();
         &items[..items.len() - 1]
     }
 
     /// `PyBytes_AS_STRING`: up to the first NUL, as C code reads it.
-    fn as_c_str(bytes: &Py<Bytes>) -> &CStr {
-        CStr::from_bytes_until_nul(bytes.items()).unwrap_or_default()
+    fn as_c_str(self: &Py<Self>) -> &CStr {
+        CStr::from_bytes_until_nul(self.items()).unwrap_or_default()
     }
 
     /// `bytes_hash`: computed once, then cached in `ob_shash`. (FNV-1a here;
     /// CPython uses SipHash.)
-    fn hash(bytes: &Py<Bytes>) -> isize {
-        if bytes.ob_shash.get() == -1 {
-            let hash = Bytes::as_bytes(bytes)
+    fn hash(self: &Py<Self>) -> isize {
+        if self.ob_shash.get() == -1 {
+            let hash = self
+                .as_bytes()
                 .iter()
                 .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
                     (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
                 });
             // -1 means "not computed": CPython's hashes never take it.
             let hash = hash as isize;
-            bytes.ob_shash.set(if hash == -1 { -2 } else { hash });
+            self.ob_shash.set(if hash == -1 { -2 } else { hash });
         }
-        bytes.ob_shash.get()
+        self.ob_shash.get()
     }
 }
 
@@ -67,10 +69,10 @@ fn main() -> Result<(), MemoryError> {
     let spam = Bytes::from_slice(b"spam")?;
     println!(
         "{:?}: {} bytes + NUL, as C sees it {:?}, hash {} (cached: {})",
-        String::from_utf8_lossy(Bytes::as_bytes(&spam)),
-        Bytes::as_bytes(&spam).len(),
-        Bytes::as_c_str(&spam),
-        Bytes::hash(&spam),
+        String::from_utf8_lossy(spam.as_bytes()),
+        spam.as_bytes().len(),
+        spam.as_c_str(),
+        spam.hash(),
         spam.ob_shash.get()
     );
 

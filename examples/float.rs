@@ -17,22 +17,23 @@ pub struct Float {
     pub ob_fval: f64,
 }
 
+#[pymethods]
 impl Float {
     /// `PyFloat_FromDouble`.
     fn from_f64(value: f64) -> Result<Py<Float>, MemoryError> {
         Float::new(Float { ob_fval: value })
     }
-}
 
-/// `float_add`: floats are immutable, so the sum is a new object.
-fn add(a: &Py<Float>, b: &Py<Float>) -> Result<Py<Float>, MemoryError> {
-    Float::from_f64(a.ob_fval + b.ob_fval)
+    /// `float_add`: floats are immutable, so the sum is a new object.
+    fn add(self: &Py<Self>, other: &Py<Self>) -> Result<Py<Self>, MemoryError> {
+        Float::from_f64(self.ob_fval + other.ob_fval)
+    }
 }
 
 fn main() -> Result<(), MemoryError> {
     let a = Float::from_f64(1.5)?;
     let b = Float::from_f64(2.25)?;
-    let sum = add(&a, &b)?;
+    let sum = a.add(&b)?;
     println!("{} + {} = {}", a.ob_fval, b.ob_fval, sum.ob_fval);
 
     // Another name for the same object: one more reference, no copy.
@@ -49,7 +50,7 @@ fn main() -> Result<(), MemoryError> {
     // `total += x` does (without its free list).
     let mut total = Float::from_f64(0.0)?;
     for i in 1..=1000 {
-        total = add(&total, &Float::from_f64(f64::from(i))?)?;
+        total = total.add(&Float::from_f64(f64::from(i))?)?;
     }
     println!("sum of 1..=1000 = {}", total.ob_fval);
 

@@ -19,6 +19,7 @@ const MASK: u64 = (1 << SHIFT) - 1;
 #[pyobject(basic, item = Digit, name = "int")]
 pub struct Long;
 
+#[pymethods]
 impl Long {
     /// `PyLong_FromLongLong`.
     fn from_i64(value: i64) -> Result<Py<Long>, MemoryError> {
@@ -33,13 +34,13 @@ impl Long {
     }
 
     /// `PyLong_AsLongLong`, for values that fit.
-    fn to_i64(long: &Py<Long>) -> i64 {
-        let magnitude = long
+    fn to_i64(self: &Py<Self>) -> i64 {
+        let magnitude = self
             .items()
             .iter()
             .rev()
             .fold(0_i128, |acc, &digit| (acc << SHIFT) | i128::from(digit));
-        let signed = if long.signed_size() < 0 {
+        let signed = if self.signed_size() < 0 {
             -magnitude
         } else {
             magnitude
@@ -65,7 +66,7 @@ fn main() -> Result<(), MemoryError> {
     );
     for (value, cpython_size) in values {
         let long = Long::from_i64(value)?;
-        assert_eq!(Long::to_i64(&long), value);
+        assert_eq!(long.to_i64(), value);
         let size = var_size(Long::TYPE, long.len()).ok_or(MemoryError)?;
         println!(
             "{value:>22} {:>8} {:>16} {size:>9} {cpython_size:>8}",

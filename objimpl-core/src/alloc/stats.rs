@@ -94,6 +94,14 @@ pub struct Stats {
     /// Bytes of arenas lost to aligning their pools. Always 0 here: arenas are
     /// mapped at an aligned address (CPython loses a pool per arena).
     pub bytes_lost_to_arena_alignment: usize,
+    /// Blocks freed by the program that the debug hooks hold in their
+    /// quarantine (of every domain) before giving them back: counted in
+    /// [`blocks_in_use`](ClassStats::blocks_in_use) if they are the pool's.
+    /// 0 without the hooks, which are on by default in builds with
+    /// `debug_assertions` (see [`alloc`](super), "Debug builds").
+    pub quarantined_blocks: usize,
+    /// The bytes of those blocks, the hooks' heads and tails included.
+    pub quarantined_bytes: usize,
 }
 
 /// All zero (no array of 33 is `Default`).
@@ -112,6 +120,8 @@ impl Default for Stats {
             bytes_lost_to_pool_headers: 0,
             bytes_lost_to_quantization: 0,
             bytes_lost_to_arena_alignment: 0,
+            quarantined_blocks: 0,
+            quarantined_bytes: 0,
         }
     }
 }
@@ -170,7 +180,8 @@ pub fn stats() -> Stats {
     // figures approximate, never the call endless.
     let mut tries = QuietReads::new();
     loop {
-        if let Some(stats) = tries.read(snapshot) {
+        if let Some(mut stats) = tries.read(snapshot) {
+            (stats.quarantined_blocks, stats.quarantined_bytes) = super::debug::quarantine_totals();
             return stats;
         }
     }
@@ -384,6 +395,19 @@ pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
         total += value;
     }
     line(out, "Total", total)?;
+    if s.quarantined_blocks > 0 {
+        // Not CPython's: the debug hooks hold these freed blocks, which
+        // count as allocated above.
+        writeln!(out)?;
+        line(
+            out,
+            &format!(
+                "{} blocks in the debug hooks' quarantine",
+                s.quarantined_blocks
+            ),
+            s.quarantined_bytes,
+        )?;
+    }
     // The calling thread's freelists, as CPython prints its own.
     let reporter = FREE_OBJECTS.load(Ordering::Acquire);
     let freelists = if reporter.is_null() {

@@ -60,3 +60,23 @@ fn block_info_tells_null_uninitialised_and_freed_objects_apart() {
     unsafe { alloc::object_free(op) };
     assert!(alloc::block_info(op).unwrap().freed);
 }
+
+#[test]
+fn stats_report_the_quarantined_blocks_apart() {
+    let _serial = serial();
+    let p = alloc::mem_malloc(24);
+    // SAFETY: `p` is live and freed once.
+    unsafe { alloc::mem_free(p) };
+    let stats = alloc::stats();
+    // Freed by the program, held by the hooks: the pool still counts the
+    // block in use, and the figures say how many such blocks there are.
+    assert!(stats.quarantined_blocks >= 1, "{stats:?}");
+    assert!(stats.quarantined_bytes >= 24 + 16, "{stats:?}");
+    let mut out = Vec::new();
+    alloc::debug_malloc_stats(&mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("blocks in the debug hooks' quarantine"),
+        "{text}"
+    );
+}

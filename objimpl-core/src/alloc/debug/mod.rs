@@ -50,6 +50,13 @@ static CONTEXTS: AtomicPtr<DebugCtx> = AtomicPtr::new(ptr::null_mut());
 /// Allocations made through the hooks, for the serial numbers.
 static SERIAL: AtomicUsize = AtomicUsize::new(0);
 
+/// The blocks the hooks hold freed in their quarantine (of every domain),
+/// and their bytes, heads and tails included: memory the program freed that
+/// the allocator below still counts as in use.
+pub(crate) fn quarantine_totals() -> (usize, usize) {
+    registry::quarantine().totals()
+}
+
 /// The hooks for `domain`, on top of `inner`. Their context comes from the
 /// C library, not a `Box`: this runs in the allocator's setup, which must
 /// not allocate through the global allocator (see `system::keep`).

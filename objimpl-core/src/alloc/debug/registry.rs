@@ -163,6 +163,12 @@ impl Quarantine {
         self.bytes += size + OVERHEAD;
     }
 
+    /// The blocks it holds, and their bytes (the hooks' heads and tails
+    /// included).
+    pub(crate) fn totals(&self) -> (usize, usize) {
+        (self.blocks.len(), self.bytes)
+    }
+
     /// Takes out the oldest block, if the quarantine is over its bounds.
     pub(crate) fn pop_excess(&mut self) -> Option<(usize, usize)> {
         if self.blocks.len() <= QUARANTINE_BLOCKS && self.bytes <= QUARANTINE_BYTES {
