@@ -1,0 +1,160 @@
+//! Lox's heap values, each an objimpl object type. Strings and functions
+//! cannot hold a cycle and are `basic`; closures, upvalues, classes,
+//! instances and bound methods may, and are `gc`: objimpl's cycle collector
+//! frees what their reference counts cannot.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use objimpl::prelude::*;
+use objimpl::value::{PyEq, PyHash, PyPartialEq};
+use objimpl::{WeakList, WeakValueMap};
+
+use crate::chunk::Chunk;
+use crate::value::Value;
+
+/// A string: its bytes are the items, its hash (FNV-1a, as clox's) is
+/// computed once. Every string is interned, so two are equal when they are
+/// the same object.
+#[pyobject(basic, item = u8, name = "string", new = alloc)]
+pub struct LoxStr {
+    hash: u32,
+    #[pyobject(weaklist)]
+    weak: WeakList,
+}
+
+/// FNV-1a over `bytes`.
+pub(crate) fn hash_bytes(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(2_166_136_261_u32, |hash, &b| {
+        (hash ^ u32::from(b)).wrapping_mul(16_777_619)
+    })
+}
+
+#[pymethods]
+impl LoxStr {
+    pub(crate) fn as_str(self: &Py<Self>) -> &str {
+        // Made from `&str`s and their concatenations only.
+        std::str::from_utf8(self.items()).unwrap_or("")
+    }
+}
+
+impl PyPartialEq for LoxStr {
+    #[inline]
+    fn eq(this: &Py<Self>, other: &Py<Self>) -> bool {
+        Py::ptr_eq(this, other)
+    }
+}
+impl PyEq for LoxStr {}
+impl PyHash for LoxStr {
+    #[inline]
+    fn hash<H: Hasher>(this: &Py<Self>, state: &mut H) {
+        state.write_u32(this.hash);
+    }
+}
+
+/// Hashes a string key by its cached hash (one multiply spreads it over
+/// the word, for the table's control bytes).
+#[derive(Default)]
+pub(crate) struct StrHasher(u64);
+
+impl Hasher for StrHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = u64::from(hash_bytes(bytes));
+    }
+}
+
+type BuildStrHasher = BuildHasherDefault<StrHasher>;
+
+/// Globals, fields and methods: interned string keys.
+pub(crate) type Table = HashMap<Py<LoxStr>, Value, BuildStrHasher>;
+
+/// The intern table: every live string, once, by its bytes. Entries go
+/// with their strings.
+pub(crate) struct Strings {
+    interned: WeakValueMap<Vec<u8>, LoxStr, BuildHasherDefault<StrHasher>>,
+}
+
+impl Strings {
+    pub(crate) fn new() -> Strings {
+        Strings {
+            interned: WeakValueMap::with_hasher(BuildHasherDefault::default()),
+        }
+    }
+
+    /// The string object of `text`.
+    pub(crate) fn intern(&self, text: &[u8]) -> Result<Py<LoxStr>, MemoryError> {
+        self.interned.get_or_try_insert_with(text, || {
+            let payload = LoxStr {
+                hash: hash_bytes(text),
+                weak: WeakList::new(),
+            };
+            LoxStr::alloc_var_from_slice(payload, text)
+        })
+    }
+
+    /// The number of live strings.
+    pub(crate) fn len(&self) -> usize {
+        self.interned.len()
+    }
+}
+
+/// A compiled function: its code and what calling it needs.
+#[pyobject(basic, name = "function", new = alloc)]
+pub struct Function {
+    pub(crate) arity: u8,
+    pub(crate) upvalue_count: usize,
+    pub(crate) chunk: Chunk,
+    /// `None` for the top-level script.
+    pub(crate) name: Option<Py<LoxStr>>,
+}
+
+/// A native function: `clock()`.
+#[pyobject(basic, name = "native", new = alloc)]
+pub struct Native {
+    pub(crate) arity: u8,
+    pub(crate) function: fn(&[Value]) -> Value,
+}
+
+/// A function with its captured variables, which are the items.
+#[pyobject(gc, item = Py<Upvalue>, name = "closure", new = alloc)]
+pub struct Closure {
+    pub(crate) function: Py<Function>,
+}
+
+/// A captured variable: open while it lives on the stack (at `slot`),
+/// closed (holding its value) once its scope has ended.
+#[pyobject(gc, name = "upvalue", new = alloc)]
+pub struct Upvalue {
+    pub(crate) slot: Cell<usize>,
+    pub(crate) closed: RefCell<Option<Value>>,
+}
+
+/// A class: its name and methods.
+#[pyobject(gc, name = "class", new = alloc)]
+pub struct Class {
+    pub(crate) name: Py<LoxStr>,
+    pub(crate) methods: RefCell<Table>,
+}
+
+/// An instance: its class and fields.
+#[pyobject(gc, name = "instance", new = alloc)]
+pub struct Instance {
+    pub(crate) class: Py<Class>,
+    pub(crate) fields: RefCell<Table>,
+}
+
+/// A method bound to its receiver.
+#[pyobject(gc, name = "bound method", new = alloc)]
+pub struct BoundMethod {
+    pub(crate) receiver: Value,
+    pub(crate) method: Py<Closure>,
+}

@@ -1,0 +1,672 @@
+//! The virtual machine: a value stack, call frames, and the loop that runs
+//! the bytecode. Every heap value is an objimpl object: the stack and the
+//! tables hold counted references, and objimpl's collector frees the cycles.
+
+use std::io::Write;
+
+use objimpl::Py;
+use objimpl::prelude::MemoryError;
+
+use crate::chunk::Op;
+use crate::compiler;
+use crate::object::{
+    BoundMethod, Class, Closure, Function, Instance, LoxStr, LoxStrMethods, Native, Strings, Table,
+    Upvalue,
+};
+use crate::value::Value;
+
+/// Call frames at most: deeper recursion is "Stack overflow.", as in clox.
+const FRAMES_MAX: usize = 64;
+/// Stack slots: 256 a frame.
+const STACK_MAX: usize = FRAMES_MAX * 256;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The program ran to its end.
+    Ok,
+    /// It did not compile (exit code 65).
+    CompileError,
+    /// It stopped on a runtime error (exit code 70).
+    RuntimeError,
+}
+
+impl Outcome {
+    /// The process exit code clox gives this outcome.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::CompileError => 65,
+            Outcome::RuntimeError => 70,
+        }
+    }
+}
+
+struct CallFrame {
+    closure: Py<Closure>,
+    /// The next instruction, while another frame runs.
+    ip: usize,
+    /// The frame's slot 0 in the stack.
+    base: usize,
+}
+
+/// A runtime error's message; the frames say where.
+struct RuntimeError(String);
+
+impl From<MemoryError> for RuntimeError {
+    fn from(_: MemoryError) -> Self {
+        RuntimeError("Out of memory.".to_owned())
+    }
+}
+
+/// A Lox interpreter: globals and interned strings persist across
+/// [`interpret`](Vm::interpret) calls (the REPL's lines).
+pub struct Vm<'io> {
+    stack: Vec<Value>,
+    frames: Vec<CallFrame>,
+    globals: Table,
+    strings: Strings,
+    /// Upvalues that still point into the stack, by slot, ascending.
+    open_upvalues: Vec<Py<Upvalue>>,
+    init_string: Py<LoxStr>,
+    out: &'io mut dyn Write,
+    err: &'io mut dyn Write,
+}
+
+impl<'io> Vm<'io> {
+    /// A new interpreter that prints to `out` and reports errors to `err`.
+    ///
+    /// # Errors
+    ///
+    /// [`MemoryError`] if its first objects cannot be made.
+    pub fn new(out: &'io mut dyn Write, err: &'io mut dyn Write) -> Result<Self, MemoryError> {
+        let strings = Strings::new();
+        let init_string = strings.intern(b"init")?;
+        let mut vm = Vm {
+            stack: Vec::with_capacity(STACK_MAX),
+            frames: Vec::with_capacity(FRAMES_MAX),
+            globals: Table::default(),
+            strings,
+            open_upvalues: Vec::new(),
+            init_string,
+            out,
+            err,
+        };
+        vm.define_native("clock", 0, clock)?;
+        Ok(vm)
+    }
+
+    fn define_native(
+        &mut self,
+        name: &str,
+        arity: u8,
+        function: fn(&[Value]) -> Value,
+    ) -> Result<(), MemoryError> {
+        let name = self.strings.intern(name.as_bytes())?;
+        let native = Native::alloc(Native { arity, function })?;
+        self.globals.insert(name, Value::Native(native));
+        Ok(())
+    }
+
+    /// Compiles and runs `source`.
+    pub fn interpret(&mut self, source: &str) -> Outcome {
+        let function = match compiler::compile(source, &self.strings, self.err) {
+            Ok(Some(function)) => function,
+            Ok(None) => return Outcome::CompileError,
+            Err(MemoryError) => {
+                let _ = writeln!(self.err, "Out of memory.");
+                return Outcome::CompileError;
+            }
+        };
+        let outcome = self.run_script(function);
+        let _ = self.out.flush();
+        outcome
+    }
+
+    /// The number of live strings (for `--stats`).
+    pub fn live_strings(&self) -> usize {
+        self.strings.len()
+    }
+
+    fn run_script(&mut self, function: Py<Function>) -> Outcome {
+        let closure = match Closure::alloc_var(Closure { function }, []) {
+            Ok(closure) => closure,
+            Err(MemoryError) => {
+                let _ = writeln!(self.err, "Out of memory.");
+                return Outcome::RuntimeError;
+            }
+        };
+        self.stack.push(Value::Closure(closure.clone()));
+        let started = self.call(closure, 0).and_then(|()| self.run());
+        match started {
+            Ok(()) => Outcome::Ok,
+            Err(RuntimeError(message)) => {
+                self.report(&message);
+                Outcome::RuntimeError
+            }
+        }
+    }
+
+    /// Prints a runtime error and the stack trace, then unwinds everything.
+    fn report(&mut self, message: &str) {
+        let _ = self.out.flush();
+        let _ = writeln!(self.err, "{message}");
+        for frame in self.frames.iter().rev() {
+            let function = &frame.closure.function;
+            let line = function
+                .chunk
+                .lines
+                .get(frame.ip.saturating_sub(1))
+                .copied()
+                .unwrap_or(0);
+            let _ = match &function.name {
+                Some(name) => writeln!(self.err, "[line {line}] in {}()", name.as_str()),
+                None => writeln!(self.err, "[line {line}] in script"),
+            };
+        }
+        self.frames.clear();
+        self.open_upvalues.clear();
+        self.stack.clear();
+    }
+
+    // ---- The stack.
+
+    #[inline(always)]
+    fn push(&mut self, value: Value) {
+        self.stack.push(value);
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> Value {
+        self.stack.pop().unwrap_or(Value::Nil)
+    }
+
+    #[inline(always)]
+    fn peek(&self, distance: usize) -> &Value {
+        &self.stack[self.stack.len() - 1 - distance]
+    }
+
+    // ---- Calls.
+
+    fn call(&mut self, closure: Py<Closure>, argc: usize) -> Result<(), RuntimeError> {
+        let arity = usize::from(closure.function.arity);
+        if argc != arity {
+            return Err(RuntimeError(format!(
+                "Expected {arity} arguments but got {argc}."
+            )));
+        }
+        if self.frames.len() == FRAMES_MAX {
+            return Err(RuntimeError("Stack overflow.".to_owned()));
+        }
+        let base = self.stack.len() - argc - 1;
+        self.frames.push(CallFrame {
+            closure,
+            ip: 0,
+            base,
+        });
+        Ok(())
+    }
+
+    fn call_value(&mut self, argc: usize) -> Result<(), RuntimeError> {
+        let callee_slot = self.stack.len() - argc - 1;
+        match self.stack[callee_slot].clone() {
+            Value::Closure(closure) => self.call(closure, argc),
+            Value::BoundMethod(bound) => {
+                self.stack[callee_slot] = bound.receiver.clone();
+                self.call(bound.method.clone(), argc)
+            }
+            Value::Class(class) => {
+                let init = class.methods.borrow().get(&self.init_string).cloned();
+                let instance = Instance::alloc(Instance {
+                    class,
+                    fields: Default::default(),
+                })?;
+                self.stack[callee_slot] = Value::Instance(instance);
+                match init {
+                    Some(Value::Closure(init)) => self.call(init, argc),
+                    _ if argc != 0 => Err(RuntimeError(format!(
+                        "Expected 0 arguments but got {argc}."
+                    ))),
+                    _ => Ok(()),
+                }
+            }
+            Value::Native(native) => {
+                let arity = usize::from(native.arity);
+                if argc != arity {
+                    return Err(RuntimeError(format!(
+                        "Expected {arity} arguments but got {argc}."
+                    )));
+                }
+                let result = (native.function)(&self.stack[callee_slot + 1..]);
+                self.stack.truncate(callee_slot);
+                self.push(result);
+                Ok(())
+            }
+            _ => Err(RuntimeError(
+                "Can only call functions and classes.".to_owned(),
+            )),
+        }
+    }
+
+    fn invoke_from_class(
+        &mut self,
+        class: &Py<Class>,
+        name: &Py<LoxStr>,
+        argc: usize,
+    ) -> Result<(), RuntimeError> {
+        let method = class.methods.borrow().get(name).cloned();
+        match method {
+            Some(Value::Closure(method)) => self.call(method, argc),
+            _ => Err(RuntimeError(format!(
+                "Undefined property '{}'.",
+                name.as_str()
+            ))),
+        }
+    }
+
+    fn invoke(&mut self, name: &Py<LoxStr>, argc: usize) -> Result<(), RuntimeError> {
+        let Value::Instance(instance) = self.peek(argc).clone() else {
+            return Err(RuntimeError("Only instances have methods.".to_owned()));
+        };
+        let field = instance.fields.borrow().get(name).cloned();
+        if let Some(field) = field {
+            let slot = self.stack.len() - argc - 1;
+            self.stack[slot] = field;
+            return self.call_value(argc);
+        }
+        self.invoke_from_class(&instance.class, name, argc)
+    }
+
+    /// Replaces the instance on top of the stack with its class's method
+    /// `name` bound to it.
+    fn bind_method(&mut self, class: &Py<Class>, name: &Py<LoxStr>) -> Result<(), RuntimeError> {
+        let method = class.methods.borrow().get(name).cloned();
+        let Some(Value::Closure(method)) = method else {
+            return Err(RuntimeError(format!(
+                "Undefined property '{}'.",
+                name.as_str()
+            )));
+        };
+        let receiver = self.pop();
+        let bound = BoundMethod::alloc(BoundMethod { receiver, method })?;
+        self.push(Value::BoundMethod(bound));
+        Ok(())
+    }
+
+    // ---- Upvalues.
+
+    fn capture_upvalue(&mut self, slot: usize) -> Result<Py<Upvalue>, MemoryError> {
+        // The open upvalues are sorted by slot: most captures are of the
+        // newest ones, so the search starts from the end.
+        let mut at = self.open_upvalues.len();
+        while at > 0 {
+            let existing = &self.open_upvalues[at - 1];
+            let existing_slot = existing.slot.get();
+            if existing_slot == slot {
+                return Ok(existing.clone());
+            }
+            if existing_slot < slot {
+                break;
+            }
+            at -= 1;
+        }
+        let upvalue = Upvalue::alloc(Upvalue {
+            slot: slot.into(),
+            closed: Default::default(),
+        })?;
+        self.open_upvalues.insert(at, upvalue.clone());
+        Ok(upvalue)
+    }
+
+    /// Closes the open upvalues of slots `from` and above: they take their
+    /// values off the stack.
+    fn close_upvalues(&mut self, from: usize) {
+        while let Some(upvalue) = self.open_upvalues.last() {
+            let slot = upvalue.slot.get();
+            if slot < from {
+                break;
+            }
+            *upvalue.closed.borrow_mut() = Some(self.stack[slot].clone());
+            self.open_upvalues.pop();
+        }
+    }
+
+    fn upvalue_get(&self, upvalue: &Upvalue) -> Value {
+        match &*upvalue.closed.borrow() {
+            Some(value) => value.clone(),
+            None => self.stack[upvalue.slot.get()].clone(),
+        }
+    }
+
+    fn upvalue_set(&mut self, upvalue: &Upvalue, value: Value) {
+        let mut closed = upvalue.closed.borrow_mut();
+        match &mut *closed {
+            Some(slot) => *slot = value,
+            None => self.stack[upvalue.slot.get()] = value,
+        }
+    }
+
+    // ---- The loop.
+
+    fn run(&mut self) -> Result<(), RuntimeError> {
+        'frames: loop {
+            let Some(frame) = self.frames.last() else {
+                return Ok(());
+            };
+            let closure = frame.closure.clone();
+            let base = frame.base;
+            let mut ip = frame.ip;
+            let function: &Function = &closure.function;
+            let code: &[u8] = &function.chunk.code;
+            let constants: &[Value] = &function.chunk.constants;
+
+            // Saves `ip` in the frame, for a call or an error's trace.
+            macro_rules! save_ip {
+                () => {
+                    if let Some(frame) = self.frames.last_mut() {
+                        frame.ip = ip;
+                    }
+                };
+            }
+            macro_rules! fail {
+                ($($message:tt)*) => {{
+                    save_ip!();
+                    return Err(RuntimeError(format!($($message)*)));
+                }};
+            }
+            macro_rules! try_op {
+                ($result:expr) => {
+                    match $result {
+                        Ok(value) => value,
+                        Err(error) => {
+                            save_ip!();
+                            return Err(error.into());
+                        }
+                    }
+                };
+            }
+            macro_rules! byte {
+                () => {{
+                    let byte = code[ip];
+                    ip += 1;
+                    byte
+                }};
+            }
+            macro_rules! short {
+                () => {{
+                    let short = usize::from(code[ip]) << 8 | usize::from(code[ip + 1]);
+                    ip += 2;
+                    short
+                }};
+            }
+            macro_rules! string_constant {
+                () => {
+                    match &constants[usize::from(byte!())] {
+                        Value::Str(name) => name,
+                        _ => unreachable!("the compiler writes names as string constants"),
+                    }
+                };
+            }
+            macro_rules! numbers {
+                ($op:tt, $wrap:path) => {{
+                    let len = self.stack.len();
+                    match (&self.stack[len - 2], &self.stack[len - 1]) {
+                        (Value::Number(a), Value::Number(b)) => {
+                            let result = $wrap(*a $op *b);
+                            self.stack.pop();
+                            self.stack[len - 2] = result;
+                        }
+                        _ => fail!("Operands must be numbers."),
+                    }
+                }};
+            }
+
+            loop {
+                match Op::from_byte(byte!()) {
+                    Op::Constant => {
+                        let value = constants[usize::from(byte!())].clone();
+                        self.push(value);
+                    }
+                    Op::Nil => self.push(Value::Nil),
+                    Op::True => self.push(Value::Bool(true)),
+                    Op::False => self.push(Value::Bool(false)),
+                    Op::Pop => {
+                        self.stack.pop();
+                    }
+                    Op::GetLocal => {
+                        let value = self.stack[base + usize::from(byte!())].clone();
+                        self.push(value);
+                    }
+                    Op::SetLocal => {
+                        let slot = base + usize::from(byte!());
+                        self.stack[slot] = self.peek(0).clone();
+                    }
+                    Op::GetGlobal => {
+                        let name = string_constant!();
+                        match self.globals.get(name) {
+                            Some(value) => {
+                                let value = value.clone();
+                                self.push(value);
+                            }
+                            None => fail!("Undefined variable '{}'.", name.as_str()),
+                        }
+                    }
+                    Op::DefineGlobal => {
+                        let name = string_constant!().clone();
+                        let value = self.pop();
+                        self.globals.insert(name, value);
+                    }
+                    Op::SetGlobal => {
+                        let name = string_constant!();
+                        let value = self.peek(0).clone();
+                        match self.globals.get_mut(name) {
+                            Some(slot) => *slot = value,
+                            None => fail!("Undefined variable '{}'.", name.as_str()),
+                        }
+                    }
+                    Op::GetUpvalue => {
+                        let upvalue = &closure.items()[usize::from(byte!())];
+                        let value = self.upvalue_get(upvalue);
+                        self.push(value);
+                    }
+                    Op::SetUpvalue => {
+                        let upvalue = &closure.items()[usize::from(byte!())];
+                        let value = self.peek(0).clone();
+                        self.upvalue_set(upvalue, value);
+                    }
+                    Op::GetProperty => {
+                        let name = string_constant!();
+                        let Value::Instance(instance) = self.peek(0) else {
+                            fail!("Only instances have properties.");
+                        };
+                        let field = instance.fields.borrow().get(name).cloned();
+                        match field {
+                            Some(value) => {
+                                let top = self.stack.len() - 1;
+                                self.stack[top] = value;
+                            }
+                            None => {
+                                let class = instance.class.clone();
+                                try_op!(self.bind_method(&class, name));
+                            }
+                        }
+                    }
+                    Op::SetProperty => {
+                        let name = string_constant!();
+                        let Value::Instance(instance) = self.peek(1) else {
+                            fail!("Only instances have fields.");
+                        };
+                        let value = self.peek(0).clone();
+                        instance.fields.borrow_mut().insert(name.clone(), value);
+                        let value = self.pop();
+                        self.pop();
+                        self.push(value);
+                    }
+                    Op::GetSuper => {
+                        let name = string_constant!();
+                        let Value::Class(superclass) = self.pop() else {
+                            unreachable!("`super` is a class");
+                        };
+                        try_op!(self.bind_method(&superclass, name));
+                    }
+                    Op::Equal => {
+                        let b = self.pop();
+                        let a = self.pop();
+                        self.push(Value::Bool(a.equals(&b)));
+                    }
+                    Op::Greater => numbers!(>, Value::Bool),
+                    Op::Less => numbers!(<, Value::Bool),
+                    Op::Add => {
+                        let len = self.stack.len();
+                        match (&self.stack[len - 2], &self.stack[len - 1]) {
+                            (Value::Number(a), Value::Number(b)) => {
+                                let sum = Value::Number(a + b);
+                                self.stack.pop();
+                                self.stack[len - 2] = sum;
+                            }
+                            (Value::Str(a), Value::Str(b)) => {
+                                let mut text = Vec::with_capacity(a.len() + b.len());
+                                text.extend_from_slice(a.items());
+                                text.extend_from_slice(b.items());
+                                let joined = try_op!(self.strings.intern(&text));
+                                self.stack.pop();
+                                self.stack[len - 2] = Value::Str(joined);
+                            }
+                            _ => fail!("Operands must be two numbers or two strings."),
+                        }
+                    }
+                    Op::Subtract => numbers!(-, Value::Number),
+                    Op::Multiply => numbers!(*, Value::Number),
+                    Op::Divide => numbers!(/, Value::Number),
+                    Op::Not => {
+                        let value = self.pop();
+                        self.push(Value::Bool(value.is_falsey()));
+                    }
+                    Op::Negate => {
+                        let top = self.stack.len() - 1;
+                        match &self.stack[top] {
+                            Value::Number(n) => self.stack[top] = Value::Number(-n),
+                            _ => fail!("Operand must be a number."),
+                        }
+                    }
+                    Op::Print => {
+                        let value = self.pop();
+                        // A closed stdout loses the output, as in clox.
+                        let _ = writeln!(self.out, "{value}");
+                    }
+                    Op::Jump => {
+                        let offset = short!();
+                        ip += offset;
+                    }
+                    Op::JumpIfFalse => {
+                        let offset = short!();
+                        if self.peek(0).is_falsey() {
+                            ip += offset;
+                        }
+                    }
+                    Op::Loop => {
+                        let offset = short!();
+                        ip -= offset;
+                    }
+                    Op::Call => {
+                        let argc = usize::from(byte!());
+                        save_ip!();
+                        self.call_value(argc)?;
+                        continue 'frames;
+                    }
+                    Op::Invoke => {
+                        let name = string_constant!();
+                        let argc = usize::from(byte!());
+                        save_ip!();
+                        self.invoke(name, argc)?;
+                        continue 'frames;
+                    }
+                    Op::SuperInvoke => {
+                        let name = string_constant!();
+                        let argc = usize::from(byte!());
+                        let Value::Class(superclass) = self.pop() else {
+                            unreachable!("`super` is a class");
+                        };
+                        save_ip!();
+                        self.invoke_from_class(&superclass, name, argc)?;
+                        continue 'frames;
+                    }
+                    Op::Closure => {
+                        let Value::Function(function) = &constants[usize::from(byte!())] else {
+                            unreachable!("the compiler writes functions as constants");
+                        };
+                        let mut upvalues = Vec::with_capacity(function.upvalue_count);
+                        for _ in 0..function.upvalue_count {
+                            let is_local = byte!() == 1;
+                            let index = usize::from(byte!());
+                            let upvalue = if is_local {
+                                try_op!(self.capture_upvalue(base + index))
+                            } else {
+                                closure.items()[index].clone()
+                            };
+                            upvalues.push(upvalue);
+                        }
+                        let made = Closure::alloc_var(
+                            Closure {
+                                function: function.clone(),
+                            },
+                            upvalues,
+                        );
+                        let made = try_op!(made);
+                        self.push(Value::Closure(made));
+                    }
+                    Op::CloseUpvalue => {
+                        self.close_upvalues(self.stack.len() - 1);
+                        self.stack.pop();
+                    }
+                    Op::Return => {
+                        let result = self.pop();
+                        self.close_upvalues(base);
+                        self.frames.pop();
+                        self.stack.truncate(base);
+                        if self.frames.is_empty() {
+                            return Ok(());
+                        }
+                        self.push(result);
+                        continue 'frames;
+                    }
+                    Op::Class => {
+                        let name = string_constant!().clone();
+                        let class = try_op!(Class::alloc(Class {
+                            name,
+                            methods: Default::default(),
+                        }));
+                        self.push(Value::Class(class));
+                    }
+                    Op::Inherit => {
+                        let Value::Class(superclass) = self.peek(1) else {
+                            fail!("Superclass must be a class.");
+                        };
+                        let Value::Class(subclass) = self.peek(0) else {
+                            unreachable!("the class being declared");
+                        };
+                        let inherited = superclass.methods.borrow().clone();
+                        subclass.methods.borrow_mut().extend(inherited);
+                        self.pop();
+                    }
+                    Op::Method => {
+                        let name = string_constant!().clone();
+                        let method = self.peek(0).clone();
+                        if let Value::Class(class) = self.peek(1) {
+                            class.methods.borrow_mut().insert(name, method);
+                        }
+                        self.pop();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `clock()`: seconds since the interpreter started.
+fn clock(_args: &[Value]) -> Value {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static START: OnceLock<Instant> = OnceLock::new();
+    Value::Number(START.get_or_init(Instant::now).elapsed().as_secs_f64())
+}
