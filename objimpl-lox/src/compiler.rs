@@ -311,7 +311,7 @@ impl<'src, 'a> Parser<'src, 'a> {
 
     fn intern(&mut self, text: &str) -> Value {
         match self.strings.intern(text.as_bytes()) {
-            Ok(s) => Value::Str(s),
+            Ok(s) => Value::from(s),
             Err(MemoryError) => {
                 self.out_of_memory = true;
                 Value::Nil
@@ -418,10 +418,10 @@ impl<'src, 'a> Parser<'src, 'a> {
     /// A function's parameters and body, then the `Closure` instruction
     /// that makes it at run time.
     fn function_body(&mut self, kind: FunctionKind) {
-        let name = match self.intern(self.previous.lexeme) {
-            Value::Str(name) => Some(name),
-            _ => None,
-        };
+        let name = self
+            .intern(self.previous.lexeme)
+            .as_obj::<LoxStr>()
+            .cloned();
         self.functions.push(FunctionState::new(kind, name));
         self.begin_scope();
         self.consume(Kind::LeftParen, "Expect '(' after function name.");
@@ -446,7 +446,7 @@ impl<'src, 'a> Parser<'src, 'a> {
 
         match self.end_function() {
             Ok((function, upvalues)) => {
-                let constant = self.make_constant(Value::Function(function));
+                let constant = self.make_constant(Value::from(function));
                 self.emit_op_arg(Op::Closure, constant);
                 for upvalue in upvalues {
                     self.emit(u8::from(upvalue.is_local));

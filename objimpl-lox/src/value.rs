@@ -2,30 +2,40 @@
 
 use std::fmt;
 
-use objimpl::Py;
 use objimpl::gc::Traverse;
+use objimpl::{Py, PyAny, PyObjectType};
 
-use crate::object::{
-    BoundMethod, Class, Closure, Function, Instance, LoxStr, LoxStrMethods, Native,
-};
+use crate::object::{BoundMethod, Class, Closure, Function, Instance, LoxStr, LoxStrMethods};
 
-/// A value. Copying one that holds an object counts a reference; the
-/// collector sees the objects through `Traverse`.
+/// A value. An object is held as a `PyAny`, as CPython holds `PyObject *`:
+/// copying one counts a reference, dropping one may free it, and its type
+/// is its type object (a pointer compare, [`Value::as_obj`]). The collector
+/// sees the objects through `Traverse`.
 #[derive(Clone, Traverse)]
 pub enum Value {
     Nil,
     Bool(bool),
     Number(f64),
-    Str(Py<LoxStr>),
-    Function(Py<Function>),
-    Native(Py<Native>),
-    Closure(Py<Closure>),
-    Class(Py<Class>),
-    Instance(Py<Instance>),
-    BoundMethod(Py<BoundMethod>),
+    Obj(PyAny),
+}
+
+impl<T: PyObjectType> From<Py<T>> for Value {
+    #[inline]
+    fn from(object: Py<T>) -> Value {
+        Value::Obj(object.into())
+    }
 }
 
 impl Value {
+    /// The object, if this is one of type `T`.
+    #[inline]
+    pub(crate) fn as_obj<T: PyObjectType>(&self) -> Option<&Py<T>> {
+        match self {
+            Value::Obj(object) => object.downcast_ref::<T>(),
+            _ => None,
+        }
+    }
+
     /// `nil` and `false` are false; everything else is true.
     #[inline]
     pub(crate) fn is_falsey(&self) -> bool {
@@ -40,13 +50,7 @@ impl Value {
             (Value::Nil, Value::Nil) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Number(a), Value::Number(b)) => a == b,
-            (Value::Str(a), Value::Str(b)) => Py::ptr_eq(a, b),
-            (Value::Function(a), Value::Function(b)) => Py::ptr_eq(a, b),
-            (Value::Native(a), Value::Native(b)) => Py::ptr_eq(a, b),
-            (Value::Closure(a), Value::Closure(b)) => Py::ptr_eq(a, b),
-            (Value::Class(a), Value::Class(b)) => Py::ptr_eq(a, b),
-            (Value::Instance(a), Value::Instance(b)) => Py::ptr_eq(a, b),
-            (Value::BoundMethod(a), Value::BoundMethod(b)) => Py::ptr_eq(a, b),
+            (Value::Obj(a), Value::Obj(b)) => a == b,
             _ => false,
         }
     }
@@ -65,13 +69,23 @@ impl fmt::Display for Value {
             Value::Nil => f.write_str("nil"),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Number(n) => write_number(f, *n),
-            Value::Str(s) => f.write_str(s.as_str()),
-            Value::Function(function) => function_name(f, function),
-            Value::Native(_) => f.write_str("<native fn>"),
-            Value::Closure(closure) => function_name(f, &closure.function),
-            Value::Class(class) => f.write_str(class.name.as_str()),
-            Value::Instance(instance) => write!(f, "{} instance", instance.class.name.as_str()),
-            Value::BoundMethod(bound) => function_name(f, &bound.method.function),
+            Value::Obj(_) => {
+                if let Some(s) = self.as_obj::<LoxStr>() {
+                    f.write_str(s.as_str())
+                } else if let Some(function) = self.as_obj::<Function>() {
+                    function_name(f, function)
+                } else if let Some(closure) = self.as_obj::<Closure>() {
+                    function_name(f, &closure.function)
+                } else if let Some(class) = self.as_obj::<Class>() {
+                    f.write_str(class.name.as_str())
+                } else if let Some(instance) = self.as_obj::<Instance>() {
+                    write!(f, "{} instance", instance.class.name.as_str())
+                } else if let Some(bound) = self.as_obj::<BoundMethod>() {
+                    function_name(f, &bound.method.function)
+                } else {
+                    f.write_str("<native fn>")
+                }
+            }
         }
     }
 }

@@ -104,7 +104,7 @@ impl<'io> Vm<'io> {
     ) -> Result<(), MemoryError> {
         let name = self.strings.intern(name.as_bytes())?;
         let native = Native::alloc(Native { arity, function })?;
-        self.globals.insert(name, Value::Native(native));
+        self.globals.insert(name, Value::from(native));
         Ok(())
     }
 
@@ -136,7 +136,7 @@ impl<'io> Vm<'io> {
                 return Outcome::RuntimeError;
             }
         };
-        self.stack.push(Value::Closure(closure.clone()));
+        self.stack.push(Value::from(closure.clone()));
         let started = self.call(closure, 0).and_then(|()| self.run());
         match started {
             Ok(()) => Outcome::Ok,
@@ -209,43 +209,46 @@ impl<'io> Vm<'io> {
 
     fn call_value(&mut self, argc: usize) -> Result<(), RuntimeError> {
         let callee_slot = self.stack.len() - argc - 1;
-        match self.stack[callee_slot].clone() {
-            Value::Closure(closure) => self.call(closure, argc),
-            Value::BoundMethod(bound) => {
-                self.stack[callee_slot] = bound.receiver.clone();
-                self.call(bound.method.clone(), argc)
-            }
-            Value::Class(class) => {
-                let init = class.methods.borrow().get(&self.init_string).cloned();
-                let instance = Instance::alloc(Instance {
-                    class,
-                    fields: Default::default(),
-                })?;
-                self.stack[callee_slot] = Value::Instance(instance);
-                match init {
-                    Some(Value::Closure(init)) => self.call(init, argc),
-                    _ if argc != 0 => Err(RuntimeError(format!(
-                        "Expected 0 arguments but got {argc}."
-                    ))),
-                    _ => Ok(()),
-                }
-            }
-            Value::Native(native) => {
-                let arity = usize::from(native.arity);
-                if argc != arity {
-                    return Err(RuntimeError(format!(
-                        "Expected {arity} arguments but got {argc}."
-                    )));
-                }
-                let result = (native.function)(&self.stack[callee_slot + 1..]);
-                self.stack.truncate(callee_slot);
-                self.push(result);
-                Ok(())
-            }
-            _ => Err(RuntimeError(
-                "Can only call functions and classes.".to_owned(),
-            )),
+        let callee = &self.stack[callee_slot];
+        if let Some(closure) = callee.as_obj::<Closure>() {
+            let closure = closure.clone();
+            return self.call(closure, argc);
         }
+        if let Some(bound) = callee.as_obj::<BoundMethod>() {
+            let (receiver, method) = (bound.receiver.clone(), bound.method.clone());
+            self.stack[callee_slot] = receiver;
+            return self.call(method, argc);
+        }
+        if let Some(class) = callee.as_obj::<Class>() {
+            let init = class.methods.borrow().get(&self.init_string).cloned();
+            let instance = Instance::alloc(Instance {
+                class: class.clone(),
+                fields: Default::default(),
+            })?;
+            self.stack[callee_slot] = Value::from(instance);
+            return match init.as_ref().and_then(Value::as_obj::<Closure>) {
+                Some(init) => self.call(init.clone(), argc),
+                None if argc != 0 => Err(RuntimeError(format!(
+                    "Expected 0 arguments but got {argc}."
+                ))),
+                None => Ok(()),
+            };
+        }
+        if let Some(native) = callee.as_obj::<Native>() {
+            let (arity, function) = (usize::from(native.arity), native.function);
+            if argc != arity {
+                return Err(RuntimeError(format!(
+                    "Expected {arity} arguments but got {argc}."
+                )));
+            }
+            let result = function(&self.stack[callee_slot + 1..]);
+            self.stack.truncate(callee_slot);
+            self.push(result);
+            return Ok(());
+        }
+        Err(RuntimeError(
+            "Can only call functions and classes.".to_owned(),
+        ))
     }
 
     fn invoke_from_class(
@@ -255,9 +258,9 @@ impl<'io> Vm<'io> {
         argc: usize,
     ) -> Result<(), RuntimeError> {
         let method = class.methods.borrow().get(name).cloned();
-        match method {
-            Some(Value::Closure(method)) => self.call(method, argc),
-            _ => Err(RuntimeError(format!(
+        match method.as_ref().and_then(Value::as_obj::<Closure>) {
+            Some(method) => self.call(method.clone(), argc),
+            None => Err(RuntimeError(format!(
                 "Undefined property '{}'.",
                 name.as_str()
             ))),
@@ -265,7 +268,7 @@ impl<'io> Vm<'io> {
     }
 
     fn invoke(&mut self, name: &Py<LoxStr>, argc: usize) -> Result<(), RuntimeError> {
-        let Value::Instance(instance) = self.peek(argc).clone() else {
+        let Some(instance) = self.peek(argc).as_obj::<Instance>().cloned() else {
             return Err(RuntimeError("Only instances have methods.".to_owned()));
         };
         let field = instance.fields.borrow().get(name).cloned();
@@ -281,7 +284,7 @@ impl<'io> Vm<'io> {
     /// `name` bound to it.
     fn bind_method(&mut self, class: &Py<Class>, name: &Py<LoxStr>) -> Result<(), RuntimeError> {
         let method = class.methods.borrow().get(name).cloned();
-        let Some(Value::Closure(method)) = method else {
+        let Some(method) = method.as_ref().and_then(Value::as_obj::<Closure>).cloned() else {
             return Err(RuntimeError(format!(
                 "Undefined property '{}'.",
                 name.as_str()
@@ -289,7 +292,7 @@ impl<'io> Vm<'io> {
         };
         let receiver = self.pop();
         let bound = BoundMethod::alloc(BoundMethod { receiver, method })?;
-        self.push(Value::BoundMethod(bound));
+        self.push(Value::from(bound));
         Ok(())
     }
 
@@ -320,7 +323,20 @@ impl<'io> Vm<'io> {
 
     /// Closes the open upvalues of slots `from` and above: they take their
     /// values off the stack.
+    #[inline(always)]
     fn close_upvalues(&mut self, from: usize) {
+        if self
+            .open_upvalues
+            .last()
+            .is_some_and(|u| u.slot.get() >= from)
+        {
+            self.close_upvalues_from(from);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn close_upvalues_from(&mut self, from: usize) {
         while let Some(upvalue) = self.open_upvalues.last() {
             let slot = upvalue.slot.get();
             if slot < from {
@@ -401,9 +417,9 @@ impl<'io> Vm<'io> {
             }
             macro_rules! string_constant {
                 () => {
-                    match &constants[usize::from(byte!())] {
-                        Value::Str(name) => name,
-                        _ => unreachable!("the compiler writes names as string constants"),
+                    match constants[usize::from(byte!())].as_obj::<LoxStr>() {
+                        Some(name) => name,
+                        None => unreachable!("the compiler writes names as string constants"),
                     }
                 };
             }
@@ -476,7 +492,7 @@ impl<'io> Vm<'io> {
                     }
                     Op::GetProperty => {
                         let name = string_constant!();
-                        let Value::Instance(instance) = self.peek(0) else {
+                        let Some(instance) = self.peek(0).as_obj::<Instance>() else {
                             fail!("Only instances have properties.");
                         };
                         let field = instance.fields.borrow().get(name).cloned();
@@ -493,7 +509,7 @@ impl<'io> Vm<'io> {
                     }
                     Op::SetProperty => {
                         let name = string_constant!();
-                        let Value::Instance(instance) = self.peek(1) else {
+                        let Some(instance) = self.peek(1).as_obj::<Instance>() else {
                             fail!("Only instances have fields.");
                         };
                         let value = self.peek(0).clone();
@@ -504,10 +520,11 @@ impl<'io> Vm<'io> {
                     }
                     Op::GetSuper => {
                         let name = string_constant!();
-                        let Value::Class(superclass) = self.pop() else {
+                        let superclass = self.pop();
+                        let Some(superclass) = superclass.as_obj::<Class>() else {
                             unreachable!("`super` is a class");
                         };
-                        try_op!(self.bind_method(&superclass, name));
+                        try_op!(self.bind_method(superclass, name));
                     }
                     Op::Equal => {
                         let b = self.pop();
@@ -524,13 +541,20 @@ impl<'io> Vm<'io> {
                                 self.stack.pop();
                                 self.stack[len - 2] = sum;
                             }
-                            (Value::Str(a), Value::Str(b)) => {
+                            (Value::Obj(a), Value::Obj(b))
+                                if a.is_instance::<LoxStr>() && b.is_instance::<LoxStr>() =>
+                            {
+                                let (Some(a), Some(b)) =
+                                    (a.downcast_ref::<LoxStr>(), b.downcast_ref::<LoxStr>())
+                                else {
+                                    unreachable!("both are strings");
+                                };
                                 let mut text = Vec::with_capacity(a.len() + b.len());
                                 text.extend_from_slice(a.items());
                                 text.extend_from_slice(b.items());
                                 let joined = try_op!(self.strings.intern(&text));
                                 self.stack.pop();
-                                self.stack[len - 2] = Value::Str(joined);
+                                self.stack[len - 2] = Value::from(joined);
                             }
                             _ => fail!("Operands must be two numbers or two strings."),
                         }
@@ -584,15 +608,17 @@ impl<'io> Vm<'io> {
                     Op::SuperInvoke => {
                         let name = string_constant!();
                         let argc = usize::from(byte!());
-                        let Value::Class(superclass) = self.pop() else {
+                        let superclass = self.pop();
+                        let Some(superclass) = superclass.as_obj::<Class>() else {
                             unreachable!("`super` is a class");
                         };
                         save_ip!();
-                        self.invoke_from_class(&superclass, name, argc)?;
+                        self.invoke_from_class(superclass, name, argc)?;
                         continue 'frames;
                     }
                     Op::Closure => {
-                        let Value::Function(function) = &constants[usize::from(byte!())] else {
+                        let Some(function) = constants[usize::from(byte!())].as_obj::<Function>()
+                        else {
                             unreachable!("the compiler writes functions as constants");
                         };
                         let mut upvalues = Vec::with_capacity(function.upvalue_count);
@@ -613,7 +639,7 @@ impl<'io> Vm<'io> {
                             upvalues,
                         );
                         let made = try_op!(made);
-                        self.push(Value::Closure(made));
+                        self.push(Value::from(made));
                     }
                     Op::CloseUpvalue => {
                         self.close_upvalues(self.stack.len() - 1);
@@ -636,13 +662,13 @@ impl<'io> Vm<'io> {
                             name,
                             methods: Default::default(),
                         }));
-                        self.push(Value::Class(class));
+                        self.push(Value::from(class));
                     }
                     Op::Inherit => {
-                        let Value::Class(superclass) = self.peek(1) else {
+                        let Some(superclass) = self.peek(1).as_obj::<Class>() else {
                             fail!("Superclass must be a class.");
                         };
-                        let Value::Class(subclass) = self.peek(0) else {
+                        let Some(subclass) = self.peek(0).as_obj::<Class>() else {
                             unreachable!("the class being declared");
                         };
                         let inherited = superclass.methods.borrow().clone();
@@ -652,7 +678,7 @@ impl<'io> Vm<'io> {
                     Op::Method => {
                         let name = string_constant!().clone();
                         let method = self.peek(0).clone();
-                        if let Value::Class(class) = self.peek(1) {
+                        if let Some(class) = self.peek(1).as_obj::<Class>() {
                             class.methods.borrow_mut().insert(name, method);
                         }
                         self.pop();
