@@ -220,14 +220,14 @@ impl<'io> Vm<'io> {
             return self.call(method, argc);
         }
         if let Some(class) = callee.as_obj::<Class>() {
-            let init = class.methods.borrow().get(&self.init_string).cloned();
+            let init = find_method(class, &self.init_string);
             let instance = Instance::alloc(Instance {
                 class: class.clone(),
                 fields: Default::default(),
             })?;
             self.stack[callee_slot] = Value::from(instance);
-            return match init.as_ref().and_then(Value::as_obj::<Closure>) {
-                Some(init) => self.call(init.clone(), argc),
+            return match init {
+                Some(init) => self.call(init, argc),
                 None if argc != 0 => Err(RuntimeError(format!(
                     "Expected 0 arguments but got {argc}."
                 ))),
@@ -257,38 +257,35 @@ impl<'io> Vm<'io> {
         name: &Py<LoxStr>,
         argc: usize,
     ) -> Result<(), RuntimeError> {
-        let method = class.methods.borrow().get(name).cloned();
-        match method.as_ref().and_then(Value::as_obj::<Closure>) {
-            Some(method) => self.call(method.clone(), argc),
-            None => Err(RuntimeError(format!(
-                "Undefined property '{}'.",
-                name.as_str()
-            ))),
+        match find_method(class, name) {
+            Some(method) => self.call(method, argc),
+            None => Err(undefined_property(name)),
         }
     }
 
     fn invoke(&mut self, name: &Py<LoxStr>, argc: usize) -> Result<(), RuntimeError> {
-        let Some(instance) = self.peek(argc).as_obj::<Instance>().cloned() else {
+        let Some(instance) = self.peek(argc).as_obj::<Instance>() else {
             return Err(RuntimeError("Only instances have methods.".to_owned()));
         };
+        // A field holding a function shadows the method.
         let field = instance.fields.borrow().get(name).cloned();
         if let Some(field) = field {
             let slot = self.stack.len() - argc - 1;
             self.stack[slot] = field;
             return self.call_value(argc);
         }
-        self.invoke_from_class(&instance.class, name, argc)
+        // (The method is taken out of the borrow of the stack before the call.)
+        match find_method(&instance.class, name) {
+            Some(method) => self.call(method, argc),
+            None => Err(undefined_property(name)),
+        }
     }
 
     /// Replaces the instance on top of the stack with its class's method
     /// `name` bound to it.
     fn bind_method(&mut self, class: &Py<Class>, name: &Py<LoxStr>) -> Result<(), RuntimeError> {
-        let method = class.methods.borrow().get(name).cloned();
-        let Some(method) = method.as_ref().and_then(Value::as_obj::<Closure>).cloned() else {
-            return Err(RuntimeError(format!(
-                "Undefined property '{}'.",
-                name.as_str()
-            )));
+        let Some(method) = find_method(class, name) else {
+            return Err(undefined_property(name));
         };
         let receiver = self.pop();
         let bound = BoundMethod::alloc(BoundMethod { receiver, method })?;
@@ -687,6 +684,21 @@ impl<'io> Vm<'io> {
             }
         }
     }
+}
+
+/// The class's method `name`: one new reference, taken under the borrow.
+#[inline]
+fn find_method(class: &Class, name: &Py<LoxStr>) -> Option<Py<Closure>> {
+    class
+        .methods
+        .borrow()
+        .get(name)?
+        .as_obj::<Closure>()
+        .cloned()
+}
+
+fn undefined_property(name: &Py<LoxStr>) -> RuntimeError {
+    RuntimeError(format!("Undefined property '{}'.", name.as_str()))
 }
 
 /// `clock()`: seconds since the interpreter started.
