@@ -1,0 +1,64 @@
+# Python 3 translation of test/benchmark/zoo.lox (Crafting Interpreters).
+# Same algorithm and output: print is lox_str() (clox prints numbers with
+# printf's %g), clock() is clox's C clock(), i.e. process CPU time.
+# Integral numbers are Python ints (every value stays below 2**53, so the
+# arithmetic and the %g output are those of Lox's doubles).
+import time
+
+clock = time.process_time
+
+
+def lox_str(value):
+    """A value as Lox's print shows it."""
+    if value is None:
+        return "nil"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return "%g" % value
+    return str(value)
+
+
+class Zoo:
+    def __init__(self):
+        self.aarvark = 1
+        self.baboon = 1
+        self.cat = 1
+        self.donkey = 1
+        self.elephant = 1
+        self.fox = 1
+
+    def ant(self):
+        return self.aarvark
+
+    def banana(self):
+        return self.baboon
+
+    def tuna(self):
+        return self.cat
+
+    def hay(self):
+        return self.donkey
+
+    def grass(self):
+        return self.elephant
+
+    def mouse(self):
+        return self.fox
+
+
+zoo = Zoo()
+sum = 0
+start = clock()
+while sum < 10000000:
+    sum = (sum + zoo.ant()
+           + zoo.banana()
+           + zoo.tuna()
+           + zoo.hay()
+           + zoo.grass()
+           + zoo.mouse())
+
+print(lox_str(sum))
+print(lox_str(clock() - start))
