@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../fuzz"
 SECONDS_EACH=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(alloc_ops objects macro_input)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(alloc_ops objects macro_input lox)
 
 rustup toolchain install nightly --profile minimal --component rust-src >/dev/null
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

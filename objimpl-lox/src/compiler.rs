@@ -30,6 +30,7 @@ pub(crate) fn compile(
         strings,
         errors,
         out_of_memory: false,
+        nesting: 0,
     };
     parser
         .functions
@@ -140,6 +141,8 @@ struct ClassState {
 
 const MAX_LOCALS: usize = 256;
 const MAX_UPVALUES: usize = 256;
+/// Nesting at most: far past any real program, and well inside the stack.
+const MAX_NESTING: usize = 256;
 
 struct Parser<'src, 'a> {
     scanner: Scanner<'src>,
@@ -153,6 +156,10 @@ struct Parser<'src, 'a> {
     errors: &'a mut dyn Write,
     /// Interning a name or a literal failed: the compile fails.
     out_of_memory: bool,
+    /// How deep declarations and expressions nest now: the parser recurses,
+    /// and a program nested deeper than [`MAX_NESTING`] is an error, not a
+    /// stack overflow (clox has no limit, and crashes).
+    nesting: usize,
 }
 
 type ParseFn<'src, 'a> = fn(&mut Parser<'src, 'a>, bool);
@@ -341,6 +348,28 @@ impl<'src, 'a> Parser<'src, 'a> {
     // ---- Declarations and statements.
 
     fn declaration(&mut self) {
+        if !self.enter() {
+            return;
+        }
+        self.declaration_inner();
+        self.nesting -= 1;
+    }
+
+    /// One level deeper: false (after an error) past [`MAX_NESTING`].
+    fn enter(&mut self) -> bool {
+        if self.nesting == MAX_NESTING {
+            self.error_at(self.current, "Too deeply nested.");
+            // Skip to the end: recovery would nest as deep again.
+            while self.current.kind != Kind::Eof {
+                self.advance();
+            }
+            return false;
+        }
+        self.nesting += 1;
+        true
+    }
+
+    fn declaration_inner(&mut self) {
         if self.matches(Kind::Class) {
             self.class_declaration();
         } else if self.matches(Kind::Fun) {
@@ -469,6 +498,14 @@ impl<'src, 'a> Parser<'src, 'a> {
     }
 
     fn statement(&mut self) {
+        if !self.enter() {
+            return;
+        }
+        self.statement_inner();
+        self.nesting -= 1;
+    }
+
+    fn statement_inner(&mut self) {
         if self.matches(Kind::Print) {
             self.expression();
             self.consume(Kind::Semicolon, "Expect ';' after value.");
@@ -731,6 +768,14 @@ impl<'src, 'a> Parser<'src, 'a> {
     }
 
     fn parse_precedence(&mut self, precedence: Precedence) {
+        if !self.enter() {
+            return;
+        }
+        self.parse_precedence_inner(precedence);
+        self.nesting -= 1;
+    }
+
+    fn parse_precedence_inner(&mut self, precedence: Precedence) {
         self.advance();
         let Some(prefix) = Self::rule(self.previous.kind).0 else {
             self.error("Expect expression.");

@@ -69,6 +69,9 @@ pub struct Vm<'io> {
     /// Upvalues that still point into the stack, by slot, ascending.
     open_upvalues: Vec<Py<Upvalue>>,
     init_string: Py<LoxStr>,
+    /// Loop iterations and calls left before the run stops (see
+    /// [`set_step_limit`](Vm::set_step_limit)).
+    steps_left: u64,
     out: &'io mut dyn Write,
     err: &'io mut dyn Write,
 }
@@ -89,6 +92,7 @@ impl<'io> Vm<'io> {
             strings,
             open_upvalues: Vec::new(),
             init_string,
+            steps_left: u64::MAX,
             out,
             err,
         };
@@ -121,6 +125,13 @@ impl<'io> Vm<'io> {
         let outcome = self.run_script(function);
         let _ = self.out.flush();
         outcome
+    }
+
+    /// Stops a run with the runtime error "Step limit reached." after
+    /// `steps` more loop iterations and calls: for fuzzing, where a program
+    /// may run for ever.
+    pub fn set_step_limit(&mut self, steps: u64) {
+        self.steps_left = steps;
     }
 
     /// The number of live strings (for `--stats`).
@@ -398,6 +409,15 @@ impl<'io> Vm<'io> {
                     }
                 };
             }
+            // Counts a loop iteration or a call against the step limit.
+            macro_rules! step {
+                () => {
+                    if self.steps_left == 0 {
+                        fail!("Step limit reached.");
+                    }
+                    self.steps_left -= 1;
+                };
+            }
             macro_rules! byte {
                 () => {{
                     let byte = code[ip];
@@ -586,16 +606,19 @@ impl<'io> Vm<'io> {
                         }
                     }
                     Op::Loop => {
+                        step!();
                         let offset = short!();
                         ip -= offset;
                     }
                     Op::Call => {
+                        step!();
                         let argc = usize::from(byte!());
                         save_ip!();
                         self.call_value(argc)?;
                         continue 'frames;
                     }
                     Op::Invoke => {
+                        step!();
                         let name = string_constant!();
                         let argc = usize::from(byte!());
                         save_ip!();
@@ -603,6 +626,7 @@ impl<'io> Vm<'io> {
                         continue 'frames;
                     }
                     Op::SuperInvoke => {
+                        step!();
                         let name = string_constant!();
                         let argc = usize::from(byte!());
                         let superclass = self.pop();
