@@ -342,3 +342,19 @@ fn a_weak_referenceable_object_without_weak_references_can_be_sent() {
     .unwrap();
     assert_eq!(text, "hi");
 }
+
+#[test]
+fn callbacks_of_dropped_weak_references_do_not_pile_up() {
+    let drops = DropCounter::default();
+    let n = node(&drops);
+    for _ in 0..10_000 {
+        drop(Py::downgrade_with(&n, || {
+            unreachable!("its weak reference is gone")
+        }));
+    }
+    let seen = log();
+    let s = seen.clone();
+    let _kept = Py::downgrade_with(&n, move || s.borrow_mut().push("kept"));
+    drop(n);
+    assert_eq!(*seen.borrow(), ["kept"]);
+}

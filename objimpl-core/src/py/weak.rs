@@ -52,7 +52,15 @@ impl WeakRef {
         let target = list.target(op);
         let callback = callback.map(|callback| {
             let callback = Rc::new(RefCell::new(Some(callback)));
-            target.callbacks.borrow_mut().push(Rc::downgrade(&callback));
+            let mut callbacks = target.callbacks.borrow_mut();
+            // The callbacks of weak references gone since are dropped now
+            // and then, so that a long-lived object weakly referenced again
+            // and again (a `WeakValueMap` entry replaced) does not gather them.
+            if callbacks.len() >= 8 && callbacks.len().is_power_of_two() {
+                callbacks.retain(|callback| callback.strong_count() > 0);
+            }
+            callbacks.push(Rc::downgrade(&callback));
+            drop(callbacks);
             callback
         });
         WeakRef {
