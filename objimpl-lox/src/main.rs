@@ -12,6 +12,11 @@ use std::process::ExitCode;
 
 use objimpl_lox::{Outcome, Vm};
 
+/// Every allocation on objimpl's pools: the objects, and the VM's own
+/// buffers (tables, stacks, chunks) too.
+#[global_allocator]
+static ALLOCATOR: objimpl::alloc::PyMalloc = objimpl::alloc::PyMalloc;
+
 struct Options {
     stats: bool,
     heap_map: Option<String>,

@@ -143,6 +143,9 @@ pub struct Upvalue {
 pub struct Class {
     pub(crate) name: Py<LoxStr>,
     pub(crate) methods: RefCell<Table>,
+    /// The most fields an instance of the class has had: new instances'
+    /// tables are made that large, and do not grow field by field.
+    pub(crate) fields_hint: Cell<usize>,
 }
 
 /// An instance: its class and fields.

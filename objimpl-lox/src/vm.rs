@@ -232,9 +232,11 @@ impl<'io> Vm<'io> {
         }
         if let Some(class) = callee.as_obj::<Class>() {
             let init = find_method(class, &self.init_string);
+            let fields =
+                Table::with_capacity_and_hasher(class.fields_hint.get(), Default::default());
             let instance = Instance::alloc(Instance {
                 class: class.clone(),
-                fields: Default::default(),
+                fields: fields.into(),
             })?;
             self.stack[callee_slot] = Value::from(instance);
             return match init {
@@ -530,7 +532,11 @@ impl<'io> Vm<'io> {
                             fail!("Only instances have fields.");
                         };
                         let value = self.peek(0).clone();
-                        instance.fields.borrow_mut().insert(name.clone(), value);
+                        let mut fields = instance.fields.borrow_mut();
+                        fields.insert(name.clone(), value);
+                        let hint = &instance.class.fields_hint;
+                        hint.set(hint.get().max(fields.len()));
+                        drop(fields);
                         let value = self.pop();
                         self.pop();
                         self.push(value);
@@ -682,6 +688,7 @@ impl<'io> Vm<'io> {
                         let class = try_op!(Class::alloc(Class {
                             name,
                             methods: Default::default(),
+                            fields_hint: Default::default(),
                         }));
                         self.push(Value::from(class));
                     }
