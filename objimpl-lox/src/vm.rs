@@ -2,6 +2,7 @@
 //! the bytecode. Every heap value is an objimpl object: the stack and the
 //! tables hold counted references, and objimpl's collector frees the cycles.
 
+use std::cell::Cell;
 use std::io::Write;
 
 use objimpl::Py;
@@ -44,8 +45,9 @@ impl Outcome {
 
 struct CallFrame {
     closure: Py<Closure>,
-    /// The next instruction, while another frame runs.
-    ip: usize,
+    /// The next instruction, while another frame runs (a `Cell`: the loop
+    /// saves it through the shared borrow it holds of the frame).
+    ip: Cell<usize>,
     /// The frame's slot 0 in the stack.
     base: usize,
 }
@@ -167,7 +169,7 @@ impl<'io> Vm<'io> {
             let line = function
                 .chunk
                 .lines
-                .get(frame.ip.saturating_sub(1))
+                .get(frame.ip.get().saturating_sub(1))
                 .copied()
                 .unwrap_or(0);
             let _ = match &function.name {
@@ -185,11 +187,6 @@ impl<'io> Vm<'io> {
     #[inline(always)]
     fn push(&mut self, value: Value) {
         self.stack.push(value);
-    }
-
-    #[inline(always)]
-    fn pop(&mut self) -> Value {
-        self.stack.pop().unwrap_or(Value::Nil)
     }
 
     #[inline(always)]
@@ -212,7 +209,7 @@ impl<'io> Vm<'io> {
         let base = self.stack.len() - argc - 1;
         self.frames.push(CallFrame {
             closure,
-            ip: 0,
+            ip: Cell::new(0),
             base,
         });
         Ok(())
@@ -294,84 +291,6 @@ impl<'io> Vm<'io> {
         }
     }
 
-    /// Replaces the instance on top of the stack with its class's method
-    /// `name` bound to it.
-    fn bind_method(&mut self, class: &Py<Class>, name: &Py<LoxStr>) -> Result<(), RuntimeError> {
-        let Some(method) = find_method(class, name) else {
-            return Err(undefined_property(name));
-        };
-        let receiver = self.pop();
-        let bound = BoundMethod::alloc(BoundMethod { receiver, method })?;
-        self.push(Value::from(bound));
-        Ok(())
-    }
-
-    // ---- Upvalues.
-
-    fn capture_upvalue(&mut self, slot: usize) -> Result<Py<Upvalue>, MemoryError> {
-        // The open upvalues are sorted by slot: most captures are of the
-        // newest ones, so the search starts from the end.
-        let mut at = self.open_upvalues.len();
-        while at > 0 {
-            let existing = &self.open_upvalues[at - 1];
-            let existing_slot = existing.slot.get();
-            if existing_slot == slot {
-                return Ok(existing.clone());
-            }
-            if existing_slot < slot {
-                break;
-            }
-            at -= 1;
-        }
-        let upvalue = Upvalue::alloc(Upvalue {
-            slot: slot.into(),
-            closed: Default::default(),
-        })?;
-        self.open_upvalues.insert(at, upvalue.clone());
-        Ok(upvalue)
-    }
-
-    /// Closes the open upvalues of slots `from` and above: they take their
-    /// values off the stack.
-    #[inline(always)]
-    fn close_upvalues(&mut self, from: usize) {
-        if self
-            .open_upvalues
-            .last()
-            .is_some_and(|u| u.slot.get() >= from)
-        {
-            self.close_upvalues_from(from);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn close_upvalues_from(&mut self, from: usize) {
-        while let Some(upvalue) = self.open_upvalues.last() {
-            let slot = upvalue.slot.get();
-            if slot < from {
-                break;
-            }
-            *upvalue.closed.borrow_mut() = Some(self.stack[slot].clone());
-            self.open_upvalues.pop();
-        }
-    }
-
-    fn upvalue_get(&self, upvalue: &Upvalue) -> Value {
-        match &*upvalue.closed.borrow() {
-            Some(value) => value.clone(),
-            None => self.stack[upvalue.slot.get()].clone(),
-        }
-    }
-
-    fn upvalue_set(&mut self, upvalue: &Upvalue, value: Value) {
-        let mut closed = upvalue.closed.borrow_mut();
-        match &mut *closed {
-            Some(slot) => *slot = value,
-            None => self.stack[upvalue.slot.get()] = value,
-        }
-    }
-
     // ---- The loop.
 
     fn run(&mut self) -> Result<(), RuntimeError> {
@@ -379,9 +298,11 @@ impl<'io> Vm<'io> {
             let Some(frame) = self.frames.last() else {
                 return Ok(());
             };
-            let closure = frame.closure.clone();
+            // Borrowed, not counted: the frame holds the closure until it
+            // returns, and the borrow ends at every call and return.
+            let closure = &frame.closure;
             let base = frame.base;
-            let mut ip = frame.ip;
+            let mut ip = frame.ip.get();
             let function: &Function = &closure.function;
             let code: &[u8] = &function.chunk.code;
             let constants: &[Value] = &function.chunk.constants;
@@ -389,9 +310,7 @@ impl<'io> Vm<'io> {
             // Saves `ip` in the frame, for a call or an error's trace.
             macro_rules! save_ip {
                 () => {
-                    if let Some(frame) = self.frames.last_mut() {
-                        frame.ip = ip;
-                    }
+                    frame.ip.set(ip);
                 };
             }
             macro_rules! fail {
@@ -418,6 +337,16 @@ impl<'io> Vm<'io> {
                         fail!("Step limit reached.");
                     }
                     self.steps_left -= 1;
+                };
+            }
+            macro_rules! pop {
+                () => {
+                    self.stack.pop().unwrap_or(Value::Nil)
+                };
+            }
+            macro_rules! peek {
+                ($distance:expr) => {
+                    &self.stack[self.stack.len() - 1 - $distance]
                 };
             }
             macro_rules! byte {
@@ -460,40 +389,40 @@ impl<'io> Vm<'io> {
                 match Op::from_byte(byte!()) {
                     Op::Constant => {
                         let value = constants[usize::from(byte!())].clone();
-                        self.push(value);
+                        self.stack.push(value);
                     }
-                    Op::Nil => self.push(Value::Nil),
-                    Op::True => self.push(Value::Bool(true)),
-                    Op::False => self.push(Value::Bool(false)),
+                    Op::Nil => self.stack.push(Value::Nil),
+                    Op::True => self.stack.push(Value::Bool(true)),
+                    Op::False => self.stack.push(Value::Bool(false)),
                     Op::Pop => {
                         self.stack.pop();
                     }
                     Op::GetLocal => {
                         let value = self.stack[base + usize::from(byte!())].clone();
-                        self.push(value);
+                        self.stack.push(value);
                     }
                     Op::SetLocal => {
                         let slot = base + usize::from(byte!());
-                        self.stack[slot] = self.peek(0).clone();
+                        self.stack[slot] = peek!(0).clone();
                     }
                     Op::GetGlobal => {
                         let name = string_constant!();
                         match self.globals.get(name) {
                             Some(value) => {
                                 let value = value.clone();
-                                self.push(value);
+                                self.stack.push(value);
                             }
                             None => fail!("Undefined variable '{}'.", name.as_str()),
                         }
                     }
                     Op::DefineGlobal => {
                         let name = string_constant!().clone();
-                        let value = self.pop();
+                        let value = pop!();
                         self.globals.insert(name, value);
                     }
                     Op::SetGlobal => {
                         let name = string_constant!();
-                        let value = self.peek(0).clone();
+                        let value = peek!(0).clone();
                         match self.globals.get_mut(name) {
                             Some(slot) => *slot = value,
                             None => fail!("Undefined variable '{}'.", name.as_str()),
@@ -501,17 +430,17 @@ impl<'io> Vm<'io> {
                     }
                     Op::GetUpvalue => {
                         let upvalue = &closure.items()[usize::from(byte!())];
-                        let value = self.upvalue_get(upvalue);
-                        self.push(value);
+                        let value = upvalue_get(&self.stack, upvalue);
+                        self.stack.push(value);
                     }
                     Op::SetUpvalue => {
                         let upvalue = &closure.items()[usize::from(byte!())];
-                        let value = self.peek(0).clone();
-                        self.upvalue_set(upvalue, value);
+                        let value = peek!(0).clone();
+                        upvalue_set(&mut self.stack, upvalue, value);
                     }
                     Op::GetProperty => {
                         let name = string_constant!();
-                        let Some(instance) = self.peek(0).as_obj::<Instance>() else {
+                        let Some(instance) = peek!(0).as_obj::<Instance>() else {
                             fail!("Only instances have properties.");
                         };
                         let field = instance.fields.borrow().get(name).cloned();
@@ -522,37 +451,37 @@ impl<'io> Vm<'io> {
                             }
                             None => {
                                 let class = instance.class.clone();
-                                try_op!(self.bind_method(&class, name));
+                                try_op!(bind_method(&mut self.stack, &class, name));
                             }
                         }
                     }
                     Op::SetProperty => {
                         let name = string_constant!();
-                        let Some(instance) = self.peek(1).as_obj::<Instance>() else {
+                        let Some(instance) = peek!(1).as_obj::<Instance>() else {
                             fail!("Only instances have fields.");
                         };
-                        let value = self.peek(0).clone();
+                        let value = peek!(0).clone();
                         let mut fields = instance.fields.borrow_mut();
                         fields.insert(name.clone(), value);
                         let hint = &instance.class.fields_hint;
                         hint.set(hint.get().max(fields.len()));
                         drop(fields);
-                        let value = self.pop();
-                        self.pop();
-                        self.push(value);
+                        let value = pop!();
+                        pop!();
+                        self.stack.push(value);
                     }
                     Op::GetSuper => {
                         let name = string_constant!();
-                        let superclass = self.pop();
+                        let superclass = pop!();
                         let Some(superclass) = superclass.as_obj::<Class>() else {
                             unreachable!("`super` is a class");
                         };
-                        try_op!(self.bind_method(superclass, name));
+                        try_op!(bind_method(&mut self.stack, superclass, name));
                     }
                     Op::Equal => {
-                        let b = self.pop();
-                        let a = self.pop();
-                        self.push(Value::Bool(a.equals(&b)));
+                        let b = pop!();
+                        let a = pop!();
+                        self.stack.push(Value::Bool(a.equals(&b)));
                     }
                     Op::Greater => numbers!(>, Value::Bool),
                     Op::Less => numbers!(<, Value::Bool),
@@ -586,8 +515,8 @@ impl<'io> Vm<'io> {
                     Op::Multiply => numbers!(*, Value::Number),
                     Op::Divide => numbers!(/, Value::Number),
                     Op::Not => {
-                        let value = self.pop();
-                        self.push(Value::Bool(value.is_falsey()));
+                        let value = pop!();
+                        self.stack.push(Value::Bool(value.is_falsey()));
                     }
                     Op::Negate => {
                         let top = self.stack.len() - 1;
@@ -597,7 +526,7 @@ impl<'io> Vm<'io> {
                         }
                     }
                     Op::Print => {
-                        let value = self.pop();
+                        let value = pop!();
                         // A closed stdout loses the output, as in clox.
                         let _ = writeln!(self.out, "{value}");
                     }
@@ -607,7 +536,7 @@ impl<'io> Vm<'io> {
                     }
                     Op::JumpIfFalse => {
                         let offset = short!();
-                        if self.peek(0).is_falsey() {
+                        if peek!(0).is_falsey() {
                             ip += offset;
                         }
                     }
@@ -625,22 +554,23 @@ impl<'io> Vm<'io> {
                     }
                     Op::Invoke => {
                         step!();
-                        let name = string_constant!();
+                        // Owned: the call changes the frames it is borrowed from.
+                        let name = string_constant!().clone();
                         let argc = usize::from(byte!());
                         save_ip!();
-                        self.invoke(name, argc)?;
+                        self.invoke(&name, argc)?;
                         continue 'frames;
                     }
                     Op::SuperInvoke => {
                         step!();
-                        let name = string_constant!();
+                        let name = string_constant!().clone();
                         let argc = usize::from(byte!());
-                        let superclass = self.pop();
+                        let superclass = pop!();
                         let Some(superclass) = superclass.as_obj::<Class>() else {
                             unreachable!("`super` is a class");
                         };
                         save_ip!();
-                        self.invoke_from_class(superclass, name, argc)?;
+                        self.invoke_from_class(superclass, &name, argc)?;
                         continue 'frames;
                     }
                     Op::Closure => {
@@ -653,7 +583,7 @@ impl<'io> Vm<'io> {
                             let is_local = byte!() == 1;
                             let index = usize::from(byte!());
                             let upvalue = if is_local {
-                                try_op!(self.capture_upvalue(base + index))
+                                try_op!(capture_upvalue(&mut self.open_upvalues, base + index))
                             } else {
                                 closure.items()[index].clone()
                             };
@@ -666,21 +596,21 @@ impl<'io> Vm<'io> {
                             upvalues,
                         );
                         let made = try_op!(made);
-                        self.push(Value::from(made));
+                        self.stack.push(Value::from(made));
                     }
                     Op::CloseUpvalue => {
-                        self.close_upvalues(self.stack.len() - 1);
+                        close_upvalues(&mut self.open_upvalues, &self.stack, self.stack.len() - 1);
                         self.stack.pop();
                     }
                     Op::Return => {
-                        let result = self.pop();
-                        self.close_upvalues(base);
+                        let result = pop!();
+                        close_upvalues(&mut self.open_upvalues, &self.stack, base);
                         self.frames.pop();
                         self.stack.truncate(base);
                         if self.frames.is_empty() {
                             return Ok(());
                         }
-                        self.push(result);
+                        self.stack.push(result);
                         continue 'frames;
                     }
                     Op::Class => {
@@ -690,30 +620,110 @@ impl<'io> Vm<'io> {
                             methods: Default::default(),
                             fields_hint: Default::default(),
                         }));
-                        self.push(Value::from(class));
+                        self.stack.push(Value::from(class));
                     }
                     Op::Inherit => {
-                        let Some(superclass) = self.peek(1).as_obj::<Class>() else {
+                        let Some(superclass) = peek!(1).as_obj::<Class>() else {
                             fail!("Superclass must be a class.");
                         };
-                        let Some(subclass) = self.peek(0).as_obj::<Class>() else {
+                        let Some(subclass) = peek!(0).as_obj::<Class>() else {
                             unreachable!("the class being declared");
                         };
                         let inherited = superclass.methods.borrow().clone();
                         subclass.methods.borrow_mut().extend(inherited);
-                        self.pop();
+                        pop!();
                     }
                     Op::Method => {
                         let name = string_constant!().clone();
-                        let method = self.peek(0).clone();
-                        if let Some(class) = self.peek(1).as_obj::<Class>() {
+                        let method = peek!(0).clone();
+                        if let Some(class) = peek!(1).as_obj::<Class>() {
                             class.methods.borrow_mut().insert(name, method);
                         }
-                        self.pop();
+                        pop!();
                     }
                 }
             }
         }
+    }
+}
+
+// ---- What the loop does to the stack and the upvalues alone (free
+// functions, so that the loop may hold its frame's code meanwhile).
+
+/// Replaces the instance on top of the stack with its class's method
+/// `name` bound to it.
+fn bind_method(
+    stack: &mut Vec<Value>,
+    class: &Py<Class>,
+    name: &Py<LoxStr>,
+) -> Result<(), RuntimeError> {
+    let Some(method) = find_method(class, name) else {
+        return Err(undefined_property(name));
+    };
+    let receiver = stack.pop().unwrap_or(Value::Nil);
+    let bound = BoundMethod::alloc(BoundMethod { receiver, method })?;
+    stack.push(Value::from(bound));
+    Ok(())
+}
+
+/// The upvalue of stack slot `slot`: the open one, or a new one.
+fn capture_upvalue(open: &mut Vec<Py<Upvalue>>, slot: usize) -> Result<Py<Upvalue>, MemoryError> {
+    // The open upvalues are sorted by slot: most captures are of the
+    // newest ones, so the search starts from the end.
+    let mut at = open.len();
+    while at > 0 {
+        let existing = &open[at - 1];
+        let existing_slot = existing.slot.get();
+        if existing_slot == slot {
+            return Ok(existing.clone());
+        }
+        if existing_slot < slot {
+            break;
+        }
+        at -= 1;
+    }
+    let upvalue = Upvalue::alloc(Upvalue {
+        slot: slot.into(),
+        closed: Default::default(),
+    })?;
+    open.insert(at, upvalue.clone());
+    Ok(upvalue)
+}
+
+/// Closes the open upvalues of slots `from` and above: they take their
+/// values off the stack.
+#[inline(always)]
+fn close_upvalues(open: &mut Vec<Py<Upvalue>>, stack: &[Value], from: usize) {
+    if open.last().is_some_and(|u| u.slot.get() >= from) {
+        close_upvalues_from(open, stack, from);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn close_upvalues_from(open: &mut Vec<Py<Upvalue>>, stack: &[Value], from: usize) {
+    while let Some(upvalue) = open.last() {
+        let slot = upvalue.slot.get();
+        if slot < from {
+            break;
+        }
+        *upvalue.closed.borrow_mut() = Some(stack[slot].clone());
+        open.pop();
+    }
+}
+
+fn upvalue_get(stack: &[Value], upvalue: &Upvalue) -> Value {
+    match &*upvalue.closed.borrow() {
+        Some(value) => value.clone(),
+        None => stack[upvalue.slot.get()].clone(),
+    }
+}
+
+fn upvalue_set(stack: &mut [Value], upvalue: &Upvalue, value: Value) {
+    let mut closed = upvalue.closed.borrow_mut();
+    match &mut *closed {
+        Some(slot) => *slot = value,
+        None => stack[upvalue.slot.get()] = value,
     }
 }
 
