@@ -8,7 +8,7 @@ use objimpl::Py;
 use objimpl::prelude::MemoryError;
 
 use crate::chunk::{Chunk, Op};
-use crate::object::{Function, LoxStr, Strings};
+use crate::object::{FieldCache, Function, LoxStr, NO_SLOT, Strings};
 use crate::scanner::{Kind, Scanner, Token};
 use crate::value::Value;
 
@@ -109,6 +109,8 @@ struct FunctionState<'src> {
     locals: Vec<Local<'src>>,
     upvalues: Vec<UpvalueRef>,
     scope_depth: u32,
+    /// Property accesses so far: each gets an inline cache.
+    caches: u16,
 }
 
 impl<'src> FunctionState<'src> {
@@ -131,6 +133,7 @@ impl<'src> FunctionState<'src> {
             }],
             upvalues: Vec::new(),
             scope_depth: 0,
+            caches: 0,
         }
     }
 }
@@ -264,6 +267,21 @@ impl<'src, 'a> Parser<'src, 'a> {
         self.emit(arg);
     }
 
+    /// A new inline cache's index, as the operand of the property access
+    /// just written. (Past 65,536 accesses in one function they share the
+    /// last: a cache is a hint, checked at every use.)
+    fn emit_cache(&mut self) {
+        let function = self.function();
+        let index = if function.caches == u16::MAX {
+            u16::MAX - 1
+        } else {
+            function.caches += 1;
+            function.caches - 1
+        };
+        self.emit((index >> 8) as u8);
+        self.emit(index as u8);
+    }
+
     fn emit_jump(&mut self, op: Op) -> usize {
         self.emit_op(op);
         self.emit(0xff);
@@ -340,6 +358,9 @@ impl<'src, 'a> Parser<'src, 'a> {
             arity: state.arity,
             upvalue_count: state.upvalues.len(),
             chunk: state.chunk,
+            caches: (0..state.caches)
+                .map(|_| FieldCache::new((0, NO_SLOT)))
+                .collect(),
             name: state.name,
         };
         Ok((Function::alloc(function)?, state.upvalues))
@@ -938,12 +959,15 @@ impl<'src, 'a> Parser<'src, 'a> {
         if can_assign && self.matches(Kind::Equal) {
             self.expression();
             self.emit_op_arg(Op::SetProperty, name);
+            self.emit_cache();
         } else if self.matches(Kind::LeftParen) {
             let count = self.argument_list();
             self.emit_op_arg(Op::Invoke, name);
             self.emit(count);
+            self.emit_cache();
         } else {
             self.emit_op_arg(Op::GetProperty, name);
+            self.emit_cache();
         }
     }
 

@@ -113,6 +113,8 @@ pub struct Function {
     pub(crate) arity: u8,
     pub(crate) upvalue_count: usize,
     pub(crate) chunk: Chunk,
+    /// One inline cache for each property access of the code.
+    pub(crate) caches: Box<[FieldCache]>,
     /// `None` for the top-level script.
     pub(crate) name: Option<Py<LoxStr>>,
 }
@@ -138,21 +140,77 @@ pub struct Upvalue {
     pub(crate) closed: RefCell<Option<Value>>,
 }
 
-/// A class: its name and methods.
+/// A class: its name, methods, and the slots of its instances' fields.
 #[pyobject(gc, name = "class", new = alloc)]
 pub struct Class {
     pub(crate) name: Py<LoxStr>,
+    /// Never reused, unlike an address: what the inline caches compare.
+    pub(crate) id: u64,
     pub(crate) methods: RefCell<Table>,
-    /// The most fields an instance of the class has had: new instances'
-    /// tables are made that large, and do not grow field by field.
-    pub(crate) fields_hint: Cell<usize>,
+    /// Each field name any instance of the class was given, and its slot in
+    /// every instance's `fields`: append-only, so a slot once cached holds.
+    pub(crate) field_slots: RefCell<HashMap<Py<LoxStr>, u32, BuildStrHasher>>,
 }
 
-/// An instance: its class and fields.
+impl Class {
+    /// The slot of field `name` in this class's instances, if one has it.
+    #[inline]
+    pub(crate) fn field_slot(&self, name: &Py<LoxStr>, cache: &FieldCache) -> Option<usize> {
+        let (id, slot) = cache.get();
+        if id == self.id {
+            return (slot != NO_SLOT).then_some(slot as usize);
+        }
+        let slot = self.field_slots.borrow().get(name).copied();
+        cache.set((self.id, slot.unwrap_or(NO_SLOT)));
+        slot.map(|slot| slot as usize)
+    }
+
+    /// The slot of field `name`, made if no instance had it yet.
+    pub(crate) fn field_slot_or_new(&self, name: &Py<LoxStr>, cache: &FieldCache) -> usize {
+        if let Some(slot) = self.field_slot(name, cache) {
+            return slot;
+        }
+        let mut slots = self.field_slots.borrow_mut();
+        let slot = slots.len() as u32;
+        slots.insert(name.clone(), slot);
+        cache.set((self.id, slot));
+        slot as usize
+    }
+}
+
+/// A property access's inline cache: the class it last saw (by id) and
+/// the slot of the field there ([`NO_SLOT`] if that class has none).
+pub(crate) type FieldCache = Cell<(u64, u32)>;
+
+/// A cached "the class has no such field".
+pub(crate) const NO_SLOT: u32 = u32::MAX;
+
+/// An instance: its class and fields, in the slots its class gives them
+/// (`None`: this instance has not that field).
 #[pyobject(gc, name = "instance", new = alloc)]
 pub struct Instance {
     pub(crate) class: Py<Class>,
-    pub(crate) fields: RefCell<Table>,
+    pub(crate) fields: RefCell<Vec<Option<Value>>>,
+}
+
+impl Instance {
+    /// Field `name`, if this instance has it.
+    #[inline]
+    pub(crate) fn field(&self, name: &Py<LoxStr>, cache: &FieldCache) -> Option<Value> {
+        let slot = self.class.field_slot(name, cache)?;
+        self.fields.borrow().get(slot)?.clone()
+    }
+
+    /// Sets field `name`.
+    #[inline]
+    pub(crate) fn set_field(&self, name: &Py<LoxStr>, cache: &FieldCache, value: Value) {
+        let slot = self.class.field_slot_or_new(name, cache);
+        let mut fields = self.fields.borrow_mut();
+        if slot >= fields.len() {
+            fields.resize(slot + 1, None);
+        }
+        fields[slot] = Some(value);
+    }
 }
 
 /// A method bound to its receiver.

@@ -71,6 +71,8 @@ pub struct Vm<'io> {
     /// Upvalues that still point into the stack, by slot, ascending.
     open_upvalues: Vec<Py<Upvalue>>,
     init_string: Py<LoxStr>,
+    /// Classes made so far: the next one's id.
+    classes_made: u64,
     /// Loop iterations and calls left before the run stops (see
     /// [`set_step_limit`](Vm::set_step_limit)).
     steps_left: u64,
@@ -94,6 +96,7 @@ impl<'io> Vm<'io> {
             strings,
             open_upvalues: Vec::new(),
             init_string,
+            classes_made: 0,
             steps_left: u64::MAX,
             out,
             err,
@@ -189,11 +192,6 @@ impl<'io> Vm<'io> {
         self.stack.push(value);
     }
 
-    #[inline(always)]
-    fn peek(&self, distance: usize) -> &Value {
-        &self.stack[self.stack.len() - 1 - distance]
-    }
-
     // ---- Calls.
 
     fn call(&mut self, closure: Py<Closure>, argc: usize) -> Result<(), RuntimeError> {
@@ -229,8 +227,8 @@ impl<'io> Vm<'io> {
         }
         if let Some(class) = callee.as_obj::<Class>() {
             let init = find_method(class, &self.init_string);
-            let fields =
-                Table::with_capacity_and_hasher(class.fields_hint.get(), Default::default());
+            // Room for every field the class's instances have had.
+            let fields = Vec::with_capacity(class.field_slots.borrow().len());
             let instance = Instance::alloc(Instance {
                 class: class.clone(),
                 fields: fields.into(),
@@ -268,24 +266,6 @@ impl<'io> Vm<'io> {
         argc: usize,
     ) -> Result<(), RuntimeError> {
         match find_method(class, name) {
-            Some(method) => self.call(method, argc),
-            None => Err(undefined_property(name)),
-        }
-    }
-
-    fn invoke(&mut self, name: &Py<LoxStr>, argc: usize) -> Result<(), RuntimeError> {
-        let Some(instance) = self.peek(argc).as_obj::<Instance>() else {
-            return Err(RuntimeError("Only instances have methods.".to_owned()));
-        };
-        // A field holding a function shadows the method.
-        let field = instance.fields.borrow().get(name).cloned();
-        if let Some(field) = field {
-            let slot = self.stack.len() - argc - 1;
-            self.stack[slot] = field;
-            return self.call_value(argc);
-        }
-        // (The method is taken out of the borrow of the stack before the call.)
-        match find_method(&instance.class, name) {
             Some(method) => self.call(method, argc),
             None => Err(undefined_property(name)),
         }
@@ -440,10 +420,11 @@ impl<'io> Vm<'io> {
                     }
                     Op::GetProperty => {
                         let name = string_constant!();
+                        let cache = &function.caches[short!()];
                         let Some(instance) = peek!(0).as_obj::<Instance>() else {
                             fail!("Only instances have properties.");
                         };
-                        let field = instance.fields.borrow().get(name).cloned();
+                        let field = instance.field(name, cache);
                         match field {
                             Some(value) => {
                                 let top = self.stack.len() - 1;
@@ -457,15 +438,12 @@ impl<'io> Vm<'io> {
                     }
                     Op::SetProperty => {
                         let name = string_constant!();
+                        let cache = &function.caches[short!()];
                         let Some(instance) = peek!(1).as_obj::<Instance>() else {
                             fail!("Only instances have fields.");
                         };
                         let value = peek!(0).clone();
-                        let mut fields = instance.fields.borrow_mut();
-                        fields.insert(name.clone(), value);
-                        let hint = &instance.class.fields_hint;
-                        hint.set(hint.get().max(fields.len()));
-                        drop(fields);
+                        instance.set_field(name, cache, value);
                         let value = pop!();
                         pop!();
                         self.stack.push(value);
@@ -554,11 +532,25 @@ impl<'io> Vm<'io> {
                     }
                     Op::Invoke => {
                         step!();
-                        // Owned: the call changes the frames it is borrowed from.
-                        let name = string_constant!().clone();
+                        let name = string_constant!();
                         let argc = usize::from(byte!());
+                        let cache = &function.caches[short!()];
+                        let Some(instance) = peek!(argc).as_obj::<Instance>() else {
+                            fail!("Only instances have methods.");
+                        };
+                        // A field holding a function shadows the method.
+                        if let Some(field) = instance.field(name, cache) {
+                            let slot = self.stack.len() - argc - 1;
+                            self.stack[slot] = field;
+                            save_ip!();
+                            self.call_value(argc)?;
+                            continue 'frames;
+                        }
+                        let Some(method) = find_method(&instance.class, name) else {
+                            fail!("Undefined property '{}'.", name.as_str());
+                        };
                         save_ip!();
-                        self.invoke(&name, argc)?;
+                        self.call(method, argc)?;
                         continue 'frames;
                     }
                     Op::SuperInvoke => {
@@ -615,10 +607,12 @@ impl<'io> Vm<'io> {
                     }
                     Op::Class => {
                         let name = string_constant!().clone();
+                        self.classes_made += 1;
                         let class = try_op!(Class::alloc(Class {
                             name,
+                            id: self.classes_made,
                             methods: Default::default(),
-                            fields_hint: Default::default(),
+                            field_slots: Default::default(),
                         }));
                         self.stack.push(Value::from(class));
                     }
