@@ -359,7 +359,7 @@ impl<'src, 'a> Parser<'src, 'a> {
             upvalue_count: state.upvalues.len(),
             chunk: state.chunk,
             caches: (0..state.caches)
-                .map(|_| FieldCache::new((0, NO_SLOT)))
+                .map(|_| FieldCache::new((0, NO_SLOT, 0)))
                 .collect(),
             name: state.name,
         };

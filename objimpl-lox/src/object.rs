@@ -154,15 +154,31 @@ pub struct Class {
 
 impl Class {
     /// The slot of field `name` in this class's instances, if one has it.
+    ///
+    /// A slot, once given, is the field's for good, so a cached one is
+    /// always right; a cached absence only while the class has no more
+    /// fields than when it was cached.
     #[inline]
     pub(crate) fn field_slot(&self, name: &Py<LoxStr>, cache: &FieldCache) -> Option<usize> {
-        let (id, slot) = cache.get();
+        let (id, slot, fields) = cache.get();
         if id == self.id {
-            return (slot != NO_SLOT).then_some(slot as usize);
+            if slot != NO_SLOT {
+                return Some(slot as usize);
+            }
+            if fields == self.field_count() {
+                return None;
+            }
         }
-        let slot = self.field_slots.borrow().get(name).copied();
-        cache.set((self.id, slot.unwrap_or(NO_SLOT)));
+        let slots = self.field_slots.borrow();
+        let slot = slots.get(name).copied();
+        cache.set((self.id, slot.unwrap_or(NO_SLOT), slots.len() as u32));
         slot.map(|slot| slot as usize)
+    }
+
+    /// How many field slots the class has given.
+    #[inline]
+    fn field_count(&self) -> u32 {
+        self.field_slots.borrow().len() as u32
     }
 
     /// The slot of field `name`, made if no instance had it yet.
@@ -173,14 +189,15 @@ impl Class {
         let mut slots = self.field_slots.borrow_mut();
         let slot = slots.len() as u32;
         slots.insert(name.clone(), slot);
-        cache.set((self.id, slot));
+        cache.set((self.id, slot, slots.len() as u32));
         slot as usize
     }
 }
 
-/// A property access's inline cache: the class it last saw (by id) and
-/// the slot of the field there ([`NO_SLOT`] if that class has none).
-pub(crate) type FieldCache = Cell<(u64, u32)>;
+/// A property access's inline cache: the class it last saw (by id), the
+/// slot of the field there ([`NO_SLOT`] if that class had none), and how
+/// many fields the class had then.
+pub(crate) type FieldCache = Cell<(u64, u32, u32)>;
 
 /// A cached "the class has no such field".
 pub(crate) const NO_SLOT: u32 = u32::MAX;

@@ -140,3 +140,28 @@ fn deep_recursion_is_a_stack_overflow_error() {
         "{stderr}"
     );
 }
+
+/// The programs of `tests/programs/`, each with its expected output in a
+/// `.out` file beside it: what the suite does not cover.
+#[test]
+fn programs_of_our_own_print_what_clox_prints() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/programs") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_none_or(|e| e != "lox") {
+            continue;
+        }
+        let expected = std::fs::read_to_string(path.with_extension("out")).expect("a .out file");
+        let output = lox(&[path.to_str().expect("UTF-8")], "");
+        assert!(output.status.success(), "{}: {output:?}", path.display());
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            expected,
+            "{}",
+            path.display()
+        );
+        ran += 1;
+    }
+    assert!(ran > 0);
+}
