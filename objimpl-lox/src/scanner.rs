@@ -80,6 +80,8 @@ pub(crate) struct Scanner<'src> {
 
 impl<'src> Scanner<'src> {
     pub(crate) fn new(source: &'src str) -> Self {
+        // clox reads the source as a C string: it ends at the first NUL.
+        let source = source.split('\0').next().unwrap_or("");
         Scanner {
             source,
             start: 0,
