@@ -293,10 +293,22 @@ for prog in progs:
             q = ratio(times["lox"], times[peer])
         if q is not None:
             ratios[peer].append(q)
-        cells.append(f"{q:.2f}" if q is not None else "–")
+                cells.append(f"{q:.2f}{spread(prog, peer)}" if q is not None else "–")
     print(f"| {prog} | " + " | ".join(fmt_time(times[r]) for r in RUNNERS)
           + " | " + " | ".join(cells)
           + " | " + " | ".join(fmt_mib(rss[r]) for r in RUNNERS) + " |")
+
+
+def spread(prog, peer):
+    """The lowest and highest of the per-round ratios lox/peer, as " [a–b]"."""
+    if prog == "zoo_batch":
+        pairs = list(zip(per_batch.get("lox", []), per_batch.get(peer, [])))
+    else:
+        pairs = [(a[1], b[1]) for a, b in zip(results.get((prog, "lox"), []),
+                                                 results.get((prog, peer), []))
+                 if a[0] == 0 and b[0] == 0]
+    qs = [a / b for a, b in pairs if a > 0 and b > 0]
+    return f" [{min(qs):.2f}–{max(qs):.2f}]" if len(qs) > 1 else ""
 
 
 def geomean(qs):
@@ -305,7 +317,8 @@ def geomean(qs):
 
 print(f"| **geometric mean** | | | | {geomean(ratios['clox'])} | {geomean(ratios['python'])} | | | |")
 print()
-print("Medians of the rounds. Time is wall-clock; RSS is peak resident set size. "
+print("Medians of the rounds, and in brackets the lowest and highest of the "
+      "per-round ratios. Time is wall-clock; RSS is peak resident set size. "
       "zoo_batch runs for a fixed 10 s of clock() (CPU time), so its ratios are "
       "those of the CPU time per batch of 10000 iterations it reports.")
 if problems:
