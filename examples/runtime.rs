@@ -316,7 +316,7 @@ fn main() -> Result<(), MemoryError> {
 
     // A destructor's panic during a collection goes to the hook, and the
     // program carries on.
-    gc::set_unraisable_hook(Some(Box::new(|u| {
+    gc::set_unraisable_hook(Some(std::sync::Arc::new(|u| {
         println!(
             "ignored in {} of '{}': {}",
             u.what(),

@@ -205,6 +205,7 @@ fn a_callback_runs_when_the_collector_frees_the_cycle() {
 
 #[test]
 fn a_panicking_callback_goes_to_the_unraisable_hook_and_the_others_run() {
+    let _hooks = HOOKS.lock().unwrap_or_else(|e| e.into_inner());
     static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let drops = DropCounter::default();
     let n = node(&drops);
@@ -212,7 +213,7 @@ fn a_panicking_callback_goes_to_the_unraisable_hook_and_the_others_run() {
     let _bad = Py::downgrade_with(&n, || panic!("callback failed"));
     let s = seen.clone();
     let _good = Py::downgrade_with(&n, move || s.borrow_mut().push("ran"));
-    let previous = gc::set_unraisable_hook(Some(Box::new(|u| {
+    let previous = gc::set_unraisable_hook(Some(std::sync::Arc::new(|u| {
         if u.message() == Some("callback failed") {
             SEEN.lock()
                 .unwrap()
@@ -357,4 +358,25 @@ fn callbacks_of_dropped_weak_references_do_not_pile_up() {
     let _kept = Py::downgrade_with(&n, move || s.borrow_mut().push("kept"));
     drop(n);
     assert_eq!(*seen.borrow(), ["kept"]);
+}
+
+/// The tests that set the process's unraisable hook, one at a time.
+static HOOKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn a_hook_may_set_the_hook_without_waiting_for_itself() {
+    let _hooks = HOOKS.lock().unwrap_or_else(|e| e.into_inner());
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let previous = gc::set_unraisable_hook(Some(std::sync::Arc::new(|_| {
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Puts the default back from inside (a lock held across the call
+        // would wait for ever here).
+        gc::set_unraisable_hook(None);
+    })));
+    let drops = DropCounter::default();
+    let n = node(&drops);
+    let _bad = Py::downgrade_with(&n, || panic!("once"));
+    drop(n);
+    assert_eq!(CALLS.load(std::sync::atomic::Ordering::Relaxed), 1);
+    gc::set_unraisable_hook(previous);
 }

@@ -8,7 +8,7 @@
 //! carries on.
 
 use std::any::Any;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// A panic of a `Drop` that the cycle collector ran, or of a weak
 /// reference's callback, as given to the hook set with
@@ -55,8 +55,10 @@ impl<'a> Unraisable<'a> {
     }
 }
 
-/// A hook that [`set_unraisable_hook`] installs.
-pub type UnraisableHook = Box<dyn Fn(&Unraisable<'_>) + Send + Sync + 'static>;
+/// A hook that [`set_unraisable_hook`] installs. An `Arc`: a report calls
+/// its own reference, outside the lock, so that a hook may set another (or
+/// panic into a nested report) without waiting for itself.
+pub type UnraisableHook = Arc<dyn Fn(&Unraisable<'_>) + Send + Sync + 'static>;
 
 static HOOK: RwLock<Option<UnraisableHook>> = RwLock::new(None);
 
@@ -85,7 +87,7 @@ static HOOK: RwLock<Option<UnraisableHook>> = RwLock::new(None);
 /// static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// let _ = std::panic::take_hook(); // (quiet: std's hook would print the panic too)
 /// std::panic::set_hook(Box::new(|_| {}));
-/// gc::set_unraisable_hook(Some(Box::new(|u| {
+/// gc::set_unraisable_hook(Some(std::sync::Arc::new(|u| {
 ///     SEEN.lock().unwrap().push(format!("{}: {}", u.type_name(), u.message().unwrap()));
 /// })));
 ///
@@ -113,12 +115,13 @@ pub(crate) fn report(what: &'static str, type_name: &str, payload: &(dyn Any + S
         type_name,
         payload,
     };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let hook = HOOK.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match &*hook {
-            Some(hook) => hook(&unraisable),
-            None => print_default(&unraisable),
-        }
+    let hook = HOOK
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &hook {
+        Some(hook) => hook(&unraisable),
+        None => print_default(&unraisable),
     }));
     if let Err(payload) = outcome {
         let _ = std::io::Write::write_all(

@@ -69,7 +69,7 @@ pub fn start() -> Baseline {
         // tests run in parallel) for `unraised` to give.
         // All of them go to `UNRAISED_ANYWHERE` too: at a thread's exit,
         // its thread-local may be gone.
-        objimpl_core::gc::set_unraisable_hook(Some(Box::new(|u| {
+        objimpl_core::gc::set_unraisable_hook(Some(std::sync::Arc::new(|u| {
             let text = format!("{}: {}", u.type_name(), u.message().unwrap_or("?"));
             UNRAISED_ANYWHERE.lock().unwrap().push(text.clone());
             let _ = UNRAISED.try_with(|list| list.borrow_mut().push(text));
