@@ -8,7 +8,7 @@ use objimpl::Py;
 use objimpl::prelude::MemoryError;
 
 use crate::chunk::{Chunk, Op};
-use crate::object::{FieldCache, Function, LoxStr, NO_SLOT, Strings};
+use crate::object::{Function, LoxStr, SiteCache, Strings};
 use crate::scanner::{Kind, Scanner, Token};
 use crate::value::Value;
 
@@ -358,9 +358,7 @@ impl<'src, 'a> Parser<'src, 'a> {
             arity: state.arity,
             upvalue_count: state.upvalues.len(),
             chunk: state.chunk,
-            caches: (0..state.caches)
-                .map(|_| FieldCache::new((0, NO_SLOT, 0)))
-                .collect(),
+            caches: (0..state.caches).map(|_| SiteCache::new()).collect(),
             name: state.name,
         };
         Ok((Function::alloc(function)?, state.upvalues))

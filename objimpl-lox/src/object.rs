@@ -114,7 +114,7 @@ pub struct Function {
     pub(crate) upvalue_count: usize,
     pub(crate) chunk: Chunk,
     /// One inline cache for each property access of the code.
-    pub(crate) caches: Box<[FieldCache]>,
+    pub(crate) caches: Box<[SiteCache]>,
     /// `None` for the top-level script.
     pub(crate) name: Option<Py<LoxStr>>,
 }
@@ -146,7 +146,11 @@ pub struct Class {
     pub(crate) name: Py<LoxStr>,
     /// Never reused, unlike an address: what the inline caches compare.
     pub(crate) id: u64,
-    pub(crate) methods: RefCell<Table>,
+    /// The methods, each in the slot `method_slots` gives its name. Set
+    /// while the class is declared (its own after those it inherits), and
+    /// never changed after, so a slot once cached holds.
+    pub(crate) methods: RefCell<Vec<Py<Closure>>>,
+    pub(crate) method_slots: RefCell<HashMap<Py<LoxStr>, u32, BuildStrHasher>>,
     /// Each field name any instance of the class was given, and its slot in
     /// every instance's `fields`: append-only, so a slot once cached holds.
     pub(crate) field_slots: RefCell<HashMap<Py<LoxStr>, u32, BuildStrHasher>>,
@@ -175,6 +179,53 @@ impl Class {
         slot.map(|slot| slot as usize)
     }
 
+    /// Method `name`, through the site's cache.
+    #[inline]
+    pub(crate) fn method(&self, name: &Py<LoxStr>, cache: &MethodCache) -> Option<Py<Closure>> {
+        let (id, slot) = cache.get();
+        let slot = if id == self.id {
+            slot
+        } else {
+            let slot = self
+                .method_slots
+                .borrow()
+                .get(name)
+                .copied()
+                .unwrap_or(NO_SLOT);
+            cache.set((self.id, slot));
+            slot
+        };
+        if slot == NO_SLOT {
+            return None;
+        }
+        self.methods.borrow().get(slot as usize).cloned()
+    }
+
+    /// Method `name`, without a cache (initializers, `super` calls).
+    pub(crate) fn method_uncached(&self, name: &Py<LoxStr>) -> Option<Py<Closure>> {
+        let slot = *self.method_slots.borrow().get(name)?;
+        self.methods.borrow().get(slot as usize).cloned()
+    }
+
+    /// Defines (or, over an inherited one, redefines) method `name`.
+    pub(crate) fn set_method(&self, name: Py<LoxStr>, method: Py<Closure>) {
+        let mut slots = self.method_slots.borrow_mut();
+        let mut methods = self.methods.borrow_mut();
+        match slots.get(&name) {
+            Some(&slot) => methods[slot as usize] = method,
+            None => {
+                slots.insert(name, methods.len() as u32);
+                methods.push(method);
+            }
+        }
+    }
+
+    /// Copies `superclass`'s methods, as the class's first.
+    pub(crate) fn inherit(&self, superclass: &Class) {
+        *self.methods.borrow_mut() = superclass.methods.borrow().clone();
+        *self.method_slots.borrow_mut() = superclass.method_slots.borrow().clone();
+    }
+
     /// How many field slots the class has given.
     #[inline]
     fn field_count(&self) -> u32 {
@@ -199,7 +250,26 @@ impl Class {
 /// many fields the class had then.
 pub(crate) type FieldCache = Cell<(u64, u32, u32)>;
 
-/// A cached "the class has no such field".
+/// A method call's or a property read's cache of the method: the class
+/// it last saw (by id), and the method's slot there ([`NO_SLOT`]: none).
+pub(crate) type MethodCache = Cell<(u64, u32)>;
+
+/// A property access's caches: of the field, and of the method.
+pub(crate) struct SiteCache {
+    pub(crate) field: FieldCache,
+    pub(crate) method: MethodCache,
+}
+
+impl SiteCache {
+    pub(crate) fn new() -> SiteCache {
+        SiteCache {
+            field: Cell::new((0, NO_SLOT, 0)),
+            method: Cell::new((0, NO_SLOT)),
+        }
+    }
+}
+
+/// A cached "the class has no such field (or method)".
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 /// An instance: its class and fields, in the slots its class gives them

@@ -226,7 +226,7 @@ impl<'io> Vm<'io> {
             return self.call(method, argc);
         }
         if let Some(class) = callee.as_obj::<Class>() {
-            let init = find_method(class, &self.init_string);
+            let init = class.method_uncached(&self.init_string);
             // Room for every field the class's instances have had.
             let fields = Vec::with_capacity(class.field_slots.borrow().len());
             let instance = Instance::alloc(Instance {
@@ -265,7 +265,7 @@ impl<'io> Vm<'io> {
         name: &Py<LoxStr>,
         argc: usize,
     ) -> Result<(), RuntimeError> {
-        match find_method(class, name) {
+        match class.method_uncached(name) {
             Some(method) => self.call(method, argc),
             None => Err(undefined_property(name)),
         }
@@ -424,15 +424,15 @@ impl<'io> Vm<'io> {
                         let Some(instance) = peek!(0).as_obj::<Instance>() else {
                             fail!("Only instances have properties.");
                         };
-                        let field = instance.field(name, cache);
+                        let field = instance.field(name, &cache.field);
                         match field {
                             Some(value) => {
                                 let top = self.stack.len() - 1;
                                 self.stack[top] = value;
                             }
                             None => {
-                                let class = instance.class.clone();
-                                try_op!(bind_method(&mut self.stack, &class, name));
+                                let method = instance.class.method(name, &cache.method);
+                                try_op!(bind_method(&mut self.stack, method, name));
                             }
                         }
                     }
@@ -443,7 +443,7 @@ impl<'io> Vm<'io> {
                             fail!("Only instances have fields.");
                         };
                         let value = peek!(0).clone();
-                        instance.set_field(name, cache, value);
+                        instance.set_field(name, &cache.field, value);
                         let value = pop!();
                         pop!();
                         self.stack.push(value);
@@ -454,7 +454,11 @@ impl<'io> Vm<'io> {
                         let Some(superclass) = superclass.as_obj::<Class>() else {
                             unreachable!("`super` is a class");
                         };
-                        try_op!(bind_method(&mut self.stack, superclass, name));
+                        try_op!(bind_method(
+                            &mut self.stack,
+                            superclass.method_uncached(name),
+                            name
+                        ));
                     }
                     Op::Equal => {
                         let b = pop!();
@@ -539,14 +543,14 @@ impl<'io> Vm<'io> {
                             fail!("Only instances have methods.");
                         };
                         // A field holding a function shadows the method.
-                        if let Some(field) = instance.field(name, cache) {
+                        if let Some(field) = instance.field(name, &cache.field) {
                             let slot = self.stack.len() - argc - 1;
                             self.stack[slot] = field;
                             save_ip!();
                             self.call_value(argc)?;
                             continue 'frames;
                         }
-                        let Some(method) = find_method(&instance.class, name) else {
+                        let Some(method) = instance.class.method(name, &cache.method) else {
                             fail!("Undefined property '{}'.", name.as_str());
                         };
                         save_ip!();
@@ -612,6 +616,7 @@ impl<'io> Vm<'io> {
                             name,
                             id: self.classes_made,
                             methods: Default::default(),
+                            method_slots: Default::default(),
                             field_slots: Default::default(),
                         }));
                         self.stack.push(Value::from(class));
@@ -623,16 +628,17 @@ impl<'io> Vm<'io> {
                         let Some(subclass) = peek!(0).as_obj::<Class>() else {
                             unreachable!("the class being declared");
                         };
-                        let inherited = superclass.methods.borrow().clone();
-                        subclass.methods.borrow_mut().extend(inherited);
+                        subclass.inherit(superclass);
                         pop!();
                     }
                     Op::Method => {
                         let name = string_constant!().clone();
-                        let method = peek!(0).clone();
-                        if let Some(class) = peek!(1).as_obj::<Class>() {
-                            class.methods.borrow_mut().insert(name, method);
-                        }
+                        let (Some(method), Some(class)) =
+                            (peek!(0).as_obj::<Closure>(), peek!(1).as_obj::<Class>())
+                        else {
+                            unreachable!("a method is a closure, declared in its class");
+                        };
+                        class.set_method(name, method.clone());
                         pop!();
                     }
                 }
@@ -648,10 +654,10 @@ impl<'io> Vm<'io> {
 /// `name` bound to it.
 fn bind_method(
     stack: &mut Vec<Value>,
-    class: &Py<Class>,
+    method: Option<Py<Closure>>,
     name: &Py<LoxStr>,
 ) -> Result<(), RuntimeError> {
-    let Some(method) = find_method(class, name) else {
+    let Some(method) = method else {
         return Err(undefined_property(name));
     };
     let receiver = stack.pop().unwrap_or(Value::Nil);
@@ -719,17 +725,6 @@ fn upvalue_set(stack: &mut [Value], upvalue: &Upvalue, value: Value) {
         Some(slot) => *slot = value,
         None => stack[upvalue.slot.get()] = value,
     }
-}
-
-/// The class's method `name`: one new reference, taken under the borrow.
-#[inline]
-fn find_method(class: &Class, name: &Py<LoxStr>) -> Option<Py<Closure>> {
-    class
-        .methods
-        .borrow()
-        .get(name)?
-        .as_obj::<Closure>()
-        .cloned()
 }
 
 fn undefined_property(name: &Py<LoxStr>) -> RuntimeError {
