@@ -276,6 +276,18 @@ def ratio(a, b):
     return None
 
 
+def spread(prog, peer):
+    """The lowest and highest of the per-round ratios lox/peer, as " [a–b]"."""
+    if prog == "zoo_batch":
+        pairs = list(zip(per_batch.get("lox", []), per_batch.get(peer, [])))
+    else:
+        pairs = [(a[1], b[1]) for a, b in zip(results.get((prog, "lox"), []),
+                                                 results.get((prog, peer), []))
+                 if a[0] == 0 and b[0] == 0]
+    qs = [a / b for a, b in pairs if a > 0 and b > 0]
+    return f" [{min(qs):.2f}–{max(qs):.2f}]" if len(qs) > 1 else ""
+
+
 print("| program | lox (s) | clox (s) | python (s) | lox/clox | lox/python "
       "| lox RSS (MiB) | clox RSS (MiB) | python RSS (MiB) |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -293,22 +305,10 @@ for prog in progs:
             q = ratio(times["lox"], times[peer])
         if q is not None:
             ratios[peer].append(q)
-                cells.append(f"{q:.2f}{spread(prog, peer)}" if q is not None else "–")
+        cells.append(f"{q:.2f}{spread(prog, peer)}" if q is not None else "–")
     print(f"| {prog} | " + " | ".join(fmt_time(times[r]) for r in RUNNERS)
           + " | " + " | ".join(cells)
           + " | " + " | ".join(fmt_mib(rss[r]) for r in RUNNERS) + " |")
-
-
-def spread(prog, peer):
-    """The lowest and highest of the per-round ratios lox/peer, as " [a–b]"."""
-    if prog == "zoo_batch":
-        pairs = list(zip(per_batch.get("lox", []), per_batch.get(peer, [])))
-    else:
-        pairs = [(a[1], b[1]) for a, b in zip(results.get((prog, "lox"), []),
-                                                 results.get((prog, peer), []))
-                 if a[0] == 0 and b[0] == 0]
-    qs = [a / b for a, b in pairs if a > 0 and b > 0]
-    return f" [{min(qs):.2f}–{max(qs):.2f}]" if len(qs) > 1 else ""
 
 
 def geomean(qs):
