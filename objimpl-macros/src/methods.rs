@@ -106,6 +106,7 @@ fn expand(args: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
         .trait_name
         .unwrap_or_else(|| format_ident!("{}Methods", type_ident));
     let self_ty = &item.self_ty;
+    let self_ty_tokens = quote!(#self_ty);
 
     let mut kept = Vec::new();
     let mut moved = Vec::new();
@@ -177,11 +178,11 @@ fn expand(args: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
                     #constness #asyncness #safety #abi #fn_token #ident #generics
                         (#receiver, #(#rest),*) #output #where_clause
                 },
-                &type_ident,
+                &self_ty_tokens,
             )
         };
         let (declaration, definition) = (signature(&declared), signature(&defined));
-        let block = replace_self(quote!(#block), &type_ident);
+        let block = replace_self(quote!(#block), &self_ty_tokens);
         declarations.push(quote! { #(#docs)* #declaration; });
         definitions.push(quote! { #(#other_attrs)* #definition #block });
     }
@@ -254,22 +255,26 @@ fn is_py_of_self(ty: &Type, type_ident: &Ident) -> bool {
     }
 }
 
-/// `tokens` with every `Self` made the type's name: in the trait impl, `Self`
-/// would be `Py<Type>`.
-fn replace_self(tokens: TokenStream, type_ident: &Ident) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|tree| match tree {
+/// `tokens` with every `Self` made the type, as the `impl` names it (a path
+/// included): in the trait impl, `Self` would be `Py<Type>`.
+fn replace_self(tokens: TokenStream, self_ty: &TokenStream) -> TokenStream {
+    let mut out = TokenStream::new();
+    for tree in tokens {
+        match tree {
             TokenTree::Ident(ident) if ident == "Self" => {
-                TokenTree::Ident(Ident::new(&type_ident.to_string(), ident.span()))
+                // The type's tokens, spanned at `Self` for errors there.
+                out.extend(self_ty.clone().into_iter().map(|mut tree| {
+                    tree.set_span(ident.span());
+                    tree
+                }));
             }
             TokenTree::Group(group) => {
-                let mut new =
-                    Group::new(group.delimiter(), replace_self(group.stream(), type_ident));
+                let mut new = Group::new(group.delimiter(), replace_self(group.stream(), self_ty));
                 new.set_span(group.span());
-                TokenTree::Group(new)
+                out.extend([TokenTree::Group(new)]);
             }
-            other => other,
-        })
-        .collect()
+            other => out.extend([other]),
+        }
+    }
+    out
 }

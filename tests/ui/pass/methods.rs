@@ -73,6 +73,22 @@ impl Counter {
     }
 }
 
+mod shapes {
+    use objimpl::prelude::*;
+    #[pyobject(basic)]
+    pub struct Circle {
+        pub r: f64,
+    }
+}
+
+// An impl naming its type by a path: `Self` in the moved methods is that path.
+#[pymethods(trait = CircleMethods)]
+impl shapes::Circle {
+    fn doubled(self: &Py<Self>) -> Result<Py<Self>, MemoryError> {
+        Self::new(Self { r: self.r * 2.0 })
+    }
+}
+
 mod elsewhere {
     use super::StrMethods;
     pub fn len_of(s: &objimpl::Py<super::Str>) -> usize {
@@ -89,6 +105,7 @@ fn main() -> Result<(), MemoryError> {
     assert_eq!(elsewhere::len_of(&s), 4);
     assert_eq!(s.into_other()?.appended(b'!')?.bytes(), b"spam!");
     assert_eq!(Str::EMPTY, b"");
+    assert_eq!(shapes::Circle::new(shapes::Circle { r: 1.0 })?.doubled()?.r, 2.0);
     let c = Counter::new(Counter { n: Cell::new(0) })?;
     assert_eq!(c.bump().refcnt(), 2);
     assert_eq!(c.n.get(), 1);
