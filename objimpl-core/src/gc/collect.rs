@@ -57,8 +57,11 @@ impl GcState {
         if self.is_closed() || self.collecting.replace(true) {
             return 0;
         }
-        let (collected, panics) = self.collect_main(generation);
+        // The `Drop`s' panics are caught inside; one from the collector's own
+        // code (a broken invariant) still leaves the collector usable.
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.collect_main(generation)));
         self.collecting.set(false);
+        let (collected, panics) = outcome.unwrap_or_else(|payload| panic::resume_unwind(payload));
         for (type_name, payload) in panics {
             unraisable::report(
                 "the destruction by the cycle collector",
