@@ -194,15 +194,11 @@ impl<'io> Vm<'io> {
 
     // ---- Calls.
 
+    #[inline(always)]
     fn call(&mut self, closure: Py<Closure>, argc: usize) -> Result<(), RuntimeError> {
         let arity = usize::from(closure.function.arity);
-        if argc != arity {
-            return Err(RuntimeError(format!(
-                "Expected {arity} arguments but got {argc}."
-            )));
-        }
-        if self.frames.len() == FRAMES_MAX {
-            return Err(RuntimeError("Stack overflow.".to_owned()));
+        if argc != arity || self.frames.len() == FRAMES_MAX {
+            return Err(call_error(arity, argc));
         }
         let base = self.stack.len() - argc - 1;
         self.frames.push(CallFrame {
@@ -213,13 +209,22 @@ impl<'io> Vm<'io> {
         Ok(())
     }
 
+    /// Calls the value `argc` slots below the top: a closure here (the
+    /// common case, inlined), anything else out of line.
+    #[inline(always)]
     fn call_value(&mut self, argc: usize) -> Result<(), RuntimeError> {
         let callee_slot = self.stack.len() - argc - 1;
-        let callee = &self.stack[callee_slot];
-        if let Some(closure) = callee.as_obj::<Closure>() {
+        if let Some(closure) = self.stack[callee_slot].as_obj::<Closure>() {
             let closure = closure.clone();
             return self.call(closure, argc);
         }
+        self.call_other(argc)
+    }
+
+    #[inline(never)]
+    fn call_other(&mut self, argc: usize) -> Result<(), RuntimeError> {
+        let callee_slot = self.stack.len() - argc - 1;
+        let callee = &self.stack[callee_slot];
         if let Some(bound) = callee.as_obj::<BoundMethod>() {
             let (receiver, method) = (bound.receiver.clone(), bound.method.clone());
             self.stack[callee_slot] = receiver;
@@ -729,6 +734,18 @@ fn upvalue_set(stack: &mut [Value], upvalue: &Upvalue, value: Value) {
 
 fn undefined_property(name: &Py<LoxStr>) -> RuntimeError {
     RuntimeError(format!("Undefined property '{}'.", name.as_str()))
+}
+
+/// A call's arity or depth is wrong (out of line: the calls' fast path
+/// stays small).
+#[cold]
+#[inline(never)]
+fn call_error(arity: usize, argc: usize) -> RuntimeError {
+    if argc != arity {
+        RuntimeError(format!("Expected {arity} arguments but got {argc}."))
+    } else {
+        RuntimeError("Stack overflow.".to_owned())
+    }
 }
 
 /// `clock()`: seconds since the interpreter started.
