@@ -1,24 +1,6 @@
 # Python 3 translation of test/benchmark/binary_trees.lox (Crafting Interpreters).
-# Same algorithm and output: print is lox_str() (clox prints numbers with
-# printf's %g), clock() is clox's C clock(), i.e. process CPU time.
-# Integral numbers are Python ints (every value stays below 2**53, so the
-# arithmetic and the %g output are those of Lox's doubles).
-import time
-
-clock = time.process_time
-
-
-def lox_str(value):
-    """A value as Lox's print shows it."""
-    if value is None:
-        return "nil"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, (int, float)):
-        return "%g" % value
-    return str(value)
+# Same algorithm and output; print and clock() are in lox_runtime.py.
+from lox_runtime import clock, lox_str
 
 
 class Tree:

@@ -1,28 +1,10 @@
 # Python 3 translation of test/benchmark/string_equality.lox (Crafting Interpreters).
-# Same algorithm and output: print is lox_str() (clox prints numbers with
-# printf's %g), clock() is clox's C clock(), i.e. process CPU time.
-# Integral numbers are Python ints (every value stays below 2**53, so the
-# arithmetic and the %g output are those of Lox's doubles).
+# Same algorithm and output; print and clock() are in lox_runtime.py.
 # The loops' expression statements are kept one for one. CPython's compiler
 # drops statements that are bare constants (the first loop of equality.py),
 # and Python's == differs from Lox's for 1 == True; the results are
 # discarded in both languages, so the output is the same.
-import time
-
-clock = time.process_time
-
-
-def lox_str(value):
-    """A value as Lox's print shows it."""
-    if value is None:
-        return "nil"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, (int, float)):
-        return "%g" % value
-    return str(value)
+from lox_runtime import clock, lox_str
 
 
 a1 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"

@@ -282,7 +282,8 @@ impl TypeObject {
         // SAFETY: the flag says the slot holds a finder (set with the flag
         // by `with_weak_list_finder`, and cleared in C types by
         // `PyType_Ready`).
-        Some(unsafe { self.tp_weaklistoffset.finder })
+        let finder = unsafe { self.tp_weaklistoffset.finder };
+        Some(finder)
     }
 
     /// This type object with `Py_TPFLAGS_HAVE_GC` and the collector's slots.

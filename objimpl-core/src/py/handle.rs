@@ -171,6 +171,21 @@ impl<T: PyObjectType> Py<T> {
         Some(unsafe { &*payload_ptr::<T>(self.ptr) })
     }
 
+    /// The items of any object: none for a fixed-size one.
+    #[inline]
+    pub(super) fn all_items(&self) -> &[T::Item] {
+        if !T::Header::IS_VAR {
+            return &[];
+        }
+        if self.is_unreadable() {
+            collected(T::TYPE);
+        }
+        // `items_ptr` is aligned for `T::Item`: basicsize is a multiple of its alignment.
+        // SAFETY: `self` keeps the object alive; its first `len` items are
+        // initialised and, while `&self` lasts, not mutated.
+        unsafe { core::slice::from_raw_parts(items_ptr::<T>(self.ptr), var_len::<T>(self.ptr)) }
+    }
+
     /// Whether the collector has made the payload unreadable.
     #[inline]
     pub(super) fn is_unreadable(&self) -> bool {
@@ -513,11 +528,7 @@ where
         if !T::Header::IS_VAR {
             return Ok(());
         }
-        // SAFETY: `self` keeps the object alive; its first `len` items are
-        // initialised.
-        let items = unsafe {
-            core::slice::from_raw_parts(items_ptr::<T>(self.ptr), var_len::<T>(self.ptr))
-        };
+        let items = self.all_items();
         f.write_str(" ")?;
         let mut list = f.debug_list();
         list.entries(items.iter().take(DEBUG_ITEMS));

@@ -65,25 +65,8 @@ use core::cmp::Ordering;
 use core::fmt;
 use core::hash::{Hash, Hasher};
 
-use super::layout::{items_ptr, var_len};
 use super::{Py, PyObjectType};
 use crate::object::ObjectHeader;
-
-impl<T: PyObjectType> Py<T> {
-    /// The items of any object: none for a fixed-size one.
-    #[inline]
-    pub(super) fn all_items(&self) -> &[T::Item] {
-        if !T::Header::IS_VAR {
-            return &[];
-        }
-        if self.is_unreadable() {
-            super::handle::collected(T::TYPE);
-        }
-        // SAFETY: `self` keeps the object alive; its first `len` items are
-        // initialised and, while `&self` lasts, not mutated.
-        unsafe { core::slice::from_raw_parts(items_ptr::<T>(self.ptr), var_len::<T>(self.ptr)) }
-    }
-}
 
 /// `Display` for an object: [`Py<T>`] is `Display` when `T` is `PyDisplay`.
 /// Every `T: Display` is, showing its payload.

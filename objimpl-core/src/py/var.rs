@@ -263,13 +263,7 @@ impl<T: PyObjectType<Header = PyVarObject>> Py<T> {
     /// ```
     #[inline]
     pub fn items(&self) -> &[T::Item] {
-        if self.is_unreadable() {
-            collected(T::TYPE);
-        }
-        // `items_ptr` is aligned for `T::Item`: basicsize is a multiple of its alignment.
-        // SAFETY: the object holds `len()` initialised items from there;
-        // `&self` keeps them alive and unmutated.
-        unsafe { core::slice::from_raw_parts(items_ptr::<T>(self.ptr), self.len()) }
+        self.all_items()
     }
 
     /// The items, mutably, while this is the only reference. For `basic`
