@@ -46,6 +46,7 @@ struct Peer {
     w5: Run,
     threads: Run,
     w4_child: fn(),
+    idle_child: fn(),
     count_child: fn(&str),
 }
 
@@ -62,6 +63,7 @@ fn peer<A: Allocator, Shared: AnyThread>() -> Peer {
         w5: cross_thread_free::<Shared>,
         threads: thread_churn::<Shared>,
         w4_child: rss::child::<A>,
+        idle_child: rss::idle_child::<Shared>,
         count_child: instructions::child::<A>,
     }
 }
@@ -188,6 +190,16 @@ fn main() {
             .w4_child)();
         return;
     }
+    if let Some(i) = args.iter().position(|arg| arg == rss::IDLE_FLAG) {
+        let name = args
+            .get(i + 1)
+            .expect("the idle-threads child flag is followed by a peer");
+        let peer = peers().into_iter().find(|p| p.name == name);
+        (peer
+            .unwrap_or_else(|| panic!("no peer named {name}"))
+            .idle_child)();
+        return;
+    }
     if let Some(i) = args.iter().position(|arg| arg == instructions::CHILD_FLAG) {
         let (Some(name), Some(op)) = (args.get(i + 1), args.get(i + 2)) else {
             panic!("the counting child's flag is followed by a peer and an operation");
@@ -256,6 +268,9 @@ fn table(peers: &[Peer], mode: &Mode) -> Table {
     if mode.wants("W4") {
         w4_rows(&mut table, &names, mode);
     }
+    if mode.wants("W9") {
+        idle_rows(&mut table, &names, mode);
+    }
     if mode.wants("instructions") {
         instruction_rows(&mut table, &names, mode);
     }
@@ -318,6 +333,39 @@ fn w4_rows(table: &mut Table, names: &[&'static str], mode: &Mode) {
     }
     table.note(format!(
         "W4: growth of the anonymous resident set over 1M written blocks, and the share of it returned after all are freed; one process per allocator, median of {runs}"
+    ));
+}
+
+/// W9, idle threads: each allocator in child processes, the median of their
+/// figures.
+fn idle_rows(table: &mut Table, names: &[&'static str], mode: &Mode) {
+    let runs = if mode.quick { 1 } else { rss::RUNS };
+    let medians = names
+        .iter()
+        .map(|name| {
+            median(
+                &(0..runs)
+                    .map(|_| rss::measure_idle(name))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    table.push(
+        Row::from_values(
+            format!(
+                "W9 RSS of {} idle threads that freed 8 MB each",
+                rss::IDLE_THREADS
+            ),
+            "MiB",
+            medians,
+        )
+        .target(Target::RatioToBest {
+            peers: BEST_OF,
+            at_most: 0.5,
+        }),
+    );
+    table.note(format!(
+        "W9: growth of the anonymous resident set 300 ms after the threads freed their blocks and went idle (alive); one process per allocator, median of {runs}"
     ));
 }
 

@@ -10,7 +10,7 @@
 use std::hint::black_box;
 use std::process::Command;
 
-use crate::peers::Allocator;
+use crate::peers::{Allocator, AnyThread};
 
 /// The argument that makes the benchmark binary a W4 child: `--w4-child NAME`.
 pub const CHILD_FLAG: &str = "--w4-child";
@@ -130,4 +130,81 @@ fn resident_bytes() -> i64 {
     // SAFETY: sysconf has no preconditions.
     let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     (resident - file_backed) * page_size as i64
+}
+
+/// The argument that makes the benchmark binary an idle-threads child:
+/// `--idle-child NAME`.
+pub const IDLE_FLAG: &str = "--idle-child";
+
+/// Threads of the idle-threads row (the finding's larger case).
+pub const IDLE_THREADS: usize = 64;
+
+/// The idle-threads child (`findings/idle-threads-keep-memory.md`):
+/// [`IDLE_THREADS`] threads each allocate and write 250 000 blocks of 32
+/// bytes (8 MB), free them all and go idle without allocating again; 300 ms
+/// later the child prints the growth of the anonymous resident set in MiB.
+/// The blocks are linked through their first word, so that no buffer of
+/// another allocator holds the pointers.
+pub fn idle_child<A: AnyThread>() {
+    use std::sync::{Arc, Barrier};
+    let before = resident_bytes();
+    let freed = Arc::new(Barrier::new(IDLE_THREADS + 1));
+    let exit = Arc::new(Barrier::new(IDLE_THREADS + 1));
+    let threads: Vec<_> = (0..IDLE_THREADS)
+        .map(|_| {
+            let (freed, exit) = (freed.clone(), exit.clone());
+            std::thread::spawn(move || {
+                let mut list = std::ptr::null_mut::<u8>();
+                for i in 0..250_000 {
+                    let p = A::malloc(32);
+                    assert!(!p.is_null(), "{}: malloc(32) returned null", A::NAME);
+                    // SAFETY: a fresh block of 32 bytes, aligned for a pointer.
+                    unsafe {
+                        p.write_bytes(i as u8, 32);
+                        p.cast::<*mut u8>().write(list);
+                    }
+                    list = p;
+                }
+                while !list.is_null() {
+                    // SAFETY: each block of the list is live, holds the next,
+                    // and is freed once.
+                    unsafe {
+                        let next = list.cast::<*mut u8>().read();
+                        A::free(list, 32);
+                        list = next;
+                    }
+                }
+                freed.wait();
+                exit.wait();
+            })
+        })
+        .collect();
+    freed.wait();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let idle = resident_bytes();
+    exit.wait();
+    for thread in threads {
+        thread.join().expect("an idle-threads worker panicked");
+    }
+    println!("{}", (idle - before) as f64 / (1 << 20) as f64);
+}
+
+/// The parent's side: runs an idle-threads child for `name`, returns MiB.
+pub fn measure_idle(name: &str) -> f64 {
+    let exe = std::env::current_exe().expect("the benchmark knows where it is");
+    let out = Command::new(exe)
+        .args([IDLE_FLAG, name])
+        .output()
+        .expect("the benchmark can run itself");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "idle-threads child for {name} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("idle-threads child for {name} printed {stdout:?}: {e}"))
 }

@@ -24,6 +24,7 @@ const FLOORS: &[&[&str]] = &[
     &["alloc/pool"],
     &["alloc/arena_map"],
     &["alloc/arena"],
+    &["alloc/purge"],
     &["alloc/heap"],
     &["alloc/heap/housekeeping"],
     &["alloc/heap/kept"],

@@ -6,10 +6,18 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use objimpl_core::alloc;
 use pyo3_ffi::{
-    Py_ExitStatusException, Py_InitializeFromConfig, Py_RunMain, PyConfig, PyConfig_Clear,
-    PyConfig_InitPythonConfig, PyConfig_SetBytesArgv, PyGILState_Check, PyMem_SetAllocator,
-    PyMemAllocatorDomain, PyMemAllocatorEx, PyStatus, PyStatus_Exception, PyStatus_IsExit,
+    Py_ExitStatusException, Py_InitializeFromConfig, Py_PreInitializeFromBytesArgs, Py_RunMain,
+    PyConfig, PyConfig_Clear, PyConfig_InitPythonConfig, PyConfig_SetBytesArgv, PyGILState_Check,
+    PyMem_SetAllocator, PyMem_SetupDebugHooks, PyMemAllocatorDomain, PyMemAllocatorEx, PyPreConfig,
+    PyPreConfig_InitPythonConfig, PyStatus, PyStatus_Exception, PyStatus_IsExit,
 };
+
+unsafe extern "C" {
+    /// The name of the allocators CPython installed itself (`"pymalloc"`,
+    /// `"pymalloc_debug"`, `"malloc"`, `"malloc_debug"`), or null if the
+    /// domains hold others. Exported by libpython; `_testcapi` reports it.
+    fn _PyMem_GetCurrentAllocatorName() -> *const c_char;
+}
 
 use crate::introspect;
 
@@ -118,6 +126,48 @@ fn install(domain: PyMemAllocatorDomain, mut allocator: PyMemAllocatorEx) {
     unsafe { PyMem_SetAllocator(domain, &mut allocator) };
 }
 
+/// Honours `PYTHONMALLOC` (and `-X dev`, which asks for the debug hooks),
+/// which CPython's pre-initialisation has just read: it installed its own
+/// allocators over objimpl's if either was given. What the user asked of
+/// CPython's default allocator is asked of objimpl, which is this
+/// interpreter's default:
+///
+/// - `pymalloc`: objimpl again;
+/// - `debug`, `pymalloc_debug`, `-X dev`: CPython's debug hooks over objimpl
+///   (so the hooks' reports read as CPython's, as its tests expect);
+/// - `malloc`, `malloc_debug`: the C library, with or without the hooks, as
+///   asked: CPython's choice stands.
+///
+/// The raw domain keeps what CPython put there (`malloc`, perhaps under its
+/// hooks), which may already hold blocks; the mem and object domains hold
+/// none before the interpreter starts.
+///
+/// # Safety
+///
+/// - CPython is pre-initialised, not yet initialised.
+unsafe fn honour_pythonmalloc() {
+    // SAFETY: callable at any time; the name is a static string or null.
+    let name = unsafe { _PyMem_GetCurrentAllocatorName() };
+    if name.is_null() {
+        // CPython installed nothing: objimpl's allocators are in place.
+        return;
+    }
+    // SAFETY: a NUL-terminated static string of CPython's.
+    let name = unsafe { CStr::from_ptr(name) };
+    let debug = match name.to_bytes() {
+        b"pymalloc" => false,
+        b"pymalloc_debug" => true,
+        _ => return,
+    };
+    install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, mem::allocator());
+    install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, object::allocator());
+    if debug {
+        // SAFETY: before the interpreter starts; the hooks wrap what each
+        // domain holds now (the raw domain's are on already, and stay).
+        unsafe { PyMem_SetupDebugHooks() };
+    }
+}
+
 /// Ends the process as CPython does on a failed start: the status's exit
 /// code, or its message.
 ///
@@ -173,9 +223,24 @@ pub unsafe fn run(argc: c_int, argv: *mut *mut c_char) -> i32 {
     let argc = c_int::try_from(argv.len()).unwrap_or(c_int::MAX);
     argv.push(core::ptr::null_mut());
 
-    // As `Py_BytesMain`, split in two so that `sys` can be told about
-    // objimpl between starting the interpreter and running the program:
-    // the embedding CPython documents for `Py_RunMain`.
+    // As `Py_BytesMain`, in three steps: the pre-initialisation (which
+    // reads `PYTHONMALLOC`, `-X dev`, `-E` and `-I` as `python3`'s does, and
+    // may install CPython's allocators), so that `PYTHONMALLOC` can be
+    // honoured on objimpl; then the interpreter's start, so that `sys` can
+    // be told about objimpl before the program runs, as the embedding
+    // CPython documents for `Py_RunMain` allows.
+    let mut preconfig = MaybeUninit::<PyPreConfig>::uninit();
+    // SAFETY: `preconfig` is initialised before it is read; `argv` holds
+    // `argc` NUL-terminated strings and a final null.
+    unsafe {
+        PyPreConfig_InitPythonConfig(preconfig.as_mut_ptr());
+        let status =
+            Py_PreInitializeFromBytesArgs(preconfig.as_ptr(), argc as _, argv.as_mut_ptr().cast());
+        if PyStatus_Exception(status) != 0 {
+            return exit_on(status);
+        }
+        honour_pythonmalloc();
+    }
     let mut config = MaybeUninit::<PyConfig>::uninit();
     // `argv` holds `argc` NUL-terminated strings and a final null, alive
     // until `Py_RunMain` returns.

@@ -283,3 +283,55 @@ fn closed_standard_streams_stay_closed_as_in_python3() {
     check(&out);
     assert_eq!(text(&out.stdout), "None");
 }
+
+/// `PYTHONMALLOC` and `-X dev` are honoured on objimpl: what they ask of
+/// CPython's default allocator is asked of objimpl, which is this
+/// interpreter's; `malloc` asks for the C library, and gets it.
+#[test]
+fn pythonmalloc_is_honoured_on_objimpl() {
+    // objimpl counts its own blocks in `sys.getallocatedblocks()`: none if
+    // the C library served the interpreter.
+    let blocks = "import sys; print(sys.getallocatedblocks())";
+    // A PyMem_Malloc block given to PyMem_RawFree: CPython's own hooks
+    // report it in their words.
+    let misuse = "import _testcapi; _testcapi.pymem_api_misuse()";
+    let cpython_hooks =
+        "_PyMem_DebugRawFree: bad ID: Allocated using API 'm', verified using API 'r'";
+    for (setting, objimpl_serves, hooks) in [
+        (&["PYTHONMALLOC=pymalloc"][..], true, false),
+        (&["PYTHONMALLOC=debug"], true, true),
+        (&["PYTHONMALLOC=pymalloc_debug"], true, true),
+        (&["-X", "dev"], true, true),
+        (&["PYTHONMALLOC=malloc"], false, false),
+        (&["PYTHONMALLOC=malloc_debug"], false, true),
+    ] {
+        let run = |code: &str| {
+            let mut python = launcher()?;
+            for part in setting {
+                match part.split_once('=') {
+                    Some((key, value)) => python.env(key, value),
+                    None => python.arg(part),
+                };
+            }
+            Some(python.args(["-c", code]).output().unwrap())
+        };
+        let Some(out) = run(blocks) else { return };
+        check(&out);
+        let counted: usize = text(&out.stdout).trim().parse().unwrap();
+        assert_eq!(
+            counted > 1000,
+            objimpl_serves,
+            "{setting:?}: {counted} blocks"
+        );
+        let out = run(misuse).unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            stderr.contains(cpython_hooks),
+            hooks,
+            "{setting:?}: {stderr}"
+        );
+        // Without the hooks, the misuse is undefined: the C library's
+        // `free` may abort, or not.
+        assert!(!hooks || !out.status.success(), "{setting:?}: {stderr}");
+    }
+}

@@ -15,7 +15,7 @@
 
 use core::marker::PhantomData;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::arena_map;
@@ -78,6 +78,16 @@ thread_local! {
     static REGISTRY_HELD: fork::Held<MutexGuard<'static, Registry>> = const { fork::Held::new() };
 }
 
+/// [`Arena::purge_state`]s, which [`purge`](super::purge) changes: in use
+/// (or on no heap's kept list), ...
+pub(crate) const IN_USE: u8 = 0;
+/// ... kept wholly free by its heap, its pages resident, ...
+pub(crate) const KEPT: u8 = 1;
+/// ... being decommitted by the purger, ...
+pub(crate) const PURGING: u8 = 2;
+/// ... or kept, its pages given back.
+pub(crate) const PURGED: u8 = 3;
+
 /// [`Arena::pool_classes`] of a pool given back to its arena.
 pub(crate) const POOL_FREE: u8 = 0xFE;
 /// [`Arena::pool_classes`] of a pool never carved: its pages are untouched.
@@ -121,6 +131,11 @@ pub(crate) struct Arena {
     /// Links of [`REGISTRY`], touched only under its lock.
     registry_prev: *mut Arena,
     registry_next: *mut Arena,
+    /// Whether the arena is in use, or kept wholly free by its heap, and
+    /// then whether its pages went back to the OS: see [`purge`](super::purge).
+    pub(crate) purge_state: AtomicU8,
+    /// When it was last kept, in [`purge::now_ms`](super::purge::now_ms).
+    pub(crate) emptied_at: AtomicU64,
 }
 
 impl Arena {
@@ -155,6 +170,8 @@ impl Arena {
                 pool_classes: [const { AtomicU8::new(POOL_UNTOUCHED) }; POOLS_PER_ARENA],
                 registry_prev: ptr::null_mut(),
                 registry_next: ptr::null_mut(),
+                purge_state: AtomicU8::new(IN_USE),
+                emptied_at: AtomicU64::new(0),
             })
         };
         fork::install();
@@ -253,6 +270,31 @@ impl Arena {
             invariant!(carved < POOLS_PER_ARENA, "a 65th pool carved from an arena");
             (*arena).ncarved = carved + 1;
             (*arena).base.add(carved * POOL_SIZE).cast::<Pool>()
+        }
+    }
+
+    /// Forgets the arena's pools, all free, whose pages went back to the OS
+    /// ([`os::decommit_arena`]): the free list linked through them is gone
+    /// with their contents, so the arena is carved again from its first pool,
+    /// as a fresh one is.
+    ///
+    /// # Safety
+    ///
+    /// - `arena` is live, wholly free, and its bookkeeping is the calling
+    ///   thread's for the call (the purger's, by the arena's `purge_state`).
+    pub(crate) unsafe fn forget_pools(arena: *mut Arena) {
+        // SAFETY: as the caller guarantees.
+        unsafe {
+            invariant!(
+                (*arena).nfree == POOLS_PER_ARENA,
+                "arena {:p} purged with pools in use",
+                (*arena).base
+            );
+            (*arena).ncarved = 0;
+            (*arena).free_pools = ptr::null_mut();
+            for class in &(*arena).pool_classes {
+                class.store(POOL_UNTOUCHED, Ordering::Relaxed);
+            }
         }
     }
 

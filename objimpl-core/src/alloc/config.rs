@@ -9,12 +9,12 @@
 //! [`Allocator`]; this puts them in a slot.
 
 use core::cell::Cell;
-use core::ffi::CStr;
 use core::fmt;
 use core::ptr;
 use std::sync::Once;
 
 use super::domain::{self, Allocator, Domain};
+use super::system::env;
 use super::{debug, fork};
 
 // ---------------------------------------------------------------------------
@@ -37,7 +37,7 @@ const CHOICES: &str = "default, pymalloc, malloc, debug, pymalloc_debug, malloc_
 /// the call that runs this. Had this allocated through the global
 /// allocator, the family would have been called again from inside, and
 /// waited for the first call to finish: for ever, before `main`. So the
-/// variables are read in place ([`env()`]) and the records that `install`
+/// variables are read in place ([`system::env`]) and the records that `install`
 /// and the hooks keep come from the C library (`system::keep`). Should
 /// this ever be re-entered all the same, the process says so and aborts
 /// ([`once_on_this_thread`]).
@@ -86,22 +86,6 @@ fn configure() {
             domain::install(domain, allocator);
         }
     });
-}
-
-/// The environment variable `name`, read in place with the C library's
-/// `getenv`: `std::env::var_os` would copy it into memory from the global
-/// allocator. The value is read before `configure` returns, never kept.
-fn env(name: &CStr) -> Option<&CStr> {
-    // `getenv` is sound while no thread changes the environment, and
-    // changing it is the unsafe side: `std::env::set_var` and `remove_var`
-    // are unsafe (since edition 2024) precisely because C code may read the
-    // environment meanwhile, as here, and their callers promise that no
-    // thread does.
-    // SAFETY: `name` is NUL-terminated; nobody changes the environment.
-    let value = unsafe { libc::getenv(name.as_ptr()) };
-    // SAFETY: non-null, `value` is a NUL-terminated string of the
-    // environment, which stays as it is (see above) while it is read.
-    (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) })
 }
 
 /// Runs `body` through `once`, unless the calling thread is already inside

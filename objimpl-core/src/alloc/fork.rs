@@ -26,7 +26,9 @@
 //!    also runs `std`'s backtrace code, under a shard's lock: never across
 //!    the fork either);
 //! 4. the heaps' lists (`heap/lists.rs`);
-//! 5. the arena registry (`arena.rs`).
+//! 5. the purger's batch (`purge.rs`), which it holds while it picks the
+//!    arenas to purge under the registry's lock;
+//! 6. the arena registry (`arena.rs`).
 //!
 //! An owner registers before it first takes its lock (in the function that
 //! takes it), so no lock is taken before its step is known. Registering
@@ -82,6 +84,8 @@ pub(crate) enum Rank {
     Shards,
     /// The heaps' lists.
     HeapLists,
+    /// The purger's batch (`purge.rs`).
+    Purge,
     /// The arena registry.
     ArenaRegistry,
 }

@@ -101,6 +101,8 @@
 //! - `pool`: the picture of the design, and the pool header.
 //! - `arena_map`: the radix map: is this pointer ours, and in which arena.
 //! - `arena`: arenas, their free pools, the registry, the slot table.
+//! - `purge/`: kept arenas' pages given back while their threads idle
+//!   (`mod`), by the purger thread (`thread`).
 //! - `heap/mod`: the heap record, its class slots and block caches.
 //! - `heap/housekeeping`: the quiet marks the statistics read across it.
 //! - `heap/kept`: the empty arenas a heap keeps, and their purge clock.
@@ -143,6 +145,7 @@ mod heap_map;
 mod malloc;
 mod os;
 mod pool;
+mod purge;
 mod size_class;
 mod stats;
 mod system;
@@ -170,17 +173,31 @@ pub(crate) fn object_malloc_inlined(size: usize) -> *mut u8 {
     }
 }
 
-/// How long the pool allocator keeps a wholly free arena for reuse before it
-/// gives the arena back to the OS: 90 ms, so that memory freed for good is
-/// back with the OS within 100 ms.
+/// How long the pool allocator keeps a wholly free arena for reuse before its
+/// memory goes back to the OS: 90 ms, so that memory freed for good is back
+/// with the OS within 100 ms.
 ///
 /// A thread keeps at most eight such arenas (8 MiB), so that a program that
-/// frees and allocates in waves reuses its memory instead of unmapping and
-/// mapping it each time. The delay is checked whenever the thread takes a
-/// new pool or empties an arena; a thread that stops allocating keeps them
-/// until it allocates again, calls [`release_free_memory`], or exits.
+/// frees and allocates in waves reuses its memory instead of faulting it in
+/// again each time. Once an arena has been free for the delay, the thread
+/// unmaps it on its next slow path (when it takes a new pool or empties an
+/// arena); if the thread idles instead, a purger thread of the allocator's
+/// gives the arena's pages back (`madvise(MADV_DONTNEED)`), leaving the
+/// address space mapped for the thread's next allocations.
+/// [`release_free_memory`] gives the calling thread's back at once.
+///
+/// The purger starts when the first arena is kept. `OBJIMPL_PURGE_THREAD=0`
+/// in the environment keeps it from starting, for a program that wants no
+/// thread but its own: then an idle thread's kept arenas stay until it
+/// allocates again, calls [`release_free_memory`], or exits.
+/// [`Stats::arenas_purged`] counts its work.
+///
+/// ```
+/// use objimpl::alloc;
+/// assert_eq!(alloc::PURGE_DELAY.as_millis(), 90);
+/// ```
 pub const PURGE_DELAY: core::time::Duration =
-    core::time::Duration::from_millis(heap::PURGE_DELAY_MS);
+    core::time::Duration::from_millis(purge::PURGE_DELAY_MS);
 
 /// Gives back to the OS, now, the memory the calling thread's pools keep for
 /// reuse (glibc's `malloc_trim`, mimalloc's `mi_collect`): the blocks in its

@@ -1,6 +1,6 @@
 //! Where arenas come from: the seam between the pool allocator and the OS.
 //!
-//! This is the only module that calls `mmap`/`munmap`. Under Miri, which
+//! This is the only module that calls `mmap`/`munmap`/`madvise`. Under Miri, which
 //! cannot run them, arenas come from the system allocator with the arena's
 //! alignment instead, so that everything above this seam runs unchanged.
 
@@ -56,6 +56,21 @@ pub(crate) fn map_arena(populate: bool) -> *mut u8 {
 pub(crate) unsafe fn unmap_arena(arena: *mut u8) {
     // SAFETY: the caller hands over the whole arena mapped by `map_arena`.
     unsafe { unmap(arena, ARENA_SIZE) }
+}
+
+/// Gives the pages of an arena back to the OS while keeping it mapped: they
+/// read as zeros afterwards, and are faulted in again when next written.
+///
+/// # Safety
+///
+/// - `arena` came from [`map_arena`], is still mapped, and nothing reads or
+///   writes its memory meanwhile.
+#[cfg(not(miri))]
+pub(crate) unsafe fn decommit_arena(arena: *mut u8) {
+    // SAFETY: the caller hands over the whole arena, unused, for the call.
+    // MADV_DONTNEED on private anonymous memory cannot fail for a mapped,
+    // aligned range; if it did, the pages would merely stay resident.
+    unsafe { libc::madvise(arena.cast(), ARENA_SIZE, libc::MADV_DONTNEED) };
 }
 
 /// `mmap` of anonymous private memory; `at` is a hint, or with `MAP_FIXED`
@@ -119,4 +134,17 @@ pub(crate) unsafe fn unmap_arena(arena: *mut u8) {
     use core::alloc::GlobalAlloc;
     // SAFETY: `arena` was allocated by `System` with this layout.
     unsafe { std::alloc::System.dealloc(arena, ARENA_LAYOUT) }
+}
+
+/// Miri's stand-in for `madvise(MADV_DONTNEED)`: the arena reads as zeros,
+/// so that code which trusted its old contents fails here too.
+///
+/// # Safety
+///
+/// - `arena` came from [`map_arena`], and nothing reads or writes its memory
+///   meanwhile.
+#[cfg(miri)]
+pub(crate) unsafe fn decommit_arena(arena: *mut u8) {
+    // SAFETY: the caller hands over the whole arena, unused, for the call.
+    unsafe { arena.write_bytes(0, ARENA_SIZE) }
 }

@@ -7,12 +7,12 @@ use std::io;
 use std::time::Duration;
 
 use super::arena::{self, Held, PoolState};
-use super::heap;
 use super::pool::{blocks_in_pool, pool_overhead};
 use super::size_class::{
     ARENA_SIZE, CPYTHON_CLASSES, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA, SMALL_REQUEST_THRESHOLD,
     class_size,
 };
+use super::{heap, purge};
 
 /// The figures of one size class, summed over every thread's heap.
 ///
@@ -74,6 +74,11 @@ pub struct Stats {
     pub arenas_allocated_total: usize,
     /// Arenas given back to the OS (`# arenas reclaimed`).
     pub arenas_reclaimed: usize,
+    /// Times a wholly free arena that a thread kept for reuse had its pages
+    /// given back to the OS while it stayed mapped, after
+    /// [`PURGE_DELAY`](super::PURGE_DELAY), its thread idle or not
+    /// (`# arenas purged`, objimpl's own line).
+    pub arenas_purged: usize,
     /// The most arenas held at once (`# arenas highwater mark`).
     pub arenas_highwater: usize,
     /// Arenas held now (`# arenas allocated current`).
@@ -111,6 +116,7 @@ impl Default for Stats {
             classes: [ClassStats::default(); NUM_CLASSES],
             arenas_allocated_total: 0,
             arenas_reclaimed: 0,
+            arenas_purged: 0,
             arenas_highwater: 0,
             arenas_current: 0,
             bytes_in_allocated_blocks: 0,
@@ -305,6 +311,7 @@ pub(crate) fn snapshot(held: &Held) -> Stats {
     stats.arenas_current = arena::current_arenas();
     stats.arenas_allocated_total = total.max(stats.arenas_current);
     stats.arenas_reclaimed = stats.arenas_allocated_total - stats.arenas_current;
+    stats.arenas_purged = purge::PURGED_TOTAL.load(core::sync::atomic::Ordering::Relaxed);
     stats.arenas_highwater = arena::HIGHWATER
         .load(core::sync::atomic::Ordering::Relaxed)
         .max(stats.arenas_current);
@@ -355,6 +362,7 @@ pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
     writeln!(out)?;
     line(out, "# arenas allocated total", s.arenas_allocated_total)?;
     line(out, "# arenas reclaimed", s.arenas_reclaimed)?;
+    line(out, "# arenas purged", s.arenas_purged)?;
     line(out, "# arenas highwater mark", s.arenas_highwater)?;
     line(out, "# arenas allocated current", s.arenas_current)?;
     line(

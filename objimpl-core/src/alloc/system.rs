@@ -4,6 +4,8 @@
 //! library sees them. glibc aligns every block to 16 bytes on 64-bit
 //! targets, which is [`ALIGNMENT`].
 
+use core::ffi::CStr;
+
 use super::size_class::ALIGNMENT;
 
 /// `malloc(size)`, null past `isize::MAX`.
@@ -94,4 +96,20 @@ pub(crate) fn keep<T>(value: T) -> *mut T {
     // aligned to `ALIGNMENT`, which covers `T`'s alignment (checked above).
     unsafe { p.write(value) };
     p
+}
+
+/// The environment variable `name`, read in place with the C library's
+/// `getenv`: `std::env::var_os` would copy it into memory from the global
+/// allocator. Its callers read the value at once, never keep it.
+pub(crate) fn env(name: &CStr) -> Option<&CStr> {
+    // `getenv` is sound while no thread changes the environment, and
+    // changing it is the unsafe side: `std::env::set_var` and `remove_var`
+    // are unsafe (since edition 2024) precisely because C code may read the
+    // environment meanwhile, as here, and their callers promise that no
+    // thread does.
+    // SAFETY: `name` is NUL-terminated; nobody changes the environment.
+    let value = unsafe { libc::getenv(name.as_ptr()) };
+    // SAFETY: non-null, `value` is a NUL-terminated string of the
+    // environment, which stays as it is (see above) while it is read.
+    (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) })
 }

@@ -5,6 +5,7 @@
 #![cfg(all(target_os = "linux", not(miri)))]
 
 mod double_free;
+mod idle_threads;
 mod no_arena;
 mod poisoned;
 mod recycled_heaps;

@@ -49,7 +49,6 @@ mod thread;
 #[cfg(test)]
 pub(crate) use housekeeping::as_housekeeping;
 pub(crate) use housekeeping::{no_housekeeping_since, quiet_mark};
-pub(crate) use kept::PURGE_DELAY_MS;
 pub(crate) use lists::for_each_heap;
 pub(crate) use pools::{free_cache_full_slow, take_block};
 pub(crate) use remote::free_remote_slow;
@@ -135,8 +134,6 @@ pub(super) struct Local {
     /// Wholly free arenas kept for the next pools, oldest first: the first
     /// `nempty` entries. See [`keep_empty`](kept::keep_empty).
     pub(super) empties: [*mut Arena; KEPT_EMPTY_MAX],
-    /// When each became empty, in `kept::now_ms`.
-    pub(super) emptied_at: [u64; KEPT_EMPTY_MAX],
     pub(super) nempty: usize,
     /// Pools of any class in use (on a usable list or full).
     pub(super) pools_in_use: usize,
@@ -174,7 +171,6 @@ impl Heap {
                 buckets: [ptr::null_mut(); POOLS_PER_ARENA],
                 nonempty: 0,
                 empties: [ptr::null_mut(); KEPT_EMPTY_MAX],
-                emptied_at: [0; KEPT_EMPTY_MAX],
                 nempty: 0,
                 pools_in_use: 0,
                 arenas_returned: 0,

@@ -17,6 +17,7 @@ use super::super::arena_map;
 use super::super::asan;
 use super::super::fatal::invariant;
 use super::super::pool::{Block, Pool, pool_of};
+use super::super::purge;
 use super::super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_size};
 use super::kept::{keep_empty, release_expired};
 use super::{CACHE_SLOTS, Heap, Local, add, head, local, sub};
@@ -214,7 +215,9 @@ pub(super) unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
             arena
         } else if (*l).nempty != 0 {
             (*l).nempty -= 1;
-            (*l).empties[(*l).nempty]
+            let arena = (*l).empties[(*l).nempty];
+            purge::unkeep(arena);
+            arena
         } else {
             let arena = Arena::create(heap, (*l).arenas_returned > 0);
             if arena.is_null() {

@@ -1,0 +1,140 @@
+//! The purger thread: purges the kept arenas that are due, then sleeps on a
+//! futex until the next is due, or with nothing kept, until an arena is.
+//! Started, through the C library, the first time an arena is kept.
+
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+
+use super::super::system;
+use super::{now_ms, purge_expired};
+
+const NOT_STARTED: u8 = 0;
+const STARTING: u8 = 1;
+const RUNNING: u8 = 2;
+/// Disabled by `OBJIMPL_PURGE_THREAD=0`, or no thread could be made.
+const OFF: u8 = 3;
+
+static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
+
+/// Bumped to wake the purger; it sleeps on it (a futex).
+static WAKE: AtomicU32 = AtomicU32::new(0);
+
+/// An arena was kept, the `first` of those resident: starts the purger,
+/// or wakes it, asleep with nothing kept. (Not only the first starts it:
+/// a child of `fork()` may inherit kept arenas, and no purger.)
+pub(super) fn kept(first: bool) {
+    match STATE.load(Ordering::Acquire) {
+        NOT_STARTED => start(),
+        RUNNING if first => {
+            WAKE.fetch_add(1, Ordering::SeqCst);
+            futex(
+                &WAKE,
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                1,
+                ptr_none(),
+            )
+        }
+        _ => {}
+    }
+}
+
+/// In a child after `fork()`: the purger is the parent's; the child's
+/// starts with its next kept arena.
+pub(super) fn forget() {
+    if STATE.load(Ordering::Relaxed) != OFF {
+        STATE.store(NOT_STARTED, Ordering::Relaxed);
+    }
+}
+
+#[cold]
+fn start() {
+    if STATE
+        .compare_exchange(NOT_STARTED, STARTING, Ordering::Relaxed, Ordering::Relaxed)
+        .is_err()
+    {
+        return;
+    }
+    let wanted = system::env(c"OBJIMPL_PURGE_THREAD").is_none_or(|value| value.to_bytes() != b"0");
+    let started = wanted && spawn();
+    STATE.store(if started { RUNNING } else { OFF }, Ordering::Release);
+}
+
+/// Starts the purger, detached, with every signal blocked (signals are
+/// the program's threads' business), through the C library: a Rust
+/// thread would allocate its handle through the global allocator, which
+/// may be this one, in the middle of its slow path.
+fn spawn() -> bool {
+    // SAFETY: the attribute, mask and thread id are written by the calls
+    // before they are read; the thread runs `run` for the process's life.
+    unsafe {
+        let mut attr = core::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+        if libc::pthread_attr_init(attr.as_mut_ptr()) != 0 {
+            return false;
+        }
+        let mut attr = attr.assume_init();
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        libc::pthread_attr_setstacksize(&mut attr, 128 * 1024);
+        let mut all = core::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigfillset(all.as_mut_ptr());
+        let mut old = core::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), old.as_mut_ptr());
+        let mut thread = core::mem::MaybeUninit::<libc::pthread_t>::uninit();
+        let created = libc::pthread_create(thread.as_mut_ptr(), &attr, run, core::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), core::ptr::null_mut());
+        libc::pthread_attr_destroy(&mut attr);
+        if created == 0 {
+            libc::pthread_setname_np(thread.assume_init(), c"objimpl-purge".as_ptr());
+        }
+        created == 0
+    }
+}
+
+/// The purger: purges what is due, then sleeps until the next is due,
+/// or, with nothing kept, until [`wake`].
+///
+/// No kept arena is missed by the sleep: the count is read after the
+/// wake counter, both `SeqCst`, and a keeper raises the count before the
+/// counter. So a keeper's count is seen, or its wake comes after the
+/// read of the counter, and the futex does not sleep through it.
+extern "C" fn run(_: *mut c_void) -> *mut c_void {
+    loop {
+        let seen = WAKE.load(Ordering::SeqCst);
+        let now = now_ms();
+        let timeout = purge_expired(now).map(|due| {
+            // A millisecond past the due time, so that it is due.
+            let ms = due.saturating_sub(now) + 1;
+            libc::timespec {
+                tv_sec: (ms / 1000) as libc::time_t,
+                tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+            }
+        });
+        let timeout = timeout.as_ref().map_or(ptr_none(), core::ptr::from_ref);
+        // Woken, timed out or interrupted: look again in any case.
+        futex(
+            &WAKE,
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            seen,
+            timeout,
+        );
+    }
+}
+
+fn ptr_none() -> *const libc::timespec {
+    core::ptr::null()
+}
+
+fn futex(word: &AtomicU32, op: libc::c_int, value: u32, timeout: *const libc::timespec) {
+    // SAFETY: `word` is a live u32 for the call; the kernel only reads
+    // it (and the timeout, null or a live timespec).
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            op,
+            value,
+            timeout,
+            core::ptr::null::<u32>(),
+            0,
+        )
+    };
+}

@@ -1,0 +1,187 @@
+//! Threads that free their memory and go idle give it back to the OS: the
+//! reproducer of `findings/idle-threads-keep-memory.md` (16 threads that
+//! each freed 8 MB and went idle held 123 MiB until they exited). Each
+//! thread keeps its wholly free arenas for reuse; the purger gives their
+//! pages back once they are due, though no thread calls again.
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use objimpl_core::alloc::{self, Allocator, Domain};
+
+/// Anonymous resident memory, in MiB: statm's resident less its
+/// file-backed pages.
+fn anonymous_mib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: Vec<u64> = statm
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    ((pages[1] - pages[2]) * 4096) as f64 / (1 << 20) as f64
+}
+
+/// 250 000 blocks of 32 bytes: 8 MB. Linked through their first word, so
+/// that no buffer of the C library's holds the pointers.
+const BLOCKS: usize = 250_000;
+
+fn burst() -> *mut u8 {
+    let mut list = std::ptr::null_mut::<u8>();
+    for _ in 0..BLOCKS {
+        let p = alloc::object_malloc(32);
+        assert!(!p.is_null());
+        // SAFETY: a fresh block of 32 bytes, aligned for a pointer.
+        unsafe {
+            p.write_bytes(1, 32);
+            p.cast::<*mut u8>().write(list);
+        }
+        list = p;
+    }
+    list
+}
+
+/// Frees the list, so that its arenas all empty at once at the end: one
+/// block of each arena is freed last. The arenas a thread keeps are then
+/// those it emptied last, however slowly it freed the rest (a debug build
+/// of 16 threads on two cores takes longer than the purge delay).
+fn free_list(mut list: *mut u8) {
+    let mut last_of_arena: Vec<*mut u8> = Vec::new();
+    while !list.is_null() {
+        // SAFETY: each block of `burst`'s list is live and holds the next.
+        let next = unsafe { list.cast::<*mut u8>().read() };
+        let arena = list.addr() >> 20;
+        if last_of_arena.iter().any(|p| p.addr() >> 20 == arena) {
+            // SAFETY: from `object_malloc`, freed once.
+            unsafe { alloc::object_free(list) };
+        } else {
+            last_of_arena.push(list);
+        }
+        list = next;
+    }
+    for p in last_of_arena {
+        // SAFETY: from `object_malloc`, set aside above, freed once.
+        unsafe { alloc::object_free(p) };
+    }
+}
+
+/// Growth of anonymous memory over the baseline, in MiB: with `threads`
+/// threads each holding 8 MB, and 300 ms after they freed it all and went
+/// idle (still alive).
+fn burst_free_and_idle(threads: usize) -> (f64, f64) {
+    let base = anonymous_mib();
+    let full = Arc::new(Barrier::new(threads + 1));
+    let freed = Arc::new(Barrier::new(threads + 1));
+    let exit = Arc::new(Barrier::new(threads + 1));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (full, freed, exit) = (full.clone(), freed.clone(), exit.clone());
+            std::thread::spawn(move || {
+                let list = burst();
+                full.wait();
+                free_list(list);
+                freed.wait();
+                exit.wait();
+            })
+        })
+        .collect();
+    full.wait();
+    let held = anonymous_mib() - base;
+    freed.wait();
+    std::thread::sleep(Duration::from_millis(300));
+    let idle = anonymous_mib() - base;
+    exit.wait();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    (held, idle)
+}
+
+const THREADS: usize = 16;
+
+fn use_the_pools() {
+    // SAFETY: nothing of the family is live yet.
+    unsafe { alloc::set_allocator(Domain::Object, Allocator::pymalloc()) };
+}
+
+#[test]
+fn idle_threads_give_their_freed_arenas_back() {
+    if super::is_child() {
+        use_the_pools();
+        let purged = alloc::stats().arenas_purged;
+        let (held, idle) = burst_free_and_idle(THREADS);
+        let purged = alloc::stats().arenas_purged - purged;
+        println!(
+            "{THREADS} threads: {held:.1} MiB held, {idle:.1} MiB idle; {purged} arenas purged"
+        );
+        assert!(held >= 100.0, "the threads held only {held:.1} MiB");
+        // Each thread's 8 kept arenas (128 MiB in all) went back; what stays
+        // is stacks, heaps and the pools of cached blocks.
+        assert!(idle <= 16.0, "{idle:.1} MiB stayed resident");
+        assert!(purged >= THREADS * 6, "only {purged} arenas purged");
+        return println!("child: idle threads gave their memory back");
+    }
+    super::assert_child_prints(
+        "idle_threads::idle_threads_give_their_freed_arenas_back",
+        &[],
+        "child: idle threads gave their memory back",
+    );
+}
+
+/// The purger is what gives the memory back: without it, each idle thread
+/// keeps its arenas. This is also `OBJIMPL_PURGE_THREAD=0` at work.
+#[test]
+fn without_the_purger_idle_threads_keep_their_arenas() {
+    if super::is_child() {
+        use_the_pools();
+        let (held, idle) = burst_free_and_idle(THREADS);
+        println!("{THREADS} threads, no purger: {held:.1} MiB held, {idle:.1} MiB idle");
+        assert!(idle >= 64.0, "only {idle:.1} MiB stayed resident");
+        assert_eq!(alloc::stats().arenas_purged, 0);
+        return println!("child: without the purger the arenas stay");
+    }
+    super::assert_child_prints(
+        "idle_threads::without_the_purger_idle_threads_keep_their_arenas",
+        &[("OBJIMPL_PURGE_THREAD", "0")],
+        "child: without the purger the arenas stay",
+    );
+}
+
+/// A child of `fork()` has no thread but the one that forked: its purger
+/// starts with its first kept arena, the parent's purger being the parent's.
+#[test]
+fn a_forked_child_purges_its_idle_threads_arenas() {
+    if super::is_child() {
+        use_the_pools();
+        // The parent's purger runs.
+        let (_, idle) = burst_free_and_idle(2);
+        assert!(idle <= 8.0, "{idle:.1} MiB stayed resident in the parent");
+        // The fork comes while this thread keeps arenas not yet due: the
+        // child inherits them, kept, and no purger.
+        free_list(burst());
+        // SAFETY: fork has no preconditions; the child allocates, which the
+        // allocator's fork handlers make safe, and exits without unwinding.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let purged = alloc::stats().arenas_purged;
+            let (held, idle) = burst_free_and_idle(4);
+            let purged = alloc::stats().arenas_purged - purged;
+            let ok = held >= 24.0 && idle <= 8.0 && purged >= 5 * 6;
+            println!("forked child: {held:.1} MiB held, {idle:.1} MiB idle, {purged} purged");
+            // SAFETY: ends the forked child at once, without the harness.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: `pid` is our child; `status` is a live int.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the forked child's idle threads kept their memory (status {status})"
+        );
+        return println!("child: a forked child purges");
+    }
+    super::assert_child_prints(
+        "idle_threads::a_forked_child_purges_its_idle_threads_arenas",
+        &[],
+        "child: a forked child purges",
+    );
+}
