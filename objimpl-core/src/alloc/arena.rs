@@ -37,6 +37,9 @@ pub(crate) static ALLOCATED_TOTAL: AtomicUsize = AtomicUsize::new(0);
 pub(crate) static RECLAIMED: AtomicUsize = AtomicUsize::new(0);
 /// The most arenas held at once (`# arenas highwater mark`).
 pub(crate) static HIGHWATER: AtomicUsize = AtomicUsize::new(0);
+/// Arenas with free pools whose pages may be resident
+/// ([`Arena::resident_free`] not zero), for the purger.
+pub(crate) static RESIDENT_FREE_ARENAS: AtomicUsize = AtomicUsize::new(0);
 
 /// Every live arena, linked through `Arena::{registry_prev, registry_next}`.
 /// Its lock is held while an arena is linked in (with the counters above),
@@ -101,8 +104,9 @@ static_assertions::const_assert_eq!(
 );
 
 /// The metadata of one arena. Every field but `heap`, `base`,
-/// `pool_classes` and the registry's links is touched only by the thread
-/// that services the owning heap.
+/// `pool_classes`, the registry's links and the purger's (the atomics after
+/// `free`, `purge_state`, `emptied_at`) is touched only by the thread that
+/// services the owning heap.
 ///
 /// An arena belongs to one heap at a time: the heap that made it, until
 /// that heap's thread exits with blocks still live in it; then the heap
@@ -113,12 +117,27 @@ pub(crate) struct Arena {
     /// The owning heap. Read by any thread; changed only by
     /// [`Arena::reassign`].
     heap: AtomicPtr<Heap>,
-    /// Pools not in use: on `free_pools` or never carved.
+    /// Pools not in use: given back or never used.
     pub(crate) nfree: usize,
-    /// Pools carved so far; pool `i` starts at `base + i * POOL_SIZE`.
-    ncarved: usize,
-    /// Pools given back, linked through `Pool::next`.
-    free_pools: *mut Pool,
+    /// The same pools, bit `i` for pool `i` (at `base + i * POOL_SIZE`).
+    /// A mask, not a list linked through the pools, so that their pages can
+    /// go back to the OS while they are free.
+    free: u64,
+    /// The free pools whose pages may be resident: given back since they
+    /// were last purged. Taken first, as their pages fault in no more. The
+    /// heap sets bits as it gives pools back and clears them as it takes
+    /// them; the purger clears those it decommits ([`Arena::claim_idle_pools`]).
+    resident_free: AtomicU64,
+    /// The pools the purger is decommitting now: the heap waits for a pool
+    /// of these before it uses it.
+    purging: AtomicU64,
+    /// Pools given back so far: the purger purges an arena's free pools
+    /// once this has stood still for the purge delay. Written by the heap
+    /// alone.
+    gives: AtomicUsize,
+    /// The purger's own (under its lock): `gives` as it last saw it, and when.
+    pub(crate) seen_gives: usize,
+    pub(crate) seen_at: u64,
     /// Links of the heap's bucket of arenas with the same `nfree`.
     pub(crate) prev: *mut Arena,
     pub(crate) next: *mut Arena,
@@ -163,8 +182,12 @@ impl Arena {
                 base,
                 heap: AtomicPtr::new(heap.cast_mut()),
                 nfree: POOLS_PER_ARENA,
-                ncarved: 0,
-                free_pools: ptr::null_mut(),
+                free: u64::MAX,
+                resident_free: AtomicU64::new(0),
+                purging: AtomicU64::new(0),
+                gives: AtomicUsize::new(0),
+                seen_gives: 0,
+                seen_at: 0,
                 prev: ptr::null_mut(),
                 next: ptr::null_mut(),
                 pool_classes: [const { AtomicU8::new(POOL_UNTOUCHED) }; POOLS_PER_ARENA],
@@ -220,6 +243,14 @@ impl Arena {
         // once it is ours, nobody else is reading this arena, and once the
         // arena is off the list nobody will.
         let mut registry = lock_registry();
+        // The purger claims pools under this lock, and decommits them after:
+        // off the registry, the arena waits for that to end before it goes.
+        // SAFETY: as above.
+        unsafe { Arena::wait_for_purger(arena, u64::MAX) };
+        // SAFETY: as above.
+        if unsafe { (*arena).resident_free.swap(0, Ordering::Relaxed) } != 0 {
+            RESIDENT_FREE_ARENAS.fetch_sub(1, Ordering::Relaxed);
+        }
         // SAFETY: the arena and its neighbours are on the registry, live;
         // their links are ours under its lock.
         unsafe {
@@ -245,8 +276,8 @@ impl Arena {
         RECLAIMED.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Takes a pool out of the arena: a returned one first, else the next
-    /// never-used one (whose pages the OS has not even touched yet).
+    /// Takes a pool out of the arena: the lowest whose pages may be resident,
+    /// else the lowest free one (whose pages fault in as it is used).
     ///
     /// # Safety
     ///
@@ -255,28 +286,54 @@ impl Arena {
         // Fields are reached through the raw pointer, never a `&mut Arena`:
         // other threads read `heap` concurrently.
         // SAFETY: the caller guarantees exclusive access to the metadata
-        // fields other than `heap` and `base`, which are only read.
+        // fields other than `heap` and `base`, which are only read, and the
+        // atomics.
         unsafe {
             invariant!((*arena).nfree > 0, "a pool taken from a full arena");
+            let free = (*arena).free;
+            // Acquire: a pool the purger claimed shows here as not resident
+            // only after its `purging` bit, which the wait below then sees.
+            let resident = (*arena).resident_free.load(Ordering::Acquire) & free;
+            let index = if resident != 0 {
+                resident.trailing_zeros()
+            } else {
+                free.trailing_zeros()
+            };
+            let bit = 1u64 << index;
+            (*arena).free = free & !bit;
             (*arena).nfree -= 1;
-            let pool = (*arena).free_pools;
-            if !pool.is_null() {
-                // Pools on the free list keep their (stale) header, whose
-                // `next` links the list.
-                (*arena).free_pools = (*pool).next;
-                return pool;
+            if resident & bit != 0 {
+                // SeqCst, as the purger's claim: it claims the pool before
+                // this, and the wait sees its mark, or it sees the pool gone.
+                let before = (*arena).resident_free.fetch_and(!bit, Ordering::SeqCst);
+                if before == bit {
+                    RESIDENT_FREE_ARENAS.fetch_sub(1, Ordering::Relaxed);
+                }
             }
-            let carved = (*arena).ncarved;
-            invariant!(carved < POOLS_PER_ARENA, "a 65th pool carved from an arena");
-            (*arena).ncarved = carved + 1;
-            (*arena).base.add(carved * POOL_SIZE).cast::<Pool>()
+            Arena::wait_for_purger(arena, bit);
+            (*arena).base.add(index as usize * POOL_SIZE).cast::<Pool>()
         }
     }
 
+    /// Waits until the purger decommits none of the pools in `mask`.
+    ///
+    /// # Safety
+    ///
+    /// - `arena` is live.
+    unsafe fn wait_for_purger(arena: *const Arena, mask: u64) {
+        // SAFETY: as the caller guarantees.
+        let purging = unsafe { &(*arena).purging };
+        // Acquire, paired with the purger's last store: what the heap writes
+        // to the pool next comes after the `madvise`.
+        while purging.load(Ordering::SeqCst) & mask != 0 {
+            std::thread::yield_now();
+        }
+        core::sync::atomic::fence(Ordering::Acquire);
+    }
+
     /// Forgets the arena's pools, all free, whose pages went back to the OS
-    /// ([`os::decommit_arena`]): the free list linked through them is gone
-    /// with their contents, so the arena is carved again from its first pool,
-    /// as a fresh one is.
+    /// ([`os::decommit`]): none is resident, and to the heap map, none was
+    /// ever used, as in a fresh arena.
     ///
     /// # Safety
     ///
@@ -290,35 +347,133 @@ impl Arena {
                 "arena {:p} purged with pools in use",
                 (*arena).base
             );
-            (*arena).ncarved = 0;
-            (*arena).free_pools = ptr::null_mut();
+            (*arena).free = u64::MAX;
+            if (*arena).resident_free.swap(0, Ordering::Relaxed) != 0 {
+                RESIDENT_FREE_ARENAS.fetch_sub(1, Ordering::Relaxed);
+            }
             for class in &(*arena).pool_classes {
                 class.store(POOL_UNTOUCHED, Ordering::Relaxed);
             }
         }
     }
 
-    /// Gives a pool back to its arena.
+    /// Gives a pool back to its arena. Returns whether it made the first
+    /// arena with resident free pools, which the purger may be asleep for.
     ///
     /// # Safety
     ///
     /// - `arena` is live and serviced by the calling thread; `pool` is one of
     ///   its pools, taken with [`Arena::take_pool`], holding no live block.
-    pub(crate) unsafe fn give_pool(arena: *mut Arena, pool: *mut Pool) {
+    pub(crate) unsafe fn give_pool(arena: *mut Arena, pool: *mut Pool) -> bool {
+        let index = pool_index(pool.cast());
+        let bit = 1u64 << index;
         // SAFETY: the caller guarantees exclusive access to the arena's
         // bookkeeping and that `pool`, one of its pools, is unused now.
         unsafe {
-            (*pool).next = (*arena).free_pools;
-            (*arena).free_pools = pool;
-            (*arena).nfree += 1;
             invariant!(
-                (*arena).nfree <= POOLS_PER_ARENA,
+                (*arena).free & bit == 0,
                 "pool {pool:p} given back to its arena twice"
             );
-            (*arena).pool_classes[pool_index(pool.cast())].store(POOL_FREE, Ordering::Relaxed);
+            (*arena).free |= bit;
+            (*arena).nfree += 1;
+            (*arena).pool_classes[index].store(POOL_FREE, Ordering::Relaxed);
+            let gives = &(*arena).gives;
+            gives.store(gives.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            (*arena).resident_free.fetch_or(bit, Ordering::Release) == 0
+                && RESIDENT_FREE_ARENAS.fetch_add(1, Ordering::SeqCst) == 0
         }
     }
 }
+
+/// Where the purger stands with an arena's free pools ([`Arena::claim_idle_pools`]).
+pub(crate) enum IdlePools {
+    /// None resident, or the arena is not in use.
+    None,
+    /// Some, idle since `at` (in the purger's clock): not yet for long enough.
+    Since(u64),
+    /// These, claimed: decommit them, then [`Arena::release_claim`].
+    Claimed(u64),
+}
+
+impl Arena {
+    /// The purger's look at an arena's free pools, now: those resident and
+    /// idle for `delay` (no pool given back meanwhile) it claims.
+    ///
+    /// # Safety
+    ///
+    /// - `arena` is on the registry, whose lock the caller holds, and the
+    ///   caller holds the purge lock (it alone touches `seen_*`).
+    pub(crate) unsafe fn claim_idle_pools(arena: *mut Arena, now: u64, delay: u64) -> IdlePools {
+        // SAFETY: as the caller guarantees.
+        unsafe {
+            let resident = (*arena).resident_free.load(Ordering::Relaxed);
+            if resident == 0 {
+                return IdlePools::None;
+            }
+            let gives = (*arena).gives.load(Ordering::Relaxed);
+            // Given back since last seen, or seen at a later time than
+            // `now` (a caller's clock other than the purger's: tests).
+            if gives != (*arena).seen_gives || now < (*arena).seen_at {
+                (*arena).seen_gives = gives;
+                (*arena).seen_at = now;
+            }
+            if now < (*arena).seen_at + delay {
+                return IdlePools::Since((*arena).seen_at);
+            }
+            // Marked first, then taken from the resident ones: the heap
+            // taking one meanwhile either finds it gone or waits on the mark.
+            (*arena).purging.store(resident, Ordering::SeqCst);
+            let before = (*arena)
+                .resident_free
+                .fetch_and(!resident, Ordering::SeqCst);
+            let claimed = before & resident;
+            if claimed != 0 && before & !resident == 0 {
+                RESIDENT_FREE_ARENAS.fetch_sub(1, Ordering::Relaxed);
+            }
+            IdlePools::Claimed(claimed)
+        }
+    }
+
+    /// The pages of the `claimed` pools, to decommit: `(start, length)` each.
+    /// The first page of pool 0 stays: it holds the slot table of every pool.
+    pub(crate) fn claimed_ranges(
+        arena: *const Arena,
+        claimed: u64,
+    ) -> impl Iterator<Item = (*mut u8, usize)> {
+        // SAFETY: `base` never changes.
+        let base = unsafe { (*arena).base };
+        (0..POOLS_PER_ARENA)
+            .filter(move |i| claimed & (1 << i) != 0)
+            .map(move |i| {
+                let skip = if i == 0 { TABLE_PAGE } else { 0 };
+                (base.wrapping_add(i * POOL_SIZE + skip), POOL_SIZE - skip)
+            })
+    }
+
+    /// Ends the purger's claim on pools of `arena`, decommitted: they read
+    /// as never used to the heap map, and the heap may take them.
+    ///
+    /// # Safety
+    ///
+    /// - the caller claimed `claimed` with [`Arena::claim_idle_pools`] and
+    ///   has not released them; the arena is live until this returns.
+    pub(crate) unsafe fn release_claim(arena: *mut Arena, claimed: u64) {
+        // SAFETY: as the caller guarantees.
+        unsafe {
+            for i in 0..POOLS_PER_ARENA {
+                if claimed & (1 << i) != 0 {
+                    (*arena).pool_classes[i].store(POOL_UNTOUCHED, Ordering::Relaxed);
+                }
+            }
+            (*arena).purging.store(0, Ordering::Release);
+        }
+    }
+}
+
+/// The bytes at the start of pool 0 that a purge leaves: its header and the
+/// arena's slot table, in its first page.
+const TABLE_PAGE: usize = 4096;
+static_assertions::const_assert!(POOL_OVERHEAD + SLOT_TABLE_BYTES <= TABLE_PAGE);
 
 impl Arena {
     /// Records the size class of the pool at `pool`, one of this arena's,

@@ -183,14 +183,16 @@ pub(crate) fn object_malloc_inlined(size: usize) -> *mut u8 {
 /// unmaps it on its next slow path (when it takes a new pool or empties an
 /// arena); if the thread idles instead, a purger thread of the allocator's
 /// gives the arena's pages back (`madvise(MADV_DONTNEED)`), leaving the
-/// address space mapped for the thread's next allocations.
+/// address space mapped for the thread's next allocations. The purger does
+/// the same for the free pools of an arena in use once no pool of it has
+/// been given back for the delay.
 /// [`release_free_memory`] gives the calling thread's back at once.
 ///
 /// The purger starts when the first arena is kept. `OBJIMPL_PURGE_THREAD=0`
 /// in the environment keeps it from starting, for a program that wants no
 /// thread but its own: then an idle thread's kept arenas stay until it
 /// allocates again, calls [`release_free_memory`], or exits.
-/// [`Stats::arenas_purged`] counts its work.
+/// [`Stats::arenas_purged`] and [`Stats::pools_purged`] count its work.
 ///
 /// ```
 /// use objimpl::alloc;

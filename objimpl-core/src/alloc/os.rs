@@ -58,19 +58,20 @@ pub(crate) unsafe fn unmap_arena(arena: *mut u8) {
     unsafe { unmap(arena, ARENA_SIZE) }
 }
 
-/// Gives the pages of an arena back to the OS while keeping it mapped: they
-/// read as zeros afterwards, and are faulted in again when next written.
+/// Gives the pages of `[start, start + len)`, in an arena, back to the OS
+/// while keeping them mapped: they read as zeros afterwards, and are faulted
+/// in again when next written.
 ///
 /// # Safety
 ///
-/// - `arena` came from [`map_arena`], is still mapped, and nothing reads or
-///   writes its memory meanwhile.
+/// - the range lies in an arena from [`map_arena`], still mapped, and
+///   nothing reads or writes it meanwhile; `start` is page-aligned.
 #[cfg(not(miri))]
-pub(crate) unsafe fn decommit_arena(arena: *mut u8) {
-    // SAFETY: the caller hands over the whole arena, unused, for the call.
+pub(crate) unsafe fn decommit(start: *mut u8, len: usize) {
+    // SAFETY: the caller hands over the range, unused, for the call.
     // MADV_DONTNEED on private anonymous memory cannot fail for a mapped,
     // aligned range; if it did, the pages would merely stay resident.
-    unsafe { libc::madvise(arena.cast(), ARENA_SIZE, libc::MADV_DONTNEED) };
+    unsafe { libc::madvise(start.cast(), len, libc::MADV_DONTNEED) };
 }
 
 /// `mmap` of anonymous private memory; `at` is a hint, or with `MAP_FIXED`
@@ -136,15 +137,15 @@ pub(crate) unsafe fn unmap_arena(arena: *mut u8) {
     unsafe { std::alloc::System.dealloc(arena, ARENA_LAYOUT) }
 }
 
-/// Miri's stand-in for `madvise(MADV_DONTNEED)`: the arena reads as zeros,
+/// Miri's stand-in for `madvise(MADV_DONTNEED)`: the range reads as zeros,
 /// so that code which trusted its old contents fails here too.
 ///
 /// # Safety
 ///
-/// - `arena` came from [`map_arena`], and nothing reads or writes its memory
-///   meanwhile.
+/// - the range lies in an arena from [`map_arena`], and nothing reads or
+///   writes it meanwhile.
 #[cfg(miri)]
-pub(crate) unsafe fn decommit_arena(arena: *mut u8) {
-    // SAFETY: the caller hands over the whole arena, unused, for the call.
-    unsafe { arena.write_bytes(0, ARENA_SIZE) }
+pub(crate) unsafe fn decommit(start: *mut u8, len: usize) {
+    // SAFETY: the caller hands over the range, unused, for the call.
+    unsafe { start.write_bytes(0, len) }
 }

@@ -79,6 +79,10 @@ pub struct Stats {
     /// [`PURGE_DELAY`](super::PURGE_DELAY), its thread idle or not
     /// (`# arenas purged`, objimpl's own line).
     pub arenas_purged: usize,
+    /// Times a free pool of an arena in use had its pages given back to the
+    /// OS, once no pool of its arena had been given back for
+    /// [`PURGE_DELAY`](super::PURGE_DELAY) (`# pools purged`, objimpl's own line).
+    pub pools_purged: usize,
     /// The most arenas held at once (`# arenas highwater mark`).
     pub arenas_highwater: usize,
     /// Arenas held now (`# arenas allocated current`).
@@ -117,6 +121,7 @@ impl Default for Stats {
             arenas_allocated_total: 0,
             arenas_reclaimed: 0,
             arenas_purged: 0,
+            pools_purged: 0,
             arenas_highwater: 0,
             arenas_current: 0,
             bytes_in_allocated_blocks: 0,
@@ -312,6 +317,7 @@ pub(crate) fn snapshot(held: &Held) -> Stats {
     stats.arenas_allocated_total = total.max(stats.arenas_current);
     stats.arenas_reclaimed = stats.arenas_allocated_total - stats.arenas_current;
     stats.arenas_purged = purge::PURGED_TOTAL.load(core::sync::atomic::Ordering::Relaxed);
+    stats.pools_purged = purge::POOLS_PURGED.load(core::sync::atomic::Ordering::Relaxed);
     stats.arenas_highwater = arena::HIGHWATER
         .load(core::sync::atomic::Ordering::Relaxed)
         .max(stats.arenas_current);
@@ -363,6 +369,7 @@ pub fn debug_malloc_stats(out: &mut impl io::Write) -> io::Result<()> {
     line(out, "# arenas allocated total", s.arenas_allocated_total)?;
     line(out, "# arenas reclaimed", s.arenas_reclaimed)?;
     line(out, "# arenas purged", s.arenas_purged)?;
+    line(out, "# pools purged", s.pools_purged)?;
     line(out, "# arenas highwater mark", s.arenas_highwater)?;
     line(out, "# arenas allocated current", s.arenas_current)?;
     line(

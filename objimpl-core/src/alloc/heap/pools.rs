@@ -292,7 +292,7 @@ unsafe fn release_pool(heap: *const Heap, pool: *mut Pool) {
         add(&(*heap).unused_pools, 1);
         (*l).pools_in_use -= 1;
         bucket_remove(l, arena);
-        Arena::give_pool(arena, pool);
+        purge::pool_given_back(Arena::give_pool(arena, pool));
         if (*arena).nfree < POOLS_PER_ARENA {
             bucket_insert(l, arena);
         } else {

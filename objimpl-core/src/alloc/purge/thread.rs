@@ -19,10 +19,10 @@ static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
 /// Bumped to wake the purger; it sleeps on it (a futex).
 static WAKE: AtomicU32 = AtomicU32::new(0);
 
-/// An arena was kept, the `first` of those resident: starts the purger,
-/// or wakes it, asleep with nothing kept. (Not only the first starts it:
-/// a child of `fork()` may inherit kept arenas, and no purger.)
-pub(super) fn kept(first: bool) {
+/// There is work for the purger, the `first` since it may have gone to
+/// sleep for want of any: starts it, or wakes it. (Not only the first
+/// starts it: a child of `fork()` may inherit work, and no purger.)
+pub(super) fn work(first: bool) {
     match STATE.load(Ordering::Acquire) {
         NOT_STARTED => start(),
         RUNNING if first => {
