@@ -26,7 +26,7 @@ SKIP=(--skip memory_of_freed_arenas_leaves_the_process)
 # the address space or measure resident memory, which ASan's shadow breaks).
 ASAN=(--cfg objimpl_asan)
 ASAN_TESTS=(--test isolated)
-ASAN_SKIP=(--skip no_arena --skip recycled_heaps)
+ASAN_SKIP=(--skip no_arena --skip recycled_heaps --skip idle_threads)
 
 rustup toolchain install nightly --profile minimal --component rust-src >/dev/null
 

@@ -113,7 +113,23 @@ impl Guards {
 pub(crate) unsafe fn first_not(base: *const u8, len: usize, byte: u8) -> Option<usize> {
     // SAFETY: as the caller guarantees.
     let bytes = unsafe { core::slice::from_raw_parts(base, len) };
-    bytes.iter().position(|&b| b != byte)
+    // Every quarantined block is checked whole as it leaves: four words at
+    // a time (a byte-wise search took a tenth of a debug run's time), the
+    // byte found in the 32 that differ.
+    const CHUNK: usize = 32;
+    let pattern = u64::from_ne_bytes([byte; 8]);
+    let chunks = bytes.chunks_exact(CHUNK);
+    let rest = chunks.remainder();
+    for (i, chunk) in chunks.enumerate() {
+        let diff = chunk.chunks_exact(8).fold(0, |diff, word| {
+            diff | (u64::from_ne_bytes(word.try_into().unwrap_or_default()) ^ pattern)
+        });
+        if diff != 0 {
+            return chunk.iter().position(|&b| b != byte).map(|j| i * CHUNK + j);
+        }
+    }
+    let start = len - rest.len();
+    rest.iter().position(|&b| b != byte).map(|j| start + j)
 }
 
 /// A hex dump of the block at `base` holding `size` caller's bytes: the
@@ -184,6 +200,24 @@ fn note(start: usize, len: usize, size: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_not_finds_the_first_other_byte_wherever_it_lies() {
+        for len in [0, 1, 7, 31, 32, 33, 64, 100] {
+            let clean = vec![0xDD; len];
+            // SAFETY: `clean` holds `len` bytes.
+            assert_eq!(unsafe { first_not(clean.as_ptr(), len, 0xDD) }, None);
+            for at in 0..len {
+                let mut bytes = clean.clone();
+                bytes[at] = 0x41;
+                // A later difference too: the first is the one reported.
+                bytes[len - 1] ^= 0x10 * u8::from(at + 1 < len);
+                // SAFETY: as above.
+                let found = unsafe { first_not(bytes.as_ptr(), len, 0xDD) };
+                assert_eq!(found, Some(at), "{len} {at}");
+            }
+        }
+    }
 
     #[test]
     fn format_then_read_gives_back_size_api_and_serial() {

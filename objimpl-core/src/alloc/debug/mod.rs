@@ -299,18 +299,21 @@ fn release(
             }
         }
     };
-    for r in reports {
-        report::raise(r);
+    // Almost always none: no iterator to make and drop on the way.
+    if !reports.is_empty() {
+        for r in reports {
+            report::raise(r);
+        }
     }
     let Some(size) = freed_size else {
         return false;
     };
-    registry::quarantine().push(address, size);
-    loop {
-        let Some((old, old_size)) = registry::quarantine().pop_excess() else {
-            break;
-        };
+    let mut excess = registry::quarantine().push_and_pop(address, size);
+    // One block out for one in, once the quarantine is full; more only when
+    // a large block came in.
+    while let Some((old, old_size)) = excess {
         evict(old, old_size, function);
+        excess = registry::quarantine().pop_excess();
     }
     true
 }

@@ -169,6 +169,13 @@ impl Quarantine {
         (self.blocks.len(), self.bytes)
     }
 
+    /// Adds a freed block, as [`push`](Self::push), and takes out the
+    /// oldest if that put the quarantine over its bounds: one lock for both.
+    pub(crate) fn push_and_pop(&mut self, address: usize, size: usize) -> Option<(usize, usize)> {
+        self.push(address, size);
+        self.pop_excess()
+    }
+
     /// Takes out the oldest block, if the quarantine is over its bounds.
     pub(crate) fn pop_excess(&mut self) -> Option<(usize, usize)> {
         if self.blocks.len() <= QUARANTINE_BLOCKS && self.bytes <= QUARANTINE_BYTES {
