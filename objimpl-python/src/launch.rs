@@ -1,6 +1,6 @@
 //! Installing objimpl under CPython's allocator domains, and starting it.
 
-use core::ffi::{CStr, c_char, c_int};
+use core::ffi::{CStr, c_char, c_int, c_void};
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -118,6 +118,66 @@ domain!(
     objimpl_core::alloc::object_free
 );
 
+/// objimpl's allocator for CPython's `domain`, serving it through
+/// objimpl's family `family`: the family's own functions, installed as they
+/// are (CPython's `PyMemAllocatorEx` and objimpl's [`alloc::Allocator`] are
+/// the same C struct), unless `checked` (the debug hooks are on and CPython's
+/// GIL is checked, as CPython's hooks check it): then `wrapped`, which
+/// checks and calls the family.
+fn objimpl_allocator(
+    family: alloc::Domain,
+    checked: bool,
+    wrapped: fn() -> PyMemAllocatorEx,
+) -> PyMemAllocatorEx {
+    if checked {
+        return wrapped();
+    }
+    let a = alloc::get_allocator(family);
+    // The same C signatures, `unsafe` on objimpl's side for the contract
+    // that CPython keeps: it passes the `ctx` it was given, and gives each
+    // domain back only that domain's blocks.
+    // SAFETY: transmutes between function pointer types of one C signature.
+    unsafe {
+        PyMemAllocatorEx {
+            ctx: a.ctx,
+            malloc: Some(core::mem::transmute::<
+                unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void,
+                extern "C" fn(*mut c_void, usize) -> *mut c_void,
+            >(a.malloc)),
+            calloc: Some(core::mem::transmute::<
+                unsafe extern "C" fn(*mut c_void, usize, usize) -> *mut c_void,
+                extern "C" fn(*mut c_void, usize, usize) -> *mut c_void,
+            >(a.calloc)),
+            realloc: Some(core::mem::transmute::<
+                unsafe extern "C" fn(*mut c_void, *mut c_void, usize) -> *mut c_void,
+                extern "C" fn(*mut c_void, *mut c_void, usize) -> *mut c_void,
+            >(a.realloc)),
+            free: Some(core::mem::transmute::<
+                unsafe extern "C" fn(*mut c_void, *mut c_void),
+                extern "C" fn(*mut c_void, *mut c_void),
+            >(a.free)),
+        }
+    }
+}
+
+/// Puts objimpl under CPython's mem and object domains (and its raw domain
+/// too `with_raw`), directly where no GIL check is wanted.
+fn install_objimpl(with_raw: bool) {
+    let hooked = [alloc::Domain::Mem, alloc::Domain::Object]
+        .into_iter()
+        .any(alloc::debug_hooks_on);
+    HOOKED.store(hooked, Ordering::Relaxed);
+    if with_raw {
+        // The raw domain is called without the GIL: never checked.
+        let raw = objimpl_allocator(alloc::Domain::Raw, false, raw::allocator);
+        install(PyMemAllocatorDomain::PYMEM_DOMAIN_RAW, raw);
+    }
+    let mem = objimpl_allocator(alloc::Domain::Mem, hooked, mem::allocator);
+    install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, mem);
+    let object = objimpl_allocator(alloc::Domain::Object, hooked, object::allocator);
+    install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, object);
+}
+
 /// Puts `allocator` under `domain`.
 fn install(domain: PyMemAllocatorDomain, mut allocator: PyMemAllocatorEx) {
     // The functions serve any size from any thread, as CPython's contract
@@ -159,8 +219,7 @@ unsafe fn honour_pythonmalloc() {
         b"pymalloc_debug" => true,
         _ => return,
     };
-    install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, mem::allocator());
-    install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, object::allocator());
+    install_objimpl(false);
     if debug {
         // SAFETY: before the interpreter starts; the hooks wrap what each
         // domain holds now (the raw domain's are on already, and stay).
@@ -203,15 +262,7 @@ pub unsafe fn run(argc: c_int, argv: *mut *mut c_char) -> i32 {
     // `sys.executable` (the test runner's workers), which the flag does not.
     let with_raw =
         flag || std::env::var_os("OBJIMPL_RAW").is_some_and(|v| !v.is_empty() && v != "0");
-    if with_raw {
-        install(PyMemAllocatorDomain::PYMEM_DOMAIN_RAW, raw::allocator());
-    }
-    install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, mem::allocator());
-    install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, object::allocator());
-    let hooked = [alloc::Domain::Mem, alloc::Domain::Object]
-        .into_iter()
-        .any(alloc::debug_hooks_on);
-    HOOKED.store(hooked, Ordering::Relaxed);
+    install_objimpl(with_raw);
 
     // CPython's argv: the process's, without `--objimpl-raw`, null-terminated.
     let mut argv: Vec<*mut c_char> = given
