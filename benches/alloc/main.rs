@@ -180,25 +180,21 @@ const WORKLOADS: [Workload; 7] = [
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let Some(i) = args.iter().position(|arg| arg == rss::CHILD_FLAG) {
-        let name = args
-            .get(i + 1)
-            .expect("the W4 child flag is followed by a peer");
-        let peer = peers().into_iter().find(|p| p.name == name);
-        (peer
-            .unwrap_or_else(|| panic!("no peer named {name}"))
-            .w4_child)();
-        return;
-    }
-    if let Some(i) = args.iter().position(|arg| arg == rss::IDLE_FLAG) {
-        let name = args
-            .get(i + 1)
-            .expect("the idle-threads child flag is followed by a peer");
-        let peer = peers().into_iter().find(|p| p.name == name);
-        (peer
-            .unwrap_or_else(|| panic!("no peer named {name}"))
-            .idle_child)();
-        return;
+    // A child of the table's memory rows: the flag, then the peer.
+    type Child = fn(&Peer) -> fn();
+    let children: [(&str, Child); 2] = [
+        (rss::CHILD_FLAG, |peer| peer.w4_child),
+        (rss::IDLE_FLAG, |peer| peer.idle_child),
+    ];
+    for (flag, child) in children {
+        if let Some(i) = args.iter().position(|arg| arg == flag) {
+            let name = args
+                .get(i + 1)
+                .expect("a child's flag is followed by a peer");
+            let peer = peers().into_iter().find(|p| p.name == name);
+            child(&peer.unwrap_or_else(|| panic!("no peer named {name}")))();
+            return;
+        }
     }
     if let Some(i) = args.iter().position(|arg| arg == instructions::CHILD_FLAG) {
         let (Some(name), Some(op)) = (args.get(i + 1), args.get(i + 2)) else {

@@ -77,20 +77,27 @@ pub fn child<A: Allocator>() {
     );
 }
 
-/// The parent's side: runs a child measuring `name` and returns its figures.
-pub fn measure(name: &str) -> Measured {
+/// Runs this benchmark binary again as a child (`flag name`) measuring the
+/// allocator `name`, and returns what it printed; `what` names the child in
+/// a failure.
+fn run_child(flag: &str, name: &str, what: &str) -> String {
     let exe = std::env::current_exe().expect("the benchmark knows where it is");
     let out = Command::new(exe)
-        .args([CHILD_FLAG, name])
+        .args([flag, name])
         .output()
         .expect("the benchmark can run itself");
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "W4 child for {name} failed ({}): {}",
+        "{what} child for {name} failed ({}): {}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The parent's side: runs a child measuring `name` and returns its figures.
+pub fn measure(name: &str) -> Measured {
+    let stdout = run_child(CHILD_FLAG, name, "W4");
     let figures: Vec<f64> = stdout
         .split_whitespace()
         .map(|figure| {
@@ -191,18 +198,7 @@ pub fn idle_child<A: AnyThread>() {
 
 /// The parent's side: runs an idle-threads child for `name`, returns MiB.
 pub fn measure_idle(name: &str) -> f64 {
-    let exe = std::env::current_exe().expect("the benchmark knows where it is");
-    let out = Command::new(exe)
-        .args([IDLE_FLAG, name])
-        .output()
-        .expect("the benchmark can run itself");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "idle-threads child for {name} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_child(IDLE_FLAG, name, "idle-threads");
     stdout
         .trim()
         .parse()

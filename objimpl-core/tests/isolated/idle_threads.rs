@@ -9,15 +9,9 @@ use std::time::Duration;
 
 use objimpl_core::alloc::{self, Allocator, Domain};
 
-/// Anonymous resident memory, in MiB: statm's resident less its
-/// file-backed pages.
+/// Anonymous resident memory, in MiB.
 fn anonymous_mib() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: Vec<u64> = statm
-        .split_whitespace()
-        .map(|x| x.parse().unwrap())
-        .collect();
-    ((pages[1] - pages[2]) * 4096) as f64 / (1 << 20) as f64
+    super::anonymous_kib() as f64 / 1024.0
 }
 
 /// 250 000 blocks of 32 bytes: 8 MB. Linked through their first word, so

@@ -59,3 +59,14 @@ fn assert_child_prints(name: &str, env: &[(&str, &str)], expected: &str) {
         out.status
     );
 }
+
+/// Anonymous resident memory, in KiB: statm's resident less its
+/// file-backed pages.
+fn anonymous_kib() -> i64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: Vec<i64> = statm
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (pages[1] - pages[2]) * 4
+}

@@ -7,23 +7,12 @@ use std::sync::{Arc, Barrier};
 
 use objimpl_core::alloc::{self, Allocator, Domain};
 
-/// Anonymous resident memory, in KiB: statm's resident less its
-/// file-backed pages.
-fn anonymous_kib() -> i64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: Vec<i64> = statm
-        .split_whitespace()
-        .map(|x| x.parse().unwrap())
-        .collect();
-    (pages[1] - pages[2]) * 4
-}
-
 /// `n` threads that each allocate one 32-byte block and wait: the growth
 /// of anonymous memory while all of them hold theirs, in KiB.
 fn one_block_each(n: usize) -> i64 {
     let ready = Arc::new(Barrier::new(n + 1));
     let done = Arc::new(Barrier::new(n + 1));
-    let before = anonymous_kib();
+    let before = super::anonymous_kib();
     let threads: Vec<_> = (0..n)
         .map(|_| {
             let (ready, done) = (ready.clone(), done.clone());
@@ -39,7 +28,7 @@ fn one_block_each(n: usize) -> i64 {
         })
         .collect();
     ready.wait();
-    let grown = anonymous_kib() - before;
+    let grown = super::anonymous_kib() - before;
     done.wait();
     for t in threads {
         t.join().unwrap();
