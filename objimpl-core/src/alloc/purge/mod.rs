@@ -62,8 +62,9 @@ use super::{fork, os};
 /// again, a fifth of W2's time. mimalloc and jemalloc purge on a delay too.
 pub(crate) const PURGE_DELAY_MS: u64 = 90;
 
-/// Arenas in state `KEPT`: while there are none, the purger sleeps until
-/// one is kept.
+/// Arenas in state `KEPT`: while there are none, and no arena has resident
+/// free pools (`arena::RESIDENT_FREE_ARENAS`), the purger sleeps until a
+/// heap keeps an arena or gives a pool back.
 static RESIDENT_KEPT: AtomicUsize = AtomicUsize::new(0);
 
 /// Kept arenas decommitted so far (`# arenas purged`).
@@ -72,8 +73,9 @@ pub(crate) static PURGED_TOTAL: AtomicUsize = AtomicUsize::new(0);
 pub(crate) static POOLS_PURGED: AtomicUsize = AtomicUsize::new(0);
 
 /// Held by the purger across a batch, from the claims to the last
-/// `PURGED`: a heap waits on it for an arena being purged, and `fork()`
-/// happens with it held, so that no arena is `PURGING` in the child.
+/// `PURGED` and the last pool claim released: a heap waits on it for an
+/// arena being purged, and `fork()` happens with it held, so that no arena
+/// is `PURGING`, and no pool marked, in the child.
 static PURGE_LOCK: Mutex<()> = Mutex::new(());
 
 fn lock_purge() -> MutexGuard<'static, ()> {
@@ -168,8 +170,9 @@ pub(crate) unsafe fn unkeep(arena: *mut Arena) {
     }
 }
 
-/// Arenas decommitted under one hold of the purge lock, at most: a heap
-/// waiting for one of them waits for no more than these `madvise`s.
+/// Arenas, and arenas' idle pools, decommitted under one hold of the purge
+/// lock, at most: a heap waiting for one of them waits for no more than
+/// these `madvise`s.
 const BATCH: usize = 16;
 
 /// Gives back the pages that have been idle for [`PURGE_DELAY_MS`] by

@@ -1,6 +1,7 @@
-//! The purger thread: purges the kept arenas that are due, then sleeps on a
-//! futex until the next is due, or with nothing kept, until an arena is.
-//! Started, through the C library, the first time an arena is kept.
+//! The purger thread: purges the kept arenas and idle free pools that are
+//! due, then sleeps on a futex until the next are due, or, with nothing
+//! resident to purge, until a heap keeps an arena or gives a pool back.
+//! Started, through the C library, the first time a heap does either.
 
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
@@ -39,7 +40,7 @@ pub(super) fn work(first: bool) {
 }
 
 /// In a child after `fork()`: the purger is the parent's; the child's
-/// starts with its next kept arena.
+/// starts with its next kept arena or pool given back.
 pub(super) fn forget() {
     if STATE.load(Ordering::Relaxed) != OFF {
         STATE.store(NOT_STARTED, Ordering::Relaxed);
@@ -90,11 +91,12 @@ fn spawn() -> bool {
 }
 
 /// The purger: purges what is due, then sleeps until the next is due,
-/// or, with nothing kept, until [`wake`].
+/// or, with nothing resident to purge, until [`work`] wakes it.
 ///
-/// No kept arena is missed by the sleep: the count is read after the
-/// wake counter, both `SeqCst`, and a keeper raises the count before the
-/// counter. So a keeper's count is seen, or its wake comes after the
+/// No work is missed by the sleep: `purge_expired` reads the counts (kept
+/// arenas, arenas with resident free pools) after this reads the wake
+/// counter, all `SeqCst`, and a heap raises a count before the counter. So
+/// the purger sees the heap's count, or the heap's wake comes after the
 /// read of the counter, and the futex does not sleep through it.
 extern "C" fn run(_: *mut c_void) -> *mut c_void {
     loop {
