@@ -4,7 +4,9 @@
 # `objimpl-python` against `python3` with pymalloc (its default), with
 # `PYTHONMALLOC=malloc` (glibc), and with glibc's `malloc` replaced by
 # mimalloc and jemalloc (`LD_PRELOAD`, Debian's libraries). The
-# configurations are interleaved round by round; the report gives per
+# configurations are interleaved benchmark by benchmark within each round
+# (this machine's load drifts over the minutes a whole configuration
+# takes), and rounds repeat the whole; the report gives per
 # benchmark the median over rounds of each one's time, objimpl's ratio to
 # each (the median of the per-round ratios), the spread, the geometric
 # mean, and the peak RSS.
@@ -108,19 +110,24 @@ for config in "${CONFIGS[@]}"; do
     echo "   $name: every worker on $claimed ($vpython)"
 done
 
+IFS=',' read -r -a LIST <<<"$BENCHMARKS"
 for round in $(seq 1 "$ROUNDS"); do
     for config in "${CONFIGS[@]}"; do
-        IFS='|' read -r name python environ claimed <<<"$config"
-        result=$OUT/round$round-$name.json
-        rm -f "$result"
-        echo "== round $round/$ROUNDS: $name"
-        (cd "$OUT" && env $environ "$PWD/harness/bin/pyperformance" run "$MODE" \
-            -p "$python" -b "$BENCHMARKS" --inherit-environ "$INHERIT" \
-            -o "$PWD/round$round-$name.json" >"$PWD/round$round-$name.log" 2>&1) || {
-            tail -20 "$OUT/round$round-$name.log"
-            echo "FAIL: see $OUT/round$round-$name.log" >&2
-            exit 1
-        }
+        rm -f "$OUT/round$round-${config%%|*}.json" "$OUT/round$round-${config%%|*}.log"
+    done
+    for benchmark in "${LIST[@]}"; do
+        echo "== round $round/$ROUNDS: $benchmark"
+        for config in "${CONFIGS[@]}"; do
+            IFS='|' read -r name python environ claimed <<<"$config"
+            log=$OUT/round$round-$name.log
+            (cd "$OUT" && env $environ "$PWD/harness/bin/pyperformance" run "$MODE" \
+                -p "$python" -b "$benchmark" --inherit-environ "$INHERIT" \
+                --append "$PWD/round$round-$name.json" >>"$PWD/round$round-$name.log" 2>&1) || {
+                tail -20 "$log"
+                echo "FAIL: see $log" >&2
+                exit 1
+            }
+        done
     done
 done
 
