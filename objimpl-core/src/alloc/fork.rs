@@ -26,7 +26,7 @@
 //!    also runs `std`'s backtrace code, under a shard's lock: never across
 //!    the fork either);
 //! 4. the heaps' lists (`heap/lists.rs`);
-//! 5. the purger's batch (`purge.rs`), which it holds while it picks the
+//! 5. the purger's batch (`purge/`), which it holds while it picks the
 //!    arenas to purge under the registry's lock;
 //! 6. the arena registry (`arena.rs`).
 //!
@@ -84,7 +84,7 @@ pub(crate) enum Rank {
     Shards,
     /// The heaps' lists.
     HeapLists,
-    /// The purger's batch (`purge.rs`).
+    /// The purger's batch (`purge/`).
     Purge,
     /// The arena registry.
     ArenaRegistry,

@@ -2,7 +2,7 @@
 //! [`KEPT_EMPTY_MAX`]), for its next pools, and unmaps each once it has been
 //! free for [`PURGE_DELAY_MS`], by a clock checked on the slow paths that
 //! take a pool or empty an arena. Meanwhile the purger gives their pages
-//! back, when they are due, if the heap's thread idles (`purge.rs`).
+//! back, when they are due, if the heap's thread idles (`purge/`).
 
 use super::super::arena::Arena;
 use super::super::fatal::invariant;
