@@ -81,14 +81,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The venv pyperformance makes for an interpreter (created on first use),
 # with pyperf in it.
+venv_path() {
+    (cd "$OUT" && "$PWD/harness/bin/pyperformance" venv show -p "$1" 2>/dev/null) |
+        sed -n 's/^Virtual environment path: \([^ ]*\).*$/\1/p' | head -1
+}
 venv_python() {
     local venv
-    venv=$(cd "$OUT" && "$PWD/harness/bin/pyperformance" venv show -p "$1" 2>/dev/null |
-        sed -n 's/^Virtual environment path: \(.*\) (.*$/\1/p; s/^Virtual environment path: \(.*\)$/\1/p' | head -1)
-    if [[ -z $venv || ! -x $venv/bin/python ]]; then
+    venv=$(venv_path "$1")
+    if [[ ! -x $venv/bin/python ]]; then
         (cd "$OUT" && "$PWD/harness/bin/pyperformance" venv create -p "$1" >/dev/null)
-        venv=$(cd "$OUT" && "$PWD/harness/bin/pyperformance" venv show -p "$1" 2>/dev/null |
-            sed -n 's/^Virtual environment path: \(.*\) (.*$/\1/p; s/^Virtual environment path: \(.*\)$/\1/p' | head -1)
+        venv=$(venv_path "$1")
     fi
     case $venv in /*) ;; *) venv=$OUT/$venv ;; esac
     echo "$venv/bin/python"

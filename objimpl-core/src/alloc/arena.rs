@@ -62,11 +62,7 @@ struct Registry {
 unsafe impl Send for Registry {}
 
 fn lock_registry() -> MutexGuard<'static, Registry> {
-    fork::register(&REGISTRY_FORK_STEP);
-    // Nothing under the lock panics half-way; a poisoned lock is fine.
-    REGISTRY
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fork::lock(&REGISTRY_FORK_STEP, &REGISTRY)
 }
 
 /// The arena registry across `fork()`: the last lock of the order.
@@ -136,8 +132,8 @@ pub(crate) struct Arena {
     /// alone.
     gives: AtomicUsize,
     /// The purger's own (under its lock): `gives` as it last saw it, and when.
-    pub(crate) seen_gives: usize,
-    pub(crate) seen_at: u64,
+    seen_gives: usize,
+    seen_at: u64,
     /// Links of the heap's bucket of arenas with the same `nfree`.
     pub(crate) prev: *mut Arena,
     pub(crate) next: *mut Arena,
@@ -285,9 +281,8 @@ impl Arena {
     pub(crate) unsafe fn take_pool(arena: *mut Arena) -> *mut Pool {
         // Fields are reached through the raw pointer, never a `&mut Arena`:
         // other threads read `heap` concurrently.
-        // SAFETY: the caller guarantees exclusive access to the metadata
-        // fields other than `heap` and `base`, which are only read, and the
-        // atomics.
+        // The atomics are shared with the purger; `heap` and `base` are only read.
+        // SAFETY: the caller guarantees exclusive access to the other fields.
         unsafe {
             invariant!((*arena).nfree > 0, "a pool taken from a full arena");
             let free = (*arena).free;
@@ -323,12 +318,12 @@ impl Arena {
     unsafe fn wait_for_purger(arena: *const Arena, mask: u64) {
         // SAFETY: as the caller guarantees.
         let purging = unsafe { &(*arena).purging };
-        // Acquire, paired with the purger's last store: what the heap writes
-        // to the pool next comes after the `madvise`.
+        // SeqCst, against the purger's claim (see `take_pool`); as an
+        // acquire, it pairs with the purger's last store: what the heap
+        // writes to the pool next comes after the `madvise`.
         while purging.load(Ordering::SeqCst) & mask != 0 {
             std::thread::yield_now();
         }
-        core::sync::atomic::fence(Ordering::Acquire);
     }
 
     /// Forgets the arena's pools, all free, whose pages went back to the OS
@@ -387,7 +382,7 @@ impl Arena {
 
 /// Where the purger stands with an arena's free pools ([`Arena::claim_idle_pools`]).
 pub(crate) enum IdlePools {
-    /// None resident, or the arena is not in use.
+    /// No free pool of the arena is resident.
     None,
     /// Some, idle since `at` (in the purger's clock): not yet for long enough.
     Since(u64),

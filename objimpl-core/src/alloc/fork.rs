@@ -136,6 +136,15 @@ pub(crate) fn register(step: &'static Step) {
     }
 }
 
+/// Takes `mutex`, an allocator lock whose fork step is `step`, registering
+/// the step first. A poisoned lock is taken all the same: nothing under the
+/// allocator's locks panics half-way (a capture that panics leaves nothing
+/// half-done either).
+pub(crate) fn lock<T>(step: &'static Step, mutex: &'static Mutex<T>) -> MutexGuard<'static, T> {
+    register(step);
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 #[cold]
 #[inline(never)]
 fn register_slow(slot: &AtomicPtr<Step>, step: *mut Step) {

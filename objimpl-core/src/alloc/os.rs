@@ -68,9 +68,9 @@ pub(crate) unsafe fn unmap_arena(arena: *mut u8) {
 ///   nothing reads or writes it meanwhile; `start` is page-aligned.
 #[cfg(not(miri))]
 pub(crate) unsafe fn decommit(start: *mut u8, len: usize) {
-    // SAFETY: the caller hands over the range, unused, for the call.
     // MADV_DONTNEED on private anonymous memory cannot fail for a mapped,
     // aligned range; if it did, the pages would merely stay resident.
+    // SAFETY: the caller hands over the range, unused, for the call.
     unsafe { libc::madvise(start.cast(), len, libc::MADV_DONTNEED) };
 }
 

@@ -279,9 +279,9 @@ impl TypeObject {
             // (A C type's offset is not read as a finder, not even eagerly.)
             return None;
         }
-        // SAFETY: the flag says the slot holds a finder (set with the flag
-        // by `with_weak_list_finder`, and cleared in C types by
-        // `PyType_Ready`).
+        // The flag is set with the finder by `with_weak_list_finder`, and
+        // cleared in C types by `PyType_Ready`.
+        // SAFETY: the flag says the slot holds a finder.
         let finder = unsafe { self.tp_weaklistoffset.finder };
         Some(finder)
     }

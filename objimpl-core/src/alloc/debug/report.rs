@@ -319,12 +319,9 @@ static CAPTURING: Mutex<()> = Mutex::new(());
 /// Holds [`CAPTURING`]: no stack capture runs (nor begins) until the guard
 /// goes. The first lock of the fork handlers' order (`fork.rs`).
 fn capture_lock() -> MutexGuard<'static, ()> {
-    fork::register(&CAPTURE_FORK_STEP);
     // Nothing panics under it but `force_capture`, which leaves nothing
     // half-done behind it: a poisoned lock is still sound.
-    CAPTURING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fork::lock(&CAPTURE_FORK_STEP, &CAPTURING)
 }
 
 /// The capture lock across `fork()`: taken first of all.

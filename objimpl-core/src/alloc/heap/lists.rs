@@ -39,11 +39,7 @@ static LISTS: Mutex<Lists> = Mutex::new(Lists {
 pub(super) static ORPHANS_WAITING: AtomicBool = AtomicBool::new(false);
 
 pub(super) fn lock_lists() -> MutexGuard<'static, Lists> {
-    fork::register(&LISTS_FORK_STEP);
-    // Nothing under the lock can panic half-way; a poisoned lock is fine.
-    LISTS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fork::lock(&LISTS_FORK_STEP, &LISTS)
 }
 
 /// The heaps' lists across `fork()`: after the debug hooks' locks, before

@@ -79,11 +79,7 @@ pub(crate) static POOLS_PURGED: AtomicUsize = AtomicUsize::new(0);
 static PURGE_LOCK: Mutex<()> = Mutex::new(());
 
 fn lock_purge() -> MutexGuard<'static, ()> {
-    fork::register(&PURGE_FORK_STEP);
-    // Nothing under the lock panics half-way; a poisoned lock is fine.
-    PURGE_LOCK
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fork::lock(&PURGE_FORK_STEP, &PURGE_LOCK)
 }
 
 /// The purge lock across `fork()`; in the child, the purger is not running.
@@ -232,9 +228,9 @@ pub(crate) fn purge_expired(now: u64) -> Option<u64> {
         },
     );
     for &arena in &arenas[..narenas] {
-        // SAFETY: the arena is `PURGING`: its heap does not touch it until
-        // the `PURGED` below (it waits on the lock held here), nor unmaps it,
-        // so it stays live though the registry's lock is let go.
+        // Its heap waits on the lock held here until the `PURGED` below, and
+        // does not unmap it: it stays live though the registry's lock is gone.
+        // SAFETY: the arena is `PURGING`, ours until `PURGED`, and live.
         unsafe {
             os::decommit((*arena).base, ARENA_SIZE);
             Arena::forget_pools(arena);
@@ -245,9 +241,8 @@ pub(crate) fn purge_expired(now: u64) -> Option<u64> {
     }
     for &(arena, claimed) in &pools[..npools] {
         for (start, len) in Arena::claimed_ranges(arena, claimed) {
-            // SAFETY: the pools are claimed: their heap waits for the claim's
-            // end before it uses one, and the arena is not unmapped before
-            // (`Arena::destroy` waits too).
+            // Their heap, and `Arena::destroy`, wait for the claim's end.
+            // SAFETY: the pools are claimed: unused, in a live arena.
             unsafe { os::decommit(start, len) };
         }
         // SAFETY: claimed above, released once.

@@ -32,7 +32,7 @@ pub(super) fn work(first: bool) {
                 &WAKE,
                 libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
                 1,
-                ptr_none(),
+                core::ptr::null(),
             )
         }
         _ => {}
@@ -110,7 +110,9 @@ extern "C" fn run(_: *mut c_void) -> *mut c_void {
                 tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
             }
         });
-        let timeout = timeout.as_ref().map_or(ptr_none(), core::ptr::from_ref);
+        let timeout = timeout
+            .as_ref()
+            .map_or(core::ptr::null(), core::ptr::from_ref);
         // Woken, timed out or interrupted: look again in any case.
         futex(
             &WAKE,
@@ -119,10 +121,6 @@ extern "C" fn run(_: *mut c_void) -> *mut c_void {
             timeout,
         );
     }
-}
-
-fn ptr_none() -> *const libc::timespec {
-    core::ptr::null()
 }
 
 fn futex(word: &AtomicU32, op: libc::c_int, value: u32, timeout: *const libc::timespec) {
