@@ -306,3 +306,162 @@ fn heap_map_allocates_nothing_while_it_holds_the_arenas() {
         "the test binary's arenas are drawn"
     );
 }
+
+/// Sizes on both sides of the medium classes' bounds: 512, the first
+/// medium class (640), a doubling (1024, 1025), a pool of several slots
+/// (4096), the 64 KiB threshold and past it.
+const MEDIUM_SIZES: [usize; 12] = [
+    511, 512, 513, 640, 641, 1024, 1025, 4096, 40_000, 65_535, 65_536, 65_537,
+];
+
+#[test]
+fn medium_values_come_from_their_pool_class() {
+    use std::alloc::{GlobalAlloc, Layout};
+    let count = if cfg!(miri) { 3 } else { 20 };
+    for &n in &MEDIUM_SIZES[2..MEDIUM_SIZES.len() - 1] {
+        let layout = Layout::from_size_align(n, 16).unwrap();
+        let blocks: Vec<*mut u8> = (0..count)
+            .map(|i| {
+                // SAFETY: a non-zero size.
+                let p = unsafe { PyMalloc.alloc(layout) };
+                assert!(!p.is_null());
+                assert_eq!(p as usize % 16, 0, "{n} bytes are 16-byte aligned");
+                // SAFETY: `p` holds `n` bytes.
+                unsafe { p.write_bytes(i as u8, n) };
+                p
+            })
+            .collect();
+        // The smallest class that holds `n` bytes counts them: at most a
+        // fifth more than `n`.
+        let stats = alloc::stats();
+        let class = stats
+            .classes
+            .iter()
+            .find(|c| c.size >= n)
+            .expect("a class for every size up to 64 KiB");
+        assert!(
+            class.size * 4 < n * 5,
+            "{n} bytes in {}-byte blocks",
+            class.size
+        );
+        assert!(class.blocks_in_use >= count, "{n}: {class:?}");
+        for (i, &p) in blocks.iter().enumerate() {
+            // SAFETY: `p` holds `n` bytes, written above.
+            let bytes = unsafe { std::slice::from_raw_parts(p, n) };
+            assert!(bytes.iter().all(|&b| b == i as u8), "{n}: block {i} kept");
+            // SAFETY: `p` came from `alloc` with this layout.
+            unsafe { PyMalloc.dealloc(p, layout) };
+        }
+    }
+}
+
+#[test]
+fn values_move_between_the_tiers_with_their_contents() {
+    use std::alloc::{GlobalAlloc, Layout};
+    let sizes: &[usize] = if cfg!(miri) {
+        &[9, 513, 4096, 65_537]
+    } else {
+        &[
+            1, 9, 500, 513, 700, 1025, 4096, 5000, 40_000, 65_536, 65_537, 200_000,
+        ]
+    };
+    for &n in sizes {
+        for &to in sizes {
+            for align in [1, 16] {
+                let layout = Layout::from_size_align(n, align).unwrap();
+                // SAFETY: a non-zero size.
+                let p = unsafe { PyMalloc.alloc(layout) };
+                assert!(!p.is_null());
+                // SAFETY: `p` is a fresh block of `n` bytes.
+                let bytes = unsafe { std::slice::from_raw_parts_mut(p, n) };
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    *b = (i % 251) as u8;
+                }
+                // SAFETY: `p` is live with this layout; `to` is non-zero.
+                let q = unsafe { PyMalloc.realloc(bytes.as_mut_ptr(), layout, to) };
+                assert!(!q.is_null());
+                assert_eq!(q as usize % align, 0);
+                // SAFETY: `q` holds `to` bytes, the first `min(n, to)` kept.
+                let kept = unsafe { std::slice::from_raw_parts(q, n.min(to)) };
+                assert!(
+                    kept.iter().enumerate().all(|(i, &x)| x == (i % 251) as u8),
+                    "{n} -> {to}"
+                );
+                // SAFETY: `q` came from `realloc` with this size and alignment.
+                unsafe { PyMalloc.dealloc(q, Layout::from_size_align(to, align).unwrap()) };
+            }
+        }
+        // Zeroed, whatever the block held before.
+        let layout = Layout::from_size_align(n, 16).unwrap();
+        // SAFETY: a non-zero size.
+        let z = unsafe { PyMalloc.alloc_zeroed(layout) };
+        // SAFETY: `z` holds `n` zeroed bytes.
+        assert!(
+            unsafe { std::slice::from_raw_parts(z, n) }
+                .iter()
+                .all(|&b| b == 0)
+        );
+        // SAFETY: `z` came from `alloc_zeroed` with this layout.
+        unsafe { PyMalloc.dealloc(z, layout) };
+    }
+}
+
+#[test]
+fn threads_free_each_others_medium_values() {
+    let rounds = if cfg!(miri) { 4 } else { 200 };
+    let (tx, rx) = mpsc::channel::<Vec<Vec<u8>>>();
+    let producers: Vec<_> = (0..3)
+        .map(|t| {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                for round in 0..rounds {
+                    let batch = MEDIUM_SIZES
+                        .iter()
+                        .map(|&n| vec![(t * 31 + round) as u8; n + round % 7])
+                        .collect();
+                    tx.send(batch).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut received = 0;
+    for batch in rx {
+        for v in &batch {
+            let first = v[0];
+            assert!(v.iter().all(|&x| x == first), "{} bytes kept", v.len());
+            received += 1;
+        }
+    }
+    for p in producers {
+        p.join().unwrap();
+    }
+    assert_eq!(received, 3 * rounds * MEDIUM_SIZES.len());
+}
+
+#[test]
+fn heap_map_draws_pools_that_span_several_slots() {
+    // 64 KiB blocks take pools of 32 slots: one of them stays drawn while
+    // its block lives.
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let big = vec![7u8; 65_536];
+        let mut svg = Vec::new();
+        let result = alloc::heap_map_svg(&mut svg).map(|()| svg);
+        assert_eq!(big[65_535], 7);
+        tx.send(result).unwrap();
+    });
+    let svg = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the picture is drawn")
+        .unwrap();
+    let svg = String::from_utf8(svg).unwrap();
+    assert!(
+        svg.contains(r#"data-size="65536""#),
+        "the pool's first slot"
+    );
+    assert!(
+        svg.contains(r#"data-state="spanned""#),
+        "and the slots it spans"
+    );
+}

@@ -1,4 +1,5 @@
-//! Arenas: 1 MiB of address space from the OS, cut into 64 pools.
+//! Arenas: 1 MiB of address space from the OS, cut into 64 pool slots. A
+//! pool takes one slot, or for a medium class an aligned run of them.
 //!
 //! An arena belongs to one heap at a time, so the owner of a block is the
 //! owner of its arena, found through the [arena map](super::arena_map)
@@ -29,7 +30,7 @@ use super::fork;
 use super::heap::{ClassSlot, Heap};
 use super::os;
 use super::pool::{POOL_OVERHEAD, Pool, SLOT_TABLE_BYTES, pool_index};
-use super::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA};
+use super::size_class::{ARENA_SIZE, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA, pool_slots};
 
 /// Arenas ever taken from the OS (`# arenas allocated total`).
 pub(crate) static ALLOCATED_TOTAL: AtomicUsize = AtomicUsize::new(0);
@@ -87,12 +88,16 @@ pub(crate) const PURGING: u8 = 2;
 /// ... or kept, its pages given back.
 pub(crate) const PURGED: u8 = 3;
 
+/// [`Arena::pool_classes`] of a slot that a pool of class `c` spans, after
+/// its first: `SPANNED | c`. Its memory is the pool's blocks, no header.
+pub(crate) const SPANNED: u8 = 0x80;
 /// [`Arena::pool_classes`] of a pool given back to its arena.
 pub(crate) const POOL_FREE: u8 = 0xFE;
 /// [`Arena::pool_classes`] of a pool never carved: its pages are untouched.
 pub(crate) const POOL_UNTOUCHED: u8 = 0xFF;
 
-static_assertions::const_assert!(NUM_CLASSES <= POOL_FREE as usize);
+static_assertions::const_assert!(NUM_CLASSES <= SPANNED as usize);
+static_assertions::const_assert!((SPANNED as usize | NUM_CLASSES) < POOL_FREE as usize);
 // The pools lay their blocks out after the slot table, sized in `pool.rs`.
 static_assertions::const_assert_eq!(
     SLOT_TABLE_BYTES,
@@ -137,9 +142,9 @@ pub(crate) struct Arena {
     /// Links of the heap's bucket of arenas with the same `nfree`.
     pub(crate) prev: *mut Arena,
     pub(crate) next: *mut Arena,
-    /// The size class of each pool in use, for `free`'s fast path: one line
-    /// per arena, instead of a pool header per pool. [`POOL_FREE`] or
-    /// [`POOL_UNTOUCHED`] for a pool not in use. Written by the servicing
+    /// The size class of each pool in use, by its first slot, for the heap
+    /// map and the statistics; [`SPANNED`] for its other slots,
+    /// [`POOL_FREE`] or [`POOL_UNTOUCHED`] for a slot not in use. Written by the servicing
     /// thread alone, with plain stores (the same `mov` as a `u8`); atomic
     /// because the heap map reads it from any thread.
     pool_classes: [AtomicU8; POOLS_PER_ARENA],
@@ -272,40 +277,51 @@ impl Arena {
         RECLAIMED.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Takes a pool out of the arena: the lowest whose pages may be resident,
-    /// else the lowest free one (whose pages fault in as it is used).
+    /// Whether the arena has a run of `slots` free slots for a pool, aligned
+    /// to its size.
     ///
     /// # Safety
     ///
-    /// - `arena` is live, serviced by the calling thread, and `nfree > 0`.
-    pub(crate) unsafe fn take_pool(arena: *mut Arena) -> *mut Pool {
+    /// - `arena` is live and serviced by the calling thread.
+    pub(crate) unsafe fn has_room(arena: *const Arena, slots: usize) -> bool {
+        // SAFETY: as the caller guarantees.
+        free_runs(unsafe { (*arena).free }, slots) != 0
+    }
+
+    /// Takes a pool of `slots` slots (a power of two) out of the arena, at
+    /// a multiple of `slots`: the lowest run whose pages may all be
+    /// resident, else the lowest free one (whose pages fault in as it is
+    /// used).
+    ///
+    /// # Safety
+    ///
+    /// - `arena` is live, serviced by the calling thread, and
+    ///   [`Arena::has_room`] for `slots`.
+    pub(crate) unsafe fn take_pool(arena: *mut Arena, slots: usize) -> *mut Pool {
         // Fields are reached through the raw pointer, never a `&mut Arena`:
         // other threads read `heap` concurrently.
         // The atomics are shared with the purger; `heap` and `base` are only read.
         // SAFETY: the caller guarantees exclusive access to the other fields.
         unsafe {
-            invariant!((*arena).nfree > 0, "a pool taken from a full arena");
             let free = (*arena).free;
             // Acquire: a pool the purger claimed shows here as not resident
             // only after its `purging` bit, which the wait below then sees.
             let resident = (*arena).resident_free.load(Ordering::Acquire) & free;
-            let index = if resident != 0 {
-                resident.trailing_zeros()
-            } else {
-                free.trailing_zeros()
-            };
-            let bit = 1u64 << index;
-            (*arena).free = free & !bit;
-            (*arena).nfree -= 1;
-            if resident & bit != 0 {
+            let (warm, any) = (free_runs(resident, slots), free_runs(free, slots));
+            invariant!(any != 0, "a pool of {slots} slots taken from a full arena");
+            let index = if warm != 0 { warm } else { any }.trailing_zeros();
+            let span = span_mask(index as usize, slots);
+            (*arena).free = free & !span;
+            (*arena).nfree -= slots;
+            if resident & span != 0 {
                 // SeqCst, as the purger's claim: it claims the pool before
                 // this, and the wait sees its mark, or it sees the pool gone.
-                let before = (*arena).resident_free.fetch_and(!bit, Ordering::SeqCst);
-                if before == bit {
+                let before = (*arena).resident_free.fetch_and(!span, Ordering::SeqCst);
+                if before & !span == 0 && before != 0 {
                     RESIDENT_FREE_ARENAS.fetch_sub(1, Ordering::Relaxed);
                 }
             }
-            Arena::wait_for_purger(arena, bit);
+            Arena::wait_for_purger(arena, span);
             (*arena).base.add(index as usize * POOL_SIZE).cast::<Pool>()
         }
     }
@@ -352,32 +368,56 @@ impl Arena {
         }
     }
 
-    /// Gives a pool back to its arena. Returns whether it made the first
-    /// arena with resident free pools, which the purger may be asleep for.
+    /// Gives a pool of `slots` slots back to its arena. Returns whether it
+    /// made the first arena with resident free pools, which the purger may
+    /// be asleep for.
     ///
     /// # Safety
     ///
     /// - `arena` is live and serviced by the calling thread; `pool` is one of
-    ///   its pools, taken with [`Arena::take_pool`], holding no live block.
-    pub(crate) unsafe fn give_pool(arena: *mut Arena, pool: *mut Pool) -> bool {
+    ///   its pools, taken with [`Arena::take_pool`] for `slots`, holding no
+    ///   live block.
+    pub(crate) unsafe fn give_pool(arena: *mut Arena, pool: *mut Pool, slots: usize) -> bool {
         let index = pool_index(pool.cast());
-        let bit = 1u64 << index;
+        let span = span_mask(index, slots);
         // SAFETY: the caller guarantees exclusive access to the arena's
         // bookkeeping and that `pool`, one of its pools, is unused now.
         unsafe {
             invariant!(
-                (*arena).free & bit == 0,
+                (*arena).free & span == 0,
                 "pool {pool:p} given back to its arena twice"
             );
-            (*arena).free |= bit;
-            (*arena).nfree += 1;
-            (*arena).pool_classes[index].store(POOL_FREE, Ordering::Relaxed);
+            (*arena).free |= span;
+            (*arena).nfree += slots;
+            for i in index..index + slots {
+                (*arena).pool_classes[i].store(POOL_FREE, Ordering::Relaxed);
+            }
             let gives = &(*arena).gives;
             gives.store(gives.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            (*arena).resident_free.fetch_or(bit, Ordering::Release) == 0
+            (*arena).resident_free.fetch_or(span, Ordering::Release) == 0
                 && RESIDENT_FREE_ARENAS.fetch_add(1, Ordering::SeqCst) == 0
         }
     }
+}
+
+/// The slots `index..index + slots` as a mask.
+fn span_mask(index: usize, slots: usize) -> u64 {
+    (u64::MAX >> (64 - slots)) << index
+}
+
+/// Bit `i` set iff slots `i..i + slots` are all in `free` and `i` is a
+/// multiple of `slots` (a power of two): where a pool of `slots` may go.
+fn free_runs(free: u64, slots: usize) -> u64 {
+    // Each step doubles the run the bits stand for.
+    let mut runs = free;
+    let mut width = 1;
+    while width < slots {
+        runs &= runs >> width;
+        width *= 2;
+    }
+    // Multiples of `slots`: every `slots`th bit, from bit 0.
+    let aligned = u64::MAX / (u64::MAX >> (64 - slots));
+    runs & aligned
 }
 
 /// Where the purger stands with an arena's free pools ([`Arena::claim_idle_pools`]).
@@ -474,7 +514,7 @@ impl Arena {
     /// Records the size class of the pool at `pool`, one of this arena's,
     /// once its header is set: this makes the pool in use to the heap map.
     /// `slot` is the owner's slot of that class, for `free`: it goes in the
-    /// arena's slot table ([`slot_entry`]).
+    /// arena's slot table ([`slot_entry`]), at every slot the pool spans.
     ///
     /// # Safety
     ///
@@ -489,19 +529,27 @@ impl Arena {
         invariant!(class < NUM_CLASSES, "no size class {class}");
         // The entry of a pool in use is read (by `free`, on any thread) only
         // for its live blocks, which are handed out after this write.
-        // SAFETY: as the caller guarantees: no thread reads the entry now;
-        // the table lies in the arena's first pool, outside every block.
-        unsafe {
-            (*slot_entry((*arena).base.with_addr(pool.addr())))
-                .store(slot.cast_mut(), Ordering::Relaxed)
-        };
+        let index = pool_index(pool.cast());
+        let slots = pool_slots(class);
+        // A pool over several slots turns what may have been pool headers
+        // into blocks: the heap map, which reads the header of a slot whose
+        // class it sees, must not see one of those classes afterwards. Under
+        // the lock it reads under, it sees the new marks.
+        let _no_readers = (slots > 1).then(lock_registry);
+        for i in index..index + slots {
+            // SAFETY: as the caller guarantees: no thread reads the entry now;
+            // the table lies in the arena's first pool, outside every block.
+            unsafe {
+                (*slot_entry((*arena).base.add(i * POOL_SIZE)))
+                    .store(slot.cast_mut(), Ordering::Relaxed);
+                (*arena).pool_classes[i].store(SPANNED | class as u8, Ordering::Relaxed);
+            }
+        }
         // Release, paired with the heap map's Acquire: who sees the class
         // sees the header `Pool::init` just wrote (on x86 still a plain `mov`,
         // and this is a slow path).
-        // SAFETY: as the caller guarantees; classes are < 32, so fit a u8.
-        unsafe {
-            (*arena).pool_classes[pool_index(pool.cast())].store(class as u8, Ordering::Release)
-        };
+        // SAFETY: as the caller guarantees; classes fit a u8 below `SPANNED`.
+        unsafe { (*arena).pool_classes[index].store(class as u8, Ordering::Release) };
     }
 }
 
@@ -538,9 +586,10 @@ impl Arena {
         unsafe {
             for index in 0..POOLS_PER_ARENA {
                 let class = (*arena).pool_classes[index].load(Ordering::Relaxed);
-                if (class as usize) < NUM_CLASSES {
+                // A pool's first slot, or another it spans.
+                if class < POOL_FREE {
                     let pool = (*arena).base.add(index * POOL_SIZE);
-                    let slot = slot_of(class as usize);
+                    let slot = slot_of((class & !SPANNED) as usize);
                     (*slot_entry(pool)).store(slot.cast_mut(), Ordering::Relaxed);
                 }
             }
@@ -681,15 +730,18 @@ pub(crate) struct ArenaView<'a> {
     _held: PhantomData<&'a Held>,
 }
 
-/// What a pool of an arena is doing, as [`ArenaView::pool`] reads it.
+/// What a pool slot of an arena is doing, as [`ArenaView::pool`] reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PoolState {
     /// Never carved: its pages have not been touched.
     Untouched,
     /// Given back to its arena, ready for any class.
     Free,
-    /// Serving size class `class`, with `used` blocks handed out.
+    /// The first slot of a pool serving size class `class`, with `used`
+    /// blocks handed out.
     InUse { class: u8, used: u32 },
+    /// A later slot of a pool of size class `class`, which spans several.
+    Spanned { class: u8 },
 }
 
 impl ArenaView<'_> {
@@ -707,7 +759,7 @@ impl ArenaView<'_> {
         unsafe { Arena::owner(self.arena) }
     }
 
-    /// Pool `index` (`< POOLS_PER_ARENA`) of the arena.
+    /// Pool slot `index` (`< POOLS_PER_ARENA`) of the arena.
     ///
     /// Reads only atomics: its class byte, and for a pool in use the count
     /// of its header. The owner may change both meanwhile; each figure is
@@ -720,6 +772,9 @@ impl ArenaView<'_> {
         match class {
             POOL_UNTOUCHED => PoolState::Untouched,
             POOL_FREE => PoolState::Free,
+            class if class & SPANNED != 0 => PoolState::Spanned {
+                class: class & !SPANNED,
+            },
             class => {
                 // The header is initialised (zeroed by the OS, then written
                 // by `Pool::init`, which the Acquire above makes visible), and
@@ -744,4 +799,27 @@ pub(crate) fn current_arenas() -> usize {
     ALLOCATED_TOTAL
         .load(Ordering::Relaxed)
         .saturating_sub(reclaimed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{free_runs, span_mask};
+
+    #[test]
+    fn runs_of_free_slots_are_found_at_multiples_of_their_length() {
+        assert_eq!(free_runs(u64::MAX, 1), u64::MAX);
+        assert_eq!(free_runs(u64::MAX, 2), 0x5555_5555_5555_5555);
+        assert_eq!(free_runs(u64::MAX, 32), 1 | 1 << 32);
+        // Slots 1..=4 are free: a run of 4 from 1 is not aligned; of 2, from 2.
+        let free = 0b1_1110;
+        assert_eq!(free_runs(free, 4), 0);
+        assert_eq!(free_runs(free, 2), 0b100);
+        assert_eq!(free_runs(free, 1), free);
+        // One slot taken from each half leaves no run of 32.
+        assert_eq!(free_runs(!(1 | 1 << 40), 32), 0);
+        assert_eq!(free_runs(!(1 << 40), 32), 1);
+        assert_eq!(span_mask(4, 4), 0b1111_0000);
+        assert_eq!(span_mask(32, 32), 0xFFFF_FFFF << 32);
+        assert_eq!(span_mask(0, 64), u64::MAX);
+    }
 }

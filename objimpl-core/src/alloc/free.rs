@@ -12,7 +12,6 @@ use super::arena_map;
 use super::asan;
 use super::fatal::invariant;
 use super::heap::{self, ClassSlot};
-use super::pool::pool_of;
 use super::size_class::class_size;
 use super::system;
 
@@ -56,15 +55,14 @@ pub(crate) unsafe fn free(p: *mut u8) {
         "{p:p} freed twice: it is in this thread's cache of freed blocks"
     );
     if cfg!(objimpl_asan) {
-        // SAFETY: `block` is live, so its pool's header is set.
-        let class = unsafe { (*pool_of(block)).class } as usize;
-        asan::poison(block, class_size(class));
+        // SAFETY: the slot of a live heap.
+        asan::poison(block, class_size(unsafe { ClassSlot::class(slot) }));
     }
     // SAFETY: `block` is a live block of a pool of this thread's heap, of
     // the slot's class, with its arena's provenance.
     unsafe {
         if !ClassSlot::push_cached(slot, block) {
-            heap::free_cache_full_slow(block);
+            heap::free_cache_full_slow(slot, block);
         }
     }
 }

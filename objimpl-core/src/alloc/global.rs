@@ -4,12 +4,13 @@ use core::alloc::{GlobalAlloc, Layout};
 use std::alloc::System;
 
 use super::free::free;
-use super::malloc;
+use super::malloc::{self, MEDIUM};
 use super::size_class::{ALIGNMENT, TINY_CLASS, TINY_SIZE};
 
 /// The pool allocator as a [`GlobalAlloc`]: requests aligned to at most 16
-/// bytes go to the pools (or, past 512 bytes, to the C library, as every
-/// family does); over-aligned ones go to [`System`].
+/// bytes go to the pools, up to 64 KiB (past CPython's 512 bytes, in the
+/// medium classes, four to each doubling of the size; past 64 KiB to the C
+/// library); over-aligned ones go to [`System`].
 ///
 /// Requests of at most 8 bytes aligned to at most 8 get 8-byte blocks, a
 /// class of their own that the families (whose blocks are all 16-byte
@@ -44,7 +45,7 @@ unsafe impl GlobalAlloc for PyMalloc {
         if layout.size() <= TINY_SIZE && layout.align() <= TINY_SIZE {
             malloc::malloc_in(TINY_CLASS, layout.size())
         } else if layout.align() <= ALIGNMENT {
-            malloc::malloc(layout.size())
+            malloc::malloc_up_to::<MEDIUM>(layout.size())
         } else {
             // SAFETY: the caller's layout has a non-zero size, as `alloc` requires.
             unsafe { System.alloc(layout) }
@@ -54,7 +55,7 @@ unsafe impl GlobalAlloc for PyMalloc {
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if layout.align() <= ALIGNMENT {
-            malloc::calloc(1, layout.size())
+            malloc::calloc_up_to::<MEDIUM>(1, layout.size())
         } else {
             // SAFETY: as `alloc`.
             unsafe { System.alloc_zeroed(layout) }
@@ -77,7 +78,7 @@ unsafe impl GlobalAlloc for PyMalloc {
         if layout.align() <= ALIGNMENT {
             // SAFETY: `ptr` came from the pool side with this layout, so it
             // holds `layout.size()` bytes; the new block keeps the alignment.
-            unsafe { malloc::resize(ptr, layout.size(), new_size) }
+            unsafe { malloc::resize::<MEDIUM>(ptr, layout.size(), new_size) }
         } else {
             // SAFETY: `ptr` came from `System` with this layout.
             unsafe { System.realloc(ptr, layout, new_size) }

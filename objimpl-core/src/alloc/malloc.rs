@@ -5,25 +5,46 @@
 
 use core::ptr;
 
-use super::arena::own;
+use core::sync::atomic::Ordering;
+
+use super::arena::{own, slot_entry};
 use super::arena_map;
 use super::fatal::invariant;
 use super::free::free;
-use super::heap::{self, Heap};
-use super::pool::pool_of;
-use super::size_class::{SMALL_REQUEST_THRESHOLD, class_of, class_size};
+use super::heap::{self, ClassSlot, Heap};
+use super::size_class::{
+    MEDIUM_REQUEST_THRESHOLD, SMALL_REQUEST_THRESHOLD, class_of, class_size, medium_class_of,
+};
 use super::system;
 
 // ---------------------------------------------------------------------------
 // Fast paths.
 // ---------------------------------------------------------------------------
 
+/// The pools serve requests of up to `SMALL` bytes for the families, as
+/// CPython's pymalloc; [`PyMalloc`](super::PyMalloc) has them serve up to
+/// `MEDIUM`, its medium classes included. The functions below take one of
+/// the two as `LIMIT`.
+pub(crate) const SMALL: usize = SMALL_REQUEST_THRESHOLD;
+/// See [`SMALL`].
+pub(crate) const MEDIUM: usize = MEDIUM_REQUEST_THRESHOLD;
+
 /// `malloc(size)`: a block of `size` bytes, 16-byte aligned; null if the
 /// memory could not be had or `size > isize::MAX`.
 #[inline]
 pub(crate) fn malloc(size: usize) -> *mut u8 {
+    malloc_up_to::<SMALL>(size)
+}
+
+/// [`malloc`], with the pools serving requests of up to `LIMIT` bytes
+/// ([`SMALL`] or [`MEDIUM`]).
+#[inline(always)]
+pub(crate) fn malloc_up_to<const LIMIT: usize>(size: usize) -> *mut u8 {
     if size <= SMALL_REQUEST_THRESHOLD {
         return malloc_in(class_of(size), size);
+    }
+    if LIMIT == MEDIUM && size <= MEDIUM_REQUEST_THRESHOLD {
+        return malloc_in(medium_class_of(size), size);
     }
     system::malloc(size)
 }
@@ -61,13 +82,19 @@ pub(crate) fn malloc_in(class: usize, size: usize) -> *mut u8 {
 /// `calloc(n, size)`: `n * size` zeroed bytes; null on overflow.
 #[inline]
 pub(crate) fn calloc(n: usize, size: usize) -> *mut u8 {
+    calloc_up_to::<SMALL>(n, size)
+}
+
+/// [`calloc`], with the pools serving requests of up to `LIMIT` bytes.
+#[inline]
+pub(crate) fn calloc_up_to<const LIMIT: usize>(n: usize, size: usize) -> *mut u8 {
     let Some(total) = n.checked_mul(size) else {
         return ptr::null_mut();
     };
-    if total > SMALL_REQUEST_THRESHOLD {
+    if total > LIMIT {
         return system::calloc(1, total);
     }
-    let p = malloc(total);
+    let p = malloc_up_to::<LIMIT>(total);
     if !p.is_null() {
         // SAFETY: `p` is a fresh block of at least `total` bytes.
         unsafe { p.write_bytes(0, total) };
@@ -86,11 +113,12 @@ pub(crate) fn calloc(n: usize, size: usize) -> *mut u8 {
 #[inline]
 pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     // SAFETY: as the caller guarantees; the block holds at most its class.
-    unsafe { resize(p, usize::MAX, size) }
+    unsafe { resize::<SMALL>(p, usize::MAX, size) }
 }
 
 /// [`realloc`] of a block whose caller knows it holds at most `used` bytes
-/// (a `Layout`'s size): only those move.
+/// (a `Layout`'s size): only those move. A new block is had as
+/// [`malloc_up_to`] has it.
 ///
 /// The contents move through the allocator's own pointer to the block (see
 /// [`own`]), never through `p`: the caller's pointer may grant access to no
@@ -102,9 +130,9 @@ pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
 ///
 /// - as [`realloc`].
 #[inline]
-pub(crate) unsafe fn resize(p: *mut u8, used: usize, size: usize) -> *mut u8 {
+pub(crate) unsafe fn resize<const LIMIT: usize>(p: *mut u8, used: usize, size: usize) -> *mut u8 {
     if p.is_null() {
-        return malloc(size);
+        return malloc_up_to::<LIMIT>(size);
     }
     let arena = arena_map::lookup(p);
     if arena.is_null() {
@@ -114,14 +142,14 @@ pub(crate) unsafe fn resize(p: *mut u8, used: usize, size: usize) -> *mut u8 {
     }
     // SAFETY: `p` is a live block of `arena`, which is therefore alive.
     let block = unsafe { own(arena, p) };
-    // Its pool's class was set before the block was handed out, and does
-    // not change while it lives.
-    // SAFETY: as above.
-    let old_size = class_size(unsafe { (*pool_of(block)).class } as usize);
+    // The slot table names a slot of the block's class while it lives.
+    // SAFETY: as above; the table is initialised, its slots live heaps'.
+    let class = unsafe { ClassSlot::class((*slot_entry(block)).load(Ordering::Relaxed)) };
+    let old_size = class_size(class);
     if size <= old_size && size * 4 > old_size * 3 {
         return block;
     }
-    let q = malloc(size);
+    let q = malloc_up_to::<LIMIT>(size);
     if !q.is_null() {
         // SAFETY: both blocks are live and distinct; `block` covers all of
         // its `old_size` bytes, `q` at least `size`.

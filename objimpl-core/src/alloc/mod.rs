@@ -23,7 +23,8 @@
 //! when no arena can be mapped (as CPython's pymalloc falls back to
 //! `PyMem_RawMalloc`). `raw_*` is the C library's
 //! allocator. [`stats`] and [`debug_malloc_stats`] report on the pools, and
-//! [`PyMalloc`] makes them the global allocator. The module `pool` explains
+//! [`PyMalloc`] makes them the global allocator, serving from them requests
+//! of up to 64 KiB as well, in 28 medium classes. The module `pool` explains
 //! the design.
 //!
 //! # Domains
@@ -97,7 +98,8 @@
 //!   step, by rank, which keeps the one lock order.
 //! - `asan`: which pool blocks are free, told to AddressSanitizer.
 //! - `os`: where arenas come from: `mmap` (`std::alloc` under Miri).
-//! - `system`: the C library: `raw_*`, requests past 512 bytes, records.
+//! - `system`: the C library: `raw_*`, requests past 512 bytes (past 64 KiB
+//!   for [`PyMalloc`]), records.
 //! - `pool`: the picture of the design, and the pool header.
 //! - `arena_map`: the radix map: is this pointer ours, and in which arena.
 //! - `arena`: arenas, their free pools, the registry, the slot table.

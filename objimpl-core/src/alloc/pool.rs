@@ -28,7 +28,11 @@
 //!   `(n - 1) / 16`, whose blocks are `16 * (class + 1)` bytes; every block
 //!   is 16-byte aligned because pools are, the header is 64 bytes and every
 //!   class size is a multiple of 16. `n == 0` is served from class 0, so it
-//!   gets a unique pointer. Larger requests go to the C library.
+//!   gets a unique pointer. The families send larger requests to the C
+//!   library; [`PyMalloc`](super::PyMalloc) sends those of up to 64 KiB to
+//!   the medium classes (640 bytes to 64 KiB, four to each doubling), whose
+//!   pools span 1 to 32 slots of 16 KiB, aligned to their size, so that
+//!   each holds at least 7 blocks (`size_class.rs`).
 //! - **Pools.** A pool serves one class. Its header holds a singly linked
 //!   free list threaded through the free blocks themselves (`free`), the
 //!   number of blocks handed out (`count`), and `next_offset`: blocks past it
@@ -95,7 +99,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use super::asan;
-use super::size_class::{ALIGNMENT, POOL_SIZE, POOLS_PER_ARENA, class_size};
+use super::size_class::{ALIGNMENT, POOL_SIZE, POOLS_PER_ARENA, class_size, pool_bytes};
 
 // ---------------------------------------------------------------------------
 // The pool header.
@@ -141,7 +145,7 @@ pub(crate) struct Pool {
 pub(crate) const QUEUED: usize = 1;
 
 /// Bytes of a pool before its first block: the header, rounded up to
-/// [`ALIGNMENT`].
+/// [`ALIGNMENT`] (`size_class.rs` counts on 64 for the medium pools' spans).
 pub(crate) const POOL_OVERHEAD: usize = size_of::<Pool>().next_multiple_of(ALIGNMENT);
 
 static_assertions::const_assert_eq!(POOL_OVERHEAD, 64);
@@ -152,8 +156,8 @@ static_assertions::const_assert!(QUEUED < ALIGNMENT);
 /// pool), in its first pool.
 pub(crate) const SLOT_TABLE_BYTES: usize = POOLS_PER_ARENA * size_of::<*const ()>();
 
-/// Bytes before the first block of pool `index` of an arena: its header,
-/// and in the first pool the arena's slot table too.
+/// Bytes before the first block of the pool at slot `index` of an arena:
+/// its header, and at slot 0 the arena's slot table too.
 pub(crate) const fn pool_overhead(index: usize) -> usize {
     if index == 0 {
         POOL_OVERHEAD + SLOT_TABLE_BYTES
@@ -162,9 +166,9 @@ pub(crate) const fn pool_overhead(index: usize) -> usize {
     }
 }
 
-/// Blocks of class `class` in pool `index` of an arena.
+/// Blocks of a pool of class `class` at slot `index` of an arena.
 pub(crate) const fn blocks_in_pool(index: usize, class: usize) -> usize {
-    (POOL_SIZE - pool_overhead(index)) / class_size(class)
+    (pool_bytes(class) - pool_overhead(index)) / class_size(class)
 }
 
 impl Pool {
@@ -190,7 +194,7 @@ impl Pool {
             (&raw mut (*pool).class).write(class as u32);
             let first = pool_overhead(pool_index(pool.cast()));
             (&raw mut (*pool).next_offset).write(first as u32);
-            (&raw mut (*pool).max_next_offset).write((POOL_SIZE - size) as u32);
+            (&raw mut (*pool).max_next_offset).write((pool_bytes(class) - size) as u32);
             (&raw mut (*pool).next).write(ptr::null_mut());
             (&raw mut (*pool).prev).write(ptr::null_mut());
             (*pool)
@@ -199,18 +203,19 @@ impl Pool {
             (*pool)
                 .pending_next
                 .store(ptr::null_mut(), Ordering::Relaxed);
-            asan::poison(pool.cast::<u8>().add(first), POOL_SIZE - first);
+            asan::poison(pool.cast::<u8>().add(first), pool_bytes(class) - first);
         }
     }
 }
 
-/// The pool containing a block.
+/// The pool holding a block of class `class`: pools are aligned to their
+/// size.
 #[inline(always)]
-pub(crate) fn pool_of(p: *mut u8) -> *mut Pool {
-    p.map_addr(|a| a & !(POOL_SIZE - 1)).cast()
+pub(crate) fn pool_of(p: *mut u8, class: usize) -> *mut Pool {
+    p.map_addr(|a| a & !(pool_bytes(class) - 1)).cast()
 }
 
-/// The index in its arena of the pool holding `p`.
+/// The index in its arena of the pool slot holding `p`.
 #[inline(always)]
 pub(crate) fn pool_index(p: *const u8) -> usize {
     (p.addr() / POOL_SIZE) % POOLS_PER_ARENA

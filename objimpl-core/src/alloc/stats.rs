@@ -10,7 +10,7 @@ use super::arena::{self, Held, PoolState};
 use super::pool::{blocks_in_pool, pool_overhead};
 use super::size_class::{
     ARENA_SIZE, CPYTHON_CLASSES, NUM_CLASSES, POOL_SIZE, POOLS_PER_ARENA, SMALL_REQUEST_THRESHOLD,
-    class_size,
+    class_size, pool_bytes,
 };
 use super::{heap, purge};
 
@@ -24,9 +24,11 @@ use super::{heap, purge};
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClassStats {
-    /// The block size of the class, in bytes (16, 32, ..., 512; 8 for class 32).
+    /// The block size of the class, in bytes (16, 32, ..., 512; 8 for class
+    /// 32; 640, 768, ..., 65536 for the medium classes from 33).
     pub size: usize,
-    /// Pools serving the class (`num pools`).
+    /// Pools serving the class (`num pools`); a medium class's span 1 to 32
+    /// slots of 16 KiB.
     pub pools: usize,
     /// Blocks handed out and not yet given back to their owning heap
     /// (`blocks in use`). A block freed by another thread counts until its
@@ -68,7 +70,9 @@ pub struct ClassStats {
 pub struct Stats {
     /// Per size class: class `i < 32` holds blocks of `16 * (i + 1)` bytes,
     /// as CPython's; class 32, 8-byte blocks, which only [`PyMalloc`](super::PyMalloc)
-    /// hands out (for requests of at most 8 bytes, aligned to at most 8).
+    /// hands out (for requests of at most 8 bytes, aligned to at most 8);
+    /// classes 33 to 60, the medium classes of 640 bytes to 64 KiB, four to
+    /// each doubling, which only `PyMalloc` hands out too.
     pub classes: [ClassStats; NUM_CLASSES],
     /// Arenas ever taken from the OS (`# arenas allocated total`).
     pub arenas_allocated_total: usize,
@@ -91,7 +95,7 @@ pub struct Stats {
     pub bytes_in_allocated_blocks: usize,
     /// Bytes in available blocks of pools in use.
     pub bytes_in_available_blocks: usize,
-    /// Pools of the arenas serving no class.
+    /// Pool slots (16 KiB each) of the arenas serving no class.
     pub unused_pools: usize,
     /// `unused_pools * 16384`.
     pub bytes_in_unused_pools: usize,
@@ -113,7 +117,7 @@ pub struct Stats {
     pub quarantined_bytes: usize,
 }
 
-/// All zero (no array of 33 is `Default`).
+/// All zero (no array of 61 is `Default`).
 impl Default for Stats {
     fn default() -> Stats {
         Stats {
@@ -301,7 +305,7 @@ pub(crate) fn snapshot(held: &Held) -> Stats {
                 capacity[class] += blocks;
                 stats.bytes_lost_to_pool_headers += pool_overhead(index);
                 stats.bytes_lost_to_quantization +=
-                    POOL_SIZE - pool_overhead(index) - blocks * c.size;
+                    pool_bytes(class) - pool_overhead(index) - blocks * c.size;
             }
         }
     });

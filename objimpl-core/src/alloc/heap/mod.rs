@@ -37,7 +37,7 @@ use super::arena::Arena;
 use super::asan;
 use super::fatal::invariant;
 use super::pool::Pool;
-use super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_size};
+use super::size_class::{FIRST_MEDIUM_CLASS, NUM_CLASSES, POOLS_PER_ARENA, class_size};
 
 mod housekeeping;
 mod kept;
@@ -90,6 +90,9 @@ pub(crate) struct ClassSlot {
     /// How many it may hold: `CACHE_LIMITS[class]`, kept here, beside
     /// `cached`, for `free`'s fast path.
     limit: usize,
+    /// The class, for the slow paths that come with a block and its slot
+    /// (a medium class's pool is found from the block by its size).
+    class: usize,
     /// The heap this slot is part of: `free` compares it with the thread's.
     /// Written once, before the heap is published.
     heap: *const Heap,
@@ -106,17 +109,24 @@ pub(crate) struct ClassSlot {
 /// Room in each class's block cache.
 pub(super) const CACHE_SLOTS: usize = 64;
 
-/// How many blocks each class's cache keeps: about 8 KiB of blocks, at least
-/// 16 and at most [`CACHE_SLOTS`].
+/// How many blocks each class's cache keeps: for the small classes about
+/// 8 KiB of blocks, at least 16 and at most [`CACHE_SLOTS`]; for the medium
+/// ones about 32 KiB, at least 1 and at most 16, so that an idle thread's
+/// caches hold at most about a megabyte.
 const CACHE_LIMITS: [usize; NUM_CLASSES] = {
     let mut limits = [0; NUM_CLASSES];
     let mut class = 0;
     while class < NUM_CLASSES {
-        let by_bytes = 8192 / class_size(class);
-        limits[class] = if by_bytes < 16 {
-            16
-        } else if by_bytes > CACHE_SLOTS {
-            CACHE_SLOTS
+        let (budget, least, most) = if class < FIRST_MEDIUM_CLASS {
+            (8192, 16, CACHE_SLOTS)
+        } else {
+            (32768, 1, 16)
+        };
+        let by_bytes = budget / class_size(class);
+        limits[class] = if by_bytes < least {
+            least
+        } else if by_bytes > most {
+            most
         } else {
             by_bytes
         };
@@ -152,8 +162,8 @@ unsafe impl Sync for Heap {}
 
 impl Heap {
     /// Makes `heap` a fresh heap, field by field in place: a `Heap` built on
-    /// the stack and moved would take 18 KiB of the new thread's stack, and
-    /// writing the caches would make their 16 KiB resident before any block
+    /// the stack and moved would take 33 KiB of the new thread's stack, and
+    /// writing the caches would make their 30 KiB resident before any block
     /// is cached.
     ///
     /// # Safety
@@ -165,7 +175,7 @@ impl Heap {
         // through raw pointers, before anything reads it.
         unsafe {
             for (class, &limit) in CACHE_LIMITS.iter().enumerate() {
-                ClassSlot::init(&raw mut (*heap).classes[class], heap, limit);
+                ClassSlot::init(&raw mut (*heap).classes[class], heap, class, limit);
             }
             (&raw mut (*heap).local).write(UnsafeCell::new(Local {
                 buckets: [ptr::null_mut(); POOLS_PER_ARENA],
@@ -262,12 +272,13 @@ impl ClassSlot {
     /// # Safety
     ///
     /// - `slot` is valid for writes of a `ClassSlot`, aligned, and unused.
-    unsafe fn init(slot: *mut ClassSlot, heap: *const Heap, limit: usize) {
+    unsafe fn init(slot: *mut ClassSlot, heap: *const Heap, class: usize, limit: usize) {
         // SAFETY: as the caller guarantees; `MaybeUninit` entries need no
         // value, so the cache is left as it is.
         unsafe {
             (&raw mut (*slot).cached).write(AtomicUsize::new(0));
             (&raw mut (*slot).limit).write(limit);
+            (&raw mut (*slot).class).write(class);
             (&raw mut (*slot).heap).write(heap);
             (&raw mut (*slot).pool).write(UnsafeCell::new(ptr::null_mut()));
         }
@@ -282,6 +293,17 @@ impl ClassSlot {
     pub(crate) unsafe fn heap(slot: *const ClassSlot) -> *const Heap {
         // SAFETY: written before the heap was published, never again.
         unsafe { (*slot).heap }
+    }
+
+    /// The slot's size class.
+    ///
+    /// # Safety
+    ///
+    /// - `slot` is the slot of a live heap.
+    #[inline(always)]
+    pub(crate) unsafe fn class(slot: *const ClassSlot) -> usize {
+        // SAFETY: written before the heap was published, never again.
+        unsafe { (*slot).class }
     }
 
     /// Whether `p` is in the slot's cache: freed already (a check of debug

@@ -18,9 +18,9 @@ use super::super::asan;
 use super::super::fatal::invariant;
 use super::super::pool::{Block, Pool, pool_of};
 use super::super::purge;
-use super::super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_size};
+use super::super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_size, pool_slots};
 use super::kept::{keep_empty, release_expired};
-use super::{CACHE_SLOTS, Heap, Local, add, head, local, sub};
+use super::{CACHE_SLOTS, ClassSlot, Heap, Local, add, head, local, sub};
 
 // ---------------------------------------------------------------------------
 // Taking and giving blocks.
@@ -96,10 +96,10 @@ pub(crate) unsafe fn give_block(pool: *mut Pool, block: *mut Block) {
         (*pool).count.store(count, Ordering::Relaxed);
         if old.is_null() && (*pool).next_offset > (*pool).max_next_offset {
             // It was full: it is usable again.
-            pool_refilled_slow(block);
+            pool_refilled_slow(pool);
         } else if count == 0 && !((*pool).prev.is_null() && (*pool).next.is_null()) {
             // Empty, and not the only usable pool of its class.
-            pool_empty_slow(block);
+            pool_empty_slow(pool);
         }
     }
 }
@@ -135,19 +135,16 @@ pub(crate) unsafe fn pool_full_slow(
     block
 }
 
-/// A full pool got a block back, `block`: it goes to the front of its usable
-/// list, to be allocated from next (it is the most likely to be in cache).
-/// (Given the block, not the pool: `free`'s fast path then passes on the
-/// register the block came in.)
+/// A full pool got a block back: it goes to the front of its usable list,
+/// to be allocated from next (it is the most likely to be in cache).
 ///
 /// # Safety
 ///
-/// - the calling thread services the heap owning the block's pool, which is
-///   on no list.
+/// - the calling thread services the heap owning `pool`, which is on no
+///   list.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn pool_refilled_slow(block: *mut Block) {
-    let pool = pool_of(block.cast());
+pub(crate) unsafe fn pool_refilled_slow(pool: *mut Pool) {
     // SAFETY: as the caller guarantees.
     unsafe {
         let heap = owner_of(pool);
@@ -164,17 +161,16 @@ pub(crate) unsafe fn pool_refilled_slow(block: *mut Block) {
     }
 }
 
-/// A pool that is not alone on its usable list became empty as `block` came
-/// back: it goes back to its arena.
+/// A pool that is not alone on its usable list became empty as a block
+/// came back: it goes back to its arena.
 ///
 /// # Safety
 ///
-/// - the calling thread services the heap owning the block's pool, which is
-///   on its usable list and holds no live block.
+/// - the calling thread services the heap owning `pool`, which is on its
+///   usable list and holds no live block.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn pool_empty_slow(block: *mut Block) {
-    let pool = pool_of(block.cast());
+pub(crate) unsafe fn pool_empty_slow(pool: *mut Pool) {
     // SAFETY: as the caller guarantees.
     unsafe {
         let heap = owner_of(pool);
@@ -199,20 +195,21 @@ pub(super) unsafe fn owner_of(pool: *mut Pool) -> *const Heap {
 // ---------------------------------------------------------------------------
 
 /// A fresh pool of `class` at the front of its (empty) usable list, from the
-/// fullest arena with a free pool, else the newest kept empty arena, else a
+/// fullest arena with room for it, else the newest kept empty arena, else a
 /// new one. Kept empty arenas past their delay go back to the OS.
 ///
 /// # Safety
 ///
 /// - the calling thread services `heap`; its usable list of `class` is empty.
 pub(super) unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
+    let slots = pool_slots(class);
     // SAFETY: the caller services `heap`, so its local state is ours.
     unsafe {
         let l = local(heap);
-        let arena = if (*l).nonempty != 0 {
-            let arena = (*l).buckets[(*l).nonempty.trailing_zeros() as usize];
-            bucket_remove(l, arena);
-            arena
+        let roomy = roomy_arena(l, slots);
+        let arena = if !roomy.is_null() {
+            bucket_remove(l, roomy);
+            roomy
         } else if (*l).nempty != 0 {
             (*l).nempty -= 1;
             let arena = (*l).empties[(*l).nempty];
@@ -227,9 +224,9 @@ pub(super) unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
             arena
         };
         release_expired(heap);
-        let pool = Arena::take_pool(arena);
+        let pool = Arena::take_pool(arena, slots);
         bucket_insert(l, arena);
-        sub(&(*heap).unused_pools, 1);
+        sub(&(*heap).unused_pools, slots);
         (*l).pools_in_use += 1;
         Pool::init(pool, class);
         Arena::set_class(arena, pool, class, Heap::slot(heap, class));
@@ -239,6 +236,50 @@ pub(super) unsafe fn new_pool(heap: *const Heap, class: usize) -> *mut Pool {
         );
         *head(heap, class) = pool;
         pool
+    }
+}
+
+/// How many arenas [`roomy_arena`] looks at for a pool of several slots
+/// before it settles for an empty one: a bound on the slow path's work.
+const ROOMY_LOOKS: usize = 16;
+
+/// The fullest of the heap's arenas with free pools that has room for a pool
+/// of `slots` slots, or null. Any arena with a free pool has room for a
+/// small class's; a medium class's needs an aligned run, looked for in at
+/// most [`ROOMY_LOOKS`] arenas.
+///
+/// # Safety
+///
+/// - the calling thread services the heap of `l`.
+unsafe fn roomy_arena(l: *mut Local, slots: usize) -> *mut Arena {
+    // SAFETY: as the caller guarantees; bucketed arenas are live.
+    unsafe {
+        // Buckets of arenas with at least `slots` free pools.
+        let mut buckets = (*l).nonempty & (u64::MAX << slots);
+        if slots == 1 {
+            return if buckets == 0 {
+                ptr::null_mut()
+            } else {
+                (*l).buckets[buckets.trailing_zeros() as usize]
+            };
+        }
+        let mut looks = 0;
+        while buckets != 0 {
+            let n = buckets.trailing_zeros() as usize;
+            buckets &= buckets - 1;
+            let mut arena = (*l).buckets[n];
+            while !arena.is_null() {
+                if Arena::has_room(arena, slots) {
+                    return arena;
+                }
+                looks += 1;
+                if looks == ROOMY_LOOKS {
+                    return ptr::null_mut();
+                }
+                arena = (*arena).next;
+            }
+        }
+        ptr::null_mut()
     }
 }
 
@@ -289,10 +330,11 @@ unsafe fn release_pool(heap: *const Heap, pool: *mut Pool) {
             "pool {pool:p} given back with blocks freed by other threads"
         );
         let l = local(heap);
-        add(&(*heap).unused_pools, 1);
+        let slots = pool_slots((*pool).class as usize);
+        add(&(*heap).unused_pools, slots);
         (*l).pools_in_use -= 1;
         bucket_remove(l, arena);
-        purge::pool_given_back(Arena::give_pool(arena, pool));
+        purge::pool_given_back(Arena::give_pool(arena, pool, slots));
         if (*arena).nfree < POOLS_PER_ARENA {
             bucket_insert(l, arena);
         } else {
@@ -395,11 +437,11 @@ unsafe fn bucket_remove(l: *mut Local, arena: *mut Arena) {
 /// # Safety
 ///
 /// - the calling thread services the heap that owns `p`, a live block (with
-///   its arena's provenance) given up by the caller.
+///   its arena's provenance) of `slot`'s class, given up by the caller.
 #[inline(never)]
-pub(crate) unsafe fn free_cache_full_slow(p: *mut u8) {
+pub(crate) unsafe fn free_cache_full_slow(slot: *const ClassSlot, p: *mut u8) {
     // SAFETY: as the caller guarantees.
-    unsafe { give_block(pool_of(p), p.cast()) };
+    unsafe { give_block(pool_of(p, ClassSlot::class(slot)), p.cast()) };
 }
 
 /// Gives the `count` oldest blocks of a class's cache back to their pools.
@@ -418,7 +460,7 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
         for i in 0..count {
             // Cached pointers carry the arena's provenance (see `arena::own`).
             let block = *cache.add(i);
-            give_block(pool_of(block), block.cast());
+            give_block(pool_of(block, class), block.cast());
         }
         ptr::copy(cache.add(count), cache, n - count);
         slot.cached.store(n - count, Ordering::Relaxed);

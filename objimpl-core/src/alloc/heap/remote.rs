@@ -13,8 +13,8 @@ use super::super::asan;
 use super::super::fatal::invariant;
 use super::super::pool::{Block, Pool, QUEUED, pool_of};
 use super::super::size_class::class_size;
-use super::Heap;
 use super::pools::{give_block, owner_of};
+use super::{ClassSlot, Heap};
 
 /// `free` of a block owned by another heap (or freed by a thread with no
 /// heap): push it on its pool's `thread_free` list, and queue the pool on
@@ -36,7 +36,12 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
     // bounds to Miri).
     // SAFETY: `p` is a live block of `arena`, which is therefore alive.
     let block = unsafe { arena::own(arena, p) }.cast::<Block>();
-    let pool = pool_of(block.cast());
+    // The slot table names a slot of the block's class (the owner's, or if
+    // the arena is being reclaimed, its next owner's: the same class).
+    // SAFETY: the table is initialised; the slot is a live heap's.
+    let class =
+        unsafe { ClassSlot::class((*arena::slot_entry(block.cast())).load(Ordering::Relaxed)) };
+    let pool = pool_of(block.cast(), class);
     // `thread_free` and `pending_next` are atomics, shared by design; the
     // block is ours to write until the exchange publishes it.
     // SAFETY: the arena and its pool headers live at least as long as the block.
@@ -45,7 +50,7 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
         let list = &(*pool).thread_free;
         let mut old = list.load(Ordering::Relaxed);
         // Poisoned before it is published: then the owner may hand it out.
-        asan::poison(block.cast(), class_size((*pool).class as usize));
+        asan::poison(block.cast(), class_size(class));
         loop {
             asan::unpoison(block.cast(), asan::LINK);
             (*block).next = old.map_addr(|a| a & !QUEUED);

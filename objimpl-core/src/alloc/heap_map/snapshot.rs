@@ -168,9 +168,16 @@ mod tests {
                 "its owner is a known heap"
             );
             for (index, pool) in row.pools.into_iter().enumerate() {
-                if let PoolState::InUse { class, used } = pool {
-                    assert!((class as usize) < NUM_CLASSES);
-                    assert!(used as usize <= blocks_in_pool(index, class as usize));
+                match pool {
+                    PoolState::InUse { class, used } => {
+                        assert!((class as usize) < NUM_CLASSES);
+                        assert!(used as usize <= blocks_in_pool(index, class as usize));
+                    }
+                    PoolState::Spanned { class } => {
+                        assert!((class as usize) < NUM_CLASSES);
+                        assert!(index > 0, "slot 0 starts a pool");
+                    }
+                    PoolState::Free | PoolState::Untouched => {}
                 }
             }
         }

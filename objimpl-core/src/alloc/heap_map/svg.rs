@@ -33,6 +33,8 @@ const HUES: [[u8; 3]; 8] = [
 /// (towards white, towards black): 16-128 bytes as the hue, 144-256
 /// darker, 272-384 lighter, 400-512 darkest.
 const BANDS: [(f64, f64); 4] = [(0.0, 0.0), (0.0, 0.38), (0.42, 0.0), (0.0, 0.62)];
+/// The medium classes' bands: between the small classes' shades.
+const MEDIUM_BANDS: [(f64, f64); 4] = [(0.0, 0.2), (0.25, 0.0), (0.0, 0.5), (0.62, 0.0)];
 
 /// The 8-byte class, PyMalloc's own: slate grey, apart from the hues.
 const TINY_HUE: [u8; 3] = [0x4a, 0x55, 0x68];
@@ -45,6 +47,12 @@ const TINT: f64 = 0.22;
 fn class_colour(class: usize, strength: f64) -> String {
     let (hue, (white, black)) = if class == TINY_CLASS {
         (TINY_HUE, (0.0, 0.0))
+    } else if class > TINY_CLASS {
+        let i = class - TINY_CLASS - 1;
+        (
+            HUES[i % HUES.len()],
+            MEDIUM_BANDS[i / HUES.len() % MEDIUM_BANDS.len()],
+        )
     } else {
         (
             HUES[class % HUES.len()],
@@ -513,6 +521,8 @@ impl Snapshot {
             y + 11,
             row.base
         )?;
+        // The fill of the last pool's first slot, for the slots it spans.
+        let mut filled = 0;
         for (index, pool) in row.pools.iter().enumerate() {
             let x = GRID_X + index as u32 * PITCH;
             match *pool {
@@ -538,8 +548,18 @@ impl Snapshot {
                         class_size(class),
                         class_size(class),
                     )?;
-                    let filled = fill_height(used, capacity, CELL);
+                    filled = fill_height(used, capacity, CELL);
                     write_fill(out, class, x, y + CELL, CELL, filled)?;
+                }
+                PoolState::Spanned { class } => {
+                    writeln!(
+                        out,
+                        r#"<rect class="k{class}" x="{x}.5" y="{y}.5" width="{}" height="{}" data-index="{index}" data-state="spanned" data-class="{class}"><title>pool slot {index}: part of the {}-byte pool before it</title></rect>"#,
+                        CELL - 1,
+                        CELL - 1,
+                        class_size(class as usize),
+                    )?;
+                    write_fill(out, class as usize, x, y + CELL, CELL, filled)?;
                 }
             }
         }
