@@ -60,6 +60,12 @@ impl Allocator for PoolDirect {
         // SAFETY: `p` came from `malloc(size)`, i.e. `alloc` with this layout.
         unsafe { PyMalloc.dealloc(p, Self::layout(size)) }
     }
+
+    #[inline]
+    unsafe fn realloc(p: *mut u8, old: usize, new: usize) -> *mut u8 {
+        // SAFETY: `p` came from `malloc(old)`, i.e. `alloc` with this layout.
+        unsafe { PyMalloc.realloc(p, Self::layout(old), new) }
+    }
 }
 
 /// The debug hooks over the pool, kept aside by `main`.
@@ -82,6 +88,13 @@ impl Allocator for Hooks {
         let hooks = HOOKS.get().unwrap();
         // SAFETY: `p` came from the hooks' `malloc`.
         unsafe { (hooks.free)(hooks.ctx, p.cast()) }
+    }
+
+    #[inline]
+    unsafe fn realloc(p: *mut u8, _old: usize, new: usize) -> *mut u8 {
+        let hooks = HOOKS.get().unwrap();
+        // SAFETY: `p` came from the hooks' `malloc`.
+        unsafe { (hooks.realloc)(hooks.ctx, p.cast(), new) }.cast()
     }
 }
 

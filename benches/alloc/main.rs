@@ -32,7 +32,7 @@ use common::{Mode, Row, Run, Table, Target, interleave, median};
 use peers::{Allocator, AnyThread};
 use workloads::{
     W2_BATCH, cross_thread_free, thread_churn, w1_after_batch, w1_alone, w1_lifo_pair,
-    w2_batch_fifo, w3_random_replace,
+    w2_batch_fifo, w3_random_replace, w8_growth, w8_random_replace,
 };
 
 /// One allocator's workloads, monomorphised.
@@ -44,6 +44,8 @@ struct Peer {
     w2: Run,
     w3: Run,
     w5: Run,
+    w8: Run,
+    w8_growth: Run,
     threads: Run,
     w4_child: fn(),
     idle_child: fn(),
@@ -61,6 +63,8 @@ fn peer<A: Allocator, Shared: AnyThread>() -> Peer {
         w2: w2_batch_fifo::<A>,
         w3: w3_random_replace::<A>,
         w5: cross_thread_free::<Shared>,
+        w8: w8_random_replace::<A>,
+        w8_growth: w8_growth::<A>,
         threads: thread_churn::<Shared>,
         w4_child: rss::child::<A>,
         idle_child: rss::idle_child::<Shared>,
@@ -81,9 +85,15 @@ const AHEAD: Target = Target::RatioToBest {
 /// objimpl first (every ratio is objimpl over a peer), then the peers in the
 /// issue's order.
 fn peers() -> Vec<Peer> {
-    use peers::{Glibc, Jemalloc, Mimalloc, Objimpl, System};
+    use peers::{Glibc, Jemalloc, Mimalloc, Objimpl, ObjimplGlobal, System};
     vec![
-        peer::<Objimpl, Objimpl>(),
+        // W8 is past the families' 512 bytes: objimpl there is `PyMalloc`,
+        // the global allocator, whose pools go to 64 KiB.
+        Peer {
+            w8: w8_random_replace::<ObjimplGlobal>,
+            w8_growth: w8_growth::<ObjimplGlobal>,
+            ..peer::<Objimpl, Objimpl>()
+        },
         #[cfg(feature = "cpython")]
         peer::<peers::PyMalloc, peers::PyMallocUnderLock>(),
         peer::<Glibc, Glibc>(),
@@ -109,7 +119,7 @@ struct Workload {
     target: Option<Target>,
 }
 
-const WORKLOADS: [Workload; 7] = [
+const WORKLOADS: [Workload; 9] = [
     Workload {
         id: "W1-lifo-pair",
         label: "W1 malloc(32)+write+free, one other block live",
@@ -160,6 +170,24 @@ const WORKLOADS: [Workload; 7] = [
         label: "W5 64 B blocks in batches of 1000, freed on another thread",
         unit: "cpu ns",
         run: |p| p.w5,
+        ops: 1_000_000,
+        blocks_per_op: 1,
+        target: Some(AHEAD),
+    },
+    Workload {
+        id: "W8-medium-replace",
+        label: "W8 random sizes 513..=64 KiB, 1k live, free one + malloc one",
+        unit: "ns",
+        run: |p| p.w8,
+        ops: 200_000,
+        blocks_per_op: 1,
+        target: Some(AHEAD),
+    },
+    Workload {
+        id: "W8-growth",
+        label: "W8 64 buffers grown by appends of 1..=256 B to 16 B..64 KiB, Vec-style",
+        unit: "ns",
+        run: |p| p.w8_growth,
         ops: 1_000_000,
         blocks_per_op: 1,
         target: Some(AHEAD),
@@ -280,6 +308,7 @@ fn table(peers: &[Peer], mode: &Mode) -> Table {
     table
         .note("W1: each pair writes a word to its block; the first row keeps one other block live");
     table.note("W5: CPU time of both threads, pinned to two CPUs, per block");
+    table.note("W8: objimpl is PyMalloc (the global allocator, pools to 64 KiB); pymalloc is PyObject_Malloc, which sends these sizes to the C library");
     table.note("targets: at most 0.9x the fastest of pymalloc, glibc, mimalloc and jemalloc");
     table.note("instructions: callgrind, inside one call (call and return included), 100k calls");
     if mode.quick {

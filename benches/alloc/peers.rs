@@ -19,6 +19,15 @@ pub trait Allocator {
     /// - `p` came from `Self::malloc(size)` with this same `size`, and is
     ///   not used or freed again.
     unsafe fn free(p: *mut u8, size: usize);
+
+    /// Resizes a block of `old` bytes to `new`, keeping its contents; null
+    /// (and `p` still live) on failure.
+    ///
+    /// # Safety
+    ///
+    /// - `p` came from `Self::malloc(old)` or `Self::realloc(_, _, old)`, and
+    ///   on success is not used again.
+    unsafe fn realloc(p: *mut u8, old: usize, new: usize) -> *mut u8;
 }
 
 /// An allocator whose `malloc` and `free` any threads may call at once, a
@@ -46,7 +55,43 @@ impl Allocator for Objimpl {
         // SAFETY: the caller passes a live block of `object_malloc`, once.
         unsafe { objimpl::alloc::object_free(p) }
     }
+
+    #[inline]
+    unsafe fn realloc(p: *mut u8, _old: usize, new: usize) -> *mut u8 {
+        // SAFETY: the caller passes a live block of `object_malloc`.
+        unsafe { objimpl::alloc::object_realloc(p, new) }
+    }
 }
+
+/// objimpl as a Rust program's global allocator uses it: `PyMalloc`, whose
+/// pools serve up to 64 KiB (the families stop at CPython's 512 bytes), with
+/// the layout of a byte buffer holding words, as [`System`]'s.
+pub struct ObjimplGlobal;
+
+impl Allocator for ObjimplGlobal {
+    const NAME: &'static str = "objimpl";
+
+    #[inline]
+    fn malloc(size: usize) -> *mut u8 {
+        // SAFETY: the workloads never ask for 0 bytes.
+        unsafe { objimpl::alloc::PyMalloc.alloc(System::layout(size)) }
+    }
+
+    #[inline]
+    unsafe fn free(p: *mut u8, size: usize) {
+        // SAFETY: the caller passes a live block of `alloc` for this size.
+        unsafe { objimpl::alloc::PyMalloc.dealloc(p, System::layout(size)) }
+    }
+
+    #[inline]
+    unsafe fn realloc(p: *mut u8, old: usize, new: usize) -> *mut u8 {
+        // SAFETY: the caller passes a live block of this size.
+        unsafe { objimpl::alloc::PyMalloc.realloc(p, System::layout(old), new) }
+    }
+}
+
+// SAFETY: `PyMalloc` is a `GlobalAlloc`, which any thread may use.
+unsafe impl AnyThread for ObjimplGlobal {}
 
 // SAFETY: objimpl's families may be used from any thread (DESIGN.md, "The pool allocator").
 unsafe impl AnyThread for Objimpl {}
@@ -67,6 +112,12 @@ impl Allocator for Glibc {
     unsafe fn free(p: *mut u8, _size: usize) {
         // SAFETY: the caller passes a live block of `malloc`, once.
         unsafe { libc::free(p.cast()) }
+    }
+
+    #[inline]
+    unsafe fn realloc(p: *mut u8, _old: usize, new: usize) -> *mut u8 {
+        // SAFETY: the caller passes a live block of `malloc`.
+        unsafe { libc::realloc(p.cast(), new).cast() }
     }
 }
 
@@ -90,6 +141,12 @@ impl Allocator for Mimalloc {
         // SAFETY: the caller passes a live block of `mi_malloc`, once.
         unsafe { libmimalloc_sys::mi_free(p.cast()) }
     }
+
+    #[inline]
+    unsafe fn realloc(p: *mut u8, _old: usize, new: usize) -> *mut u8 {
+        // SAFETY: the caller passes a live block of `mi_malloc`.
+        unsafe { libmimalloc_sys::mi_realloc(p.cast(), new).cast() }
+    }
 }
 
 // SAFETY: mimalloc is thread-safe, and frees from other threads are its `thread_free` lists.
@@ -112,6 +169,12 @@ impl Allocator for Jemalloc {
     unsafe fn free(p: *mut u8, _size: usize) {
         // SAFETY: the caller passes a live block of jemalloc's `malloc`, once.
         unsafe { tikv_jemalloc_sys::free(p.cast()) }
+    }
+
+    #[inline]
+    unsafe fn realloc(p: *mut u8, _old: usize, new: usize) -> *mut u8 {
+        // SAFETY: the caller passes a live block of jemalloc's `malloc`.
+        unsafe { tikv_jemalloc_sys::realloc(p.cast(), new).cast() }
     }
 }
 
@@ -143,6 +206,12 @@ impl Allocator for System {
         // same size, so for this same layout.
         unsafe { StdSystem.dealloc(p, Self::layout(size)) }
     }
+
+    #[inline]
+    unsafe fn realloc(p: *mut u8, old: usize, new: usize) -> *mut u8 {
+        // SAFETY: as `free`; `new` is not zero.
+        unsafe { StdSystem.realloc(p, Self::layout(old), new) }
+    }
 }
 
 // SAFETY: Rust's `System` is a `GlobalAlloc`, which any thread may use.
@@ -164,6 +233,7 @@ mod ffi {
     unsafe extern "C" {
         pub fn PyObject_Malloc(size: usize) -> *mut c_void;
         pub fn PyObject_Free(p: *mut c_void);
+        pub fn PyObject_Realloc(p: *mut c_void, size: usize) -> *mut c_void;
     }
 }
 
@@ -183,6 +253,12 @@ impl Allocator for PyMalloc {
         // SAFETY: the caller passes a live block of `PyObject_Malloc`, once;
         // no other thread uses pymalloc meanwhile.
         unsafe { ffi::PyObject_Free(p.cast()) }
+    }
+
+    #[inline]
+    unsafe fn realloc(p: *mut u8, _old: usize, new: usize) -> *mut u8 {
+        // SAFETY: as `free`.
+        unsafe { ffi::PyObject_Realloc(p.cast(), new).cast() }
     }
 }
 
@@ -211,6 +287,13 @@ impl Allocator for PyMallocUnderLock {
         // SAFETY: the caller passes a live block of `PyObject_Malloc`, once;
         // holding `GIL`, no other thread is in pymalloc.
         unsafe { ffi::PyObject_Free(p.cast()) }
+    }
+
+    #[inline]
+    unsafe fn realloc(p: *mut u8, _old: usize, new: usize) -> *mut u8 {
+        let _gil = GIL.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: as `free`.
+        unsafe { ffi::PyObject_Realloc(p.cast(), new).cast() }
     }
 }
 

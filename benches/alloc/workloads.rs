@@ -151,6 +151,154 @@ pub fn w3_random_replace<A: Allocator>(ops: u64) -> Duration {
     elapsed
 }
 
+/// The number of blocks W8 keeps alive.
+pub const W8_LIVE: usize = 1_000;
+
+/// W8's script: which live slot to replace and with what size (513 bytes to
+/// 64 KiB, uniform). The same for every peer, and made before timing starts.
+fn w8_script() -> &'static [(u32, u32)] {
+    static SCRIPT: std::sync::OnceLock<Vec<(u32, u32)>> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
+        (0..1 << 16)
+            .map(|_| {
+                let slot = rng.below(W8_LIVE as u64) as u32;
+                let size = 513 + rng.below(65_536 - 513 + 1) as u32;
+                (slot, size)
+            })
+            .collect()
+    })
+}
+
+/// W8: 1 000 live blocks of random sizes in 513..=65536 (past CPython's
+/// small-request threshold); each op frees the block in a random slot and
+/// allocates one of a random size in its place, writing its first and last
+/// words (a buffer is written). One op is one free and one malloc.
+pub fn w8_random_replace<A: Allocator>(ops: u64) -> Duration {
+    let script = w8_script();
+    let fill = |p: *mut u8, size: usize| {
+        // SAFETY: `p` is a fresh block of `size >= 16` bytes.
+        unsafe {
+            p.cast::<u64>().write_unaligned(size as u64);
+            p.add(size - 8).cast::<u64>().write_unaligned(size as u64);
+        }
+        p
+    };
+    let mut live: Vec<(*mut u8, usize)> = script
+        .iter()
+        .cycle()
+        .take(W8_LIVE)
+        .map(|&(_, size)| {
+            (
+                fill(malloc::<A>(size as usize), size as usize),
+                size as usize,
+            )
+        })
+        .collect();
+    let elapsed = time(|| {
+        for &(slot, size) in script.iter().cycle().take(ops as usize) {
+            let (old, old_size) = live[slot as usize];
+            // SAFETY: each slot holds a live block of the size it records,
+            // which is freed once, here, before the slot gets a new one.
+            unsafe { A::free(old, old_size) };
+            let p = fill(malloc::<A>(size as usize), size as usize);
+            live[slot as usize] = (black_box(p), size as usize);
+        }
+    });
+    for (p, size) in live {
+        // SAFETY: as above: the slot's live block, freed once.
+        unsafe { A::free(p, size) };
+    }
+    elapsed
+}
+
+/// The number of buffers W8's growth workload keeps growing.
+pub const W8_BUFFERS: usize = 64;
+
+/// W8 growth's script: which buffer to append to, how many bytes (1..=256),
+/// and the length at which a buffer, full, is dropped for a new one (16
+/// bytes to 64 KiB, uniform in the logarithm: many short strings, fewer
+/// long buffers).
+fn w8_growth_script() -> &'static [(u32, u32, u32)] {
+    static SCRIPT: std::sync::OnceLock<Vec<(u32, u32, u32)>> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        let mut rng = XorShift(0x94D0_49BB_1331_11EB);
+        (0..1 << 16)
+            .map(|_| {
+                let slot = rng.below(W8_BUFFERS as u64) as u32;
+                let chunk = 1 + rng.below(256) as u32;
+                // 2^4 to 2^16, with a random mantissa.
+                let log = 4.0 + 12.0 * (rng.below(1 << 20) as f64 / f64::from(1 << 20));
+                (slot, chunk, log.exp2() as u32)
+            })
+            .collect()
+    })
+}
+
+/// A buffer as `Vec<u8>` keeps one: its block, length and capacity.
+struct Buffer {
+    block: *mut u8,
+    len: usize,
+    cap: usize,
+    limit: usize,
+}
+
+/// W8 growth, `Vec`/`String` style: 64 buffers; each op appends 1..=256
+/// bytes to one, growing its block by doubling (`realloc`) as `Vec` does,
+/// and drops a buffer that passed its length for a fresh one. One op is one
+/// append; about one in eight reallocates.
+pub fn w8_growth<A: Allocator>(ops: u64) -> Duration {
+    let script = w8_growth_script();
+    let mut buffers: Vec<Buffer> = (0..W8_BUFFERS)
+        .map(|_| Buffer {
+            block: core::ptr::null_mut(),
+            len: 0,
+            cap: 0,
+            limit: 0,
+        })
+        .collect();
+    let elapsed = time(|| {
+        for &(slot, chunk, limit) in script.iter().cycle().take(ops as usize) {
+            let b = &mut buffers[slot as usize];
+            let chunk = chunk as usize;
+            if b.len + chunk > b.cap {
+                if b.len >= b.limit && !b.block.is_null() {
+                    // SAFETY: the buffer's live block, of its capacity, freed once.
+                    unsafe { A::free(b.block, b.cap) };
+                    *b = Buffer {
+                        block: core::ptr::null_mut(),
+                        len: 0,
+                        cap: 0,
+                        limit: limit as usize,
+                    };
+                }
+                let cap = (2 * b.cap).max(b.len + chunk).max(8);
+                b.block = if b.block.is_null() {
+                    malloc::<A>(cap)
+                } else {
+                    // SAFETY: the buffer's live block, of its capacity.
+                    let p = unsafe { A::realloc(b.block, b.cap, cap) };
+                    if p.is_null() {
+                        out_of_memory(A::NAME, cap);
+                    }
+                    p
+                };
+                b.cap = cap;
+            }
+            // SAFETY: `len + chunk <= cap` bytes of the block.
+            unsafe { b.block.add(b.len).write_bytes(chunk as u8, chunk) };
+            b.len += chunk;
+        }
+    });
+    for b in buffers {
+        if !b.block.is_null() {
+            // SAFETY: as above: each buffer's live block, freed once.
+            unsafe { A::free(b.block, b.cap) };
+        }
+    }
+    elapsed
+}
+
 /// A block on its way from the thread that allocated it to the one that frees it.
 struct Block(*mut u8);
 

@@ -542,7 +542,9 @@ impl Arena {
             unsafe {
                 (*slot_entry((*arena).base.add(i * POOL_SIZE)))
                     .store(slot.cast_mut(), Ordering::Relaxed);
-                (*arena).pool_classes[i].store(SPANNED | class as u8, Ordering::Relaxed);
+                if i > index {
+                    (*arena).pool_classes[i].store(SPANNED | class as u8, Ordering::Relaxed);
+                }
             }
         }
         // Release, paired with the heap map's Acquire: who sees the class
