@@ -51,7 +51,9 @@
 //!   pool. A full pool leaves the list; the first block freed into it puts
 //!   it back at the front; a pool whose last block comes back returns to its
 //!   arena, unless it is the only usable pool of its class, which is kept so
-//!   that a loop of `malloc` and `free` stays on the fast path.
+//!   that a loop of `malloc` and `free` stays on the fast path (a pool of
+//!   one slot: one of several, up to half an arena, goes back, for the
+//!   purger to find; the block cache keeps such a loop fast).
 //! - **Arenas.** A heap takes pools from the fullest of its arenas that has a
 //!   free pool (buckets by free-pool count), so that the emptiest arenas drain
 //!   and can be given back. A wholly free arena is kept for the next pools

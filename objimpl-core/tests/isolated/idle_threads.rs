@@ -91,6 +91,95 @@ fn burst_free_and_idle(threads: usize) -> (f64, f64) {
 
 const THREADS: usize = 16;
 
+/// 8 MB in `PyMalloc`'s medium classes (513 bytes to 64 KiB, sizes cycling
+/// through them), linked as `burst`'s blocks, each with its size after the link.
+fn medium_burst() -> *mut u8 {
+    use std::alloc::{GlobalAlloc, Layout};
+    let mut list = std::ptr::null_mut::<u8>();
+    let (mut total, mut size) = (0, 600);
+    while total < BLOCKS * 32 {
+        // SAFETY: a non-zero size.
+        let p = unsafe { alloc::PyMalloc.alloc(Layout::from_size_align(size, 16).unwrap()) };
+        assert!(!p.is_null());
+        // SAFETY: a fresh block of `size` bytes, aligned for a pointer.
+        unsafe {
+            p.write_bytes(1, size);
+            p.cast::<*mut u8>().write(list);
+            p.cast::<usize>().add(1).write(size);
+        }
+        list = p;
+        total += size;
+        // Up to 64 KiB: past it, the C library's arenas would keep it.
+        size = if size * 5 / 4 > 65_536 {
+            600
+        } else {
+            size * 5 / 4
+        };
+    }
+    list
+}
+
+fn free_medium_list(mut list: *mut u8) {
+    use std::alloc::{GlobalAlloc, Layout};
+    while !list.is_null() {
+        // SAFETY: each block of `medium_burst`'s list is live and holds the
+        // next and its size.
+        let (next, size) = unsafe {
+            (
+                list.cast::<*mut u8>().read(),
+                list.cast::<usize>().add(1).read(),
+            )
+        };
+        // SAFETY: from `PyMalloc.alloc` with this layout, freed once.
+        unsafe { alloc::PyMalloc.dealloc(list, Layout::from_size_align(size, 16).unwrap()) };
+        list = next;
+    }
+}
+
+/// Medium pools (of several slots) go back to their arenas once empty, for
+/// the purger: idle threads keep only the pools their block caches pin.
+#[test]
+fn idle_threads_give_their_medium_pools_back() {
+    if super::is_child() {
+        let base = anonymous_mib();
+        let full = Arc::new(Barrier::new(THREADS + 1));
+        let freed = Arc::new(Barrier::new(THREADS + 1));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (full, freed) = (full.clone(), freed.clone());
+                std::thread::spawn(move || {
+                    let list = medium_burst();
+                    full.wait();
+                    free_medium_list(list);
+                    freed.wait();
+                    freed.wait();
+                })
+            })
+            .collect();
+        full.wait();
+        let held = anonymous_mib() - base;
+        freed.wait();
+        std::thread::sleep(Duration::from_millis(300));
+        let idle = anonymous_mib() - base;
+        freed.wait();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        println!("{THREADS} threads, medium blocks: {held:.1} MiB held, {idle:.1} MiB idle");
+        assert!(held >= 100.0, "the threads held only {held:.1} MiB");
+        // What stays, about 1.7 MiB a thread, is the pools that each
+        // class's cached blocks (at most half a megabyte) keep in use, with
+        // their pages; every pool freed whole went back.
+        assert!(idle <= held / 4.0, "{idle:.1} MiB stayed resident");
+        return println!("child: idle threads gave their medium pools back");
+    }
+    super::assert_child_prints(
+        "idle_threads::idle_threads_give_their_medium_pools_back",
+        &[],
+        "child: idle threads gave their medium pools back",
+    );
+}
+
 fn use_the_pools() {
     // SAFETY: nothing of the family is live yet.
     unsafe { alloc::set_allocator(Domain::Object, Allocator::pymalloc()) };

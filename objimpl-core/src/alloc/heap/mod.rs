@@ -111,8 +111,9 @@ pub(super) const CACHE_SLOTS: usize = 64;
 
 /// How many blocks each class's cache keeps: for the small classes about
 /// 8 KiB of blocks, at least 16 and at most [`CACHE_SLOTS`]; for the medium
-/// ones about 32 KiB, at least 1 and at most 16, so that an idle thread's
-/// caches hold at most about a megabyte.
+/// ones about 16 KiB, at least 1 and at most 8, so that an idle thread's
+/// caches hold at most about half a megabyte (the purger does not reach
+/// them).
 const CACHE_LIMITS: [usize; NUM_CLASSES] = {
     let mut limits = [0; NUM_CLASSES];
     let mut class = 0;
@@ -120,7 +121,7 @@ const CACHE_LIMITS: [usize; NUM_CLASSES] = {
         let (budget, least, most) = if class < FIRST_MEDIUM_CLASS {
             (8192, 16, CACHE_SLOTS)
         } else {
-            (32768, 1, 16)
+            (16384, 1, 8)
         };
         let by_bytes = budget / class_size(class);
         limits[class] = if by_bytes < least {

@@ -97,8 +97,14 @@ pub(crate) unsafe fn give_block(pool: *mut Pool, block: *mut Block) {
         if old.is_null() && (*pool).next_offset > (*pool).max_next_offset {
             // It was full: it is usable again.
             pool_refilled_slow(pool);
-        } else if count == 0 && !((*pool).prev.is_null() && (*pool).next.is_null()) {
-            // Empty, and not the only usable pool of its class.
+        } else if count == 0
+            && !((*pool).prev.is_null()
+                && (*pool).next.is_null()
+                && pool_slots((*pool).class as usize) == 1)
+        {
+            // Empty, and not the only usable pool of its class, which a heap
+            // keeps if it is one slot: a pool of several goes back to its
+            // arena, where the purger gives its pages back once idle.
             pool_empty_slow(pool);
         }
     }
