@@ -270,7 +270,7 @@ fn table(document: &Path, messages: u64, rounds: usize, quick: bool) -> Table {
     ));
     table.note("index includes dropping the parsed document; total is the sum of the phases");
     table.note(
-        "objimpl is objimpl::alloc::PyMalloc: past 512 bytes (or 16-byte alignment) it calls glibc",
+        "objimpl is objimpl::alloc::PyMalloc: past 64 KiB (or 16-byte alignment) it calls glibc",
     );
     table.note(
         "jemalloc as tikv-jemallocator calls it (mallocx/rallocx/sdallocx); glibc is Rust's System",

@@ -90,9 +90,6 @@ pub(crate) struct ClassSlot {
     /// How many it may hold: `CACHE_LIMITS[class]`, kept here, beside
     /// `cached`, for `free`'s fast path.
     limit: usize,
-    /// The class, for the slow paths that come with a block and its slot
-    /// (a medium class's pool is found from the block by its size).
-    class: usize,
     /// The heap this slot is part of: `free` compares it with the thread's.
     /// Written once, before the heap is published.
     heap: *const Heap,
@@ -108,6 +105,10 @@ pub(crate) struct ClassSlot {
 
 /// Room in each class's block cache.
 pub(super) const CACHE_SLOTS: usize = 64;
+
+// The slot's counters and links, then the cache: a multiple of 32 bytes,
+// which the fast paths index by shifts and adds.
+static_assertions::const_assert_eq!(size_of::<ClassSlot>(), 32 + CACHE_SLOTS * 8);
 
 /// How many blocks each class's cache keeps: for the small classes about
 /// 8 KiB of blocks, at least 16 and at most [`CACHE_SLOTS`]; for the medium
@@ -176,7 +177,7 @@ impl Heap {
         // through raw pointers, before anything reads it.
         unsafe {
             for (class, &limit) in CACHE_LIMITS.iter().enumerate() {
-                ClassSlot::init(&raw mut (*heap).classes[class], heap, class, limit);
+                ClassSlot::init(&raw mut (*heap).classes[class], heap, limit);
             }
             (&raw mut (*heap).local).write(UnsafeCell::new(Local {
                 buckets: [ptr::null_mut(); POOLS_PER_ARENA],
@@ -273,13 +274,12 @@ impl ClassSlot {
     /// # Safety
     ///
     /// - `slot` is valid for writes of a `ClassSlot`, aligned, and unused.
-    unsafe fn init(slot: *mut ClassSlot, heap: *const Heap, class: usize, limit: usize) {
+    unsafe fn init(slot: *mut ClassSlot, heap: *const Heap, limit: usize) {
         // SAFETY: as the caller guarantees; `MaybeUninit` entries need no
         // value, so the cache is left as it is.
         unsafe {
             (&raw mut (*slot).cached).write(AtomicUsize::new(0));
             (&raw mut (*slot).limit).write(limit);
-            (&raw mut (*slot).class).write(class);
             (&raw mut (*slot).heap).write(heap);
             (&raw mut (*slot).pool).write(UnsafeCell::new(ptr::null_mut()));
         }
@@ -296,15 +296,20 @@ impl ClassSlot {
         unsafe { (*slot).heap }
     }
 
-    /// The slot's size class.
+    /// The slot's size class, for the slow paths that come with a block
+    /// and its slot (a medium class's pool is found from the block by its
+    /// size): its place in its heap's slots. Not a field: the fast paths
+    /// compare the cache's count with `limit` in memory, and index the
+    /// slots by shifts (544 bytes each).
     ///
     /// # Safety
     ///
     /// - `slot` is the slot of a live heap.
-    #[inline(always)]
     pub(crate) unsafe fn class(slot: *const ClassSlot) -> usize {
-        // SAFETY: written before the heap was published, never again.
-        unsafe { (*slot).class }
+        // SAFETY: as the caller guarantees; `heap` was written before the
+        // heap was published, and `slot` lies in its `classes`.
+        let first = unsafe { (&raw const (*(*slot).heap).classes).cast::<ClassSlot>() };
+        (slot.addr() - first.addr()) / size_of::<ClassSlot>()
     }
 
     /// Whether `p` is in the slot's cache: freed already (a check of debug

@@ -12,7 +12,7 @@
 use core::ptr;
 use core::sync::atomic::Ordering;
 
-use super::super::arena::Arena;
+use super::super::arena::{Arena, slot_entry};
 use super::super::arena_map;
 use super::super::asan;
 use super::super::fatal::invariant;
@@ -443,11 +443,16 @@ unsafe fn bucket_remove(l: *mut Local, arena: *mut Arena) {
 /// # Safety
 ///
 /// - the calling thread services the heap that owns `p`, a live block (with
-///   its arena's provenance) of `slot`'s class, given up by the caller.
+///   its arena's provenance) given up by the caller.
 #[inline(never)]
-pub(crate) unsafe fn free_cache_full_slow(slot: *const ClassSlot, p: *mut u8) {
-    // SAFETY: as the caller guarantees.
-    unsafe { give_block(pool_of(p, ClassSlot::class(slot)), p.cast()) };
+pub(crate) unsafe fn free_cache_full_slow(p: *mut u8) {
+    // The class from the slot table again, rather than passed: the fast
+    // path then keeps no register for it.
+    // SAFETY: as the caller guarantees; the table names a live heap's slot.
+    unsafe {
+        let class = ClassSlot::class((*slot_entry(p)).load(Ordering::Relaxed));
+        give_block(pool_of(p, class), p.cast());
+    }
 }
 
 /// Gives the `count` oldest blocks of a class's cache back to their pools.
