@@ -98,8 +98,9 @@ const HEAP_LINE: u32 = 22;
 const CHART_X: u32 = 470;
 const CHART_TOP: u32 = 112;
 const CHART_HEIGHT: u32 = 118;
-const CHART_PITCH: u32 = 27;
-const CHART_BAR: u32 = 22;
+/// 61 classes to the right edge.
+const CHART_PITCH: u32 = 14;
+const CHART_BAR: u32 = 11;
 
 /// The totals' bar.
 const TOTALS_BAR_WIDTH: u32 = 400;
@@ -110,6 +111,7 @@ text { font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; font-size: 12px; 
 .heading { font-size: 14px; font-weight: bold; }
 .note { font-size: 11px; fill: #555; }
 .axis { font-size: 10px; fill: #555; }
+.tick { font-size: 8px; fill: #555; }
 .mono { font-family: 'DejaVu Sans Mono', Menlo, Consolas, monospace; font-size: 11px; }
 .figure { font-family: 'DejaVu Sans Mono', Menlo, Consolas, monospace; font-size: 12px; text-anchor: end; }
 .track { fill: #eeeeee; }
@@ -371,19 +373,20 @@ impl Snapshot {
                     compact(c.pools)
                 )?;
             }
+            // Sizes in two staggered rows, to fit the narrow columns.
             writeln!(
                 out,
-                r#"<text class="axis" x="{}" y="{}" text-anchor="middle">{}</text>"#,
+                r#"<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>"#,
                 x + CHART_BAR / 2,
-                base + 14,
-                c.size
+                base + 11 + class as u32 % 2 * 10,
+                compact_size(c.size)
             )?;
             writeln!(out, "</g>")?;
         }
         writeln!(
             out,
-            r#"<text class="axis" x="{CHART_X}" y="{}">block size (bytes) → · hues repeat every 8 classes: as is to 128 bytes, darker to 256, lighter to 384, darkest to 512</text>"#,
-            base + 30
+            r#"<text class="axis" x="{CHART_X}" y="{}">block size (bytes) → · hues repeat every 8 classes: as is to 128 bytes, darker to 256, lighter to 384, darkest to 512; then PyMalloc's medium classes to 64 KiB, in shades between</text>"#,
+            base + 34
         )
     }
 
@@ -583,6 +586,17 @@ impl Snapshot {
             percent(bytes, ARENA_SIZE)
         )?;
         writeln!(out, "</g>")
+    }
+}
+
+/// A block size as a chart's tick: `640`, `1K`, `1.3K`, `64K`.
+fn compact_size(size: usize) -> String {
+    if size < 1024 {
+        size.to_string()
+    } else if size % 1024 == 0 {
+        format!("{}K", size / 1024)
+    } else {
+        format!("{:.1}K", size as f64 / 1024.0)
     }
 }
 
