@@ -52,6 +52,11 @@ fn main() {
             println!("cargo:rustc-link-search=native={libdir}");
             println!("cargo:rustc-link-lib=dylib={lib}");
             println!("cargo:rustc-link-arg=-Wl,-rpath,{libdir}");
+            // The launcher's `_PyMem_GetCurrentAllocatorName` is the one
+            // `_testcapi` (a shared module) binds to: see `launch.rs`.
+            println!(
+                "cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol=_PyMem_GetCurrentAllocatorName"
+            );
         }
         Err(why) => {
             println!("cargo:warning=objimpl-python is built as a stub: {why}");

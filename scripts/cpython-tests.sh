@@ -35,15 +35,8 @@ SHORT=(test_dict test_list test_tuple test_set test_gc test_weakref test_sys tes
 # zipfile64), as in ../shared/findings/cpython-suite-2026-12.md.
 NOT_IN_ALL='^test_(tkinter|ttk.*|tix|idle|turtle|peg_generator|tools|largefile|zipfile64)$'
 # Ignored under both interpreters, each for a reason that is objimpl's by
-# design (README, "Known differences from python3"):
-IGNORED=(
-    # CPython's _PyMem_GetCurrentAllocatorName() names only its own
-    # allocators; with objimpl under the domains it says it cannot tell.
-    # test_xdev asks it too, of `-X dev`, which objimpl-python honours with
-    # CPython's debug hooks over objimpl (its other checks pass).
-    '*.test_pythonmalloc'
-    '*.test_xdev'
-)
+# design (README, "Known differences from python3"): none now.
+IGNORED=()
 
 case ${1:-} in
     --short) TESTS=("${SHORT[@]}") ;;

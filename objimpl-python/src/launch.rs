@@ -3,20 +3,106 @@
 use core::ffi::{CStr, c_char, c_int, c_void};
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use objimpl_core::alloc;
 use pyo3_ffi::{
     Py_ExitStatusException, Py_InitializeFromConfig, Py_PreInitializeFromBytesArgs, Py_RunMain,
     PyConfig, PyConfig_Clear, PyConfig_InitPythonConfig, PyConfig_SetBytesArgv, PyGILState_Check,
-    PyMem_SetAllocator, PyMem_SetupDebugHooks, PyMemAllocatorDomain, PyMemAllocatorEx, PyPreConfig,
-    PyPreConfig_InitPythonConfig, PyStatus, PyStatus_Exception, PyStatus_IsExit,
+    PyMem_GetAllocator, PyMem_SetAllocator, PyMem_SetupDebugHooks, PyMemAllocatorDomain,
+    PyMemAllocatorEx, PyPreConfig, PyPreConfig_InitPythonConfig, PyStatus, PyStatus_Exception,
+    PyStatus_IsExit,
 };
 
-unsafe extern "C" {
-    /// The name of the allocators CPython installed itself (`"pymalloc"`,
-    /// `"pymalloc_debug"`, `"malloc"`, `"malloc_debug"`), or null if the
-    /// domains hold others. Exported by libpython; `_testcapi` reports it.
-    fn _PyMem_GetCurrentAllocatorName() -> *const c_char;
+/// What the mem and object domains hold, as the functions' addresses and
+/// the context, to compare.
+type Held = [[usize; 5]; 2];
+
+/// What objimpl-python put under the mem and object domains, and what they
+/// held once CPython's debug hooks went over it (if they did): what this
+/// interpreter calls `pymalloc` and `pymalloc_debug`.
+struct Named {
+    objimpl: Option<Held>,
+    hooked: Option<Held>,
+}
+
+static NAMED: Mutex<Named> = Mutex::new(Named {
+    objimpl: None,
+    hooked: None,
+});
+
+/// What the mem and object domains hold now.
+fn held() -> Held {
+    [
+        PyMemAllocatorDomain::PYMEM_DOMAIN_MEM,
+        PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ,
+    ]
+    .map(|domain| {
+        let mut a = MaybeUninit::<PyMemAllocatorEx>::uninit();
+        // SAFETY: `a` is room for one allocator, which CPython fills.
+        let a = unsafe {
+            PyMem_GetAllocator(domain, a.as_mut_ptr());
+            a.assume_init()
+        };
+        [
+            a.ctx.addr(),
+            a.malloc.map_or(0, |f| f as usize),
+            a.calloc.map_or(0, |f| f as usize),
+            a.realloc.map_or(0, |f| f as usize),
+            a.free.map_or(0, |f| f as usize),
+        ]
+    })
+}
+
+/// Remembers what the domains hold now as objimpl (`hooked`: under
+/// CPython's debug hooks).
+fn name_held(hooked: bool) {
+    let now = Some(held());
+    let mut named = NAMED.lock().unwrap_or_else(|e| e.into_inner());
+    if hooked {
+        named.hooked = now;
+    } else {
+        *named = Named {
+            objimpl: now,
+            hooked: None,
+        };
+    }
+}
+
+/// libpython's `_PyMem_GetCurrentAllocatorName`: the name of the allocators
+/// CPython installed itself (`"pymalloc"`, `"pymalloc_debug"`, `"malloc"`,
+/// `"malloc_debug"`), or null if the domains hold others.
+fn cpython_allocator_name() -> *const c_char {
+    type Name = unsafe extern "C" fn() -> *const c_char;
+    // SAFETY: the name is NUL-terminated; RTLD_NEXT looks past this
+    // executable, in the libraries loaded after it: libpython's.
+    let f = unsafe { libc::dlsym(libc::RTLD_NEXT, c"_PyMem_GetCurrentAllocatorName".as_ptr()) };
+    if f.is_null() {
+        return core::ptr::null();
+    }
+    // SAFETY: libpython's function of that name has this signature.
+    unsafe { core::mem::transmute::<*mut c_void, Name>(f)() }
+}
+
+/// `_PyMem_GetCurrentAllocatorName`, as this interpreter answers it
+/// (`_testcapi.pymem_getallocatorsname()`, `test_cmd_line`'s
+/// `test_pythonmalloc` and `test_xdev`): objimpl is its pymalloc, so
+/// `"pymalloc"` while objimpl serves the mem and object domains, and
+/// `"pymalloc_debug"` while CPython's debug hooks serve them over objimpl;
+/// otherwise libpython's answer. Exported from the executable (see
+/// `build.rs`), so that the shared modules calling it find this one first.
+#[unsafe(no_mangle)]
+pub extern "C" fn _PyMem_GetCurrentAllocatorName() -> *const c_char {
+    let now = held();
+    let named = NAMED.lock().unwrap_or_else(|e| e.into_inner());
+    if named.objimpl == Some(now) {
+        return c"pymalloc".as_ptr();
+    }
+    if named.hooked == Some(now) {
+        return c"pymalloc_debug".as_ptr();
+    }
+    drop(named);
+    cpython_allocator_name()
 }
 
 use crate::introspect;
@@ -176,6 +262,7 @@ fn install_objimpl(with_raw: bool) {
     install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, mem);
     let object = objimpl_allocator(alloc::Domain::Object, hooked, object::allocator);
     install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, object);
+    name_held(false);
 }
 
 /// Puts `allocator` under `domain`.
@@ -206,8 +293,7 @@ fn install(domain: PyMemAllocatorDomain, mut allocator: PyMemAllocatorEx) {
 ///
 /// - CPython is pre-initialised, not yet initialised.
 unsafe fn honour_pythonmalloc() {
-    // SAFETY: callable at any time; the name is a static string or null.
-    let name = unsafe { _PyMem_GetCurrentAllocatorName() };
+    let name = cpython_allocator_name();
     if name.is_null() {
         // CPython installed nothing: objimpl's allocators are in place.
         return;
@@ -224,6 +310,7 @@ unsafe fn honour_pythonmalloc() {
         // SAFETY: before the interpreter starts; the hooks wrap what each
         // domain holds now (the raw domain's are on already, and stay).
         unsafe { PyMem_SetupDebugHooks() };
+        name_held(true);
     }
 }
 

@@ -286,7 +286,9 @@ fn closed_standard_streams_stay_closed_as_in_python3() {
 
 /// `PYTHONMALLOC` and `-X dev` are honoured on objimpl: what they ask of
 /// CPython's default allocator is asked of objimpl, which is this
-/// interpreter's; `malloc` asks for the C library, and gets it.
+/// interpreter's; `malloc` asks for the C library, and gets it. The
+/// allocators' name (`_PyMem_GetCurrentAllocatorName`) says so as
+/// `python3`'s does: objimpl is this interpreter's `pymalloc`.
 #[test]
 fn pythonmalloc_is_honoured_on_objimpl() {
     // objimpl counts its own blocks in `sys.getallocatedblocks()`: none if
@@ -297,13 +299,20 @@ fn pythonmalloc_is_honoured_on_objimpl() {
     let misuse = "import _testcapi; _testcapi.pymem_api_misuse()";
     let cpython_hooks =
         "_PyMem_DebugRawFree: bad ID: Allocated using API 'm', verified using API 'r'";
-    for (setting, objimpl_serves, hooks) in [
-        (&["PYTHONMALLOC=pymalloc"][..], true, false),
-        (&["PYTHONMALLOC=debug"], true, true),
-        (&["PYTHONMALLOC=pymalloc_debug"], true, true),
-        (&["-X", "dev"], true, true),
-        (&["PYTHONMALLOC=malloc"], false, false),
-        (&["PYTHONMALLOC=malloc_debug"], false, true),
+    let name = "import _testcapi; print(_testcapi.pymem_getallocatorsname())";
+    for (setting, objimpl_serves, hooks, named) in [
+        (&[][..], true, false, "pymalloc"),
+        (&["PYTHONMALLOC=pymalloc"], true, false, "pymalloc"),
+        (&["PYTHONMALLOC=debug"], true, true, "pymalloc_debug"),
+        (
+            &["PYTHONMALLOC=pymalloc_debug"],
+            true,
+            true,
+            "pymalloc_debug",
+        ),
+        (&["-X", "dev"], true, true, "pymalloc_debug"),
+        (&["PYTHONMALLOC=malloc"], false, false, "malloc"),
+        (&["PYTHONMALLOC=malloc_debug"], false, true, "malloc_debug"),
     ] {
         let run = |code: &str| {
             let mut python = launcher()?;
@@ -325,6 +334,13 @@ fn pythonmalloc_is_honoured_on_objimpl() {
         );
         if !run("import _testcapi").unwrap().status.success() {
             eprintln!("skipped the hooks' part: this Python has no _testcapi");
+            continue;
+        }
+        let out = run(name).unwrap();
+        check(&out);
+        assert_eq!(text(&out.stdout).trim(), named, "{setting:?}");
+        if setting.is_empty() {
+            // The default: no hooks, and the misuse is undefined.
             continue;
         }
         let out = run(misuse).unwrap();
