@@ -593,7 +593,7 @@ impl Snapshot {
 fn compact_size(size: usize) -> String {
     if size < 1024 {
         size.to_string()
-    } else if size % 1024 == 0 {
+    } else if size.is_multiple_of(1024) {
         format!("{}K", size / 1024)
     } else {
         format!("{:.1}K", size as f64 / 1024.0)
