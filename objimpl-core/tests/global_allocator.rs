@@ -396,11 +396,8 @@ fn values_move_between_the_tiers_with_their_contents() {
         // SAFETY: a non-zero size.
         let z = unsafe { PyMalloc.alloc_zeroed(layout) };
         // SAFETY: `z` holds `n` zeroed bytes.
-        assert!(
-            unsafe { std::slice::from_raw_parts(z, n) }
-                .iter()
-                .all(|&b| b == 0)
-        );
+        let zeroed = unsafe { std::slice::from_raw_parts(z, n) };
+        assert!(zeroed.iter().all(|&b| b == 0), "{n} bytes zeroed");
         // SAFETY: `z` came from `alloc_zeroed` with this layout.
         unsafe { PyMalloc.dealloc(z, layout) };
     }
