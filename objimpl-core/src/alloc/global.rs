@@ -9,7 +9,7 @@ use super::size_class::{ALIGNMENT, TINY_CLASS, TINY_SIZE};
 
 /// The pool allocator as a [`GlobalAlloc`]: requests aligned to at most 16
 /// bytes go to the pools, up to 64 KiB (past CPython's 512 bytes, in the
-/// medium classes, four to each doubling of the size; past 64 KiB to the C
+/// medium classes, eight to each doubling of the size; past 64 KiB to the C
 /// library); over-aligned ones go to [`System`].
 ///
 /// Requests of at most 8 bytes aligned to at most 8 get 8-byte blocks, a

@@ -24,7 +24,7 @@
 //! `PyMem_RawMalloc`). `raw_*` is the C library's
 //! allocator. [`stats`] and [`debug_malloc_stats`] report on the pools, and
 //! [`PyMalloc`] makes them the global allocator, serving from them requests
-//! of up to 64 KiB as well, in 28 medium classes. The module `pool` explains
+//! of up to 64 KiB as well, in 56 medium classes. The module `pool` explains
 //! the design.
 //!
 //! # Domains

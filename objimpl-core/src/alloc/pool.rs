@@ -30,7 +30,7 @@
 //!   class size is a multiple of 16. `n == 0` is served from class 0, so it
 //!   gets a unique pointer. The families send larger requests to the C
 //!   library; [`PyMalloc`](super::PyMalloc) sends those of up to 64 KiB to
-//!   the medium classes (640 bytes to 64 KiB, four to each doubling), whose
+//!   the medium classes (576 bytes to 64 KiB, eight to each doubling), whose
 //!   pools span 1 to 32 slots of 16 KiB, aligned to their size, so that
 //!   each holds at least 7 blocks (`size_class.rs`).
 //! - **Pools.** A pool serves one class. Its header holds a singly linked

@@ -25,7 +25,7 @@ use super::{heap, purge};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClassStats {
     /// The block size of the class, in bytes (16, 32, ..., 512; 8 for class
-    /// 32; 640, 768, ..., 65536 for the medium classes from 33).
+    /// 32; 576, 640, ..., 65536 for the medium classes from 33).
     pub size: usize,
     /// Pools serving the class (`num pools`); a medium class's span 1 to 32
     /// slots of 16 KiB.
@@ -71,7 +71,7 @@ pub struct Stats {
     /// Per size class: class `i < 32` holds blocks of `16 * (i + 1)` bytes,
     /// as CPython's; class 32, 8-byte blocks, which only [`PyMalloc`](super::PyMalloc)
     /// hands out (for requests of at most 8 bytes, aligned to at most 8);
-    /// classes 33 to 60, the medium classes of 640 bytes to 64 KiB, four to
+    /// classes 33 to 88, the medium classes of 576 bytes to 64 KiB, eight to
     /// each doubling, which only `PyMalloc` hands out too.
     pub classes: [ClassStats; NUM_CLASSES],
     /// Arenas ever taken from the OS (`# arenas allocated total`).
@@ -117,7 +117,7 @@ pub struct Stats {
     pub quarantined_bytes: usize,
 }
 
-/// All zero (no array of 61 is `Default`).
+/// All zero (no array of 89 is `Default`).
 impl Default for Stats {
     fn default() -> Stats {
         Stats {

@@ -167,10 +167,11 @@ fn idle_threads_give_their_medium_pools_back() {
         }
         println!("{THREADS} threads, medium blocks: {held:.1} MiB held, {idle:.1} MiB idle");
         assert!(held >= 100.0, "the threads held only {held:.1} MiB");
-        // What stays, about 1.7 MiB a thread, is the pools that each
-        // class's cached blocks (at most half a megabyte) keep in use, with
-        // their pages; every pool freed whole went back.
-        assert!(idle <= held / 4.0, "{idle:.1} MiB stayed resident");
+        // What stays, about 2.2 MiB a thread, is the pools that each
+        // class's cached blocks (at most 16 KiB a class) keep in use, with
+        // their pages, which the purger cannot reach; every pool freed whole
+        // went back. Without the purger all 8 MB a thread would stay.
+        assert!(idle <= held / 3.0, "{idle:.1} MiB stayed resident");
         return println!("child: idle threads gave their medium pools back");
     }
     super::assert_child_prints(

@@ -34,7 +34,15 @@ const HUES: [[u8; 3]; 8] = [
 /// darker, 272-384 lighter, 400-512 darkest.
 const BANDS: [(f64, f64); 4] = [(0.0, 0.0), (0.0, 0.38), (0.42, 0.0), (0.0, 0.62)];
 /// The medium classes' bands: between the small classes' shades.
-const MEDIUM_BANDS: [(f64, f64); 4] = [(0.0, 0.2), (0.25, 0.0), (0.0, 0.5), (0.62, 0.0)];
+const MEDIUM_BANDS: [(f64, f64); 7] = [
+    (0.0, 0.15),
+    (0.2, 0.0),
+    (0.0, 0.28),
+    (0.3, 0.0),
+    (0.0, 0.5),
+    (0.55, 0.0),
+    (0.0, 0.72),
+];
 
 /// The 8-byte class, PyMalloc's own: slate grey, apart from the hues.
 const TINY_HUE: [u8; 3] = [0x4a, 0x55, 0x68];
@@ -98,9 +106,9 @@ const HEAP_LINE: u32 = 22;
 const CHART_X: u32 = 470;
 const CHART_TOP: u32 = 112;
 const CHART_HEIGHT: u32 = 118;
-/// 61 classes to the right edge.
-const CHART_PITCH: u32 = 14;
-const CHART_BAR: u32 = 11;
+/// 89 classes to the right edge.
+const CHART_PITCH: u32 = 10;
+const CHART_BAR: u32 = 8;
 
 /// The totals' bar.
 const TOTALS_BAR_WIDTH: u32 = 400;
@@ -373,12 +381,12 @@ impl Snapshot {
                     compact(c.pools)
                 )?;
             }
-            // Sizes in two staggered rows, to fit the narrow columns.
+            // Sizes in three staggered rows, to fit the narrow columns.
             writeln!(
                 out,
                 r#"<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>"#,
                 x + CHART_BAR / 2,
-                base + 11 + class as u32 % 2 * 10,
+                base + 10 + class as u32 % 3 * 9,
                 compact_size(c.size)
             )?;
             writeln!(out, "</g>")?;
@@ -386,7 +394,7 @@ impl Snapshot {
         writeln!(
             out,
             r#"<text class="axis" x="{CHART_X}" y="{}">block size (bytes) → · hues repeat every 8 classes: as is to 128 bytes, darker to 256, lighter to 384, darkest to 512; then PyMalloc's medium classes to 64 KiB, in shades between</text>"#,
-            base + 34
+            base + 42
         )
     }
 
