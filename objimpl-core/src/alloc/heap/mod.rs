@@ -164,8 +164,8 @@ unsafe impl Sync for Heap {}
 
 impl Heap {
     /// Makes `heap` a fresh heap, field by field in place: a `Heap` built on
-    /// the stack and moved would take 33 KiB of the new thread's stack, and
-    /// writing the caches would make their 30 KiB resident before any block
+    /// the stack and moved would take 48 KiB of the new thread's stack, and
+    /// writing the caches would make their 44 KiB resident before any block
     /// is cached.
     ///
     /// # Safety
