@@ -188,6 +188,9 @@ impl Pool {
     ///   no live block and on no list.
     pub(crate) unsafe fn init(pool: *mut Pool, class: usize) {
         let size = class_size(class);
+        // The header may lie where a pool of several slots had its free
+        // blocks, which AddressSanitizer was told of.
+        asan::unpoison(pool.cast(), POOL_OVERHEAD);
         // SAFETY: the pool's non-atomic fields are ours alone to write; the
         // atomic ones are written atomically, as everyone accesses them.
         unsafe {
