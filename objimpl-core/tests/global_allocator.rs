@@ -315,14 +315,18 @@ fn offsets(n: usize) -> impl Iterator<Item = usize> {
     (0..n).step_by(step).chain(n.checked_sub(1))
 }
 
-/// Whether the `n` bytes at `p` hold `value` at the [`offsets`].
+/// Whether the `n` bytes at `p` hold `value` at the [`offsets`] of `n`
+/// below `up_to` (the offsets written, of a block resized since).
 ///
 /// # Safety
 ///
-/// - `p` is valid for reads of `n` bytes, those at the offsets initialised.
-unsafe fn holds(p: *const u8, n: usize, value: impl Fn(usize) -> u8) -> bool {
+/// - `p` is valid for reads of `n.min(up_to)` bytes, those at the offsets
+///   initialised.
+unsafe fn holds(p: *const u8, n: usize, up_to: usize, value: impl Fn(usize) -> u8) -> bool {
     // SAFETY: as the caller guarantees.
-    offsets(n).all(|i| unsafe { p.add(i).read() } == value(i))
+    offsets(n)
+        .filter(|&i| i < up_to)
+        .all(|i| unsafe { p.add(i).read() } == value(i))
 }
 
 /// Sizes on both sides of the medium classes' bounds: 512, the first
@@ -365,7 +369,10 @@ fn medium_values_come_from_their_pool_class() {
         assert!(class.blocks_in_use >= count, "{n}: {class:?}");
         for (i, &p) in blocks.iter().enumerate() {
             // SAFETY: `p` holds `n` bytes, written above.
-            assert!(unsafe { holds(p, n, |_| i as u8) }, "{n}: block {i} kept");
+            assert!(
+                unsafe { holds(p, n, n, |_| i as u8) },
+                "{n}: block {i} kept"
+            );
             // SAFETY: `p` came from `alloc` with this layout.
             unsafe { PyMalloc.dealloc(p, layout) };
         }
@@ -398,7 +405,7 @@ fn values_move_between_the_tiers_with_their_contents() {
                 assert!(!q.is_null());
                 assert_eq!(q as usize % align, 0);
                 // SAFETY: `q` holds `to` bytes, the first `min(n, to)` kept.
-                let kept = unsafe { holds(q, n.min(to), |i| (i % 251) as u8) };
+                let kept = unsafe { holds(q, n, to, |i| (i % 251) as u8) };
                 assert!(kept, "{n} -> {to}");
                 // SAFETY: `q` came from `realloc` with this size and alignment.
                 unsafe { PyMalloc.dealloc(q, Layout::from_size_align(to, align).unwrap()) };
@@ -409,7 +416,7 @@ fn values_move_between_the_tiers_with_their_contents() {
         // SAFETY: a non-zero size.
         let z = unsafe { PyMalloc.alloc_zeroed(layout) };
         // SAFETY: `z` holds `n` zeroed bytes.
-        assert!(unsafe { holds(z, n, |_| 0) }, "{n} bytes zeroed");
+        assert!(unsafe { holds(z, n, n, |_| 0) }, "{n} bytes zeroed");
         // SAFETY: `z` came from `alloc_zeroed` with this layout.
         unsafe { PyMalloc.dealloc(z, layout) };
     }
