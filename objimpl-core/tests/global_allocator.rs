@@ -369,10 +369,8 @@ fn medium_values_come_from_their_pool_class() {
         assert!(class.blocks_in_use >= count, "{n}: {class:?}");
         for (i, &p) in blocks.iter().enumerate() {
             // SAFETY: `p` holds `n` bytes, written above.
-            assert!(
-                unsafe { holds(p, n, n, |_| i as u8) },
-                "{n}: block {i} kept"
-            );
+            let kept = unsafe { holds(p, n, n, |_| i as u8) };
+            assert!(kept, "{n}: block {i} kept");
             // SAFETY: `p` came from `alloc` with this layout.
             unsafe { PyMalloc.dealloc(p, layout) };
         }
