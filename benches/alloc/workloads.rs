@@ -5,6 +5,8 @@
 //! leaving out setup and teardown that are not part of the workload.
 
 use std::hint::black_box;
+use std::ops::RangeInclusive;
+use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -107,109 +109,86 @@ pub fn w2_batch_fifo<A: Allocator>(ops: u64) -> Duration {
 /// The number of blocks W3 keeps alive.
 pub const W3_LIVE: usize = 10_000;
 
-/// W3's script: for each op, which live slot to replace and with what size
-/// (8..=512 bytes). The same for every peer, and made before timing starts.
-fn w3_script() -> &'static [(u32, u32)] {
-    static SCRIPT: std::sync::OnceLock<Vec<(u32, u32)>> = std::sync::OnceLock::new();
-    SCRIPT.get_or_init(|| {
-        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-        (0..1 << 16)
-            .map(|_| {
-                let slot = rng.below(W3_LIVE as u64) as u32;
-                let size = 8 + rng.below(512 - 8 + 1) as u32;
-                (slot, size)
-            })
-            .collect()
-    })
+/// A replace script: for each op, which of `live` slots to replace and
+/// with a block of what size (uniform in `sizes`). Made once per workload
+/// and seed, the same for every peer, before timing starts.
+fn replace_script(seed: u64, live: usize, sizes: RangeInclusive<u32>) -> Vec<(u32, u32)> {
+    let mut rng = XorShift(seed);
+    let (least, span) = (*sizes.start(), u64::from(sizes.end() - sizes.start()) + 1);
+    (0..1 << 16)
+        .map(|_| {
+            let slot = rng.below(live as u64) as u32;
+            let size = least + rng.below(span) as u32;
+            (slot, size)
+        })
+        .collect()
+}
+
+/// `live` blocks of the script's sizes; each op frees the block in the
+/// script's slot and allocates one of the script's size in its place (and
+/// with `WRITE`, writes its first and last words, as a buffer is written).
+/// One op is one free and one malloc.
+#[inline(always)]
+fn random_replace<A: Allocator, const WRITE: bool>(
+    ops: u64,
+    script: &[(u32, u32)],
+    live: usize,
+) -> Duration {
+    let take = |size: usize| {
+        let p = malloc::<A>(size);
+        if WRITE {
+            // SAFETY: `p` is a fresh block of `size >= 16` bytes.
+            unsafe {
+                p.cast::<u64>().write_unaligned(size as u64);
+                p.add(size - 8).cast::<u64>().write_unaligned(size as u64);
+            }
+        }
+        p
+    };
+    let mut blocks: Vec<(*mut u8, usize)> = script
+        .iter()
+        .cycle()
+        .take(live)
+        .map(|&(_, size)| (take(size as usize), size as usize))
+        .collect();
+    let elapsed = time(|| {
+        for &(slot, size) in script.iter().cycle().take(ops as usize) {
+            let (old, old_size) = blocks[slot as usize];
+            // SAFETY: each slot holds a live block of the size it records,
+            // which is freed once, here, before the slot gets a new one.
+            unsafe { A::free(old, old_size) };
+            let p = take(size as usize);
+            blocks[slot as usize] = (black_box(p), size as usize);
+        }
+    });
+    for (p, size) in blocks {
+        // SAFETY: as above: the slot's live block, freed once.
+        unsafe { A::free(p, size) };
+    }
+    elapsed
 }
 
 /// W3: 10 000 live blocks of random sizes in 8..=512; each op frees the
 /// block in a random slot and allocates a block of a random size in its
 /// place. One op is one free and one malloc.
 pub fn w3_random_replace<A: Allocator>(ops: u64) -> Duration {
-    let script = w3_script();
-    let mut live: Vec<(*mut u8, usize)> = script
-        .iter()
-        .cycle()
-        .take(W3_LIVE)
-        .map(|&(_, size)| (malloc::<A>(size as usize), size as usize))
-        .collect();
-    let elapsed = time(|| {
-        for &(slot, size) in script.iter().cycle().take(ops as usize) {
-            let (old, old_size) = live[slot as usize];
-            // SAFETY: each slot holds a live block of the size it records,
-            // which is freed once, here, before the slot gets a new one.
-            unsafe { A::free(old, old_size) };
-            let p = malloc::<A>(size as usize);
-            live[slot as usize] = (black_box(p), size as usize);
-        }
-    });
-    for (p, size) in live {
-        // SAFETY: as above: the slot's live block, freed once.
-        unsafe { A::free(p, size) };
-    }
-    elapsed
+    static SCRIPT: OnceLock<Vec<(u32, u32)>> = OnceLock::new();
+    let script = SCRIPT.get_or_init(|| replace_script(0x9E37_79B9_7F4A_7C15, W3_LIVE, 8..=512));
+    random_replace::<A, false>(ops, script, W3_LIVE)
 }
 
 /// The number of blocks W8 keeps alive.
 pub const W8_LIVE: usize = 1_000;
-
-/// W8's script: which live slot to replace and with what size (513 bytes to
-/// 64 KiB, uniform). The same for every peer, and made before timing starts.
-fn w8_script() -> &'static [(u32, u32)] {
-    static SCRIPT: std::sync::OnceLock<Vec<(u32, u32)>> = std::sync::OnceLock::new();
-    SCRIPT.get_or_init(|| {
-        let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
-        (0..1 << 16)
-            .map(|_| {
-                let slot = rng.below(W8_LIVE as u64) as u32;
-                let size = 513 + rng.below(65_536 - 513 + 1) as u32;
-                (slot, size)
-            })
-            .collect()
-    })
-}
 
 /// W8: 1 000 live blocks of random sizes in 513..=65536 (past CPython's
 /// small-request threshold); each op frees the block in a random slot and
 /// allocates one of a random size in its place, writing its first and last
 /// words (a buffer is written). One op is one free and one malloc.
 pub fn w8_random_replace<A: Allocator>(ops: u64) -> Duration {
-    let script = w8_script();
-    let fill = |p: *mut u8, size: usize| {
-        // SAFETY: `p` is a fresh block of `size >= 16` bytes.
-        unsafe {
-            p.cast::<u64>().write_unaligned(size as u64);
-            p.add(size - 8).cast::<u64>().write_unaligned(size as u64);
-        }
-        p
-    };
-    let mut live: Vec<(*mut u8, usize)> = script
-        .iter()
-        .cycle()
-        .take(W8_LIVE)
-        .map(|&(_, size)| {
-            (
-                fill(malloc::<A>(size as usize), size as usize),
-                size as usize,
-            )
-        })
-        .collect();
-    let elapsed = time(|| {
-        for &(slot, size) in script.iter().cycle().take(ops as usize) {
-            let (old, old_size) = live[slot as usize];
-            // SAFETY: each slot holds a live block of the size it records,
-            // which is freed once, here, before the slot gets a new one.
-            unsafe { A::free(old, old_size) };
-            let p = fill(malloc::<A>(size as usize), size as usize);
-            live[slot as usize] = (black_box(p), size as usize);
-        }
-    });
-    for (p, size) in live {
-        // SAFETY: as above: the slot's live block, freed once.
-        unsafe { A::free(p, size) };
-    }
-    elapsed
+    static SCRIPT: OnceLock<Vec<(u32, u32)>> = OnceLock::new();
+    let script =
+        SCRIPT.get_or_init(|| replace_script(0xD1B5_4A32_D192_ED03, W8_LIVE, 513..=65_536));
+    random_replace::<A, true>(ops, script, W8_LIVE)
 }
 
 /// The number of buffers W8's growth workload keeps growing.
@@ -220,7 +199,7 @@ pub const W8_BUFFERS: usize = 64;
 /// bytes to 64 KiB, uniform in the logarithm: many short strings, fewer
 /// long buffers).
 fn w8_growth_script() -> &'static [(u32, u32, u32)] {
-    static SCRIPT: std::sync::OnceLock<Vec<(u32, u32, u32)>> = std::sync::OnceLock::new();
+    static SCRIPT: OnceLock<Vec<(u32, u32, u32)>> = OnceLock::new();
     SCRIPT.get_or_init(|| {
         let mut rng = XorShift(0x94D0_49BB_1331_11EB);
         (0..1 << 16)

@@ -40,10 +40,11 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
 /// ([`SMALL`] or [`MEDIUM`]).
 #[inline(always)]
 pub(crate) fn malloc_up_to<const LIMIT: usize>(size: usize) -> *mut u8 {
+    const { assert!(LIMIT == SMALL || LIMIT == MEDIUM) };
     if size <= SMALL_REQUEST_THRESHOLD {
         return malloc_in(class_of(size), size);
     }
-    if LIMIT == MEDIUM && size <= MEDIUM_REQUEST_THRESHOLD {
+    if size <= LIMIT {
         return malloc_in(medium_class_of(size), size);
     }
     system::malloc(size)

@@ -61,6 +61,16 @@ fn free_list(mut list: *mut u8) {
 /// threads each holding 8 MB, and 300 ms after they freed it all and went
 /// idle (still alive).
 fn burst_free_and_idle(threads: usize) -> (f64, f64) {
+    burst_free_and_idle_with(threads, burst, free_list)
+}
+
+/// [`burst_free_and_idle`], each thread allocating its list with `burst`
+/// and freeing it with `free`.
+fn burst_free_and_idle_with(
+    threads: usize,
+    burst: fn() -> *mut u8,
+    free: fn(*mut u8),
+) -> (f64, f64) {
     let base = anonymous_mib();
     let full = Arc::new(Barrier::new(threads + 1));
     let freed = Arc::new(Barrier::new(threads + 1));
@@ -71,7 +81,7 @@ fn burst_free_and_idle(threads: usize) -> (f64, f64) {
             std::thread::spawn(move || {
                 let list = burst();
                 full.wait();
-                free_list(list);
+                free(list);
                 freed.wait();
                 exit.wait();
             })
@@ -141,30 +151,7 @@ fn free_medium_list(mut list: *mut u8) {
 #[test]
 fn idle_threads_give_their_medium_pools_back() {
     if super::is_child() {
-        let base = anonymous_mib();
-        let full = Arc::new(Barrier::new(THREADS + 1));
-        let freed = Arc::new(Barrier::new(THREADS + 1));
-        let handles: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let (full, freed) = (full.clone(), freed.clone());
-                std::thread::spawn(move || {
-                    let list = medium_burst();
-                    full.wait();
-                    free_medium_list(list);
-                    freed.wait();
-                    freed.wait();
-                })
-            })
-            .collect();
-        full.wait();
-        let held = anonymous_mib() - base;
-        freed.wait();
-        std::thread::sleep(Duration::from_millis(300));
-        let idle = anonymous_mib() - base;
-        freed.wait();
-        for handle in handles {
-            handle.join().unwrap();
-        }
+        let (held, idle) = burst_free_and_idle_with(THREADS, medium_burst, free_medium_list);
         println!("{THREADS} threads, medium blocks: {held:.1} MiB held, {idle:.1} MiB idle");
         assert!(held >= 100.0, "the threads held only {held:.1} MiB");
         // What stays, about 2.2 MiB a thread, is the pools that each
