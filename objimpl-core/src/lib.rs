@@ -45,6 +45,8 @@ pub use object::{
     AllocFunc, Destructor, FreeFunc, NewFunc, ObjectHeader, PyObject, PyVarObject, TypeObject,
 };
 pub use objimpl::{init, init_var, new_object, new_var_object, object_size, var_size};
+#[cfg(target_pointer_width = "64")]
+pub use py::Tagged;
 pub use py::{
     BasicObject, Py, PyAny, PyObjectType, SendPy, WeakAny, WeakList, WeakPy, WeakRefable,
     WeakValueMap, value,

@@ -339,7 +339,7 @@ impl<'src, 'a> Parser<'src, 'a> {
             Ok(s) => Value::from(s),
             Err(MemoryError) => {
                 self.out_of_memory = true;
-                Value::Nil
+                Value::NIL
             }
         }
     }
@@ -853,7 +853,7 @@ impl<'src, 'a> Parser<'src, 'a> {
 
     fn number(&mut self, _can_assign: bool) {
         let value = self.previous.lexeme.parse().unwrap_or(0.0);
-        self.emit_constant(Value::Number(value));
+        self.emit_constant(Value::number(value));
     }
 
     fn string(&mut self, _can_assign: bool) {

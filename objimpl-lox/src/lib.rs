@@ -22,6 +22,7 @@ mod chunk;
 mod compiler;
 mod object;
 mod scanner;
+mod stack;
 mod value;
 mod vm;
 

@@ -20,6 +20,9 @@ use crate::value::Value;
 #[pyobject(basic, item = u8, name = "string", new = alloc)]
 pub struct LoxStr {
     hash: u32,
+    /// The slot of the global variable of this name ([`NO_SLOT`] until one
+    /// is defined): the string is interned, so the name is the key.
+    pub(crate) global: Cell<u32>,
     #[pyobject(weaklist)]
     weak: WeakList,
 }
@@ -74,8 +77,44 @@ impl Hasher for StrHasher {
 
 type BuildStrHasher = BuildHasherDefault<StrHasher>;
 
-/// Globals, fields and methods: interned string keys.
-pub(crate) type Table = HashMap<Py<LoxStr>, Value, BuildStrHasher>;
+/// The global variables, each in the slot its name holds
+/// ([`LoxStr::global`]): a read is an index, not a hash lookup.
+#[derive(Default)]
+pub(crate) struct Globals {
+    values: Vec<Value>,
+    /// The names, by slot: they keep the strings, and so their slots.
+    names: Vec<Py<LoxStr>>,
+}
+
+impl Globals {
+    /// Global `name`, if it is defined.
+    #[inline]
+    pub(crate) fn get(&self, name: &LoxStr) -> Option<&Value> {
+        self.values.get(name.global.get() as usize)
+    }
+
+    /// Global `name`, to set, if it is defined.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, name: &LoxStr) -> Option<&mut Value> {
+        self.values.get_mut(name.global.get() as usize)
+    }
+
+    /// Defines (or redefines) global `name`.
+    pub(crate) fn define(&mut self, name: &Py<LoxStr>, value: Value) {
+        if let Some(slot) = self.get_mut(name) {
+            *slot = value;
+            return;
+        }
+        let slot = u32::try_from(self.values.len()).unwrap_or(NO_SLOT);
+        // Past u32::MAX - 1 globals (never: each is a distinct live string)
+        // the name keeps NO_SLOT and the definition is dropped.
+        if slot != NO_SLOT {
+            name.global.set(slot);
+            self.values.push(value);
+            self.names.push(name.clone());
+        }
+    }
+}
 
 /// The intern table: every live string, once, by its bytes. Entries go
 /// with their strings.
@@ -95,6 +134,7 @@ impl Strings {
         self.interned.get_or_try_insert_with(text, || {
             let payload = LoxStr {
                 hash: hash_bytes(text),
+                global: Cell::new(NO_SLOT),
                 weak: WeakList::new(),
             };
             LoxStr::alloc_var_from_slice(payload, text)
@@ -132,12 +172,13 @@ pub struct Closure {
     pub(crate) function: Py<Function>,
 }
 
-/// A captured variable: open while it lives on the stack (at `slot`),
-/// closed (holding its value) once its scope has ended.
+/// A captured variable: open while it lives on the stack (at `slot`, and
+/// `closed` is [`Value::ABSENT`]), closed (holding its value) once its
+/// scope has ended.
 #[pyobject(gc, name = "upvalue", new = alloc)]
 pub struct Upvalue {
     pub(crate) slot: Cell<usize>,
-    pub(crate) closed: RefCell<Option<Value>>,
+    pub(crate) closed: RefCell<Value>,
 }
 
 /// A class: its name, methods, and the slots of its instances' fields.
@@ -273,11 +314,11 @@ impl SiteCache {
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 /// An instance: its class and fields, in the slots its class gives them
-/// (`None`: this instance has not that field).
+/// ([`Value::ABSENT`]: this instance has not that field).
 #[pyobject(gc, name = "instance", new = alloc)]
 pub struct Instance {
     pub(crate) class: Py<Class>,
-    pub(crate) fields: RefCell<Vec<Option<Value>>>,
+    pub(crate) fields: RefCell<Vec<Value>>,
 }
 
 impl Instance {
@@ -285,7 +326,9 @@ impl Instance {
     #[inline]
     pub(crate) fn field(&self, name: &Py<LoxStr>, cache: &FieldCache) -> Option<Value> {
         let slot = self.class.field_slot(name, cache)?;
-        self.fields.borrow().get(slot)?.clone()
+        let fields = self.fields.borrow();
+        let field = fields.get(slot)?;
+        (!field.is_absent()).then(|| field.clone())
     }
 
     /// Sets field `name`.
@@ -294,9 +337,9 @@ impl Instance {
         let slot = self.class.field_slot_or_new(name, cache);
         let mut fields = self.fields.borrow_mut();
         if slot >= fields.len() {
-            fields.resize(slot + 1, None);
+            fields.resize(slot + 1, Value::ABSENT);
         }
-        fields[slot] = Some(value);
+        fields[slot] = value;
     }
 }
 

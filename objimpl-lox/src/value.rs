@@ -3,55 +3,83 @@
 use std::fmt;
 
 use objimpl::gc::Traverse;
-use objimpl::{Py, PyAny, PyObjectType};
+use objimpl::{Py, PyObjectType, Tagged};
 
 use crate::object::{BoundMethod, Class, Closure, Function, Instance, LoxStr, LoxStrMethods};
 
-/// A value. An object is held as a `PyAny`, as CPython holds `PyObject *`:
-/// copying one counts a reference, dropping one may free it, and its type
-/// is its type object (a pointer compare, [`Value::as_obj`]). The collector
-/// sees the objects through `Traverse`.
-#[derive(Clone, Traverse)]
-pub enum Value {
-    Nil,
-    Bool(bool),
-    Number(f64),
-    Obj(PyAny),
-}
+/// A value: `nil`, a boolean, a number, or an object, in one word
+/// ([`Tagged`]: an object is its pointer, a number its bits offset past
+/// every pointer, `nil` and the booleans immediates). An object is held as
+/// CPython holds a `PyObject *`: copying one counts a reference, dropping
+/// one may free it, and its type is its type object ([`Value::as_obj`] is a
+/// pointer compare). The collector sees the objects through `Traverse`.
+#[derive(Clone, Default, Traverse)]
+#[repr(transparent)]
+pub struct Value(Tagged);
 
 impl<T: PyObjectType> From<Py<T>> for Value {
     #[inline]
     fn from(object: Py<T>) -> Value {
-        Value::Obj(object.into())
+        Value(Tagged::from(object))
     }
 }
 
 impl Value {
+    /// `nil` (also what `Default` gives).
+    pub(crate) const NIL: Value = Value(Tagged::immediate(0));
+    pub(crate) const FALSE: Value = Value(Tagged::immediate(1));
+    pub(crate) const TRUE: Value = Value(Tagged::immediate(2));
+    /// What an instance holds in the slot of a field it has not been given:
+    /// never a Lox value.
+    pub(crate) const ABSENT: Value = Value(Tagged::immediate(3));
+
+    #[inline]
+    pub(crate) fn number(n: f64) -> Value {
+        Value(Tagged::number(n))
+    }
+
+    #[inline]
+    pub(crate) fn bool(b: bool) -> Value {
+        Value(Tagged::immediate(1 + u8::from(b)))
+    }
+
+    /// The number, if this is one.
+    #[inline]
+    pub(crate) fn as_number(&self) -> Option<f64> {
+        self.0.as_number()
+    }
+
+    /// Whether this is `nil`.
+    #[inline]
+    pub(crate) fn is_nil(&self) -> bool {
+        self.0.is(&Self::NIL.0)
+    }
+
+    /// Whether this is `Value::ABSENT`.
+    #[inline]
+    pub(crate) fn is_absent(&self) -> bool {
+        self.0.is(&Self::ABSENT.0)
+    }
+
     /// The object, if this is one of type `T`.
     #[inline]
     pub(crate) fn as_obj<T: PyObjectType>(&self) -> Option<&Py<T>> {
-        match self {
-            Value::Obj(object) => object.downcast_ref::<T>(),
-            _ => None,
-        }
+        self.0.downcast_ref::<T>()
     }
 
     /// `nil` and `false` are false; everything else is true.
     #[inline]
     pub(crate) fn is_falsey(&self) -> bool {
-        matches!(self, Value::Nil | Value::Bool(false))
+        matches!(self.0.as_immediate(), Some(0 | 1))
     }
 
-    /// Lox's `==`: numbers by value (NaN is not itself), objects by
+    /// Lox's `==`: numbers by value (NaN is not itself), everything else by
     /// identity (strings are interned, so that is by value too).
     #[inline]
     pub(crate) fn equals(&self, other: &Value) -> bool {
-        match (self, other) {
-            (Value::Nil, Value::Nil) => true,
-            (Value::Bool(a), Value::Bool(b)) => a == b,
-            (Value::Number(a), Value::Number(b)) => a == b,
-            (Value::Obj(a), Value::Obj(b)) => a == b,
-            _ => false,
+        match (self.as_number(), other.as_number()) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.0.is(&other.0),
         }
     }
 }
@@ -65,27 +93,26 @@ fn function_name(f: &mut fmt::Formatter<'_>, function: &Function) -> fmt::Result
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Nil => f.write_str("nil"),
-            Value::Bool(b) => write!(f, "{b}"),
-            Value::Number(n) => write_number(f, *n),
-            Value::Obj(_) => {
-                if let Some(s) = self.as_obj::<LoxStr>() {
-                    f.write_str(s.as_str())
-                } else if let Some(function) = self.as_obj::<Function>() {
-                    function_name(f, function)
-                } else if let Some(closure) = self.as_obj::<Closure>() {
-                    function_name(f, &closure.function)
-                } else if let Some(class) = self.as_obj::<Class>() {
-                    f.write_str(class.name.as_str())
-                } else if let Some(instance) = self.as_obj::<Instance>() {
-                    write!(f, "{} instance", instance.class.name.as_str())
-                } else if let Some(bound) = self.as_obj::<BoundMethod>() {
-                    function_name(f, &bound.method.function)
-                } else {
-                    f.write_str("<native fn>")
-                }
-            }
+        if let Some(n) = self.as_number() {
+            write_number(f, n)
+        } else if let Some(s) = self.as_obj::<LoxStr>() {
+            f.write_str(s.as_str())
+        } else if let Some(function) = self.as_obj::<Function>() {
+            function_name(f, function)
+        } else if let Some(closure) = self.as_obj::<Closure>() {
+            function_name(f, &closure.function)
+        } else if let Some(class) = self.as_obj::<Class>() {
+            f.write_str(class.name.as_str())
+        } else if let Some(instance) = self.as_obj::<Instance>() {
+            write!(f, "{} instance", instance.class.name.as_str())
+        } else if let Some(bound) = self.as_obj::<BoundMethod>() {
+            function_name(f, &bound.method.function)
+        } else if self.0.is_object() {
+            f.write_str("<native fn>")
+        } else if self.is_falsey() {
+            f.write_str(if self.is_nil() { "nil" } else { "false" })
+        } else {
+            f.write_str("true")
         }
     }
 }
@@ -133,7 +160,7 @@ mod tests {
     use super::*;
 
     fn show(n: f64) -> String {
-        Value::Number(n).to_string()
+        Value::number(n).to_string()
     }
 
     #[test]

@@ -11,15 +11,11 @@ use objimpl::prelude::MemoryError;
 use crate::chunk::Op;
 use crate::compiler;
 use crate::object::{
-    BoundMethod, Class, Closure, Function, Instance, LoxStr, LoxStrMethods, Native, Strings, Table,
-    Upvalue,
+    BoundMethod, Class, Closure, Function, Globals, Instance, LoxStr, LoxStrMethods, Native,
+    Strings, Upvalue,
 };
+use crate::stack::{FRAMES_MAX, Overflow, STACK_MAX, Slots, Stack};
 use crate::value::Value;
-
-/// Call frames at most: deeper recursion is "Stack overflow.", as in clox.
-const FRAMES_MAX: usize = 64;
-/// Stack slots: 256 a frame.
-const STACK_MAX: usize = FRAMES_MAX * 256;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +57,18 @@ impl From<MemoryError> for RuntimeError {
     }
 }
 
+impl From<Overflow> for RuntimeError {
+    fn from(_: Overflow) -> Self {
+        RuntimeError("Stack overflow.".to_owned())
+    }
+}
+
 /// A Lox interpreter: globals and interned strings persist across
 /// [`interpret`](Vm::interpret) calls (the REPL's lines).
 pub struct Vm<'io> {
-    stack: Vec<Value>,
+    stack: Stack,
     frames: Vec<CallFrame>,
-    globals: Table,
+    globals: Globals,
     strings: Strings,
     /// Upvalues that still point into the stack, by slot, ascending.
     open_upvalues: Vec<Py<Upvalue>>,
@@ -90,9 +92,9 @@ impl<'io> Vm<'io> {
         let strings = Strings::new();
         let init_string = strings.intern(b"init")?;
         let mut vm = Vm {
-            stack: Vec::with_capacity(STACK_MAX),
+            stack: Stack::new()?,
             frames: Vec::with_capacity(FRAMES_MAX),
-            globals: Table::default(),
+            globals: Globals::default(),
             strings,
             open_upvalues: Vec::new(),
             init_string,
@@ -113,7 +115,7 @@ impl<'io> Vm<'io> {
     ) -> Result<(), MemoryError> {
         let name = self.strings.intern(name.as_bytes())?;
         let native = Native::alloc(Native { arity, function })?;
-        self.globals.insert(name, Value::from(native));
+        self.globals.define(&name, Value::from(native));
         Ok(())
     }
 
@@ -152,8 +154,12 @@ impl<'io> Vm<'io> {
                 return Outcome::RuntimeError;
             }
         };
-        self.stack.push(Value::from(closure.clone()));
-        let started = self.call(closure, 0).and_then(|()| self.run());
+        let started = self
+            .stack
+            .push(Value::from(closure.clone()))
+            .map_err(RuntimeError::from)
+            .and_then(|()| self.call(closure, 0))
+            .and_then(|()| self.run());
         match started {
             Ok(()) => Outcome::Ok,
             Err(RuntimeError(message)) => {
@@ -185,13 +191,6 @@ impl<'io> Vm<'io> {
         self.stack.clear();
     }
 
-    // ---- The stack.
-
-    #[inline(always)]
-    fn push(&mut self, value: Value) {
-        self.stack.push(value);
-    }
-
     // ---- Calls.
 
     #[inline(always)]
@@ -200,7 +199,7 @@ impl<'io> Vm<'io> {
         if argc != arity || self.frames.len() == FRAMES_MAX {
             return Err(call_error(arity, argc));
         }
-        let base = self.stack.len() - argc - 1;
+        let base = self.stack.top - argc - 1;
         self.frames.push(CallFrame {
             closure,
             ip: Cell::new(0),
@@ -213,8 +212,8 @@ impl<'io> Vm<'io> {
     /// common case, inlined), anything else out of line.
     #[inline(always)]
     fn call_value(&mut self, argc: usize) -> Result<(), RuntimeError> {
-        let callee_slot = self.stack.len() - argc - 1;
-        if let Some(closure) = self.stack[callee_slot].as_obj::<Closure>() {
+        let callee_slot = self.stack.top - argc - 1;
+        if let Some(closure) = self.stack.slots[callee_slot].as_obj::<Closure>() {
             let closure = closure.clone();
             return self.call(closure, argc);
         }
@@ -223,11 +222,11 @@ impl<'io> Vm<'io> {
 
     #[inline(never)]
     fn call_other(&mut self, argc: usize) -> Result<(), RuntimeError> {
-        let callee_slot = self.stack.len() - argc - 1;
-        let callee = &self.stack[callee_slot];
+        let callee_slot = self.stack.top - argc - 1;
+        let callee = &self.stack.slots[callee_slot];
         if let Some(bound) = callee.as_obj::<BoundMethod>() {
             let (receiver, method) = (bound.receiver.clone(), bound.method.clone());
-            self.stack[callee_slot] = receiver;
+            self.stack.slots[callee_slot] = receiver;
             return self.call(method, argc);
         }
         if let Some(class) = callee.as_obj::<Class>() {
@@ -238,7 +237,7 @@ impl<'io> Vm<'io> {
                 class: class.clone(),
                 fields: fields.into(),
             })?;
-            self.stack[callee_slot] = Value::from(instance);
+            self.stack.slots[callee_slot] = Value::from(instance);
             return match init {
                 Some(init) => self.call(init, argc),
                 None if argc != 0 => Err(RuntimeError(format!(
@@ -254,9 +253,9 @@ impl<'io> Vm<'io> {
                     "Expected {arity} arguments but got {argc}."
                 )));
             }
-            let result = function(&self.stack[callee_slot + 1..]);
+            let result = function(self.stack.from(callee_slot + 1));
             self.stack.truncate(callee_slot);
-            self.push(result);
+            self.stack.push(result)?;
             return Ok(());
         }
         Err(RuntimeError(
@@ -291,16 +290,22 @@ impl<'io> Vm<'io> {
             let function: &Function = &closure.function;
             let code: &[u8] = &function.chunk.code;
             let constants: &[Value] = &function.chunk.constants;
+            // The stack's slots and top, in locals until the frame's next
+            // call or return: `sync!` writes them back first.
+            let stack = &mut *self.stack.slots;
+            let mut sp = self.stack.top;
 
-            // Saves `ip` in the frame, for a call or an error's trace.
-            macro_rules! save_ip {
+            // Saves `ip` in the frame, for a call or an error's trace, and
+            // the top in the stack.
+            macro_rules! sync {
                 () => {
                     frame.ip.set(ip);
+                    self.stack.top = sp;
                 };
             }
             macro_rules! fail {
                 ($($message:tt)*) => {{
-                    save_ip!();
+                    sync!();
                     return Err(RuntimeError(format!($($message)*)));
                 }};
             }
@@ -309,7 +314,7 @@ impl<'io> Vm<'io> {
                     match $result {
                         Ok(value) => value,
                         Err(error) => {
-                            save_ip!();
+                            sync!();
                             return Err(error.into());
                         }
                     }
@@ -324,14 +329,34 @@ impl<'io> Vm<'io> {
                     self.steps_left -= 1;
                 };
             }
+            macro_rules! push {
+                ($value:expr) => {{
+                    let value = $value;
+                    if sp == STACK_MAX {
+                        try_op!(Err(Overflow));
+                    }
+                    // The slot holds no object (see `Stack`): nothing to
+                    // drop, so no check for one.
+                    std::mem::forget(std::mem::replace(&mut stack[sp], value));
+                    sp += 1;
+                }};
+            }
             macro_rules! pop {
-                () => {
-                    self.stack.pop().unwrap_or(Value::Nil)
-                };
+                () => {{
+                    sp -= 1;
+                    std::mem::take(&mut stack[sp])
+                }};
+            }
+            // Drops the top value.
+            macro_rules! discard {
+                () => {{
+                    sp -= 1;
+                    stack[sp] = Value::NIL;
+                }};
             }
             macro_rules! peek {
                 ($distance:expr) => {
-                    &self.stack[self.stack.len() - 1 - $distance]
+                    &stack[sp - 1 - $distance]
                 };
             }
             macro_rules! byte {
@@ -356,14 +381,15 @@ impl<'io> Vm<'io> {
                     }
                 };
             }
+            // A binary operator on numbers: the result replaces the left
+            // operand; the right one (a number) is left above the top.
             macro_rules! numbers {
                 ($op:tt, $wrap:path) => {{
-                    let len = self.stack.len();
-                    match (&self.stack[len - 2], &self.stack[len - 1]) {
-                        (Value::Number(a), Value::Number(b)) => {
-                            let result = $wrap(*a $op *b);
-                            self.stack.pop();
-                            self.stack[len - 2] = result;
+                    match (stack[sp - 2].as_number(), stack[sp - 1].as_number()) {
+                        (Some(a), Some(b)) => {
+                            sp -= 1;
+                            // Over a number: nothing to drop.
+                            std::mem::forget(std::mem::replace(&mut stack[sp - 1], $wrap(a $op b)));
                         }
                         _ => fail!("Operands must be numbers."),
                     }
@@ -372,38 +398,27 @@ impl<'io> Vm<'io> {
 
             loop {
                 match Op::from_byte(byte!()) {
-                    Op::Constant => {
-                        let value = constants[usize::from(byte!())].clone();
-                        self.stack.push(value);
-                    }
-                    Op::Nil => self.stack.push(Value::Nil),
-                    Op::True => self.stack.push(Value::Bool(true)),
-                    Op::False => self.stack.push(Value::Bool(false)),
-                    Op::Pop => {
-                        self.stack.pop();
-                    }
-                    Op::GetLocal => {
-                        let value = self.stack[base + usize::from(byte!())].clone();
-                        self.stack.push(value);
-                    }
+                    Op::Constant => push!(constants[usize::from(byte!())].clone()),
+                    Op::Nil => push!(Value::NIL),
+                    Op::True => push!(Value::TRUE),
+                    Op::False => push!(Value::FALSE),
+                    Op::Pop => discard!(),
+                    Op::GetLocal => push!(stack[base + usize::from(byte!())].clone()),
                     Op::SetLocal => {
                         let slot = base + usize::from(byte!());
-                        self.stack[slot] = peek!(0).clone();
+                        stack[slot] = peek!(0).clone();
                     }
                     Op::GetGlobal => {
                         let name = string_constant!();
                         match self.globals.get(name) {
-                            Some(value) => {
-                                let value = value.clone();
-                                self.stack.push(value);
-                            }
+                            Some(value) => push!(value.clone()),
                             None => fail!("Undefined variable '{}'.", name.as_str()),
                         }
                     }
                     Op::DefineGlobal => {
-                        let name = string_constant!().clone();
+                        let name = string_constant!();
                         let value = pop!();
-                        self.globals.insert(name, value);
+                        self.globals.define(name, value);
                     }
                     Op::SetGlobal => {
                         let name = string_constant!();
@@ -415,13 +430,12 @@ impl<'io> Vm<'io> {
                     }
                     Op::GetUpvalue => {
                         let upvalue = &closure.items()[usize::from(byte!())];
-                        let value = upvalue_get(&self.stack, upvalue);
-                        self.stack.push(value);
+                        push!(upvalue_get(stack, upvalue));
                     }
                     Op::SetUpvalue => {
                         let upvalue = &closure.items()[usize::from(byte!())];
                         let value = peek!(0).clone();
-                        upvalue_set(&mut self.stack, upvalue, value);
+                        upvalue_set(stack, upvalue, value);
                     }
                     Op::GetProperty => {
                         let name = string_constant!();
@@ -429,17 +443,14 @@ impl<'io> Vm<'io> {
                         let Some(instance) = peek!(0).as_obj::<Instance>() else {
                             fail!("Only instances have properties.");
                         };
-                        let field = instance.field(name, &cache.field);
-                        match field {
-                            Some(value) => {
-                                let top = self.stack.len() - 1;
-                                self.stack[top] = value;
-                            }
+                        let bound = match instance.field(name, &cache.field) {
+                            Some(value) => value,
                             None => {
                                 let method = instance.class.method(name, &cache.method);
-                                try_op!(bind_method(&mut self.stack, method, name));
+                                try_op!(bind_method(&mut stack[sp - 1], method, name))
                             }
-                        }
+                        };
+                        stack[sp - 1] = bound;
                     }
                     Op::SetProperty => {
                         let name = string_constant!();
@@ -447,11 +458,9 @@ impl<'io> Vm<'io> {
                         let Some(instance) = peek!(1).as_obj::<Instance>() else {
                             fail!("Only instances have fields.");
                         };
-                        let value = peek!(0).clone();
-                        instance.set_field(name, &cache.field, value);
+                        instance.set_field(name, &cache.field, peek!(0).clone());
                         let value = pop!();
-                        pop!();
-                        self.stack.push(value);
+                        stack[sp - 1] = value;
                     }
                     Op::GetSuper => {
                         let name = string_constant!();
@@ -459,59 +468,52 @@ impl<'io> Vm<'io> {
                         let Some(superclass) = superclass.as_obj::<Class>() else {
                             unreachable!("`super` is a class");
                         };
-                        try_op!(bind_method(
-                            &mut self.stack,
-                            superclass.method_uncached(name),
-                            name
-                        ));
+                        let method = superclass.method_uncached(name);
+                        let bound = try_op!(bind_method(&mut stack[sp - 1], method, name));
+                        stack[sp - 1] = bound;
                     }
                     Op::Equal => {
-                        let b = pop!();
-                        let a = pop!();
-                        self.stack.push(Value::Bool(a.equals(&b)));
+                        let equal = peek!(1).equals(peek!(0));
+                        discard!();
+                        stack[sp - 1] = Value::bool(equal);
                     }
-                    Op::Greater => numbers!(>, Value::Bool),
-                    Op::Less => numbers!(<, Value::Bool),
+                    Op::Greater => numbers!(>, Value::bool),
+                    Op::Less => numbers!(<, Value::bool),
                     Op::Add => {
-                        let len = self.stack.len();
-                        match (&self.stack[len - 2], &self.stack[len - 1]) {
-                            (Value::Number(a), Value::Number(b)) => {
-                                let sum = Value::Number(a + b);
-                                self.stack.pop();
-                                self.stack[len - 2] = sum;
-                            }
-                            (Value::Obj(a), Value::Obj(b))
-                                if a.is_instance::<LoxStr>() && b.is_instance::<LoxStr>() =>
-                            {
-                                let (Some(a), Some(b)) =
-                                    (a.downcast_ref::<LoxStr>(), b.downcast_ref::<LoxStr>())
-                                else {
-                                    unreachable!("both are strings");
-                                };
-                                let mut text = Vec::with_capacity(a.len() + b.len());
-                                text.extend_from_slice(a.items());
-                                text.extend_from_slice(b.items());
-                                let joined = try_op!(self.strings.intern(&text));
-                                self.stack.pop();
-                                self.stack[len - 2] = Value::from(joined);
-                            }
-                            _ => fail!("Operands must be two numbers or two strings."),
+                        if let (Some(a), Some(b)) =
+                            (stack[sp - 2].as_number(), stack[sp - 1].as_number())
+                        {
+                            sp -= 1;
+                            // Over a number: nothing to drop.
+                            std::mem::forget(std::mem::replace(
+                                &mut stack[sp - 1],
+                                Value::number(a + b),
+                            ));
+                        } else if let (Some(a), Some(b)) = (
+                            stack[sp - 2].as_obj::<LoxStr>(),
+                            stack[sp - 1].as_obj::<LoxStr>(),
+                        ) {
+                            let mut text = Vec::with_capacity(a.len() + b.len());
+                            text.extend_from_slice(a.items());
+                            text.extend_from_slice(b.items());
+                            let joined = try_op!(self.strings.intern(&text));
+                            discard!();
+                            stack[sp - 1] = Value::from(joined);
+                        } else {
+                            fail!("Operands must be two numbers or two strings.");
                         }
                     }
-                    Op::Subtract => numbers!(-, Value::Number),
-                    Op::Multiply => numbers!(*, Value::Number),
-                    Op::Divide => numbers!(/, Value::Number),
+                    Op::Subtract => numbers!(-, Value::number),
+                    Op::Multiply => numbers!(*, Value::number),
+                    Op::Divide => numbers!(/, Value::number),
                     Op::Not => {
-                        let value = pop!();
-                        self.stack.push(Value::Bool(value.is_falsey()));
+                        let not = peek!(0).is_falsey();
+                        stack[sp - 1] = Value::bool(not);
                     }
-                    Op::Negate => {
-                        let top = self.stack.len() - 1;
-                        match &self.stack[top] {
-                            Value::Number(n) => self.stack[top] = Value::Number(-n),
-                            _ => fail!("Operand must be a number."),
-                        }
-                    }
+                    Op::Negate => match peek!(0).as_number() {
+                        Some(n) => stack[sp - 1] = Value::number(-n),
+                        None => fail!("Operand must be a number."),
+                    },
                     Op::Print => {
                         let value = pop!();
                         // A closed stdout loses the output, as in clox.
@@ -535,7 +537,7 @@ impl<'io> Vm<'io> {
                     Op::Call => {
                         step!();
                         let argc = usize::from(byte!());
-                        save_ip!();
+                        sync!();
                         self.call_value(argc)?;
                         continue 'frames;
                     }
@@ -549,16 +551,15 @@ impl<'io> Vm<'io> {
                         };
                         // A field holding a function shadows the method.
                         if let Some(field) = instance.field(name, &cache.field) {
-                            let slot = self.stack.len() - argc - 1;
-                            self.stack[slot] = field;
-                            save_ip!();
+                            stack[sp - argc - 1] = field;
+                            sync!();
                             self.call_value(argc)?;
                             continue 'frames;
                         }
                         let Some(method) = instance.class.method(name, &cache.method) else {
                             fail!("Undefined property '{}'.", name.as_str());
                         };
-                        save_ip!();
+                        sync!();
                         self.call(method, argc)?;
                         continue 'frames;
                     }
@@ -570,7 +571,7 @@ impl<'io> Vm<'io> {
                         let Some(superclass) = superclass.as_obj::<Class>() else {
                             unreachable!("`super` is a class");
                         };
-                        save_ip!();
+                        sync!();
                         self.invoke_from_class(superclass, &name, argc)?;
                         continue 'frames;
                     }
@@ -596,22 +597,23 @@ impl<'io> Vm<'io> {
                             },
                             upvalues,
                         );
-                        let made = try_op!(made);
-                        self.stack.push(Value::from(made));
+                        push!(Value::from(try_op!(made)));
                     }
                     Op::CloseUpvalue => {
-                        close_upvalues(&mut self.open_upvalues, &self.stack, self.stack.len() - 1);
-                        self.stack.pop();
+                        close_upvalues(&mut self.open_upvalues, stack, sp - 1);
+                        discard!();
                     }
                     Op::Return => {
                         let result = pop!();
-                        close_upvalues(&mut self.open_upvalues, &self.stack, base);
+                        close_upvalues(&mut self.open_upvalues, stack, base);
+                        stack.clear(base, sp);
                         self.frames.pop();
-                        self.stack.truncate(base);
                         if self.frames.is_empty() {
+                            self.stack.top = base;
                             return Ok(());
                         }
-                        self.stack.push(result);
+                        stack[base] = result;
+                        self.stack.top = base + 1;
                         continue 'frames;
                     }
                     Op::Class => {
@@ -624,7 +626,7 @@ impl<'io> Vm<'io> {
                             method_slots: Default::default(),
                             field_slots: Default::default(),
                         }));
-                        self.stack.push(Value::from(class));
+                        push!(Value::from(class));
                     }
                     Op::Inherit => {
                         let Some(superclass) = peek!(1).as_obj::<Class>() else {
@@ -634,7 +636,7 @@ impl<'io> Vm<'io> {
                             unreachable!("the class being declared");
                         };
                         subclass.inherit(superclass);
-                        pop!();
+                        discard!();
                     }
                     Op::Method => {
                         let name = string_constant!().clone();
@@ -644,7 +646,7 @@ impl<'io> Vm<'io> {
                             unreachable!("a method is a closure, declared in its class");
                         };
                         class.set_method(name, method.clone());
-                        pop!();
+                        discard!();
                     }
                 }
             }
@@ -655,20 +657,19 @@ impl<'io> Vm<'io> {
 // ---- What the loop does to the stack and the upvalues alone (free
 // functions, so that the loop may hold its frame's code meanwhile).
 
-/// Replaces the instance on top of the stack with its class's method
-/// `name` bound to it.
+/// `receiver`'s class's method `name` bound to it, the receiver taken from
+/// its slot.
 fn bind_method(
-    stack: &mut Vec<Value>,
+    receiver: &mut Value,
     method: Option<Py<Closure>>,
     name: &Py<LoxStr>,
-) -> Result<(), RuntimeError> {
+) -> Result<Value, RuntimeError> {
     let Some(method) = method else {
         return Err(undefined_property(name));
     };
-    let receiver = stack.pop().unwrap_or(Value::Nil);
+    let receiver = std::mem::take(receiver);
     let bound = BoundMethod::alloc(BoundMethod { receiver, method })?;
-    stack.push(Value::from(bound));
-    Ok(())
+    Ok(Value::from(bound))
 }
 
 /// The upvalue of stack slot `slot`: the open one, or a new one.
@@ -689,7 +690,7 @@ fn capture_upvalue(open: &mut Vec<Py<Upvalue>>, slot: usize) -> Result<Py<Upvalu
     }
     let upvalue = Upvalue::alloc(Upvalue {
         slot: slot.into(),
-        closed: Default::default(),
+        closed: Value::ABSENT.into(),
     })?;
     open.insert(at, upvalue.clone());
     Ok(upvalue)
@@ -698,7 +699,7 @@ fn capture_upvalue(open: &mut Vec<Py<Upvalue>>, slot: usize) -> Result<Py<Upvalu
 /// Closes the open upvalues of slots `from` and above: they take their
 /// values off the stack.
 #[inline(always)]
-fn close_upvalues(open: &mut Vec<Py<Upvalue>>, stack: &[Value], from: usize) {
+fn close_upvalues(open: &mut Vec<Py<Upvalue>>, stack: &Slots, from: usize) {
     if open.last().is_some_and(|u| u.slot.get() >= from) {
         close_upvalues_from(open, stack, from);
     }
@@ -706,29 +707,32 @@ fn close_upvalues(open: &mut Vec<Py<Upvalue>>, stack: &[Value], from: usize) {
 
 #[cold]
 #[inline(never)]
-fn close_upvalues_from(open: &mut Vec<Py<Upvalue>>, stack: &[Value], from: usize) {
+fn close_upvalues_from(open: &mut Vec<Py<Upvalue>>, stack: &Slots, from: usize) {
     while let Some(upvalue) = open.last() {
         let slot = upvalue.slot.get();
         if slot < from {
             break;
         }
-        *upvalue.closed.borrow_mut() = Some(stack[slot].clone());
+        *upvalue.closed.borrow_mut() = stack[slot].clone();
         open.pop();
     }
 }
 
-fn upvalue_get(stack: &[Value], upvalue: &Upvalue) -> Value {
-    match &*upvalue.closed.borrow() {
-        Some(value) => value.clone(),
-        None => stack[upvalue.slot.get()].clone(),
+fn upvalue_get(stack: &Slots, upvalue: &Upvalue) -> Value {
+    let closed = upvalue.closed.borrow();
+    if closed.is_absent() {
+        stack[upvalue.slot.get()].clone()
+    } else {
+        closed.clone()
     }
 }
 
-fn upvalue_set(stack: &mut [Value], upvalue: &Upvalue, value: Value) {
+fn upvalue_set(stack: &mut Slots, upvalue: &Upvalue, value: Value) {
     let mut closed = upvalue.closed.borrow_mut();
-    match &mut *closed {
-        Some(slot) => *slot = value,
-        None => stack[upvalue.slot.get()] = value,
+    if closed.is_absent() {
+        stack[upvalue.slot.get()] = value;
+    } else {
+        *closed = value;
     }
 }
 
@@ -753,5 +757,5 @@ fn clock(_args: &[Value]) -> Value {
     use std::sync::OnceLock;
     use std::time::Instant;
     static START: OnceLock<Instant> = OnceLock::new();
-    Value::Number(START.get_or_init(Instant::now).elapsed().as_secs_f64())
+    Value::number(START.get_or_init(Instant::now).elapsed().as_secs_f64())
 }

@@ -15,6 +15,8 @@ pub(crate) mod layout;
 mod object_type;
 mod send;
 mod slots;
+#[cfg(target_pointer_width = "64")]
+mod tagged;
 mod traverse;
 pub mod value;
 mod var;
@@ -26,6 +28,8 @@ pub use any::PyAny;
 pub use handle::Py;
 pub use object_type::{BasicObject, PyObjectType};
 pub use send::SendPy;
+#[cfg(target_pointer_width = "64")]
+pub use tagged::Tagged;
 pub use weak::{WeakAny, WeakPy, WeakRefable};
 pub use weak_list::WeakList;
 pub use weak_map::WeakValueMap;
