@@ -43,6 +43,9 @@ pub(crate) enum Op {
     Class,
     Inherit,
     Method,
+    /// Pops the condition, and jumps if it was false (`if`, `while` and
+    /// `for`, where `JumpIfFalse` would be followed by a `Pop` on both paths).
+    PopJumpIfFalse,
 }
 
 impl Op {
@@ -88,6 +91,7 @@ impl Op {
             34 => Op::Class,
             35 => Op::Inherit,
             36 => Op::Method,
+            37 => Op::PopJumpIfFalse,
             _ => unreachable!("the compiler writes only opcodes"),
         }
     }

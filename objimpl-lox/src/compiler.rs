@@ -559,16 +559,16 @@ impl<'src, 'a> Parser<'src, 'a> {
         self.consume(Kind::LeftParen, "Expect '(' after 'if'.");
         self.expression();
         self.consume(Kind::RightParen, "Expect ')' after condition.");
-        let then_jump = self.emit_jump(Op::JumpIfFalse);
-        self.emit_op(Op::Pop);
+        let then_jump = self.emit_jump(Op::PopJumpIfFalse);
         self.statement();
-        let else_jump = self.emit_jump(Op::Jump);
-        self.patch_jump(then_jump);
-        self.emit_op(Op::Pop);
         if self.matches(Kind::Else) {
+            let else_jump = self.emit_jump(Op::Jump);
+            self.patch_jump(then_jump);
             self.statement();
+            self.patch_jump(else_jump);
+        } else {
+            self.patch_jump(then_jump);
         }
-        self.patch_jump(else_jump);
     }
 
     fn while_statement(&mut self) {
@@ -576,12 +576,10 @@ impl<'src, 'a> Parser<'src, 'a> {
         self.consume(Kind::LeftParen, "Expect '(' after 'while'.");
         self.expression();
         self.consume(Kind::RightParen, "Expect ')' after condition.");
-        let exit_jump = self.emit_jump(Op::JumpIfFalse);
-        self.emit_op(Op::Pop);
+        let exit_jump = self.emit_jump(Op::PopJumpIfFalse);
         self.statement();
         self.emit_loop(loop_start);
         self.patch_jump(exit_jump);
-        self.emit_op(Op::Pop);
     }
 
     fn for_statement(&mut self) {
@@ -602,8 +600,7 @@ impl<'src, 'a> Parser<'src, 'a> {
         if !self.matches(Kind::Semicolon) {
             self.expression();
             self.consume(Kind::Semicolon, "Expect ';' after loop condition.");
-            exit_jump = Some(self.emit_jump(Op::JumpIfFalse));
-            self.emit_op(Op::Pop);
+            exit_jump = Some(self.emit_jump(Op::PopJumpIfFalse));
         }
 
         if !self.matches(Kind::RightParen) {
@@ -621,7 +618,6 @@ impl<'src, 'a> Parser<'src, 'a> {
         self.emit_loop(loop_start);
         if let Some(exit_jump) = exit_jump {
             self.patch_jump(exit_jump);
-            self.emit_op(Op::Pop);
         }
         self.end_scope();
     }

@@ -70,7 +70,8 @@ impl Value {
     /// `nil` and `false` are false; everything else is true.
     #[inline]
     pub(crate) fn is_falsey(&self) -> bool {
-        matches!(self.0.as_immediate(), Some(0 | 1))
+        // NIL and FALSE are the words 0 and 1.
+        self.0.bits() <= Self::FALSE.0.bits()
     }
 
     /// Lox's `==`: numbers by value (NaN is not itself), everything else by

@@ -306,7 +306,7 @@ impl<'io> Vm<'io> {
             macro_rules! fail {
                 ($($message:tt)*) => {{
                     sync!();
-                    return Err(RuntimeError(format!($($message)*)));
+                    return Err(runtime_error(format_args!($($message)*)));
                 }};
             }
             macro_rules! try_op {
@@ -529,6 +529,13 @@ impl<'io> Vm<'io> {
                             ip += offset;
                         }
                     }
+                    Op::PopJumpIfFalse => {
+                        let offset = short!();
+                        if peek!(0).is_falsey() {
+                            ip += offset;
+                        }
+                        discard!();
+                    }
                     Op::Loop => {
                         step!();
                         let offset = short!();
@@ -734,6 +741,14 @@ fn upvalue_set(stack: &mut Slots, upvalue: &Upvalue, value: Value) {
     } else {
         *closed = value;
     }
+}
+
+/// A runtime error's message (out of line: the loop's fast paths stay
+/// small).
+#[cold]
+#[inline(never)]
+fn runtime_error(message: std::fmt::Arguments<'_>) -> RuntimeError {
+    RuntimeError(message.to_string())
 }
 
 fn undefined_property(name: &Py<LoxStr>) -> RuntimeError {

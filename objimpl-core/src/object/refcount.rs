@@ -26,10 +26,12 @@ pub(crate) unsafe fn incref(op: NonNull<PyObject>) {
     // SAFETY: the caller promises `op` is live; the count is only touched by
     // the thread that holds the references (`Py` and `PyAny` are `!Send`).
     let count = unsafe { &mut (*op.as_ptr()).ob_refcnt };
-    if *count == isize::MAX {
+    // Overflow, not a compare with `isize::MAX`: the increment's own flag.
+    let (incremented, overflowed) = count.overflowing_add(1);
+    if overflowed {
         std::process::abort();
     }
-    *count += 1;
+    *count = incremented;
 }
 
 /// Gives up one reference; true if it was the last, and the object must go.
