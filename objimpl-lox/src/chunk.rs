@@ -46,6 +46,9 @@ pub(crate) enum Op {
     /// Pops the condition, and jumps if it was false (`if`, `while` and
     /// `for`, where `JumpIfFalse` would be followed by a `Pop` on both paths).
     PopJumpIfFalse,
+    /// `GetLocal` and `GetProperty` in one (`this.field`): the local is
+    /// read in its slot, not pushed. Operands: the slot, the name, the cache.
+    GetLocalProperty,
 }
 
 impl Op {
@@ -92,6 +95,7 @@ impl Op {
             35 => Op::Inherit,
             36 => Op::Method,
             37 => Op::PopJumpIfFalse,
+            38 => Op::GetLocalProperty,
             _ => unreachable!("the compiler writes only opcodes"),
         }
     }

@@ -111,6 +111,12 @@ struct FunctionState<'src> {
     scope_depth: u32,
     /// Property accesses so far: each gets an inline cache.
     caches: u16,
+    /// Where the last `GetLocal` was written: a property read that follows
+    /// it at once is fused with it (`GetLocalProperty`).
+    last_get_local: Option<usize>,
+    /// Where the last forward jump lands: a `GetLocal` just before such a
+    /// place may not be fused with what follows it.
+    last_jump_target: Option<usize>,
 }
 
 impl<'src> FunctionState<'src> {
@@ -134,6 +140,8 @@ impl<'src> FunctionState<'src> {
             upvalues: Vec::new(),
             scope_depth: 0,
             caches: 0,
+            last_get_local: None,
+            last_jump_target: None,
         }
     }
 }
@@ -297,6 +305,8 @@ impl<'src, 'a> Parser<'src, 'a> {
         let code = &mut self.chunk().code;
         code[offset] = (jump >> 8) as u8;
         code[offset + 1] = jump as u8;
+        let target = code.len();
+        self.function().last_jump_target = Some(target);
     }
 
     fn emit_loop(&mut self, loop_start: usize) {
@@ -772,6 +782,10 @@ impl<'src, 'a> Parser<'src, 'a> {
             self.expression();
             self.emit_op_arg(set, arg);
         } else {
+            if get == Op::GetLocal {
+                let at = self.chunk().code.len();
+                self.function().last_get_local = Some(at);
+            }
             self.emit_op_arg(get, arg);
         }
     }
@@ -959,10 +973,25 @@ impl<'src, 'a> Parser<'src, 'a> {
             self.emit_op_arg(Op::Invoke, name);
             self.emit(count);
             self.emit_cache();
+        } else if let Some(get_local) = self.fusable_get_local() {
+            // `local.name`: read through the local's slot, not a copy of it
+            // pushed (and counted) first.
+            self.chunk().code[get_local] = Op::GetLocalProperty as u8;
+            self.emit(name);
+            self.emit_cache();
         } else {
             self.emit_op_arg(Op::GetProperty, name);
             self.emit_cache();
         }
+    }
+
+    /// Where the `GetLocal` is that the code ends with, if it may be fused
+    /// with the instruction that follows: no jump lands after it.
+    fn fusable_get_local(&mut self) -> Option<usize> {
+        let end = self.chunk().code.len();
+        let function = self.function();
+        let at = function.last_get_local?;
+        (at + 2 == end && function.last_jump_target != Some(end)).then_some(at)
     }
 
     fn this(&mut self, _can_assign: bool) {

@@ -92,6 +92,20 @@ impl Stack {
         Ok(())
     }
 
+    pub(crate) fn pop(&mut self) -> Value {
+        self.top -= 1;
+        std::mem::take(&mut self.slots[self.top])
+    }
+
+    /// The value `distance` slots below the top.
+    pub(crate) fn peek(&self, distance: usize) -> &Value {
+        &self.slots[self.top - 1 - distance]
+    }
+
+    pub(crate) fn top_mut(&mut self) -> &mut Value {
+        &mut self.slots[self.top - 1]
+    }
+
     /// The values from slot `from` to the top.
     pub(crate) fn from(&self, from: usize) -> &[Value] {
         self.slots.range(from, self.top)

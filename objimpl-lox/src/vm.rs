@@ -275,6 +275,121 @@ impl<'io> Vm<'io> {
         }
     }
 
+    /// Runs an instruction of the ones most programs run seldom (declarations,
+    /// `print`, `super`, closures), out of the loop: it keeps the loop's hot
+    /// variables in registers. The frame's `ip` is just past the opcode, and
+    /// the stack's top is written back; this decodes the operands from there.
+    #[inline(never)]
+    fn rare_op(&mut self, op: Op) -> Result<(), RuntimeError> {
+        let Some(frame) = self.frames.last() else {
+            unreachable!("an instruction runs in a frame");
+        };
+        let closure = frame.closure.clone();
+        let base = frame.base;
+        let function = &closure.function;
+        let (code, constants) = (&function.chunk.code, &function.chunk.constants);
+        let mut ip = frame.ip.get();
+        let mut byte = || {
+            let byte = code[ip];
+            ip += 1;
+            usize::from(byte)
+        };
+        let string_constant = |index: usize| match constants[index].as_obj::<LoxStr>() {
+            Some(name) => name,
+            None => unreachable!("the compiler writes names as string constants"),
+        };
+        match op {
+            Op::DefineGlobal => {
+                let name = string_constant(byte());
+                let value = self.stack.pop();
+                self.globals.define(name, value);
+            }
+            Op::GetSuper => {
+                let name = string_constant(byte());
+                let superclass = self.stack.pop();
+                let Some(superclass) = superclass.as_obj::<Class>() else {
+                    unreachable!("`super` is a class");
+                };
+                let method = superclass.method_uncached(name);
+                let receiver = self.stack.top_mut();
+                *receiver = bind_method(receiver, method, name)?;
+            }
+            Op::Print => {
+                let value = self.stack.pop();
+                // A closed stdout loses the output, as in clox.
+                let _ = writeln!(self.out, "{value}");
+            }
+            Op::SuperInvoke => {
+                let name = string_constant(byte()).clone();
+                let argc = byte();
+                if self.steps_left == 0 {
+                    return Err(RuntimeError("Step limit reached.".to_owned()));
+                }
+                self.steps_left -= 1;
+                let superclass = self.stack.pop();
+                let Some(superclass) = superclass.as_obj::<Class>() else {
+                    unreachable!("`super` is a class");
+                };
+                frame.ip.set(ip);
+                return self.invoke_from_class(superclass, &name, argc);
+            }
+            Op::Closure => {
+                let Some(function) = constants[byte()].as_obj::<Function>() else {
+                    unreachable!("the compiler writes functions as constants");
+                };
+                let mut upvalues = Vec::with_capacity(function.upvalue_count);
+                for _ in 0..function.upvalue_count {
+                    let is_local = byte() == 1;
+                    let index = byte();
+                    upvalues.push(if is_local {
+                        capture_upvalue(&mut self.open_upvalues, base + index)?
+                    } else {
+                        closure.items()[index].clone()
+                    });
+                }
+                let function = function.clone();
+                let made = Closure::alloc_var(Closure { function }, upvalues)?;
+                self.stack.push(Value::from(made))?;
+            }
+            Op::Class => {
+                let name = string_constant(byte()).clone();
+                self.classes_made += 1;
+                let class = Class::alloc(Class {
+                    name,
+                    id: self.classes_made,
+                    methods: Default::default(),
+                    method_slots: Default::default(),
+                    field_slots: Default::default(),
+                })?;
+                self.stack.push(Value::from(class))?;
+            }
+            Op::Inherit => {
+                let Some(superclass) = self.stack.peek(1).as_obj::<Class>() else {
+                    return Err(RuntimeError("Superclass must be a class.".to_owned()));
+                };
+                let Some(subclass) = self.stack.peek(0).as_obj::<Class>() else {
+                    unreachable!("the class being declared");
+                };
+                subclass.inherit(superclass);
+                self.stack.pop();
+            }
+            Op::Method => {
+                let name = string_constant(byte()).clone();
+                let (Some(method), Some(class)) = (
+                    self.stack.peek(0).as_obj::<Closure>(),
+                    self.stack.peek(1).as_obj::<Class>(),
+                ) else {
+                    unreachable!("a method is a closure, declared in its class");
+                };
+                class.set_method(name, method.clone());
+                self.stack.pop();
+            }
+            _ => unreachable!("{op:?} runs in the loop"),
+        }
+        frame.ip.set(ip);
+        Ok(())
+    }
+
     // ---- The loop.
 
     fn run(&mut self) -> Result<(), RuntimeError> {
@@ -397,7 +512,8 @@ impl<'io> Vm<'io> {
             }
 
             loop {
-                match Op::from_byte(byte!()) {
+                let op = Op::from_byte(byte!());
+                match op {
                     Op::Constant => push!(constants[usize::from(byte!())].clone()),
                     Op::Nil => push!(Value::NIL),
                     Op::True => push!(Value::TRUE),
@@ -414,11 +530,6 @@ impl<'io> Vm<'io> {
                             Some(value) => push!(value.clone()),
                             None => fail!("Undefined variable '{}'.", name.as_str()),
                         }
-                    }
-                    Op::DefineGlobal => {
-                        let name = string_constant!();
-                        let value = pop!();
-                        self.globals.define(name, value);
                     }
                     Op::SetGlobal => {
                         let name = string_constant!();
@@ -452,6 +563,23 @@ impl<'io> Vm<'io> {
                         };
                         stack[sp - 1] = bound;
                     }
+                    Op::GetLocalProperty => {
+                        let slot = base + usize::from(byte!());
+                        let name = string_constant!();
+                        let cache = &function.caches[short!()];
+                        let Some(instance) = stack[slot].as_obj::<Instance>() else {
+                            fail!("Only instances have properties.");
+                        };
+                        let value = match instance.field(name, &cache.field) {
+                            Some(value) => value,
+                            None => {
+                                let method = instance.class.method(name, &cache.method);
+                                let mut receiver = stack[slot].clone();
+                                try_op!(bind_method(&mut receiver, method, name))
+                            }
+                        };
+                        push!(value);
+                    }
                     Op::SetProperty => {
                         let name = string_constant!();
                         let cache = &function.caches[short!()];
@@ -461,16 +589,6 @@ impl<'io> Vm<'io> {
                         instance.set_field(name, &cache.field, peek!(0).clone());
                         let value = pop!();
                         stack[sp - 1] = value;
-                    }
-                    Op::GetSuper => {
-                        let name = string_constant!();
-                        let superclass = pop!();
-                        let Some(superclass) = superclass.as_obj::<Class>() else {
-                            unreachable!("`super` is a class");
-                        };
-                        let method = superclass.method_uncached(name);
-                        let bound = try_op!(bind_method(&mut stack[sp - 1], method, name));
-                        stack[sp - 1] = bound;
                     }
                     Op::Equal => {
                         let equal = peek!(1).equals(peek!(0));
@@ -514,11 +632,6 @@ impl<'io> Vm<'io> {
                         Some(n) => stack[sp - 1] = Value::number(-n),
                         None => fail!("Operand must be a number."),
                     },
-                    Op::Print => {
-                        let value = pop!();
-                        // A closed stdout loses the output, as in clox.
-                        let _ = writeln!(self.out, "{value}");
-                    }
                     Op::Jump => {
                         let offset = short!();
                         ip += offset;
@@ -570,42 +683,6 @@ impl<'io> Vm<'io> {
                         self.call(method, argc)?;
                         continue 'frames;
                     }
-                    Op::SuperInvoke => {
-                        step!();
-                        let name = string_constant!().clone();
-                        let argc = usize::from(byte!());
-                        let superclass = pop!();
-                        let Some(superclass) = superclass.as_obj::<Class>() else {
-                            unreachable!("`super` is a class");
-                        };
-                        sync!();
-                        self.invoke_from_class(superclass, &name, argc)?;
-                        continue 'frames;
-                    }
-                    Op::Closure => {
-                        let Some(function) = constants[usize::from(byte!())].as_obj::<Function>()
-                        else {
-                            unreachable!("the compiler writes functions as constants");
-                        };
-                        let mut upvalues = Vec::with_capacity(function.upvalue_count);
-                        for _ in 0..function.upvalue_count {
-                            let is_local = byte!() == 1;
-                            let index = usize::from(byte!());
-                            let upvalue = if is_local {
-                                try_op!(capture_upvalue(&mut self.open_upvalues, base + index))
-                            } else {
-                                closure.items()[index].clone()
-                            };
-                            upvalues.push(upvalue);
-                        }
-                        let made = Closure::alloc_var(
-                            Closure {
-                                function: function.clone(),
-                            },
-                            upvalues,
-                        );
-                        push!(Value::from(try_op!(made)));
-                    }
                     Op::CloseUpvalue => {
                         close_upvalues(&mut self.open_upvalues, stack, sp - 1);
                         discard!();
@@ -623,37 +700,17 @@ impl<'io> Vm<'io> {
                         self.stack.top = base + 1;
                         continue 'frames;
                     }
-                    Op::Class => {
-                        let name = string_constant!().clone();
-                        self.classes_made += 1;
-                        let class = try_op!(Class::alloc(Class {
-                            name,
-                            id: self.classes_made,
-                            methods: Default::default(),
-                            method_slots: Default::default(),
-                            field_slots: Default::default(),
-                        }));
-                        push!(Value::from(class));
-                    }
-                    Op::Inherit => {
-                        let Some(superclass) = peek!(1).as_obj::<Class>() else {
-                            fail!("Superclass must be a class.");
-                        };
-                        let Some(subclass) = peek!(0).as_obj::<Class>() else {
-                            unreachable!("the class being declared");
-                        };
-                        subclass.inherit(superclass);
-                        discard!();
-                    }
-                    Op::Method => {
-                        let name = string_constant!().clone();
-                        let (Some(method), Some(class)) =
-                            (peek!(0).as_obj::<Closure>(), peek!(1).as_obj::<Class>())
-                        else {
-                            unreachable!("a method is a closure, declared in its class");
-                        };
-                        class.set_method(name, method.clone());
-                        discard!();
+                    Op::DefineGlobal
+                    | Op::GetSuper
+                    | Op::Print
+                    | Op::SuperInvoke
+                    | Op::Closure
+                    | Op::Class
+                    | Op::Inherit
+                    | Op::Method => {
+                        sync!();
+                        self.rare_op(op)?;
+                        continue 'frames;
                     }
                 }
             }

@@ -141,6 +141,20 @@ fn deep_recursion_is_a_stack_overflow_error() {
     );
 }
 
+#[test]
+fn a_fused_property_read_reports_the_line_of_its_dot() {
+    // `n` and `.x` are one instruction (`GetLocalProperty`); clox reports
+    // the line of the `.x`, and so does lox.
+    let path = script("fused.lox", "{\n  var n = 1;\n  print n\n  .x;\n}\n");
+    let output = lox(&[path.to_str().expect("UTF-8")], "");
+    assert_eq!(output.status.code(), Some(70));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr,
+        "Only instances have properties.\n[line 4] in script\n"
+    );
+}
+
 /// The programs of `tests/programs/`, each with its expected output in a
 /// `.out` file beside it: what the suite does not cover.
 #[test]
