@@ -288,6 +288,7 @@ impl fmt::Debug for Tagged {
 }
 
 // SAFETY: visits the one object it owns, if any.
+#[diagnostic::do_not_recommend]
 unsafe impl Traverse for Tagged {
     #[inline]
     fn traverse(&self, visit: &mut Visit<'_>) {
