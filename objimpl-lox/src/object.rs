@@ -195,15 +195,33 @@ pub struct Class {
     /// Each field name any instance of the class was given, and its slot in
     /// every instance's `fields`: append-only, so a slot once cached holds.
     pub(crate) field_slots: RefCell<HashMap<Py<LoxStr>, u32, BuildStrHasher>>,
+    /// `field_slots.len()`, where the caches read it without a borrow.
+    field_count: Cell<u32>,
+    /// The slot of the `init` method ([`NO_SLOT`]: none), for calls of the
+    /// class, which look for it every time.
+    init: Cell<u32>,
 }
 
 impl Class {
+    /// A class with no methods and no fields yet.
+    pub(crate) fn new(name: Py<LoxStr>, id: u64) -> Class {
+        Class {
+            name,
+            id,
+            methods: Default::default(),
+            method_slots: Default::default(),
+            field_slots: Default::default(),
+            field_count: Cell::new(0),
+            init: Cell::new(NO_SLOT),
+        }
+    }
+
     /// The slot of field `name` in this class's instances, if one has it.
     ///
     /// A slot, once given, is the field's for good, so a cached one is
     /// always right; a cached absence only while the class has no more
     /// fields than when it was cached.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn field_slot(&self, name: &Py<LoxStr>, cache: &FieldCache) -> Option<usize> {
         let (id, slot, fields) = cache.get();
         if id == self.id {
@@ -214,6 +232,14 @@ impl Class {
                 return None;
             }
         }
+        self.field_slot_missed(name, cache)
+    }
+
+    /// [`field_slot`](Self::field_slot) past its cache: the lookup, which
+    /// fills the cache (out of line, to keep the hit small).
+    #[cold]
+    #[inline(never)]
+    fn field_slot_missed(&self, name: &Py<LoxStr>, cache: &FieldCache) -> Option<usize> {
         let slots = self.field_slots.borrow();
         let slot = slots.get(name).copied();
         cache.set((self.id, slot.unwrap_or(NO_SLOT), slots.len() as u32));
@@ -221,25 +247,30 @@ impl Class {
     }
 
     /// Method `name`, through the site's cache.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn method(&self, name: &Py<LoxStr>, cache: &MethodCache) -> Option<Py<Closure>> {
         let (id, slot) = cache.get();
         let slot = if id == self.id {
             slot
         } else {
-            let slot = self
-                .method_slots
-                .borrow()
-                .get(name)
-                .copied()
-                .unwrap_or(NO_SLOT);
-            cache.set((self.id, slot));
-            slot
+            self.method_slot_missed(name, cache)
         };
-        if slot == NO_SLOT {
-            return None;
-        }
+        // NO_SLOT is past the end: `None`.
         self.methods.borrow().get(slot as usize).cloned()
+    }
+
+    /// The slot of method `name` ([`NO_SLOT`]: none), into the cache.
+    #[cold]
+    #[inline(never)]
+    fn method_slot_missed(&self, name: &Py<LoxStr>, cache: &MethodCache) -> u32 {
+        let slot = self
+            .method_slots
+            .borrow()
+            .get(name)
+            .copied()
+            .unwrap_or(NO_SLOT);
+        cache.set((self.id, slot));
+        slot
     }
 
     /// Method `name`, without a cache (initializers, `super` calls).
@@ -248,16 +279,31 @@ impl Class {
         self.methods.borrow().get(slot as usize).cloned()
     }
 
-    /// Defines (or, over an inherited one, redefines) method `name`.
-    pub(crate) fn set_method(&self, name: Py<LoxStr>, method: Py<Closure>) {
+    /// The initializer, if the class has one.
+    #[inline]
+    pub(crate) fn initializer(&self) -> Option<Py<Closure>> {
+        self.methods.borrow().get(self.init.get() as usize).cloned()
+    }
+
+    /// Defines (or, over an inherited one, redefines) method `name`;
+    /// `is_init` says it is the initializer.
+    pub(crate) fn set_method(&self, name: Py<LoxStr>, method: Py<Closure>, is_init: bool) {
         let mut slots = self.method_slots.borrow_mut();
         let mut methods = self.methods.borrow_mut();
-        match slots.get(&name) {
-            Some(&slot) => methods[slot as usize] = method,
-            None => {
-                slots.insert(name, methods.len() as u32);
-                methods.push(method);
+        let slot = match slots.get(&name) {
+            Some(&slot) => {
+                methods[slot as usize] = method;
+                slot
             }
+            None => {
+                let slot = methods.len() as u32;
+                slots.insert(name, slot);
+                methods.push(method);
+                slot
+            }
+        };
+        if is_init {
+            self.init.set(slot);
         }
     }
 
@@ -265,12 +311,13 @@ impl Class {
     pub(crate) fn inherit(&self, superclass: &Class) {
         *self.methods.borrow_mut() = superclass.methods.borrow().clone();
         *self.method_slots.borrow_mut() = superclass.method_slots.borrow().clone();
+        self.init.set(superclass.init.get());
     }
 
     /// How many field slots the class has given.
     #[inline]
-    fn field_count(&self) -> u32 {
-        self.field_slots.borrow().len() as u32
+    pub(crate) fn field_count(&self) -> u32 {
+        self.field_count.get()
     }
 
     /// The slot of field `name`, made if no instance had it yet.
@@ -281,7 +328,8 @@ impl Class {
         let mut slots = self.field_slots.borrow_mut();
         let slot = slots.len() as u32;
         slots.insert(name.clone(), slot);
-        cache.set((self.id, slot, slots.len() as u32));
+        self.field_count.set(slot + 1);
+        cache.set((self.id, slot, slot + 1));
         slot as usize
     }
 }
@@ -323,7 +371,7 @@ pub struct Instance {
 
 impl Instance {
     /// Field `name`, if this instance has it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn field(&self, name: &Py<LoxStr>, cache: &FieldCache) -> Option<Value> {
         let slot = self.class.field_slot(name, cache)?;
         let fields = self.fields.borrow();
@@ -332,7 +380,7 @@ impl Instance {
     }
 
     /// Sets field `name`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set_field(&self, name: &Py<LoxStr>, cache: &FieldCache, value: Value) {
         let slot = self.class.field_slot_or_new(name, cache);
         let mut fields = self.fields.borrow_mut();

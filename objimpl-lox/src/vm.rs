@@ -230,9 +230,9 @@ impl<'io> Vm<'io> {
             return self.call(method, argc);
         }
         if let Some(class) = callee.as_obj::<Class>() {
-            let init = class.method_uncached(&self.init_string);
+            let init = class.initializer();
             // Room for every field the class's instances have had.
-            let fields = Vec::with_capacity(class.field_slots.borrow().len());
+            let fields = Vec::with_capacity(class.field_count() as usize);
             let instance = Instance::alloc(Instance {
                 class: class.clone(),
                 fields: fields.into(),
@@ -354,13 +354,7 @@ impl<'io> Vm<'io> {
             Op::Class => {
                 let name = string_constant(byte()).clone();
                 self.classes_made += 1;
-                let class = Class::alloc(Class {
-                    name,
-                    id: self.classes_made,
-                    methods: Default::default(),
-                    method_slots: Default::default(),
-                    field_slots: Default::default(),
-                })?;
+                let class = Class::alloc(Class::new(name, self.classes_made))?;
                 self.stack.push(Value::from(class))?;
             }
             Op::Inherit => {
@@ -381,7 +375,8 @@ impl<'io> Vm<'io> {
                 ) else {
                     unreachable!("a method is a closure, declared in its class");
                 };
-                class.set_method(name, method.clone());
+                let is_init = Py::ptr_eq(&name, &self.init_string);
+                class.set_method(name, method.clone(), is_init);
                 self.stack.pop();
             }
             _ => unreachable!("{op:?} runs in the loop"),
