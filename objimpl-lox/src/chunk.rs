@@ -56,7 +56,16 @@ impl Op {
     /// discriminants, which the optimiser sees: no table, no load.)
     #[inline(always)]
     pub(crate) fn from_byte(byte: u8) -> Op {
-        match byte {
+        match Op::try_from_byte(byte) {
+            Some(op) => op,
+            None => unreachable!("verified code holds only opcodes"),
+        }
+    }
+
+    /// The opcode `byte` is, if it is one.
+    #[inline(always)]
+    pub(crate) fn try_from_byte(byte: u8) -> Option<Op> {
+        Some(match byte {
             0 => Op::Constant,
             1 => Op::Nil,
             2 => Op::True,
@@ -96,8 +105,8 @@ impl Op {
             36 => Op::Method,
             37 => Op::PopJumpIfFalse,
             38 => Op::GetLocalProperty,
-            _ => unreachable!("the compiler writes only opcodes"),
-        }
+            _ => return None,
+        })
     }
 }
 

@@ -11,6 +11,7 @@ use crate::chunk::{Chunk, Op};
 use crate::object::{Function, LoxStr, SiteCache, Strings};
 use crate::scanner::{Kind, Scanner, Token};
 use crate::value::Value;
+use crate::verify;
 
 /// Compiles `source` to the function of its top-level script, or `None`
 /// after reporting each error to `errors`.
@@ -364,12 +365,26 @@ impl<'src, 'a> Parser<'src, 'a> {
     fn end_function(&mut self) -> Result<(Py<Function>, Vec<UpvalueRef>), MemoryError> {
         self.emit_return();
         let state = self.functions.pop().expect("a function is being compiled");
+        let caches = usize::from(state.caches);
+        let (chunk, verified) = match verify::verify(&state.chunk, caches) {
+            Ok(verified) => (state.chunk, verified),
+            Err(bad) => {
+                // After an error (a jump too long), the code may be broken;
+                // without one, the compiler is.
+                if !self.had_error {
+                    let message = format!("Internal error: {} at byte {}.", bad.what, bad.at);
+                    self.error(&message);
+                }
+                verify::stub()
+            }
+        };
         let function = Function {
             arity: state.arity,
             upvalue_count: state.upvalues.len(),
-            chunk: state.chunk,
-            caches: (0..state.caches).map(|_| SiteCache::new()).collect(),
+            chunk,
+            caches: (0..caches).map(|_| SiteCache::new()).collect(),
             name: state.name,
+            verified,
         };
         Ok((Function::alloc(function)?, state.upvalues))
     }

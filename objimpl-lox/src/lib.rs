@@ -24,6 +24,7 @@ mod object;
 mod scanner;
 mod stack;
 mod value;
+mod verify;
 mod vm;
 
 pub use vm::{Outcome, Vm};

@@ -13,6 +13,7 @@ use objimpl::{WeakList, WeakValueMap};
 
 use crate::chunk::Chunk;
 use crate::value::Value;
+use crate::verify::Verified;
 
 /// A string: its bytes are the items, its hash (FNV-1a, as clox's) is
 /// computed once. Every string is interned, so two are equal when they are
@@ -157,6 +158,8 @@ pub struct Function {
     pub(crate) caches: Box<[SiteCache]>,
     /// `None` for the top-level script.
     pub(crate) name: Option<Py<LoxStr>>,
+    /// The chunk passed the verifier, so the VM may read it unchecked.
+    pub(crate) verified: Verified,
 }
 
 /// A native function: `clock()`.

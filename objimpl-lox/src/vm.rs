@@ -12,10 +12,11 @@ use crate::chunk::Op;
 use crate::compiler;
 use crate::object::{
     BoundMethod, Class, Closure, Function, Globals, Instance, LoxStr, LoxStrMethods, Native,
-    Strings, Upvalue,
+    SiteCache, Strings, Upvalue,
 };
 use crate::stack::{FRAMES_MAX, Overflow, STACK_MAX, Slots, Stack};
 use crate::value::Value;
+use crate::verify::Verified;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,8 +399,18 @@ impl<'io> Vm<'io> {
             let base = frame.base;
             let mut ip = frame.ip.get();
             let function: &Function = &closure.function;
+            // Read unchecked below. The function's code passed the verifier
+            // (`function.verified` says so): every instruction, with the
+            // operands the loop reads, lies within the code; jumps land on
+            // instructions; constant and cache operands index their tables;
+            // and no instruction but a jump or a return is last. `ip`
+            // starts at an instruction (0, or where a call left it, past the
+            // call) and moves only by decoding operands as the verifier
+            // counts them and by jumps, so every read is in bounds.
+            let Verified { .. } = function.verified;
             let code: &[u8] = &function.chunk.code;
             let constants: &[Value] = &function.chunk.constants;
+            let caches: &[SiteCache] = &function.caches;
             // The stack's slots and top, in locals until the frame's next
             // call or return: `sync!` writes them back first.
             let stack = &mut *self.stack.slots;
@@ -471,23 +482,44 @@ impl<'io> Vm<'io> {
             }
             macro_rules! byte {
                 () => {{
-                    let byte = code[ip];
+                    debug_assert!(ip < code.len(), "verified code is read within");
+                    // SAFETY: `ip` is within the verified code (see above).
+                    let byte = unsafe { *code.get_unchecked(ip) };
                     ip += 1;
                     byte
                 }};
             }
             macro_rules! short {
                 () => {{
-                    let short = usize::from(code[ip]) << 8 | usize::from(code[ip + 1]);
-                    ip += 2;
-                    short
+                    let high = usize::from(byte!());
+                    high << 8 | usize::from(byte!())
+                }};
+            }
+            // The constant a constant operand indexes.
+            macro_rules! constant {
+                () => {{
+                    let index = usize::from(byte!());
+                    debug_assert!(index < constants.len(), "verified constants");
+                    // SAFETY: a verified constant operand indexes the
+                    // constants (see above).
+                    unsafe { constants.get_unchecked(index) }
+                }};
+            }
+            // The inline cache a cache operand indexes.
+            macro_rules! cache {
+                () => {{
+                    let index = short!();
+                    debug_assert!(index < caches.len(), "verified caches");
+                    // SAFETY: a verified cache operand indexes the caches
+                    // (see above).
+                    unsafe { caches.get_unchecked(index) }
                 }};
             }
             macro_rules! string_constant {
                 () => {
-                    match constants[usize::from(byte!())].as_obj::<LoxStr>() {
+                    match constant!().as_obj::<LoxStr>() {
                         Some(name) => name,
-                        None => unreachable!("the compiler writes names as string constants"),
+                        None => unreachable!("verified: names are string constants"),
                     }
                 };
             }
@@ -509,7 +541,7 @@ impl<'io> Vm<'io> {
             loop {
                 let op = Op::from_byte(byte!());
                 match op {
-                    Op::Constant => push!(constants[usize::from(byte!())].clone()),
+                    Op::Constant => push!(constant!().clone()),
                     Op::Nil => push!(Value::NIL),
                     Op::True => push!(Value::TRUE),
                     Op::False => push!(Value::FALSE),
@@ -545,7 +577,7 @@ impl<'io> Vm<'io> {
                     }
                     Op::GetProperty => {
                         let name = string_constant!();
-                        let cache = &function.caches[short!()];
+                        let cache = cache!();
                         let Some(instance) = peek!(0).as_obj::<Instance>() else {
                             fail!("Only instances have properties.");
                         };
@@ -561,7 +593,7 @@ impl<'io> Vm<'io> {
                     Op::GetLocalProperty => {
                         let slot = base + usize::from(byte!());
                         let name = string_constant!();
-                        let cache = &function.caches[short!()];
+                        let cache = cache!();
                         let Some(instance) = stack[slot].as_obj::<Instance>() else {
                             fail!("Only instances have properties.");
                         };
@@ -577,7 +609,7 @@ impl<'io> Vm<'io> {
                     }
                     Op::SetProperty => {
                         let name = string_constant!();
-                        let cache = &function.caches[short!()];
+                        let cache = cache!();
                         let Some(instance) = peek!(1).as_obj::<Instance>() else {
                             fail!("Only instances have fields.");
                         };
@@ -660,7 +692,7 @@ impl<'io> Vm<'io> {
                         step!();
                         let name = string_constant!();
                         let argc = usize::from(byte!());
-                        let cache = &function.caches[short!()];
+                        let cache = cache!();
                         let Some(instance) = peek!(argc).as_obj::<Instance>() else {
                             fail!("Only instances have methods.");
                         };

@@ -1,0 +1,287 @@
+//! The bytecode verifier: what lets the VM read a function's code, its
+//! constants and its caches without bounds checks.
+//!
+//! A [`Function`](crate::object::Function) holds a [`Verified`], which only
+//! [`verify`] makes, so every function the VM runs has passed it. It checks
+//! the code as the VM reads it:
+//!
+//! - every instruction is a known opcode whose operands lie within the code;
+//! - every jump lands on the start of an instruction;
+//! - no instruction but `Return`, `Jump` and `Loop` is last, so running on
+//!   from any instruction (calls come back after theirs) reaches another;
+//! - every constant operand indexes the constants, and is a string where the
+//!   VM reads a name, a function where it reads one; every cache operand
+//!   indexes the caches.
+//!
+//! So the VM's `ip`, which starts at 0 and only moves by decoding or by
+//! jumps, is always within the code as it reads. Stack slots need no
+//! verifying: the VM masks their indices (see `stack`).
+
+use crate::chunk::{Chunk, Op};
+use crate::object::{Function, LoxStr};
+
+/// Proof that a chunk passed [`verify`] (private field: made nowhere else).
+pub(crate) struct Verified(());
+
+/// Why a chunk failed [`verify`]: a bug of the compiler, never of the
+/// program.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct BadCode {
+    /// Where the instruction at fault starts.
+    pub(crate) at: usize,
+    pub(crate) what: &'static str,
+}
+
+/// What an operand of an instruction is.
+#[derive(Clone, Copy)]
+enum Operand {
+    /// A byte the VM checks itself (a stack slot, an upvalue, an argument count).
+    Byte,
+    /// A constant that must be a string (a name).
+    Name,
+    /// A constant of any kind.
+    Constant,
+    /// A constant that must be a function, followed by two bytes for each
+    /// of its upvalues.
+    Closure,
+    /// Two bytes: an inline cache's index.
+    Cache,
+    /// Two bytes: a jump forward from the end of the instruction.
+    Forward,
+    /// Two bytes: a jump back from the end of the instruction.
+    Backward,
+}
+
+/// The operands of `op`, in order.
+fn operands(op: Op) -> &'static [Operand] {
+    use Operand::*;
+    match op {
+        Op::Nil
+        | Op::True
+        | Op::False
+        | Op::Pop
+        | Op::Equal
+        | Op::Greater
+        | Op::Less
+        | Op::Add
+        | Op::Subtract
+        | Op::Multiply
+        | Op::Divide
+        | Op::Not
+        | Op::Negate
+        | Op::Print
+        | Op::CloseUpvalue
+        | Op::Return
+        | Op::Inherit => &[],
+        Op::Constant => &[Constant],
+        Op::GetLocal | Op::SetLocal | Op::GetUpvalue | Op::SetUpvalue | Op::Call => &[Byte],
+        Op::GetGlobal
+        | Op::DefineGlobal
+        | Op::SetGlobal
+        | Op::GetSuper
+        | Op::Class
+        | Op::Method => &[Name],
+        Op::GetProperty | Op::SetProperty => &[Name, Cache],
+        Op::Jump | Op::JumpIfFalse | Op::PopJumpIfFalse => &[Forward],
+        Op::Loop => &[Backward],
+        Op::Invoke => &[Name, Byte, Cache],
+        Op::SuperInvoke => &[Name, Byte],
+        Op::Closure => &[Closure],
+        Op::GetLocalProperty => &[Byte, Name, Cache],
+    }
+}
+
+/// A chunk that does nothing (`nil; return`), verified: what a function
+/// whose code failed stands in for (its program does not run).
+pub(crate) fn stub() -> (Chunk, Verified) {
+    let mut chunk = Chunk::default();
+    chunk.write(Op::Nil as u8, 0);
+    chunk.write(Op::Return as u8, 0);
+    (chunk, Verified(()))
+}
+
+/// Checks `chunk` (with `caches` inline caches) as the module's comment
+/// says.
+pub(crate) fn verify(chunk: &Chunk, caches: usize) -> Result<Verified, BadCode> {
+    let code = &chunk.code;
+    let mut starts = vec![false; code.len() + 1];
+    let mut jumps = Vec::new();
+    let mut at = 0;
+    let mut last = None;
+    while at < code.len() {
+        let fail = |what| Err(BadCode { at, what });
+        let Some(op) = Op::try_from_byte(code[at]) else {
+            return fail("an unknown opcode");
+        };
+        starts[at] = true;
+        let mut next = at + 1;
+        for &operand in operands(op) {
+            let width = match operand {
+                Operand::Byte | Operand::Name | Operand::Constant | Operand::Closure => 1,
+                Operand::Cache | Operand::Forward | Operand::Backward => 2,
+            };
+            let Some(bytes) = code.get(next..next + width) else {
+                return fail("operands past the end of the code");
+            };
+            let value = bytes.iter().fold(0, |v, &b| v << 8 | usize::from(b));
+            next += width;
+            match operand {
+                Operand::Byte => {}
+                Operand::Name | Operand::Constant | Operand::Closure => {
+                    let Some(constant) = chunk.constants.get(value) else {
+                        return fail("a constant past the constants");
+                    };
+                    if matches!(operand, Operand::Name) && constant.as_obj::<LoxStr>().is_none() {
+                        return fail("a name that is not a string");
+                    }
+                    if matches!(operand, Operand::Closure) {
+                        let Some(function) = constant.as_obj::<Function>() else {
+                            return fail("a closure of a constant that is not a function");
+                        };
+                        next += 2 * function.upvalue_count;
+                        if next > code.len() {
+                            return fail("upvalues past the end of the code");
+                        }
+                    }
+                }
+                Operand::Cache if value >= caches => return fail("a cache past the caches"),
+                Operand::Cache => {}
+                Operand::Forward => jumps.push((at, next.checked_add(value))),
+                Operand::Backward => jumps.push((at, next.checked_sub(value))),
+            }
+        }
+        last = Some(op);
+        at = next;
+    }
+    if !matches!(last, Some(Op::Return | Op::Jump | Op::Loop)) {
+        return Err(BadCode {
+            at: code.len(),
+            what: "code that runs off its end",
+        });
+    }
+    for (at, target) in jumps {
+        // `starts[code.len()]` is false: a jump to the end runs off it.
+        let lands_on_an_instruction = target.and_then(|target| starts.get(target)) == Some(&true);
+        if !lands_on_an_instruction {
+            return Err(BadCode {
+                at,
+                what: "a jump between instructions",
+            });
+        }
+    }
+    Ok(Verified(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Strings;
+    use crate::value::Value;
+
+    fn chunk(code: &[u8], constants: Vec<Value>) -> Chunk {
+        let mut chunk = Chunk::default();
+        for &byte in code {
+            chunk.write(byte, 1);
+        }
+        chunk.constants = constants;
+        chunk
+    }
+
+    fn check(code: &[u8], constants: Vec<Value>, caches: usize) -> Result<(), BadCode> {
+        verify(&chunk(code, constants), caches).map(|_| ())
+    }
+
+    const NIL: u8 = Op::Nil as u8;
+    const RETURN: u8 = Op::Return as u8;
+    const JUMP: u8 = Op::Jump as u8;
+    const LOOP: u8 = Op::Loop as u8;
+    const CONSTANT: u8 = Op::Constant as u8;
+    const GET_GLOBAL: u8 = Op::GetGlobal as u8;
+    const GET_PROPERTY: u8 = Op::GetProperty as u8;
+
+    #[test]
+    fn what_the_compiler_writes_passes() {
+        let strings = Strings::new();
+        let name = Value::from(strings.intern(b"x").unwrap());
+        // nil; jump over a constant; x.x (cache 0); loop to the start; return
+        let code = [
+            NIL,
+            JUMP,
+            0,
+            2,
+            CONSTANT,
+            0,
+            GET_PROPERTY,
+            0,
+            0,
+            0,
+            LOOP,
+            0,
+            13,
+            RETURN,
+        ];
+        assert_eq!(check(&code, vec![name], 1), Ok(()));
+    }
+
+    #[test]
+    fn the_stub_passes() {
+        assert_eq!(verify(&stub().0, 0).map(|_| ()), Ok(()));
+    }
+
+    #[test]
+    fn malformed_code_fails() {
+        let strings = Strings::new();
+        let name = || Value::from(strings.intern(b"x").unwrap());
+        let fails = |code: &[u8], constants, caches, what| {
+            let error = check(code, constants, caches).unwrap_err();
+            assert_eq!(error.what, what, "{code:?}");
+        };
+        fails(&[], vec![], 0, "code that runs off its end");
+        fails(&[NIL], vec![], 0, "code that runs off its end");
+        fails(&[200, RETURN], vec![], 0, "an unknown opcode");
+        fails(&[CONSTANT], vec![], 0, "operands past the end of the code");
+        fails(
+            &[CONSTANT, 0, RETURN],
+            vec![],
+            0,
+            "a constant past the constants",
+        );
+        fails(
+            &[GET_GLOBAL, 0, RETURN],
+            vec![Value::number(1.0)],
+            0,
+            "a name that is not a string",
+        );
+        fails(
+            &[GET_PROPERTY, 0, 0, 1, RETURN],
+            vec![name()],
+            1,
+            "a cache past the caches",
+        );
+        // Into an operand, to the end, before the start.
+        fails(
+            &[JUMP, 0, 1, CONSTANT, 0, RETURN],
+            vec![Value::NIL],
+            0,
+            "a jump between instructions",
+        );
+        fails(
+            &[JUMP, 0, 1, RETURN],
+            vec![],
+            0,
+            "a jump between instructions",
+        );
+        fails(
+            &[NIL, LOOP, 0, 5, RETURN],
+            vec![],
+            0,
+            "a jump between instructions",
+        );
+        fails(
+            &[Op::Closure as u8, 0, RETURN],
+            vec![Value::number(1.0)],
+            0,
+            "a closure of a constant that is not a function",
+        );
+    }
+}
