@@ -397,7 +397,6 @@ impl<'io> Vm<'io> {
             // returns, and the borrow ends at every call and return.
             let closure = &frame.closure;
             let base = frame.base;
-            let mut ip = frame.ip.get();
             let function: &Function = &closure.function;
             // Read unchecked below. The function's code passed the verifier
             // (`function.verified` says so): every instruction, with the
@@ -411,6 +410,9 @@ impl<'io> Vm<'io> {
             let code: &[u8] = &function.chunk.code;
             let constants: &[Value] = &function.chunk.constants;
             let caches: &[SiteCache] = &function.caches;
+            // The next byte to read, as a pointer into the code: one register
+            // for what an index and the code's address would take two.
+            let mut ip: *const u8 = code.as_ptr().wrapping_add(frame.ip.get());
             // The stack's slots and top, in locals until the frame's next
             // call or return: `sync!` writes them back first.
             let stack = &mut *self.stack.slots;
@@ -420,7 +422,7 @@ impl<'io> Vm<'io> {
             // the top in the stack.
             macro_rules! sync {
                 () => {
-                    frame.ip.set(ip);
+                    frame.ip.set(ip.addr() - code.as_ptr().addr());
                     self.stack.top = sp;
                 };
             }
@@ -482,10 +484,13 @@ impl<'io> Vm<'io> {
             }
             macro_rules! byte {
                 () => {{
-                    debug_assert!(ip < code.len(), "verified code is read within");
+                    debug_assert!(
+                        code.as_ptr_range().contains(&ip),
+                        "verified code is read within"
+                    );
                     // SAFETY: `ip` is within the verified code (see above).
-                    let byte = unsafe { *code.get_unchecked(ip) };
-                    ip += 1;
+                    let byte = unsafe { *ip };
+                    ip = ip.wrapping_add(1);
                     byte
                 }};
             }
@@ -661,25 +666,25 @@ impl<'io> Vm<'io> {
                     },
                     Op::Jump => {
                         let offset = short!();
-                        ip += offset;
+                        ip = ip.wrapping_add(offset);
                     }
                     Op::JumpIfFalse => {
                         let offset = short!();
                         if peek!(0).is_falsey() {
-                            ip += offset;
+                            ip = ip.wrapping_add(offset);
                         }
                     }
                     Op::PopJumpIfFalse => {
                         let offset = short!();
                         if peek!(0).is_falsey() {
-                            ip += offset;
+                            ip = ip.wrapping_add(offset);
                         }
                         discard!();
                     }
                     Op::Loop => {
                         step!();
                         let offset = short!();
-                        ip -= offset;
+                        ip = ip.wrapping_sub(offset);
                     }
                     Op::Call => {
                         step!();
