@@ -366,7 +366,7 @@ impl<'src, 'a> Parser<'src, 'a> {
         self.emit_return();
         let state = self.functions.pop().expect("a function is being compiled");
         let caches = usize::from(state.caches);
-        let (chunk, verified) = match verify::verify(&state.chunk, caches) {
+        let (chunk, verified) = match verify::verify(&state.chunk, caches, state.arity) {
             Ok(verified) => (state.chunk, verified),
             Err(bad) => {
                 // After an error (a jump too long), the code may be broken;

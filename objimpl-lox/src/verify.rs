@@ -14,14 +14,27 @@
 //!   indexes the caches.
 //!
 //! So the VM's `ip`, which starts at 0 and only moves by decoding or by
-//! jumps, is always within the code as it reads. Stack slots need no
-//! verifying: the VM masks their indices (see `stack`).
+//! jumps, is always within the code as it reads.
+//!
+//! It also follows the stack's depth through every path from the entry
+//! (where the callee and its arguments are), checking that no instruction
+//! pops what is not there and that paths meet at one depth: the most any
+//! path reaches is the frame's [`Verified::stack_size`], which a call checks
+//! against the room left, so pushes within the frame need no check of their
+//! own. (Stack slots are still read through a mask, see `stack`: a mistake
+//! here would give a wrong answer, never a read out of bounds.)
 
 use crate::chunk::{Chunk, Op};
 use crate::object::{Function, LoxStr};
 
-/// Proof that a chunk passed [`verify`] (private field: made nowhere else).
-pub(crate) struct Verified(());
+/// Proof that a chunk passed [`verify`] (private fields: made nowhere else),
+/// and what it found.
+pub(crate) struct Verified {
+    /// The most stack slots the frame uses, its callee and arguments
+    /// included.
+    pub(crate) stack_size: usize,
+    _private: (),
+}
 
 /// Why a chunk failed [`verify`]: a bug of the compiler, never of the
 /// program.
@@ -97,15 +110,69 @@ pub(crate) fn stub() -> (Chunk, Verified) {
     let mut chunk = Chunk::default();
     chunk.write(Op::Nil as u8, 0);
     chunk.write(Op::Return as u8, 0);
-    (chunk, Verified(()))
+    let verified = Verified {
+        stack_size: usize::from(u8::MAX) + 2,
+        _private: (),
+    };
+    (chunk, verified)
+}
+
+/// How an instruction changes the stack's depth: what it needs there, and
+/// the depth after it (for a call, once the callee has returned).
+fn depth_after(op: Op, operand: usize, depth: usize) -> Option<usize> {
+    let (needs, pops, pushes) = match op {
+        Op::Constant
+        | Op::Nil
+        | Op::True
+        | Op::False
+        | Op::GetGlobal
+        | Op::GetUpvalue
+        | Op::Closure
+        | Op::Class
+        | Op::GetLocal
+        | Op::GetLocalProperty => (0, 0, 1),
+        Op::Pop
+        | Op::DefineGlobal
+        | Op::Print
+        | Op::CloseUpvalue
+        | Op::PopJumpIfFalse
+        | Op::Return => (1, 1, 0),
+        Op::SetLocal
+        | Op::SetGlobal
+        | Op::SetUpvalue
+        | Op::GetProperty
+        | Op::Not
+        | Op::Negate
+        | Op::JumpIfFalse => (1, 0, 0),
+        Op::Jump | Op::Loop => (0, 0, 0),
+        Op::Equal
+        | Op::Greater
+        | Op::Less
+        | Op::Add
+        | Op::Subtract
+        | Op::Multiply
+        | Op::Divide
+        | Op::SetProperty
+        | Op::GetSuper
+        | Op::Inherit
+        | Op::Method => (2, 1, 0),
+        // The callee (or receiver) and the arguments give way to the result.
+        Op::Call | Op::Invoke => (operand + 1, operand, 0),
+        // The superclass too.
+        Op::SuperInvoke => (operand + 2, operand + 1, 0),
+    };
+    (depth >= needs).then(|| depth - pops + pushes)
 }
 
 /// Checks `chunk` (with `caches` inline caches) as the module's comment
 /// says.
-pub(crate) fn verify(chunk: &Chunk, caches: usize) -> Result<Verified, BadCode> {
+pub(crate) fn verify(chunk: &Chunk, caches: usize, arity: u8) -> Result<Verified, BadCode> {
     let code = &chunk.code;
     let mut starts = vec![false; code.len() + 1];
     let mut jumps = Vec::new();
+    // Each instruction: its opcode, the operand its stack effect depends on
+    // (a slot, an argument count), and where it ends.
+    let mut instructions = vec![None; code.len()];
     let mut at = 0;
     let mut last = None;
     while at < code.len() {
@@ -115,6 +182,7 @@ pub(crate) fn verify(chunk: &Chunk, caches: usize) -> Result<Verified, BadCode> 
         };
         starts[at] = true;
         let mut next = at + 1;
+        let mut count_or_slot = 0;
         for &operand in operands(op) {
             let width = match operand {
                 Operand::Byte | Operand::Name | Operand::Constant | Operand::Closure => 1,
@@ -126,7 +194,7 @@ pub(crate) fn verify(chunk: &Chunk, caches: usize) -> Result<Verified, BadCode> 
             let value = bytes.iter().fold(0, |v, &b| v << 8 | usize::from(b));
             next += width;
             match operand {
-                Operand::Byte => {}
+                Operand::Byte => count_or_slot = value,
                 Operand::Name | Operand::Constant | Operand::Closure => {
                     let Some(constant) = chunk.constants.get(value) else {
                         return fail("a constant past the constants");
@@ -151,6 +219,7 @@ pub(crate) fn verify(chunk: &Chunk, caches: usize) -> Result<Verified, BadCode> 
             }
         }
         last = Some(op);
+        instructions[at] = Some((op, count_or_slot, next));
         at = next;
     }
     if !matches!(last, Some(Op::Return | Op::Jump | Op::Loop)) {
@@ -169,7 +238,55 @@ pub(crate) fn verify(chunk: &Chunk, caches: usize) -> Result<Verified, BadCode> 
             });
         }
     }
-    Ok(Verified(()))
+    let stack_size = stack_size(&instructions, code, arity)?;
+    Ok(Verified {
+        stack_size,
+        _private: (),
+    })
+}
+
+/// Follows the depth from the entry through every path (the instructions
+/// are known to be well formed and their jumps to land on instructions).
+fn stack_size(
+    instructions: &[Option<(Op, usize, usize)>],
+    code: &[u8],
+    arity: u8,
+) -> Result<usize, BadCode> {
+    let entry = usize::from(arity) + 1;
+    let mut depths = vec![None; instructions.len()];
+    let mut most = entry;
+    let mut work = vec![(0, entry)];
+    while let Some((at, depth)) = work.pop() {
+        let fail = |what| Err(BadCode { at, what });
+        match depths[at] {
+            Some(known) if known == depth => continue,
+            Some(_) => return fail("paths that meet at different depths"),
+            None => depths[at] = Some(depth),
+        }
+        let Some((op, operand, next)) = instructions[at] else {
+            unreachable!("jumps land on instructions");
+        };
+        // A local is a slot below the top.
+        if matches!(op, Op::GetLocal | Op::SetLocal | Op::GetLocalProperty) && operand >= depth {
+            return fail("a local above the top of the stack");
+        }
+        let Some(after) = depth_after(op, operand, depth) else {
+            return fail("an instruction that pops what is not there");
+        };
+        most = most.max(after);
+        let offset = || usize::from(code[next - 2]) << 8 | usize::from(code[next - 1]);
+        match op {
+            Op::Return => {}
+            Op::Jump => work.push((next + offset(), after)),
+            Op::Loop => work.push((next - offset(), after)),
+            Op::JumpIfFalse | Op::PopJumpIfFalse => {
+                work.push((next + offset(), after));
+                work.push((next, after));
+            }
+            _ => work.push((next, after)),
+        }
+    }
+    Ok(most)
 }
 
 #[cfg(test)]
@@ -188,7 +305,7 @@ mod tests {
     }
 
     fn check(code: &[u8], constants: Vec<Value>, caches: usize) -> Result<(), BadCode> {
-        verify(&chunk(code, constants), caches).map(|_| ())
+        verify(&chunk(code, constants), caches, 0).map(|_| ())
     }
 
     const NIL: u8 = Op::Nil as u8;
@@ -198,34 +315,53 @@ mod tests {
     const CONSTANT: u8 = Op::Constant as u8;
     const GET_GLOBAL: u8 = Op::GetGlobal as u8;
     const GET_PROPERTY: u8 = Op::GetProperty as u8;
+    const POP: u8 = Op::Pop as u8;
 
     #[test]
     fn what_the_compiler_writes_passes() {
         let strings = Strings::new();
         let name = Value::from(strings.intern(b"x").unwrap());
-        // nil; jump over a constant; x.x (cache 0); loop to the start; return
+        // Jump over a constant; nil.x (cache 0); pop; loop to the start;
+        // return.
         let code = [
-            NIL,
             JUMP,
             0,
             2,
             CONSTANT,
             0,
+            NIL,
             GET_PROPERTY,
             0,
             0,
             0,
+            POP,
             LOOP,
             0,
-            13,
+            14,
             RETURN,
         ];
         assert_eq!(check(&code, vec![name], 1), Ok(()));
+        let size = verify(&chunk(&code, vec![Value::NIL]), 1, 0).map(|v| v.stack_size);
+        assert!(size.is_err(), "the name is not a string");
+    }
+
+    #[test]
+    fn the_stack_size_is_the_deepest_path() {
+        // Entry (callee and one argument): 2; nil nil: 4; equal: 3; return.
+        let code = [NIL, NIL, Op::Equal as u8, RETURN];
+        let size = verify(&chunk(&code, vec![]), 0, 1).map(|v| v.stack_size);
+        assert_eq!(size, Ok(4));
+        // A call of two arguments leaves its result where its callee was.
+        let call = [NIL, NIL, NIL, Op::Call as u8, 2, RETURN];
+        let size = verify(&chunk(&call, vec![]), 0, 0).map(|v| v.stack_size);
+        assert_eq!(size, Ok(4));
+        let short = [NIL, Op::Call as u8, 2, RETURN];
+        assert!(verify(&chunk(&short, vec![]), 0, 0).is_err());
     }
 
     #[test]
     fn the_stub_passes() {
-        assert_eq!(verify(&stub().0, 0).map(|_| ()), Ok(()));
+        assert_eq!(verify(&stub().0, 0, 0).map(|v| v.stack_size), Ok(2));
     }
 
     #[test]
@@ -276,6 +412,27 @@ mod tests {
             vec![],
             0,
             "a jump between instructions",
+        );
+        // The stack: popped past its bottom, paths at two depths, a local
+        // above the top.
+        fails(
+            &[POP, POP, RETURN],
+            vec![],
+            0,
+            "an instruction that pops what is not there",
+        );
+        let pop_jump = Op::PopJumpIfFalse as u8;
+        fails(
+            &[NIL, pop_jump, 0, 1, NIL, RETURN],
+            vec![],
+            0,
+            "paths that meet at different depths",
+        );
+        fails(
+            &[Op::GetLocal as u8, 1, RETURN],
+            vec![],
+            0,
+            "a local above the top of the stack",
         );
         fails(
             &[Op::Closure as u8, 0, RETURN],

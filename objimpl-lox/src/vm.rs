@@ -196,11 +196,15 @@ impl<'io> Vm<'io> {
 
     #[inline(always)]
     fn call(&mut self, closure: Py<Closure>, argc: usize) -> Result<(), RuntimeError> {
-        let arity = usize::from(closure.function.arity);
-        if argc != arity || self.frames.len() == FRAMES_MAX {
+        let function = &closure.function;
+        let arity = usize::from(function.arity);
+        let base = self.stack.top - argc - 1;
+        // Room for the frame's deepest stack (so the loop's pushes need no
+        // check), and for its frame.
+        let room = base + function.verified.stack_size <= STACK_MAX;
+        if argc != arity || self.frames.len() == FRAMES_MAX || !room {
             return Err(call_error(arity, argc));
         }
-        let base = self.stack.top - argc - 1;
         self.frames.push(CallFrame {
             closure,
             ip: Cell::new(0),
@@ -455,9 +459,10 @@ impl<'io> Vm<'io> {
             macro_rules! push {
                 ($value:expr) => {{
                     let value = $value;
-                    if sp == STACK_MAX {
-                        try_op!(Err(Overflow));
-                    }
+                    debug_assert!(
+                        sp < base + function.verified.stack_size,
+                        "verified: the frame's pushes stay in the room its call checked"
+                    );
                     // The slot holds no object (see `Stack`): nothing to
                     // drop, so no check for one.
                     std::mem::forget(std::mem::replace(&mut stack[sp], value));
