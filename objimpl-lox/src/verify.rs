@@ -65,42 +65,69 @@ enum Operand {
     Backward,
 }
 
-/// The operands of `op`, in order.
-fn operands(op: Op) -> &'static [Operand] {
+/// How an instruction changes the stack.
+#[derive(Clone, Copy)]
+enum Effect {
+    /// Needs `needs` values there, pops `pops` of them, then pushes `pushes`.
+    Fixed {
+        needs: usize,
+        pops: usize,
+        pushes: usize,
+    },
+    /// A call: the callee and its arguments (and `extra` values below them,
+    /// the superclass of a `super` call) give way to the result, once the
+    /// callee returns.
+    Call { extra: usize },
+}
+
+const fn fixed(needs: usize, pops: usize, pushes: usize) -> Effect {
+    Effect::Fixed {
+        needs,
+        pops,
+        pushes,
+    }
+}
+
+/// Pushes a value.
+const PUSH: Effect = fixed(0, 0, 1);
+/// Pops a value.
+const POP: Effect = fixed(1, 1, 0);
+/// Reads (or replaces) the top value.
+const TOP: Effect = fixed(1, 0, 0);
+/// Two values give way to one.
+const TWO_TO_ONE: Effect = fixed(2, 1, 0);
+/// Leaves the stack alone.
+const NONE: Effect = fixed(0, 0, 0);
+
+/// What the verifier knows of an instruction: its operands, in order, and
+/// what it does to the stack.
+fn shape(op: Op) -> (&'static [Operand], Effect) {
     use Operand::*;
     match op {
-        Op::Nil
-        | Op::True
-        | Op::False
-        | Op::Pop
-        | Op::Equal
-        | Op::Greater
-        | Op::Less
-        | Op::Add
-        | Op::Subtract
-        | Op::Multiply
-        | Op::Divide
-        | Op::Not
-        | Op::Negate
-        | Op::Print
-        | Op::CloseUpvalue
-        | Op::Return
-        | Op::Inherit => &[],
-        Op::Constant => &[Constant],
-        Op::GetLocal | Op::SetLocal | Op::GetUpvalue | Op::SetUpvalue | Op::Call => &[Byte],
-        Op::GetGlobal
-        | Op::DefineGlobal
-        | Op::SetGlobal
-        | Op::GetSuper
-        | Op::Class
-        | Op::Method => &[Name],
-        Op::GetProperty | Op::SetProperty => &[Name, Cache],
-        Op::Jump | Op::JumpIfFalse | Op::PopJumpIfFalse => &[Forward],
-        Op::Loop => &[Backward],
-        Op::Invoke => &[Name, Byte, Cache],
-        Op::SuperInvoke => &[Name, Byte],
-        Op::Closure => &[Closure],
-        Op::GetLocalProperty => &[Byte, Name, Cache],
+        Op::Constant => (&[Constant], PUSH),
+        Op::Nil | Op::True | Op::False => (&[], PUSH),
+        Op::Pop | Op::Print | Op::CloseUpvalue | Op::Return => (&[], POP),
+        Op::GetLocal | Op::GetUpvalue => (&[Byte], PUSH),
+        Op::SetLocal | Op::SetUpvalue => (&[Byte], TOP),
+        Op::GetGlobal | Op::Class => (&[Name], PUSH),
+        Op::DefineGlobal => (&[Name], POP),
+        Op::SetGlobal => (&[Name], TOP),
+        Op::GetProperty => (&[Name, Cache], TOP),
+        Op::SetProperty => (&[Name, Cache], TWO_TO_ONE),
+        Op::GetSuper | Op::Method => (&[Name], TWO_TO_ONE),
+        Op::Equal | Op::Greater | Op::Less => (&[], TWO_TO_ONE),
+        Op::Add | Op::Subtract | Op::Multiply | Op::Divide => (&[], TWO_TO_ONE),
+        Op::Inherit => (&[], TWO_TO_ONE),
+        Op::Not | Op::Negate => (&[], TOP),
+        Op::Jump => (&[Forward], NONE),
+        Op::JumpIfFalse => (&[Forward], TOP),
+        Op::PopJumpIfFalse => (&[Forward], POP),
+        Op::Loop => (&[Backward], NONE),
+        Op::Call => (&[Byte], Effect::Call { extra: 0 }),
+        Op::Invoke => (&[Name, Byte, Cache], Effect::Call { extra: 0 }),
+        Op::SuperInvoke => (&[Name, Byte], Effect::Call { extra: 1 }),
+        Op::Closure => (&[Closure], PUSH),
+        Op::GetLocalProperty => (&[Byte, Name, Cache], PUSH),
     }
 }
 
@@ -117,49 +144,17 @@ pub(crate) fn stub() -> (Chunk, Verified) {
     (chunk, verified)
 }
 
-/// How an instruction changes the stack's depth: what it needs there, and
-/// the depth after it (for a call, once the callee has returned).
-fn depth_after(op: Op, operand: usize, depth: usize) -> Option<usize> {
-    let (needs, pops, pushes) = match op {
-        Op::Constant
-        | Op::Nil
-        | Op::True
-        | Op::False
-        | Op::GetGlobal
-        | Op::GetUpvalue
-        | Op::Closure
-        | Op::Class
-        | Op::GetLocal
-        | Op::GetLocalProperty => (0, 0, 1),
-        Op::Pop
-        | Op::DefineGlobal
-        | Op::Print
-        | Op::CloseUpvalue
-        | Op::PopJumpIfFalse
-        | Op::Return => (1, 1, 0),
-        Op::SetLocal
-        | Op::SetGlobal
-        | Op::SetUpvalue
-        | Op::GetProperty
-        | Op::Not
-        | Op::Negate
-        | Op::JumpIfFalse => (1, 0, 0),
-        Op::Jump | Op::Loop => (0, 0, 0),
-        Op::Equal
-        | Op::Greater
-        | Op::Less
-        | Op::Add
-        | Op::Subtract
-        | Op::Multiply
-        | Op::Divide
-        | Op::SetProperty
-        | Op::GetSuper
-        | Op::Inherit
-        | Op::Method => (2, 1, 0),
-        // The callee (or receiver) and the arguments give way to the result.
-        Op::Call | Op::Invoke => (operand + 1, operand, 0),
-        // The superclass too.
-        Op::SuperInvoke => (operand + 2, operand + 1, 0),
+/// The depth after an instruction of `effect` at `depth` (for a call, once
+/// the callee has returned), if what it needs is there. `count` is its
+/// argument count, for a call.
+fn depth_after(effect: Effect, count: usize, depth: usize) -> Option<usize> {
+    let (needs, pops, pushes) = match effect {
+        Effect::Fixed {
+            needs,
+            pops,
+            pushes,
+        } => (needs, pops, pushes),
+        Effect::Call { extra } => (count + 1 + extra, count + extra, 0),
     };
     (depth >= needs).then(|| depth - pops + pushes)
 }
@@ -183,7 +178,7 @@ pub(crate) fn verify(chunk: &Chunk, caches: usize, arity: u8) -> Result<Verified
         starts[at] = true;
         let mut next = at + 1;
         let mut count_or_slot = 0;
-        for &operand in operands(op) {
+        for &operand in shape(op).0 {
             let width = match operand {
                 Operand::Byte | Operand::Name | Operand::Constant | Operand::Closure => 1,
                 Operand::Cache | Operand::Forward | Operand::Backward => 2,
@@ -270,7 +265,7 @@ fn stack_size(
         if matches!(op, Op::GetLocal | Op::SetLocal | Op::GetLocalProperty) && operand >= depth {
             return fail("a local above the top of the stack");
         }
-        let Some(after) = depth_after(op, operand, depth) else {
+        let Some(after) = depth_after(shape(op).1, operand, depth) else {
             return fail("an instruction that pops what is not there");
         };
         most = most.max(after);

@@ -471,6 +471,7 @@ impl<'io> Vm<'io> {
             }
             macro_rules! pop {
                 () => {{
+                    debug_assert!(sp > base, "verified: a frame pops only its own");
                     sp -= 1;
                     std::mem::take(&mut stack[sp])
                 }};
@@ -478,6 +479,7 @@ impl<'io> Vm<'io> {
             // Drops the top value.
             macro_rules! discard {
                 () => {{
+                    debug_assert!(sp > base, "verified: a frame pops only its own");
                     sp -= 1;
                     stack[sp] = Value::NIL;
                 }};
