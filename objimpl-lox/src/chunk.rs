@@ -49,6 +49,13 @@ pub(crate) enum Op {
     /// `GetLocal` and `GetProperty` in one (`this.field`): the local is
     /// read in its slot, not pushed. Operands: the slot, the name, the cache.
     GetLocalProperty,
+    /// A binary operator whose right operand is a number constant, its
+    /// operand (`i + 1`, `n < 2`): the left operand gives way to the result.
+    AddConstant,
+    SubtractConstant,
+    LessConstant,
+    GreaterConstant,
+    EqualConstant,
 }
 
 impl Op {
@@ -105,6 +112,11 @@ impl Op {
             36 => Op::Method,
             37 => Op::PopJumpIfFalse,
             38 => Op::GetLocalProperty,
+            39 => Op::AddConstant,
+            40 => Op::SubtractConstant,
+            41 => Op::LessConstant,
+            42 => Op::GreaterConstant,
+            43 => Op::EqualConstant,
             _ => return None,
         })
     }

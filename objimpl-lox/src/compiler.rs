@@ -115,7 +115,10 @@ struct FunctionState<'src> {
     /// Where the last `GetLocal` was written: a property read that follows
     /// it at once is fused with it (`GetLocalProperty`).
     last_get_local: Option<usize>,
-    /// Where the last forward jump lands: a `GetLocal` just before such a
+    /// Where the last number constant was written: a binary operator that
+    /// follows it at once takes it as an operand (`AddConstant`, ...).
+    last_number_constant: Option<usize>,
+    /// Where the last forward jump lands: an instruction just before such a
     /// place may not be fused with what follows it.
     last_jump_target: Option<usize>,
 }
@@ -142,6 +145,7 @@ impl<'src> FunctionState<'src> {
             scope_depth: 0,
             caches: 0,
             last_get_local: None,
+            last_number_constant: None,
             last_jump_target: None,
         }
     }
@@ -341,8 +345,32 @@ impl<'src, 'a> Parser<'src, 'a> {
     }
 
     fn emit_constant(&mut self, value: Value) {
+        let is_number = value.as_number().is_some();
         let index = self.make_constant(value);
+        if is_number {
+            let at = self.chunk().code.len();
+            self.function().last_number_constant = Some(at);
+        }
         self.emit_op_arg(Op::Constant, index);
+    }
+
+    /// Emits binary operator `op`, fused with the number constant the code
+    /// ends with if it has a form that takes one (`i + 1`, `n < 2`).
+    fn emit_binary(&mut self, op: Op) {
+        let fused = match op {
+            Op::Add => Op::AddConstant,
+            Op::Subtract => Op::SubtractConstant,
+            Op::Less => Op::LessConstant,
+            Op::Greater => Op::GreaterConstant,
+            Op::Equal => Op::EqualConstant,
+            _ => return self.emit_op(op),
+        };
+        // Taken: the code no longer ends with a constant.
+        let constant = self.function().last_number_constant.take();
+        match self.fusable(constant, Op::Constant) {
+            Some(at) => self.chunk().code[at] = fused as u8,
+            None => self.emit_op(op),
+        }
     }
 
     fn intern(&mut self, text: &str) -> Value {
@@ -914,22 +942,22 @@ impl<'src, 'a> Parser<'src, 'a> {
         self.parse_precedence(Self::rule(operator).2.next());
         match operator {
             Kind::BangEqual => {
-                self.emit_op(Op::Equal);
+                self.emit_binary(Op::Equal);
                 self.emit_op(Op::Not);
             }
-            Kind::EqualEqual => self.emit_op(Op::Equal),
-            Kind::Greater => self.emit_op(Op::Greater),
+            Kind::EqualEqual => self.emit_binary(Op::Equal),
+            Kind::Greater => self.emit_binary(Op::Greater),
             Kind::GreaterEqual => {
-                self.emit_op(Op::Less);
+                self.emit_binary(Op::Less);
                 self.emit_op(Op::Not);
             }
-            Kind::Less => self.emit_op(Op::Less),
+            Kind::Less => self.emit_binary(Op::Less),
             Kind::LessEqual => {
-                self.emit_op(Op::Greater);
+                self.emit_binary(Op::Greater);
                 self.emit_op(Op::Not);
             }
-            Kind::Plus => self.emit_op(Op::Add),
-            Kind::Minus => self.emit_op(Op::Subtract),
+            Kind::Plus => self.emit_binary(Op::Add),
+            Kind::Minus => self.emit_binary(Op::Subtract),
             Kind::Star => self.emit_op(Op::Multiply),
             _ => self.emit_op(Op::Divide),
         }
@@ -988,7 +1016,10 @@ impl<'src, 'a> Parser<'src, 'a> {
             self.emit_op_arg(Op::Invoke, name);
             self.emit(count);
             self.emit_cache();
-        } else if let Some(get_local) = self.fusable_get_local() {
+        } else if let Some(get_local) = {
+            let get_local = self.function().last_get_local.take();
+            self.fusable(get_local, Op::GetLocal)
+        } {
             // `local.name`: read through the local's slot, not a copy of it
             // pushed (and counted) first.
             self.chunk().code[get_local] = Op::GetLocalProperty as u8;
@@ -1000,13 +1031,16 @@ impl<'src, 'a> Parser<'src, 'a> {
         }
     }
 
-    /// Where the `GetLocal` is that the code ends with, if it may be fused
-    /// with the instruction that follows: no jump lands after it.
-    fn fusable_get_local(&mut self) -> Option<usize> {
-        let end = self.chunk().code.len();
-        let function = self.function();
-        let at = function.last_get_local?;
-        (at + 2 == end && function.last_jump_target != Some(end)).then_some(at)
+    /// `at`, if the code ends with a two-byte instruction `op` there that
+    /// may be fused with the instruction that follows: no jump lands after
+    /// it. (`at` was an instruction's start when it was recorded; the
+    /// opcode is checked in case that instruction was fused since.)
+    fn fusable(&mut self, at: Option<usize>, op: Op) -> Option<usize> {
+        let at = at?;
+        let code = &self.chunk().code;
+        let end = code.len();
+        let ends_with_it = at + 2 == end && code[at] == op as u8;
+        (ends_with_it && self.function().last_jump_target != Some(end)).then_some(at)
     }
 
     fn this(&mut self, _can_assign: bool) {

@@ -54,6 +54,8 @@ enum Operand {
     Name,
     /// A constant of any kind.
     Constant,
+    /// A constant that must be a number.
+    Number,
     /// A constant that must be a function, followed by two bytes for each
     /// of its upvalues.
     Closure,
@@ -128,6 +130,11 @@ fn shape(op: Op) -> (&'static [Operand], Effect) {
         Op::SuperInvoke => (&[Name, Byte], Effect::Call { extra: 1 }),
         Op::Closure => (&[Closure], PUSH),
         Op::GetLocalProperty => (&[Byte, Name, Cache], PUSH),
+        Op::AddConstant
+        | Op::SubtractConstant
+        | Op::LessConstant
+        | Op::GreaterConstant
+        | Op::EqualConstant => (&[Number], TOP),
     }
 }
 
@@ -180,7 +187,11 @@ pub(crate) fn verify(chunk: &Chunk, caches: usize, arity: u8) -> Result<Verified
         let mut count_or_slot = 0;
         for &operand in shape(op).0 {
             let width = match operand {
-                Operand::Byte | Operand::Name | Operand::Constant | Operand::Closure => 1,
+                Operand::Byte
+                | Operand::Name
+                | Operand::Constant
+                | Operand::Number
+                | Operand::Closure => 1,
                 Operand::Cache | Operand::Forward | Operand::Backward => 2,
             };
             let Some(bytes) = code.get(next..next + width) else {
@@ -190,12 +201,15 @@ pub(crate) fn verify(chunk: &Chunk, caches: usize, arity: u8) -> Result<Verified
             next += width;
             match operand {
                 Operand::Byte => count_or_slot = value,
-                Operand::Name | Operand::Constant | Operand::Closure => {
+                Operand::Name | Operand::Constant | Operand::Number | Operand::Closure => {
                     let Some(constant) = chunk.constants.get(value) else {
                         return fail("a constant past the constants");
                     };
                     if matches!(operand, Operand::Name) && constant.as_obj::<LoxStr>().is_none() {
                         return fail("a name that is not a string");
+                    }
+                    if matches!(operand, Operand::Number) && constant.as_number().is_none() {
+                        return fail("a number operand that is not a number");
                     }
                     if matches!(operand, Operand::Closure) {
                         let Some(function) = constant.as_obj::<Function>() else {
@@ -407,6 +421,12 @@ mod tests {
             vec![],
             0,
             "a jump between instructions",
+        );
+        fails(
+            &[Op::AddConstant as u8, 0, RETURN],
+            vec![name()],
+            0,
+            "a number operand that is not a number",
         );
         // The stack: popped past its bottom, paths at two depths, a local
         // above the top.

@@ -550,6 +550,24 @@ impl<'io> Vm<'io> {
                 }};
             }
 
+            // A binary operator whose right operand is a number constant:
+            // the result replaces the left operand, the top.
+            macro_rules! number_and_constant {
+                ($op:tt, $wrap:path, $operands:literal) => {{
+                    let Some(b) = constant!().as_number() else {
+                        unreachable!("verified: the operand is a number");
+                    };
+                    match peek!(0).as_number() {
+                        // Over a number: nothing to drop.
+                        Some(a) => std::mem::forget(std::mem::replace(
+                            &mut stack[sp - 1],
+                            $wrap(a $op b),
+                        )),
+                        None => fail!(concat!("Operands must be ", $operands, ".")),
+                    }
+                }};
+            }
+
             loop {
                 let op = Op::from_byte(byte!());
                 match op {
@@ -634,6 +652,16 @@ impl<'io> Vm<'io> {
                         discard!();
                         stack[sp - 1] = Value::bool(equal);
                     }
+                    Op::EqualConstant => {
+                        let equal = peek!(0).equals(constant!());
+                        stack[sp - 1] = Value::bool(equal);
+                    }
+                    Op::AddConstant => {
+                        number_and_constant!(+, Value::number, "two numbers or two strings")
+                    }
+                    Op::SubtractConstant => number_and_constant!(-, Value::number, "numbers"),
+                    Op::LessConstant => number_and_constant!(<, Value::bool, "numbers"),
+                    Op::GreaterConstant => number_and_constant!(>, Value::bool, "numbers"),
                     Op::Greater => numbers!(>, Value::bool),
                     Op::Less => numbers!(<, Value::bool),
                     Op::Add => {

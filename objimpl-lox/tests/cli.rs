@@ -142,17 +142,34 @@ fn deep_recursion_is_a_stack_overflow_error() {
 }
 
 #[test]
-fn a_fused_property_read_reports_the_line_of_its_dot() {
-    // `n` and `.x` are one instruction (`GetLocalProperty`); clox reports
-    // the line of the `.x`, and so does lox.
-    let path = script("fused.lox", "{\n  var n = 1;\n  print n\n  .x;\n}\n");
-    let output = lox(&[path.to_str().expect("UTF-8")], "");
-    assert_eq!(output.status.code(), Some(70));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        stderr,
-        "Only instances have properties.\n[line 4] in script\n"
-    );
+fn fused_instructions_report_the_lines_clox_reports() {
+    // `n` and `.x` are one instruction (`GetLocalProperty`), and so are `+`
+    // or `<` and their constant (`AddConstant`, `LessConstant`); clox
+    // reports the line of the `.x`, and of the constant, and so does lox.
+    let cases = [
+        (
+            "{\n  var n = 1;\n  print n\n  .x;\n}\n",
+            "Only instances have properties.\n[line 4] in script\n",
+        ),
+        (
+            "print \"a\"\n+\n1;\n",
+            "Operands must be two numbers or two strings.\n[line 3] in script\n",
+        ),
+        (
+            "var s = \"a\";\nprint s <\n  2;\n",
+            "Operands must be numbers.\n[line 3] in script\n",
+        ),
+    ];
+    for (i, (source, expected)) in cases.into_iter().enumerate() {
+        let path = script(&format!("fused{i}.lox"), source);
+        let output = lox(&[path.to_str().expect("UTF-8")], "");
+        assert_eq!(output.status.code(), Some(70), "{source}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            expected,
+            "{source}"
+        );
+    }
 }
 
 /// The programs of `tests/programs/`, each with its expected output in a
