@@ -21,9 +21,11 @@ const _: () = assert!(STACK_MAX.is_power_of_two());
 pub(crate) struct Overflow;
 
 /// The slots. An index is taken modulo [`STACK_MAX`], a mask, so that
-/// reading a slot needs no bounds check; pushes stop at `STACK_MAX`
-/// ([`Overflow`]), so an index that wraps would be a bug of the VM (caught
-/// by the debug assertion), never a read out of bounds.
+/// reading a slot needs no bounds check. A call checks that its frame's
+/// deepest stack (the verifier's `stack_size`) fits below `STACK_MAX`, and
+/// pushes outside the loop stop there ([`Overflow`]), so an index that
+/// wraps would be a bug of the VM (caught by the debug assertions), never a
+/// read out of bounds.
 #[repr(transparent)]
 pub(crate) struct Slots([Value; STACK_MAX]);
 
@@ -117,11 +119,10 @@ impl Stack {
         self.top = len;
     }
 
-    /// Drops every value (whatever `top` says: after an error, the loop may
-    /// not have written it back).
+    /// Drops every value. (The loop writes `top` back before anything that
+    /// may fail, so the slots above it hold no object.)
     pub(crate) fn clear(&mut self) {
-        self.slots.clear(0, STACK_MAX);
-        self.top = 0;
+        self.truncate(0);
     }
 }
 
