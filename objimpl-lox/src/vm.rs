@@ -898,3 +898,77 @@ fn clock(_args: &[Value]) -> Value {
     static START: OnceLock<Instant> = OnceLock::new();
     Value::number(START.get_or_init(Instant::now).elapsed().as_secs_f64())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `source`; its output and outcome.
+    fn run(source: &str) -> (String, Outcome) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let outcome = Vm::new(&mut out, &mut err)
+            .expect("a VM")
+            .interpret(source);
+        (String::from_utf8(out).expect("UTF-8"), outcome)
+    }
+
+    /// Every instruction, fused ones included, through the loop's unchecked
+    /// reads: under Miri (`cargo miri test -p objimpl-lox --lib`) this is
+    /// the check of the loop's `unsafe`. The expected output is clox's.
+    #[test]
+    fn a_program_of_every_instruction_prints_what_clox_prints() {
+        let source = r#"
+var g = 1;
+g = g + 2;
+fun counter() {
+  var n = 0;
+  fun inc() { n = n + 1; return n; }
+  return inc;
+}
+var c = counter();
+c();
+print c();
+class A {
+  init(x) { this.x = x; }
+  get() { return this.x; }
+  twice() { return this.get() * 2; }
+}
+class B < A {
+  init(x) { super.init(x + 1); this.y = -x; }
+  get() { return super.get() + 10; }
+}
+var b = B(4);
+print b.twice();
+print b.y;
+var m = b.get;
+print m();
+print !nil;
+print 7 / 2 - 1;
+print 1 < 2 and 3 > 2;
+print nil or "s" + "t";
+for (var i = 0; i < 3; i = i + 1) {
+  var j = i;
+  fun show() { return j; }
+  if (i == 1) print show(); else print -i;
+}
+print b.x == 5;
+print clock() >= 0;
+print A;
+print b;
+"#;
+        let expected = "2\n30\n-4\n15\ntrue\n2.5\ntrue\nst\n-0\n1\n-2\ntrue\ntrue\nA\nB instance\n";
+        assert_eq!(run(source), (expected.to_owned(), Outcome::Ok));
+    }
+
+    #[test]
+    fn runtime_errors_leave_the_vm_ready_for_more() {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut vm = Vm::new(&mut out, &mut err).expect("a VM");
+        assert_eq!(vm.interpret("var a = 1; a.x;"), Outcome::RuntimeError);
+        assert_eq!(vm.interpret("print a + 1 < 3;"), Outcome::Ok);
+        drop(vm);
+        assert_eq!(String::from_utf8(out).expect("UTF-8"), "true\n");
+        let err = String::from_utf8(err).expect("UTF-8");
+        assert!(err.starts_with("Only instances have properties."), "{err}");
+    }
+}
