@@ -906,9 +906,7 @@ mod tests {
     /// Runs `source`; its output and outcome.
     fn run(source: &str) -> (String, Outcome) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let outcome = Vm::new(&mut out, &mut err)
-            .expect("a VM")
-            .interpret(source);
+        let outcome = Vm::new(&mut out, &mut err).expect("a VM").interpret(source);
         (String::from_utf8(out).expect("UTF-8"), outcome)
     }
 
