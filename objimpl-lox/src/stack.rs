@@ -76,11 +76,11 @@ impl Stack {
         if slots.is_null() {
             return Err(MemoryError);
         }
-        // SAFETY: `slots` is a fresh allocation of `Slots`' layout, by the
-        // global allocator, as a `Box` needs. It is initialised: an all-zero
-        // word is a valid `Tagged`, `Tagged::immediate(0)` (as its
-        // documentation promises), and `Value` and `Slots` are
-        // `repr(transparent)` over it, so the slots are all `Value::NIL`.
+        // Initialised: an all-zero word is `Tagged::immediate(0)`, as its
+        // documentation promises, and `Value` and `Slots` are
+        // `repr(transparent)` over `Tagged`, so the slots are all `Value::NIL`.
+        // SAFETY: a fresh, initialised allocation of `Slots`' layout by the
+        // global allocator, as `Box` needs.
         let slots = unsafe { Box::from_raw(slots) };
         Ok(Stack { slots, top: 0 })
     }

@@ -138,12 +138,12 @@ impl Tagged {
     /// The object, lent, if this is one.
     #[inline]
     pub fn as_object(&self) -> Option<&PyAny> {
-        self.is_object()
-            // SAFETY: `Tagged` and `PyAny` are both `repr(transparent)` over
-            // a pointer, and an object's word is the pointer a `PyAny` gave
-            // up (`From<PyAny>`), non-null and owning one reference, which
-            // lives as long as `self`.
-            .then(|| unsafe { &*ptr::from_ref(self).cast::<PyAny>() })
+        if !self.is_object() {
+            return None;
+        }
+        // SAFETY: both types are `repr(transparent)` over a pointer, and an object's word is
+        // the non-null pointer a `PyAny` gave up (`From<PyAny>`), owning a reference `self` keeps.
+        Some(unsafe { &*ptr::from_ref(self).cast::<PyAny>() })
     }
 
     /// The object, if this is one of type `T`.
