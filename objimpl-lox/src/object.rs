@@ -225,7 +225,7 @@ impl Class {
     /// always right; a cached absence only while the class has no more
     /// fields than when it was cached.
     #[inline(always)]
-    pub(crate) fn field_slot(&self, name: &Py<LoxStr>, cache: &FieldCache) -> Option<usize> {
+    pub(crate) fn field_slot(&self, name: &Value, cache: &FieldCache) -> Option<usize> {
         let (id, slot, fields) = cache.get();
         if id == self.id {
             if slot != NO_SLOT {
@@ -242,16 +242,16 @@ impl Class {
     /// fills the cache (out of line, to keep the hit small).
     #[cold]
     #[inline(never)]
-    fn field_slot_missed(&self, name: &Py<LoxStr>, cache: &FieldCache) -> Option<usize> {
+    fn field_slot_missed(&self, name: &Value, cache: &FieldCache) -> Option<usize> {
         let slots = self.field_slots.borrow();
-        let slot = slots.get(name).copied();
+        let slot = slots.get(property_name(name)).copied();
         cache.set((self.id, slot.unwrap_or(NO_SLOT), slots.len() as u32));
         slot.map(|slot| slot as usize)
     }
 
     /// Method `name`, through the site's cache.
     #[inline(always)]
-    pub(crate) fn method(&self, name: &Py<LoxStr>, cache: &MethodCache) -> Option<Py<Closure>> {
+    pub(crate) fn method(&self, name: &Value, cache: &MethodCache) -> Option<Py<Closure>> {
         let (id, slot) = cache.get();
         let slot = if id == self.id {
             slot
@@ -265,11 +265,11 @@ impl Class {
     /// The slot of method `name` ([`NO_SLOT`]: none), into the cache.
     #[cold]
     #[inline(never)]
-    fn method_slot_missed(&self, name: &Py<LoxStr>, cache: &MethodCache) -> u32 {
+    fn method_slot_missed(&self, name: &Value, cache: &MethodCache) -> u32 {
         let slot = self
             .method_slots
             .borrow()
-            .get(name)
+            .get(property_name(name))
             .copied()
             .unwrap_or(NO_SLOT);
         cache.set((self.id, slot));
@@ -324,13 +324,13 @@ impl Class {
     }
 
     /// The slot of field `name`, made if no instance had it yet.
-    pub(crate) fn field_slot_or_new(&self, name: &Py<LoxStr>, cache: &FieldCache) -> usize {
+    pub(crate) fn field_slot_or_new(&self, name: &Value, cache: &FieldCache) -> usize {
         if let Some(slot) = self.field_slot(name, cache) {
             return slot;
         }
         let mut slots = self.field_slots.borrow_mut();
         let slot = slots.len() as u32;
-        slots.insert(name.clone(), slot);
+        slots.insert(property_name(name).clone(), slot);
         self.field_count.set(slot + 1);
         cache.set((self.id, slot, slot + 1));
         slot as usize
@@ -361,30 +361,53 @@ impl SiteCache {
     }
 }
 
+/// A property name as the code holds it: a string constant (the verifier
+/// checks it is one), looked at only when a cache misses.
+#[inline]
+pub(crate) fn property_name(name: &Value) -> &Py<LoxStr> {
+    match name.as_obj::<LoxStr>() {
+        Some(name) => name,
+        None => unreachable!("verified: names are string constants"),
+    }
+}
+
 /// A cached "the class has no such field (or method)".
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
 /// An instance: its class and fields, in the slots its class gives them
 /// ([`Value::ABSENT`]: this instance has not that field).
-#[pyobject(gc, name = "instance", new = alloc)]
+#[pyobject(gc, name = "instance", new = alloc, freelist = 64)]
 pub struct Instance {
     pub(crate) class: Py<Class>,
     pub(crate) fields: RefCell<Vec<Value>>,
 }
 
+/// What a property read finds: a field, or else the class's method (if it
+/// has one of that name).
+pub(crate) enum Property {
+    Field(Value),
+    Method(Option<Py<Closure>>),
+}
+
 impl Instance {
-    /// Field `name`, if this instance has it.
+    /// Property `name`: the field, or else the method, through the site's
+    /// caches.
     #[inline(always)]
-    pub(crate) fn field(&self, name: &Py<LoxStr>, cache: &FieldCache) -> Option<Value> {
-        let slot = self.class.field_slot(name, cache)?;
-        let fields = self.fields.borrow();
-        let field = fields.get(slot)?;
-        (!field.is_absent()).then(|| field.clone())
+    pub(crate) fn property(&self, name: &Value, cache: &SiteCache) -> Property {
+        // Looked through once, for both lookups.
+        let class: &Class = &self.class;
+        if let Some(slot) = class.field_slot(name, &cache.field) {
+            let fields = self.fields.borrow();
+            if let Some(field) = fields.get(slot).filter(|field| !field.is_absent()) {
+                return Property::Field(field.clone());
+            }
+        }
+        Property::Method(class.method(name, &cache.method))
     }
 
     /// Sets field `name`.
     #[inline(always)]
-    pub(crate) fn set_field(&self, name: &Py<LoxStr>, cache: &FieldCache, value: Value) {
+    pub(crate) fn set_field(&self, name: &Value, cache: &FieldCache, value: Value) {
         let slot = self.class.field_slot_or_new(name, cache);
         let mut fields = self.fields.borrow_mut();
         if slot >= fields.len() {

@@ -12,7 +12,7 @@ use crate::chunk::Op;
 use crate::compiler;
 use crate::object::{
     BoundMethod, Class, Closure, Function, Globals, Instance, LoxStr, LoxStrMethods, Native,
-    SiteCache, Strings, Upvalue,
+    Property, SiteCache, Strings, Upvalue, property_name,
 };
 use crate::stack::{FRAMES_MAX, Overflow, STACK_MAX, Slots, Stack};
 use crate::value::Value;
@@ -276,7 +276,7 @@ impl<'io> Vm<'io> {
     ) -> Result<(), RuntimeError> {
         match class.method_uncached(name) {
             Some(method) => self.call(method, argc),
-            None => Err(undefined_property(name)),
+            None => Err(undefined_property_of(name)),
         }
     }
 
@@ -315,9 +315,11 @@ impl<'io> Vm<'io> {
                 let Some(superclass) = superclass.as_obj::<Class>() else {
                     unreachable!("`super` is a class");
                 };
-                let method = superclass.method_uncached(name);
+                let Some(method) = superclass.method_uncached(name) else {
+                    return Err(undefined_property_of(name));
+                };
                 let receiver = self.stack.top_mut();
-                *receiver = bind_method(receiver, method, name)?;
+                *receiver = bind_method(std::mem::take(receiver), method)?;
             }
             Op::Print => {
                 let value = self.stack.pop();
@@ -430,11 +432,16 @@ impl<'io> Vm<'io> {
                     self.stack.top = sp;
                 };
             }
-            macro_rules! fail {
-                ($($message:tt)*) => {{
+            macro_rules! throw {
+                ($error:expr) => {{
                     sync!();
-                    return Err(runtime_error(format_args!($($message)*)));
+                    return Err($error);
                 }};
+            }
+            macro_rules! fail {
+                ($($message:tt)*) => {
+                    throw!(runtime_error(format_args!($($message)*)))
+                };
             }
             macro_rules! try_op {
                 ($result:expr) => {
@@ -606,39 +613,39 @@ impl<'io> Vm<'io> {
                         upvalue_set(stack, upvalue, value);
                     }
                     Op::GetProperty => {
-                        let name = string_constant!();
+                        let name = constant!();
                         let cache = cache!();
                         let Some(instance) = peek!(0).as_obj::<Instance>() else {
                             fail!("Only instances have properties.");
                         };
-                        let bound = match instance.field(name, &cache.field) {
-                            Some(value) => value,
-                            None => {
-                                let method = instance.class.method(name, &cache.method);
-                                try_op!(bind_method(&mut stack[sp - 1], method, name))
+                        let value = match instance.property(name, cache) {
+                            Property::Field(value) => value,
+                            Property::Method(Some(method)) => {
+                                let receiver = std::mem::take(&mut stack[sp - 1]);
+                                try_op!(bind_method(receiver, method))
                             }
+                            Property::Method(None) => throw!(undefined_property(name)),
                         };
-                        stack[sp - 1] = bound;
+                        stack[sp - 1] = value;
                     }
                     Op::GetLocalProperty => {
                         let slot = base + usize::from(byte!());
-                        let name = string_constant!();
+                        let name = constant!();
                         let cache = cache!();
                         let Some(instance) = stack[slot].as_obj::<Instance>() else {
                             fail!("Only instances have properties.");
                         };
-                        let value = match instance.field(name, &cache.field) {
-                            Some(value) => value,
-                            None => {
-                                let method = instance.class.method(name, &cache.method);
-                                let mut receiver = stack[slot].clone();
-                                try_op!(bind_method(&mut receiver, method, name))
+                        let value = match instance.property(name, cache) {
+                            Property::Field(value) => value,
+                            Property::Method(Some(method)) => {
+                                try_op!(bind_method(stack[slot].clone(), method))
                             }
+                            Property::Method(None) => throw!(undefined_property(name)),
                         };
                         push!(value);
                     }
                     Op::SetProperty => {
-                        let name = string_constant!();
+                        let name = constant!();
                         let cache = cache!();
                         let Some(instance) = peek!(1).as_obj::<Instance>() else {
                             fail!("Only instances have fields.");
@@ -730,21 +737,22 @@ impl<'io> Vm<'io> {
                     }
                     Op::Invoke => {
                         step!();
-                        let name = string_constant!();
+                        let name = constant!();
                         let argc = usize::from(byte!());
                         let cache = cache!();
                         let Some(instance) = peek!(argc).as_obj::<Instance>() else {
                             fail!("Only instances have methods.");
                         };
-                        // A field holding a function shadows the method.
-                        if let Some(field) = instance.field(name, &cache.field) {
-                            stack[sp - argc - 1] = field;
-                            sync!();
-                            self.call_value(argc)?;
-                            continue 'frames;
-                        }
-                        let Some(method) = instance.class.method(name, &cache.method) else {
-                            fail!("Undefined property '{}'.", name.as_str());
+                        let method = match instance.property(name, cache) {
+                            Property::Method(Some(method)) => method,
+                            // A field holding a function shadows the method.
+                            Property::Field(field) => {
+                                stack[sp - argc - 1] = field;
+                                sync!();
+                                self.call_value(argc)?;
+                                continue 'frames;
+                            }
+                            Property::Method(None) => throw!(undefined_property(name)),
                         };
                         sync!();
                         self.call(method, argc)?;
@@ -788,17 +796,8 @@ impl<'io> Vm<'io> {
 // ---- What the loop does to the stack and the upvalues alone (free
 // functions, so that the loop may hold its frame's code meanwhile).
 
-/// `receiver`'s class's method `name` bound to it, the receiver taken from
-/// its slot.
-fn bind_method(
-    receiver: &mut Value,
-    method: Option<Py<Closure>>,
-    name: &Py<LoxStr>,
-) -> Result<Value, RuntimeError> {
-    let Some(method) = method else {
-        return Err(undefined_property(name));
-    };
-    let receiver = std::mem::take(receiver);
+/// `method` bound to `receiver`.
+fn bind_method(receiver: Value, method: Py<Closure>) -> Result<Value, RuntimeError> {
     let bound = BoundMethod::alloc(BoundMethod { receiver, method })?;
     Ok(Value::from(bound))
 }
@@ -875,7 +874,17 @@ fn runtime_error(message: std::fmt::Arguments<'_>) -> RuntimeError {
     RuntimeError(message.to_string())
 }
 
-fn undefined_property(name: &Py<LoxStr>) -> RuntimeError {
+/// The error of a property `name` (a name constant) that is not there.
+#[cold]
+#[inline(never)]
+fn undefined_property(name: &Value) -> RuntimeError {
+    RuntimeError(format!(
+        "Undefined property '{}'.",
+        property_name(name).as_str()
+    ))
+}
+
+fn undefined_property_of(name: &Py<LoxStr>) -> RuntimeError {
     RuntimeError(format!("Undefined property '{}'.", name.as_str()))
 }
 
