@@ -326,11 +326,10 @@ impl<'src, 'a> Parser<'src, 'a> {
 
     fn emit_return(&mut self) {
         if self.function().kind == FunctionKind::Initializer {
-            self.emit_op_arg(Op::GetLocal, 0);
+            self.emit_op(Op::ReturnThis);
         } else {
-            self.emit_op(Op::Nil);
+            self.emit_op(Op::ReturnNil);
         }
-        self.emit_op(Op::Return);
     }
 
     fn make_constant(&mut self, value: Value) -> u8 {

@@ -49,9 +49,10 @@ impl IndexMut<usize> for Slots {
 
 impl Slots {
     /// Drops the values of slots `from..to`.
+    #[inline(always)]
     pub(crate) fn clear(&mut self, from: usize, to: usize) {
-        for slot in &mut self.0[from..to] {
-            *slot = Value::NIL;
+        for slot in from..to {
+            self[slot] = Value::NIL;
         }
     }
 

@@ -7,7 +7,7 @@
 //!
 //! - every instruction is a known opcode whose operands lie within the code;
 //! - every jump lands on the start of an instruction;
-//! - no instruction but `Return`, `Jump` and `Loop` is last, so running on
+//! - no instruction but a return, `Jump` or `Loop` is last, so running on
 //!   from any instruction (calls come back after theirs) reaches another;
 //! - every constant operand indexes the constants, and is a string where the
 //!   VM reads a name, a function where it reads one; every cache operand
@@ -109,6 +109,7 @@ fn shape(op: Op) -> (&'static [Operand], Effect) {
         Op::Constant => (&[Constant], PUSH),
         Op::Nil | Op::True | Op::False => (&[], PUSH),
         Op::Pop | Op::Print | Op::CloseUpvalue | Op::Return => (&[], POP),
+        Op::ReturnNil | Op::ReturnThis => (&[], NONE),
         Op::GetLocal | Op::GetUpvalue => (&[Byte], PUSH),
         Op::SetLocal | Op::SetUpvalue => (&[Byte], TOP),
         Op::GetGlobal | Op::Class => (&[Name], PUSH),
@@ -231,7 +232,10 @@ pub(crate) fn verify(chunk: &Chunk, caches: usize, arity: u8) -> Result<Verified
         instructions[at] = Some((op, count_or_slot, next));
         at = next;
     }
-    if !matches!(last, Some(Op::Return | Op::Jump | Op::Loop)) {
+    if !matches!(
+        last,
+        Some(Op::Return | Op::ReturnNil | Op::ReturnThis | Op::Jump | Op::Loop)
+    ) {
         return Err(BadCode {
             at: code.len(),
             what: "code that runs off its end",
@@ -285,7 +289,7 @@ fn stack_size(
         most = most.max(after);
         let offset = || usize::from(code[next - 2]) << 8 | usize::from(code[next - 1]);
         match op {
-            Op::Return => {}
+            Op::Return | Op::ReturnNil | Op::ReturnThis => {}
             Op::Jump => work.push((next + offset(), after)),
             Op::Loop => work.push((next - offset(), after)),
             Op::JumpIfFalse | Op::PopJumpIfFalse => {
@@ -366,6 +370,20 @@ mod tests {
         assert_eq!(size, Ok(4));
         let short = [NIL, Op::Call as u8, 2, RETURN];
         assert!(verify(&chunk(&short, vec![]), 0, 0).is_err());
+    }
+
+    #[test]
+    fn the_fused_returns_end_code_and_pop_nothing() {
+        for ret in [Op::ReturnNil as u8, Op::ReturnThis as u8] {
+            // Entry (the callee, or `this`): 1.
+            assert_eq!(
+                verify(&chunk(&[ret], vec![]), 0, 0).map(|v| v.stack_size),
+                Ok(1)
+            );
+            let after = [NIL, ret, NIL];
+            let error = check(&after, vec![], 0).unwrap_err();
+            assert_eq!(error.what, "code that runs off its end");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::chunk::Op;
 use crate::compiler;
 use crate::object::{
     BoundMethod, Class, Closure, Function, Globals, Instance, LoxStr, LoxStrMethods, Native,
-    Property, SiteCache, Strings, Upvalue, property_name,
+    Property, Strings, Upvalue, property_name,
 };
 use crate::stack::{FRAMES_MAX, Overflow, STACK_MAX, Slots, Stack};
 use crate::value::Value;
@@ -401,9 +401,8 @@ impl<'io> Vm<'io> {
             };
             // Borrowed, not counted: the frame holds the closure until it
             // returns, and the borrow ends at every call and return.
-            let closure = &frame.closure;
             let base = frame.base;
-            let function: &Function = &closure.function;
+            let function: &Function = &frame.closure.function;
             // Read unchecked below. The function's code passed the verifier
             // (`function.verified` says so): every instruction, with the
             // operands the loop reads, lies within the code; jumps land on
@@ -413,12 +412,12 @@ impl<'io> Vm<'io> {
             // call) and moves only by decoding operands as the verifier
             // counts them and by jumps, so every read is in bounds.
             let Verified { .. } = function.verified;
-            let code: &[u8] = &function.chunk.code;
-            let constants: &[Value] = &function.chunk.constants;
-            let caches: &[SiteCache] = &function.caches;
+            // The code, constants and caches are read through `function` where
+            // used, not held in locals: a call or return loads less.
+            //
             // The next byte to read, as a pointer into the code: one register
             // for what an index and the code's address would take two.
-            let mut ip: *const u8 = code.as_ptr().wrapping_add(frame.ip.get());
+            let mut ip: *const u8 = function.chunk.code.as_ptr().wrapping_add(frame.ip.get());
             // The stack's slots and top, in locals until the frame's next
             // call or return: `sync!` writes them back first.
             let stack = &mut *self.stack.slots;
@@ -426,9 +425,22 @@ impl<'io> Vm<'io> {
 
             // Saves `ip` in the frame, for a call or an error's trace, and
             // the top in the stack.
+            // The frame and its closure are looked up again where needed, not
+            // held: the loop's hot locals (`ip`, `sp`, `stack`, `base`,
+            // `function`) then fit in registers.
+            macro_rules! frame {
+                () => {
+                    match self.frames.last() {
+                        Some(frame) => frame,
+                        None => unreachable!("the loop runs in a frame"),
+                    }
+                };
+            }
             macro_rules! sync {
                 () => {
-                    frame.ip.set(ip.addr() - code.as_ptr().addr());
+                    frame!()
+                        .ip
+                        .set(ip.addr() - function.chunk.code.as_ptr().addr());
                     self.stack.top = sp;
                 };
             }
@@ -499,7 +511,7 @@ impl<'io> Vm<'io> {
             macro_rules! byte {
                 () => {{
                     debug_assert!(
-                        code.as_ptr_range().contains(&ip),
+                        function.chunk.code.as_ptr_range().contains(&ip),
                         "verified code is read within"
                     );
                     // SAFETY: `ip` is within the verified code (see above).
@@ -518,20 +530,20 @@ impl<'io> Vm<'io> {
             macro_rules! constant {
                 () => {{
                     let index = usize::from(byte!());
-                    debug_assert!(index < constants.len(), "verified constants");
+                    debug_assert!(index < function.chunk.constants.len(), "verified constants");
                     // SAFETY: a verified constant operand indexes the
                     // constants (see above).
-                    unsafe { constants.get_unchecked(index) }
+                    unsafe { function.chunk.constants.get_unchecked(index) }
                 }};
             }
             // The inline cache a cache operand indexes.
             macro_rules! cache {
                 () => {{
                     let index = short!();
-                    debug_assert!(index < caches.len(), "verified caches");
+                    debug_assert!(index < function.caches.len(), "verified caches");
                     // SAFETY: a verified cache operand indexes the caches
                     // (see above).
-                    unsafe { caches.get_unchecked(index) }
+                    unsafe { function.caches.get_unchecked(index) }
                 }};
             }
             macro_rules! string_constant {
@@ -575,8 +587,29 @@ impl<'io> Vm<'io> {
                 }};
             }
 
+            // Returns `$result` to the caller, in the callee's slot.
+            macro_rules! ret {
+                ($result:expr) => {{
+                    let result = $result;
+                    close_upvalues(&mut self.open_upvalues, stack, base);
+                    stack.clear(base, sp);
+                    self.frames.pop();
+                    if self.frames.is_empty() {
+                        self.stack.top = base;
+                        return Ok(());
+                    }
+                    // Cleared above: nothing to drop.
+                    std::mem::forget(std::mem::replace(&mut stack[base], result));
+                    self.stack.top = base + 1;
+                    continue 'frames;
+                }};
+            }
+
             loop {
-                let op = Op::from_byte(byte!());
+                let byte = byte!();
+                // SAFETY: `ip` was at an instruction (see above), and the
+                // verifier checked that each instruction starts with an opcode.
+                let op = unsafe { Op::from_byte_unchecked(byte) };
                 match op {
                     Op::Constant => push!(constant!().clone()),
                     Op::Nil => push!(Value::NIL),
@@ -604,11 +637,11 @@ impl<'io> Vm<'io> {
                         }
                     }
                     Op::GetUpvalue => {
-                        let upvalue = &closure.items()[usize::from(byte!())];
+                        let upvalue = &frame!().closure.items()[usize::from(byte!())];
                         push!(upvalue_get(stack, upvalue));
                     }
                     Op::SetUpvalue => {
-                        let upvalue = &closure.items()[usize::from(byte!())];
+                        let upvalue = &frame!().closure.items()[usize::from(byte!())];
                         let value = peek!(0).clone();
                         upvalue_set(stack, upvalue, value);
                     }
@@ -764,17 +797,11 @@ impl<'io> Vm<'io> {
                     }
                     Op::Return => {
                         let result = pop!();
-                        close_upvalues(&mut self.open_upvalues, stack, base);
-                        stack.clear(base, sp);
-                        self.frames.pop();
-                        if self.frames.is_empty() {
-                            self.stack.top = base;
-                            return Ok(());
-                        }
-                        stack[base] = result;
-                        self.stack.top = base + 1;
-                        continue 'frames;
+                        ret!(result);
                     }
+                    Op::ReturnNil => ret!(Value::NIL),
+                    // Cloned, not taken: an upvalue may close over `this`.
+                    Op::ReturnThis => ret!(stack[base].clone()),
                     Op::DefineGlobal
                     | Op::GetSuper
                     | Op::Print
