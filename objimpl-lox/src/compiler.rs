@@ -8,7 +8,7 @@ use objimpl::Py;
 use objimpl::prelude::MemoryError;
 
 use crate::chunk::{Chunk, Op};
-use crate::object::{Function, LoxStr, SiteCache, Strings};
+use crate::object::{Function, Globals, LoxStr, SiteCache, Strings};
 use crate::scanner::{Kind, Scanner, Token};
 use crate::value::Value;
 use crate::verify;
@@ -18,6 +18,7 @@ use crate::verify;
 pub(crate) fn compile(
     source: &str,
     strings: &Strings,
+    globals: &mut Globals,
     errors: &mut dyn Write,
 ) -> Result<Option<Py<Function>>, MemoryError> {
     let mut parser = Parser {
@@ -29,6 +30,7 @@ pub(crate) fn compile(
         functions: Vec::new(),
         classes: Vec::new(),
         strings,
+        globals,
         errors,
         out_of_memory: false,
         nesting: 0,
@@ -169,6 +171,8 @@ struct Parser<'src, 'a> {
     functions: Vec<FunctionState<'src>>,
     classes: Vec<ClassState>,
     strings: &'a Strings,
+    /// Where global names get their slots.
+    globals: &'a mut Globals,
     errors: &'a mut dyn Write,
     /// Interning a name or a literal failed: the compile fails.
     out_of_memory: bool,
@@ -280,6 +284,12 @@ impl<'src, 'a> Parser<'src, 'a> {
         self.emit(arg);
     }
 
+    fn emit_op_short(&mut self, op: Op, arg: u16) {
+        self.emit(op as u8);
+        self.emit((arg >> 8) as u8);
+        self.emit(arg as u8);
+    }
+
     /// A new inline cache's index, as the operand of the property access
     /// just written. (Past 65,536 accesses in one function they share the
     /// last: a cache is a hint, checked at every use.)
@@ -387,6 +397,20 @@ impl<'src, 'a> Parser<'src, 'a> {
         self.make_constant(value)
     }
 
+    /// The slot of global `name`.
+    fn global_slot(&mut self, name: &str) -> u16 {
+        let Some(name) = self.intern(name).as_obj::<LoxStr>().cloned() else {
+            return 0; // Out of memory: the compile fails.
+        };
+        match self.globals.slot(&name) {
+            Some(slot) => slot,
+            None => {
+                self.error("Too many global variables.");
+                0
+            }
+        }
+    }
+
     /// Ends the innermost function: its object, and its upvalues'
     /// descriptions for the `Closure` instruction.
     fn end_function(&mut self) -> Result<(Py<Function>, Vec<UpvalueRef>), MemoryError> {
@@ -460,8 +484,13 @@ impl<'src, 'a> Parser<'src, 'a> {
         let class_name = self.previous;
         let name_constant = self.identifier_constant(class_name.lexeme);
         self.declare_variable();
+        let global = if self.function().scope_depth > 0 {
+            0
+        } else {
+            self.global_slot(class_name.lexeme)
+        };
         self.emit_op_arg(Op::Class, name_constant);
-        self.define_variable(name_constant);
+        self.define_variable(global);
         self.classes.push(ClassState {
             has_superclass: false,
         });
@@ -710,14 +739,15 @@ impl<'src, 'a> Parser<'src, 'a> {
         }
     }
 
-    fn parse_variable(&mut self, message: &str) -> u8 {
+    /// Parses a variable's name: a global's slot, or 0 for a local.
+    fn parse_variable(&mut self, message: &str) -> u16 {
         self.consume(Kind::Identifier, message);
         self.declare_variable();
         if self.function().scope_depth > 0 {
             return 0;
         }
         let name = self.previous.lexeme;
-        self.identifier_constant(name)
+        self.global_slot(name)
     }
 
     fn declare_variable(&mut self) {
@@ -762,12 +792,12 @@ impl<'src, 'a> Parser<'src, 'a> {
         }
     }
 
-    fn define_variable(&mut self, global: u8) {
+    fn define_variable(&mut self, global: u16) {
         if self.function().scope_depth > 0 {
             self.mark_initialized();
             return;
         }
-        self.emit_op_arg(Op::DefineGlobal, global);
+        self.emit_op_short(Op::DefineGlobal, global);
     }
 
     /// The slot of local `name` in function `level` (an index into
@@ -817,8 +847,14 @@ impl<'src, 'a> Parser<'src, 'a> {
         } else if let Some(index) = self.resolve_upvalue(level, name.lexeme) {
             (Op::GetUpvalue, Op::SetUpvalue, index)
         } else {
-            let constant = self.identifier_constant(name.lexeme);
-            (Op::GetGlobal, Op::SetGlobal, constant)
+            let slot = self.global_slot(name.lexeme);
+            if can_assign && self.matches(Kind::Equal) {
+                self.expression();
+                self.emit_op_short(Op::SetGlobal, slot);
+            } else {
+                self.emit_op_short(Op::GetGlobal, slot);
+            }
+            return;
         };
         if can_assign && self.matches(Kind::Equal) {
             self.expression();

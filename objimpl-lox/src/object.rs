@@ -78,42 +78,54 @@ impl Hasher for StrHasher {
 
 type BuildStrHasher = BuildHasherDefault<StrHasher>;
 
-/// The global variables, each in the slot its name holds
-/// ([`LoxStr::global`]): a read is an index, not a hash lookup.
+/// The global variables, each in a slot given to its name when the
+/// compiler first meets it (and held by the name, [`LoxStr::global`]): the
+/// code names a global by its slot, so a read is an index, not a lookup.
 #[derive(Default)]
 pub(crate) struct Globals {
+    /// By slot: [`Value::ABSENT`] while the global is not defined.
     values: Vec<Value>,
     /// The names, by slot: they keep the strings, and so their slots.
     names: Vec<Py<LoxStr>>,
 }
 
 impl Globals {
-    /// Global `name`, if it is defined.
-    #[inline]
-    pub(crate) fn get(&self, name: &LoxStr) -> Option<&Value> {
-        self.values.get(name.global.get() as usize)
-    }
-
-    /// Global `name`, to set, if it is defined.
-    #[inline]
-    pub(crate) fn get_mut(&mut self, name: &LoxStr) -> Option<&mut Value> {
-        self.values.get_mut(name.global.get() as usize)
-    }
-
-    /// Defines (or redefines) global `name`.
-    pub(crate) fn define(&mut self, name: &Py<LoxStr>, value: Value) {
-        if let Some(slot) = self.get_mut(name) {
-            *slot = value;
-            return;
-        }
-        let slot = u32::try_from(self.values.len()).unwrap_or(NO_SLOT);
-        // Past u32::MAX - 1 globals (never: each is a distinct live string)
-        // the name keeps NO_SLOT and the definition is dropped.
+    /// The slot of global `name`, given now if it has none; `None` past
+    /// 65,536 names.
+    pub(crate) fn slot(&mut self, name: &Py<LoxStr>) -> Option<u16> {
+        let slot = name.global.get();
         if slot != NO_SLOT {
-            name.global.set(slot);
-            self.values.push(value);
-            self.names.push(name.clone());
+            return u16::try_from(slot).ok();
         }
+        let slot = u16::try_from(self.values.len()).ok()?;
+        name.global.set(u32::from(slot));
+        self.values.push(Value::ABSENT);
+        self.names.push(name.clone());
+        Some(slot)
+    }
+
+    /// The global in `slot`, if it is defined.
+    #[inline]
+    pub(crate) fn get(&self, slot: usize) -> Option<&Value> {
+        self.values.get(slot).filter(|value| !value.is_absent())
+    }
+
+    /// The global in `slot`, to set, if it is defined.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, slot: usize) -> Option<&mut Value> {
+        self.values.get_mut(slot).filter(|value| !value.is_absent())
+    }
+
+    /// Defines (or redefines) the global in `slot`.
+    pub(crate) fn define(&mut self, slot: usize, value: Value) {
+        if let Some(global) = self.values.get_mut(slot) {
+            *global = value;
+        }
+    }
+
+    /// The name of the global in `slot`.
+    pub(crate) fn name(&self, slot: usize) -> &str {
+        self.names.get(slot).map_or("", |name| name.as_str())
     }
 }
 

@@ -61,6 +61,8 @@ enum Operand {
     Closure,
     /// Two bytes: an inline cache's index.
     Cache,
+    /// Two bytes: a global's slot (the VM checks it itself).
+    Global,
     /// Two bytes: a jump forward from the end of the instruction.
     Forward,
     /// Two bytes: a jump back from the end of the instruction.
@@ -112,9 +114,10 @@ fn shape(op: Op) -> (&'static [Operand], Effect) {
         Op::ReturnNil | Op::ReturnThis => (&[], NONE),
         Op::GetLocal | Op::GetUpvalue => (&[Byte], PUSH),
         Op::SetLocal | Op::SetUpvalue => (&[Byte], TOP),
-        Op::GetGlobal | Op::Class => (&[Name], PUSH),
-        Op::DefineGlobal => (&[Name], POP),
-        Op::SetGlobal => (&[Name], TOP),
+        Op::GetGlobal => (&[Global], PUSH),
+        Op::Class => (&[Name], PUSH),
+        Op::DefineGlobal => (&[Global], POP),
+        Op::SetGlobal => (&[Global], TOP),
         Op::GetProperty => (&[Name, Cache], TOP),
         Op::SetProperty => (&[Name, Cache], TWO_TO_ONE),
         Op::GetSuper | Op::Method => (&[Name], TWO_TO_ONE),
@@ -193,7 +196,7 @@ pub(crate) fn verify(chunk: &Chunk, caches: usize, arity: u8) -> Result<Verified
                 | Operand::Constant
                 | Operand::Number
                 | Operand::Closure => 1,
-                Operand::Cache | Operand::Forward | Operand::Backward => 2,
+                Operand::Cache | Operand::Global | Operand::Forward | Operand::Backward => 2,
             };
             let Some(bytes) = code.get(next..next + width) else {
                 return fail("operands past the end of the code");
@@ -223,7 +226,7 @@ pub(crate) fn verify(chunk: &Chunk, caches: usize, arity: u8) -> Result<Verified
                     }
                 }
                 Operand::Cache if value >= caches => return fail("a cache past the caches"),
-                Operand::Cache => {}
+                Operand::Cache | Operand::Global => {}
                 Operand::Forward => jumps.push((at, next.checked_add(value))),
                 Operand::Backward => jumps.push((at, next.checked_sub(value))),
             }
@@ -410,10 +413,16 @@ mod tests {
             "a constant past the constants",
         );
         fails(
-            &[GET_GLOBAL, 0, RETURN],
+            &[Op::GetProperty as u8, 0, 0, 0, RETURN],
             vec![Value::number(1.0)],
-            0,
+            1,
             "a name that is not a string",
+        );
+        fails(
+            &[GET_GLOBAL, 0],
+            vec![],
+            0,
+            "operands past the end of the code",
         );
         fails(
             &[GET_PROPERTY, 0, 0, 1, RETURN],

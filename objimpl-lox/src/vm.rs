@@ -14,7 +14,7 @@ use crate::object::{
     BoundMethod, Class, Closure, Function, Globals, Instance, LoxStr, LoxStrMethods, Native,
     Property, Strings, Upvalue, property_name,
 };
-use crate::stack::{FRAMES_MAX, Overflow, STACK_MAX, Slots, Stack};
+use crate::stack::{FRAMES_MAX, Overflow, STACK_MAX, Stack};
 use crate::value::Value;
 use crate::verify::Verified;
 
@@ -116,13 +116,15 @@ impl<'io> Vm<'io> {
     ) -> Result<(), MemoryError> {
         let name = self.strings.intern(name.as_bytes())?;
         let native = Native::alloc(Native { arity, function })?;
-        self.globals.define(&name, Value::from(native));
+        if let Some(slot) = self.globals.slot(&name) {
+            self.globals.define(usize::from(slot), Value::from(native));
+        }
         Ok(())
     }
 
     /// Compiles and runs `source`.
     pub fn interpret(&mut self, source: &str) -> Outcome {
-        let function = match compiler::compile(source, &self.strings, self.err) {
+        let function = match compiler::compile(source, &self.strings, &mut self.globals, self.err) {
             Ok(Some(function)) => function,
             Ok(None) => return Outcome::CompileError,
             Err(MemoryError) => {
@@ -218,7 +220,7 @@ impl<'io> Vm<'io> {
     #[inline(always)]
     fn call_value(&mut self, argc: usize) -> Result<(), RuntimeError> {
         let callee_slot = self.stack.top - argc - 1;
-        if let Some(closure) = self.stack.slots[callee_slot].as_obj::<Closure>() {
+        if let Some(closure) = self.stack[callee_slot].as_obj::<Closure>() {
             let closure = closure.clone();
             return self.call(closure, argc);
         }
@@ -228,10 +230,10 @@ impl<'io> Vm<'io> {
     #[inline(never)]
     fn call_other(&mut self, argc: usize) -> Result<(), RuntimeError> {
         let callee_slot = self.stack.top - argc - 1;
-        let callee = &self.stack.slots[callee_slot];
+        let callee = &self.stack[callee_slot];
         if let Some(bound) = callee.as_obj::<BoundMethod>() {
             let (receiver, method) = (bound.receiver.clone(), bound.method.clone());
-            self.stack.slots[callee_slot] = receiver;
+            self.stack[callee_slot] = receiver;
             return self.call(method, argc);
         }
         if let Some(class) = callee.as_obj::<Class>() {
@@ -242,7 +244,7 @@ impl<'io> Vm<'io> {
                 class: class.clone(),
                 fields: fields.into(),
             })?;
-            self.stack.slots[callee_slot] = Value::from(instance);
+            self.stack[callee_slot] = Value::from(instance);
             return match init {
                 Some(init) => self.call(init, argc),
                 None if argc != 0 => Err(RuntimeError(format!(
@@ -305,9 +307,9 @@ impl<'io> Vm<'io> {
         };
         match op {
             Op::DefineGlobal => {
-                let name = string_constant(byte());
+                let slot = byte() << 8 | byte();
                 let value = self.stack.pop();
-                self.globals.define(name, value);
+                self.globals.define(slot, value);
             }
             Op::GetSuper => {
                 let name = string_constant(byte());
@@ -418,10 +420,28 @@ impl<'io> Vm<'io> {
             // The next byte to read, as a pointer into the code: one register
             // for what an index and the code's address would take two.
             let mut ip: *const u8 = function.chunk.code.as_ptr().wrapping_add(frame.ip.get());
-            // The stack's slots and top, in locals until the frame's next
-            // call or return: `sync!` writes them back first.
-            let stack = &mut *self.stack.slots;
-            let mut sp = self.stack.top;
+            // The frame's slot 0 and the top (one past the top value), as
+            // pointers into the stack: two registers, for what the stack's
+            // address, the top's index and the frame's would take three. The
+            // loop writes the top back (`sync!`) before anything else reads
+            // the stack, and all three derive from the stack's own pointer
+            // (see `Stack`).
+            //
+            // Read and written unchecked below. The frame's call checked that
+            // its deepest stack (the verifier's `stack_size`) fits below
+            // `STACK_MAX`; the verifier checked that every path keeps the
+            // frame's depth within `0..=stack_size`, that no instruction pops
+            // or peeks below the frame's slot 0, and that a local's slot lies
+            // below the top. So every slot the loop reads or writes is one of
+            // the stack's initialised slots.
+            let frame_slots: *mut Value = self.stack.start().wrapping_add(base);
+            let mut top: *mut Value = self.stack.start().wrapping_add(self.stack.top);
+            // The frame's depth, for the debug assertions.
+            macro_rules! depth {
+                () => {
+                    (top.addr() - frame_slots.addr()) / size_of::<Value>()
+                };
+            }
 
             // Saves `ip` in the frame, for a call or an error's trace, and
             // the top in the stack.
@@ -441,7 +461,7 @@ impl<'io> Vm<'io> {
                     frame!()
                         .ip
                         .set(ip.addr() - function.chunk.code.as_ptr().addr());
-                    self.stack.top = sp;
+                    self.stack.top = self.stack.index_of(top);
                 };
             }
             macro_rules! throw {
@@ -479,34 +499,59 @@ impl<'io> Vm<'io> {
                 ($value:expr) => {{
                     let value = $value;
                     debug_assert!(
-                        sp < base + function.verified.stack_size,
+                        depth!() < function.verified.stack_size,
                         "verified: the frame's pushes stay in the room its call checked"
                     );
-                    // The slot holds no object (see `Stack`): nothing to
-                    // drop, so no check for one.
-                    std::mem::forget(std::mem::replace(&mut stack[sp], value));
-                    sp += 1;
+                    // The slot holds no object (see `Stack`): written over,
+                    // with nothing to drop.
+                    // SAFETY: a slot of the stack (see above), not borrowed.
+                    unsafe { top.write(value) };
+                    top = top.wrapping_add(1);
                 }};
             }
             macro_rules! pop {
                 () => {{
-                    debug_assert!(sp > base, "verified: a frame pops only its own");
-                    sp -= 1;
-                    std::mem::take(&mut stack[sp])
+                    debug_assert!(depth!() > 0, "verified: a frame pops only its own");
+                    top = top.wrapping_sub(1);
+                    // SAFETY: a slot of the stack (see above), not borrowed.
+                    unsafe { top.replace(Value::NIL) }
                 }};
             }
             // Drops the top value.
             macro_rules! discard {
                 () => {{
-                    debug_assert!(sp > base, "verified: a frame pops only its own");
-                    sp -= 1;
-                    stack[sp] = Value::NIL;
+                    drop(pop!());
                 }};
             }
+            // The value `distance` slots below the top.
             macro_rules! peek {
-                ($distance:expr) => {
-                    &stack[sp - 1 - $distance]
-                };
+                ($distance:expr) => {{
+                    let distance: usize = $distance;
+                    debug_assert!(distance < depth!(), "verified: a frame reads only its own");
+                    // SAFETY: a slot of the stack (see above); the loop
+                    // writes no slot while a shared borrow of it lives.
+                    unsafe { &*top.wrapping_sub(1 + distance) }
+                }};
+            }
+            // The same, to write.
+            macro_rules! peek_mut {
+                ($distance:expr) => {{
+                    let distance: usize = $distance;
+                    debug_assert!(distance < depth!(), "verified: a frame reads only its own");
+                    // SAFETY: a slot of the stack (see above), borrowed by
+                    // nothing else while this borrow lives.
+                    unsafe { &mut *top.wrapping_sub(1 + distance) }
+                }};
+            }
+            // Local `slot` of the frame.
+            macro_rules! local {
+                ($slot:expr) => {{
+                    let slot: usize = $slot;
+                    debug_assert!(slot < depth!(), "verified: locals lie below the top");
+                    // SAFETY: a slot of the stack (see above), borrowed by
+                    // nothing else while this borrow lives.
+                    unsafe { &mut *frame_slots.wrapping_add(slot) }
+                }};
             }
             macro_rules! byte {
                 () => {{
@@ -546,23 +591,16 @@ impl<'io> Vm<'io> {
                     unsafe { function.caches.get_unchecked(index) }
                 }};
             }
-            macro_rules! string_constant {
-                () => {
-                    match constant!().as_obj::<LoxStr>() {
-                        Some(name) => name,
-                        None => unreachable!("verified: names are string constants"),
-                    }
-                };
-            }
             // A binary operator on numbers: the result replaces the left
             // operand; the right one (a number) is left above the top.
             macro_rules! numbers {
                 ($op:tt, $wrap:path) => {{
-                    match (stack[sp - 2].as_number(), stack[sp - 1].as_number()) {
+                    match (peek!(1).as_number(), peek!(0).as_number()) {
                         (Some(a), Some(b)) => {
-                            sp -= 1;
+                            // A number: nothing to drop.
+                            std::mem::forget(pop!());
                             // Over a number: nothing to drop.
-                            std::mem::forget(std::mem::replace(&mut stack[sp - 1], $wrap(a $op b)));
+                            std::mem::forget(std::mem::replace(peek_mut!(0), $wrap(a $op b)));
                         }
                         _ => fail!("Operands must be numbers."),
                     }
@@ -579,7 +617,7 @@ impl<'io> Vm<'io> {
                     match peek!(0).as_number() {
                         // Over a number: nothing to drop.
                         Some(a) => std::mem::forget(std::mem::replace(
-                            &mut stack[sp - 1],
+                            peek_mut!(0),
                             $wrap(a $op b),
                         )),
                         None => fail!(concat!("Operands must be ", $operands, ".")),
@@ -591,16 +629,25 @@ impl<'io> Vm<'io> {
             macro_rules! ret {
                 ($result:expr) => {{
                     let result = $result;
-                    close_upvalues(&mut self.open_upvalues, stack, base);
-                    stack.clear(base, sp);
-                    self.frames.pop();
+                    let Some(frame) = self.frames.pop() else {
+                        unreachable!("the loop runs in a frame");
+                    };
+                    // The upvalues read the stack: its top first.
+                    self.stack.top = self.stack.index_of(top);
+                    close_upvalues(&mut self.open_upvalues, &self.stack, frame.base);
+                    while top != frame_slots {
+                        discard!();
+                    }
                     if self.frames.is_empty() {
-                        self.stack.top = base;
+                        self.stack.top = frame.base;
                         return Ok(());
                     }
-                    // Cleared above: nothing to drop.
-                    std::mem::forget(std::mem::replace(&mut stack[base], result));
-                    self.stack.top = base + 1;
+                    // The callee's slot, cleared above: written over, with
+                    // nothing to drop.
+                    // SAFETY: the frame's slot 0 is a slot of the stack (see
+                    // above), not borrowed.
+                    unsafe { frame_slots.write(result) };
+                    self.stack.top = frame.base + 1;
                     continue 'frames;
                 }};
             }
@@ -616,34 +663,35 @@ impl<'io> Vm<'io> {
                     Op::True => push!(Value::TRUE),
                     Op::False => push!(Value::FALSE),
                     Op::Pop => discard!(),
-                    Op::GetLocal => push!(stack[base + usize::from(byte!())].clone()),
+                    Op::GetLocal => push!(local!(usize::from(byte!())).clone()),
                     Op::SetLocal => {
-                        let slot = base + usize::from(byte!());
-                        stack[slot] = peek!(0).clone();
+                        let slot = usize::from(byte!());
+                        let value = peek!(0).clone();
+                        *local!(slot) = value;
                     }
                     Op::GetGlobal => {
-                        let name = string_constant!();
-                        match self.globals.get(name) {
+                        let slot = short!();
+                        match self.globals.get(slot) {
                             Some(value) => push!(value.clone()),
-                            None => fail!("Undefined variable '{}'.", name.as_str()),
+                            None => fail!("Undefined variable '{}'.", self.globals.name(slot)),
                         }
                     }
                     Op::SetGlobal => {
-                        let name = string_constant!();
+                        let slot = short!();
                         let value = peek!(0).clone();
-                        match self.globals.get_mut(name) {
-                            Some(slot) => *slot = value,
-                            None => fail!("Undefined variable '{}'.", name.as_str()),
+                        match self.globals.get_mut(slot) {
+                            Some(global) => *global = value,
+                            None => fail!("Undefined variable '{}'.", self.globals.name(slot)),
                         }
                     }
                     Op::GetUpvalue => {
                         let upvalue = &frame!().closure.items()[usize::from(byte!())];
-                        push!(upvalue_get(stack, upvalue));
+                        push!(upvalue_get(&self.stack, upvalue));
                     }
                     Op::SetUpvalue => {
                         let upvalue = &frame!().closure.items()[usize::from(byte!())];
                         let value = peek!(0).clone();
-                        upvalue_set(stack, upvalue, value);
+                        upvalue_set(&mut self.stack, upvalue, value);
                     }
                     Op::GetProperty => {
                         let name = constant!();
@@ -654,24 +702,24 @@ impl<'io> Vm<'io> {
                         let value = match instance.property(name, cache) {
                             Property::Field(value) => value,
                             Property::Method(Some(method)) => {
-                                let receiver = std::mem::take(&mut stack[sp - 1]);
+                                let receiver = std::mem::take(peek_mut!(0));
                                 try_op!(bind_method(receiver, method))
                             }
                             Property::Method(None) => throw!(undefined_property(name)),
                         };
-                        stack[sp - 1] = value;
+                        *peek_mut!(0) = value;
                     }
                     Op::GetLocalProperty => {
-                        let slot = base + usize::from(byte!());
+                        let slot = usize::from(byte!());
                         let name = constant!();
                         let cache = cache!();
-                        let Some(instance) = stack[slot].as_obj::<Instance>() else {
+                        let Some(instance) = local!(slot).as_obj::<Instance>() else {
                             fail!("Only instances have properties.");
                         };
                         let value = match instance.property(name, cache) {
                             Property::Field(value) => value,
                             Property::Method(Some(method)) => {
-                                try_op!(bind_method(stack[slot].clone(), method))
+                                try_op!(bind_method(local!(slot).clone(), method))
                             }
                             Property::Method(None) => throw!(undefined_property(name)),
                         };
@@ -685,16 +733,16 @@ impl<'io> Vm<'io> {
                         };
                         instance.set_field(name, &cache.field, peek!(0).clone());
                         let value = pop!();
-                        stack[sp - 1] = value;
+                        *peek_mut!(0) = value;
                     }
                     Op::Equal => {
                         let equal = peek!(1).equals(peek!(0));
                         discard!();
-                        stack[sp - 1] = Value::bool(equal);
+                        *peek_mut!(0) = Value::bool(equal);
                     }
                     Op::EqualConstant => {
                         let equal = peek!(0).equals(constant!());
-                        stack[sp - 1] = Value::bool(equal);
+                        *peek_mut!(0) = Value::bool(equal);
                     }
                     Op::AddConstant => {
                         number_and_constant!(+, Value::number, "two numbers or two strings")
@@ -705,25 +753,20 @@ impl<'io> Vm<'io> {
                     Op::Greater => numbers!(>, Value::bool),
                     Op::Less => numbers!(<, Value::bool),
                     Op::Add => {
-                        if let (Some(a), Some(b)) =
-                            (stack[sp - 2].as_number(), stack[sp - 1].as_number())
-                        {
-                            sp -= 1;
+                        if let (Some(a), Some(b)) = (peek!(1).as_number(), peek!(0).as_number()) {
+                            // A number: nothing to drop.
+                            std::mem::forget(pop!());
                             // Over a number: nothing to drop.
-                            std::mem::forget(std::mem::replace(
-                                &mut stack[sp - 1],
-                                Value::number(a + b),
-                            ));
-                        } else if let (Some(a), Some(b)) = (
-                            stack[sp - 2].as_obj::<LoxStr>(),
-                            stack[sp - 1].as_obj::<LoxStr>(),
-                        ) {
+                            std::mem::forget(std::mem::replace(peek_mut!(0), Value::number(a + b)));
+                        } else if let (Some(a), Some(b)) =
+                            (peek!(1).as_obj::<LoxStr>(), peek!(0).as_obj::<LoxStr>())
+                        {
                             let mut text = Vec::with_capacity(a.len() + b.len());
                             text.extend_from_slice(a.items());
                             text.extend_from_slice(b.items());
                             let joined = try_op!(self.strings.intern(&text));
                             discard!();
-                            stack[sp - 1] = Value::from(joined);
+                            *peek_mut!(0) = Value::from(joined);
                         } else {
                             fail!("Operands must be two numbers or two strings.");
                         }
@@ -733,10 +776,10 @@ impl<'io> Vm<'io> {
                     Op::Divide => numbers!(/, Value::number),
                     Op::Not => {
                         let not = peek!(0).is_falsey();
-                        stack[sp - 1] = Value::bool(not);
+                        *peek_mut!(0) = Value::bool(not);
                     }
                     Op::Negate => match peek!(0).as_number() {
-                        Some(n) => stack[sp - 1] = Value::number(-n),
+                        Some(n) => *peek_mut!(0) = Value::number(-n),
                         None => fail!("Operand must be a number."),
                     },
                     Op::Jump => {
@@ -780,7 +823,7 @@ impl<'io> Vm<'io> {
                             Property::Method(Some(method)) => method,
                             // A field holding a function shadows the method.
                             Property::Field(field) => {
-                                stack[sp - argc - 1] = field;
+                                *peek_mut!(argc) = field;
                                 sync!();
                                 self.call_value(argc)?;
                                 continue 'frames;
@@ -792,7 +835,8 @@ impl<'io> Vm<'io> {
                         continue 'frames;
                     }
                     Op::CloseUpvalue => {
-                        close_upvalues(&mut self.open_upvalues, stack, sp - 1);
+                        let slot = self.stack.index_of(top) - 1;
+                        close_upvalues(&mut self.open_upvalues, &self.stack, slot);
                         discard!();
                     }
                     Op::Return => {
@@ -801,7 +845,7 @@ impl<'io> Vm<'io> {
                     }
                     Op::ReturnNil => ret!(Value::NIL),
                     // Cloned, not taken: an upvalue may close over `this`.
-                    Op::ReturnThis => ret!(stack[base].clone()),
+                    Op::ReturnThis => ret!(local!(0).clone()),
                     Op::DefineGlobal
                     | Op::GetSuper
                     | Op::Print
@@ -856,7 +900,7 @@ fn capture_upvalue(open: &mut Vec<Py<Upvalue>>, slot: usize) -> Result<Py<Upvalu
 /// Closes the open upvalues of slots `from` and above: they take their
 /// values off the stack.
 #[inline(always)]
-fn close_upvalues(open: &mut Vec<Py<Upvalue>>, stack: &Slots, from: usize) {
+fn close_upvalues(open: &mut Vec<Py<Upvalue>>, stack: &Stack, from: usize) {
     if open.last().is_some_and(|u| u.slot.get() >= from) {
         close_upvalues_from(open, stack, from);
     }
@@ -864,7 +908,7 @@ fn close_upvalues(open: &mut Vec<Py<Upvalue>>, stack: &Slots, from: usize) {
 
 #[cold]
 #[inline(never)]
-fn close_upvalues_from(open: &mut Vec<Py<Upvalue>>, stack: &Slots, from: usize) {
+fn close_upvalues_from(open: &mut Vec<Py<Upvalue>>, stack: &Stack, from: usize) {
     while let Some(upvalue) = open.last() {
         let slot = upvalue.slot.get();
         if slot < from {
@@ -875,7 +919,7 @@ fn close_upvalues_from(open: &mut Vec<Py<Upvalue>>, stack: &Slots, from: usize) 
     }
 }
 
-fn upvalue_get(stack: &Slots, upvalue: &Upvalue) -> Value {
+fn upvalue_get(stack: &Stack, upvalue: &Upvalue) -> Value {
     let closed = upvalue.closed.borrow();
     if closed.is_absent() {
         stack[upvalue.slot.get()].clone()
@@ -884,7 +928,7 @@ fn upvalue_get(stack: &Slots, upvalue: &Upvalue) -> Value {
     }
 }
 
-fn upvalue_set(stack: &mut Slots, upvalue: &Upvalue, value: Value) {
+fn upvalue_set(stack: &mut Stack, upvalue: &Upvalue, value: Value) {
     let mut closed = upvalue.closed.borrow_mut();
     if closed.is_absent() {
         stack[upvalue.slot.get()] = value;
@@ -992,6 +1036,23 @@ print b;
 "#;
         let expected = "2\n30\n-4\n15\ntrue\n2.5\ntrue\nst\n-0\n1\n-2\ntrue\ntrue\nA\nB instance\n";
         assert_eq!(run(source), (expected.to_owned(), Outcome::Ok));
+    }
+
+    /// A global's slot is given when the compiler first meets its name, so
+    /// code may name a global defined only later (by a later REPL line).
+    #[test]
+    fn globals_named_before_their_definition_are_found_once_defined() {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut vm = Vm::new(&mut out, &mut err).expect("a VM");
+        assert_eq!(vm.interpret("fun f() { return g; }"), Outcome::Ok);
+        assert_eq!(vm.interpret("print f();"), Outcome::RuntimeError);
+        assert_eq!(vm.interpret("g = 2;"), Outcome::RuntimeError);
+        assert_eq!(vm.interpret("var g = 1; print f();"), Outcome::Ok);
+        assert_eq!(vm.interpret("g = 3; print f();"), Outcome::Ok);
+        drop(vm);
+        assert_eq!(String::from_utf8(out).expect("UTF-8"), "1\n3\n");
+        let err = String::from_utf8(err).expect("UTF-8");
+        assert_eq!(err.matches("Undefined variable 'g'.").count(), 2, "{err}");
     }
 
     #[test]
