@@ -270,8 +270,20 @@ impl Class {
         } else {
             self.method_slot_missed(name, cache)
         };
-        // NO_SLOT is past the end: `None`.
-        self.methods.borrow().get(slot as usize).cloned()
+        self.method_in_slot(slot)
+    }
+
+    /// The method in `slot` ([`NO_SLOT`], past the end: `None`).
+    #[inline(always)]
+    fn method_in_slot(&self, slot: u32) -> Option<Py<Closure>> {
+        // Read without taking a borrow (two writes of the flag fewer on
+        // every call): `try_borrow_unguarded` fails while a `borrow_mut` is
+        // out, and the reference it gives lives only for the clone, which
+        // counts a reference and runs no other code, so no `borrow_mut` can
+        // start meanwhile.
+        // SAFETY: as said: no mutable borrow while the reference lives.
+        let methods = unsafe { self.methods.try_borrow_unguarded() }.ok()?;
+        methods.get(slot as usize).cloned()
     }
 
     /// The slot of method `name` ([`NO_SLOT`]: none), into the cache.
@@ -297,7 +309,7 @@ impl Class {
     /// The initializer, if the class has one.
     #[inline]
     pub(crate) fn initializer(&self) -> Option<Py<Closure>> {
-        self.methods.borrow().get(self.init.get() as usize).cloned()
+        self.method_in_slot(self.init.get())
     }
 
     /// Defines (or, over an inherited one, redefines) method `name`;

@@ -67,6 +67,17 @@ impl Value {
         self.0.downcast_ref::<T>()
     }
 
+    /// The object, if this is one of type `T`; else the value back.
+    #[inline]
+    pub(crate) fn into_obj<T: PyObjectType>(self) -> Result<Py<T>, Value> {
+        match self.0.into_object() {
+            Ok(object) => object
+                .downcast::<T>()
+                .map_err(|other| Value(Tagged::from(other))),
+            Err(other) => Err(Value(other)),
+        }
+    }
+
     /// `nil` and `false` are false; everything else is true.
     #[inline]
     pub(crate) fn is_falsey(&self) -> bool {

@@ -220,11 +220,18 @@ impl<'io> Vm<'io> {
     #[inline(always)]
     fn call_value(&mut self, argc: usize) -> Result<(), RuntimeError> {
         let callee_slot = self.stack.top - argc - 1;
-        if let Some(closure) = self.stack[callee_slot].as_obj::<Closure>() {
-            let closure = closure.clone();
-            return self.call(closure, argc);
+        // A closure moves from its slot into the frame, which holds it while
+        // it runs: no count taken now and dropped at the return. The slot,
+        // the frame's slot 0, is left `nil`, and nothing reads it: the local
+        // it is has no name (a method's `this` is there only when a method
+        // is called, which is never through this path).
+        match std::mem::take(&mut self.stack[callee_slot]).into_obj::<Closure>() {
+            Ok(closure) => self.call(closure, argc),
+            Err(callee) => {
+                self.stack[callee_slot] = callee;
+                self.call_other(argc)
+            }
         }
-        self.call_other(argc)
     }
 
     #[inline(never)]
