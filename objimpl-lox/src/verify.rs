@@ -111,7 +111,9 @@ fn shape(op: Op) -> (&'static [Operand], Effect) {
         Op::Constant => (&[Constant], PUSH),
         Op::Nil | Op::True | Op::False => (&[], PUSH),
         Op::Pop | Op::Print | Op::CloseUpvalue | Op::Return => (&[], POP),
-        Op::ReturnNil | Op::ReturnThis => (&[], NONE),
+        Op::ReturnNil => (&[], NONE),
+        // Reads slot 0, `this`.
+        Op::ReturnThis => (&[], TOP),
         Op::GetLocal | Op::GetUpvalue => (&[Byte], PUSH),
         Op::SetLocal | Op::SetUpvalue => (&[Byte], TOP),
         Op::GetGlobal => (&[Global], PUSH),
@@ -373,6 +375,13 @@ mod tests {
         assert_eq!(size, Ok(4));
         let short = [NIL, Op::Call as u8, 2, RETURN];
         assert!(verify(&chunk(&short, vec![]), 0, 0).is_err());
+    }
+
+    #[test]
+    fn return_this_needs_its_slot() {
+        let code = [POP, Op::ReturnThis as u8];
+        let error = check(&code, vec![], 0).unwrap_err();
+        assert_eq!(error.what, "an instruction that pops what is not there");
     }
 
     #[test]

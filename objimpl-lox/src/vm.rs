@@ -450,10 +450,8 @@ impl<'io> Vm<'io> {
                 };
             }
 
-            // Saves `ip` in the frame, for a call or an error's trace, and
-            // the top in the stack.
             // The frame and its closure are looked up again where needed, not
-            // held: the loop's hot locals (`ip`, `sp`, `stack`, `base`,
+            // held: the loop's hot locals (`ip`, `top`, `frame_slots`,
             // `function`) then fit in registers.
             macro_rules! frame {
                 () => {
@@ -463,6 +461,8 @@ impl<'io> Vm<'io> {
                     }
                 };
             }
+            // Saves `ip` in the frame, for a call or an error's trace, and
+            // the top in the stack.
             macro_rules! sync {
                 () => {
                     frame!()
@@ -598,8 +598,8 @@ impl<'io> Vm<'io> {
                     unsafe { function.caches.get_unchecked(index) }
                 }};
             }
-            // A binary operator on numbers: the result replaces the left
-            // operand; the right one (a number) is left above the top.
+            // A binary operator on numbers: the right operand is popped, and
+            // the result replaces the left one (numbers: nothing to drop).
             macro_rules! numbers {
                 ($op:tt, $wrap:path) => {{
                     match (peek!(1).as_number(), peek!(0).as_number()) {
