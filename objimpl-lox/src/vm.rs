@@ -1045,32 +1045,39 @@ print b;
         assert_eq!(run(source), (expected.to_owned(), Outcome::Ok));
     }
 
+    /// Runs `lines` one after another in one VM, as the REPL does: their
+    /// outcomes, then what was printed and what was reported.
+    fn session(lines: &[&str]) -> (Vec<Outcome>, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut vm = Vm::new(&mut out, &mut err).expect("a VM");
+        let outcomes = lines.iter().map(|line| vm.interpret(line)).collect();
+        drop(vm);
+        let text = |bytes| String::from_utf8(bytes).expect("UTF-8");
+        (outcomes, text(out), text(err))
+    }
+
     /// A global's slot is given when the compiler first meets its name, so
     /// code may name a global defined only later (by a later REPL line).
     #[test]
     fn globals_named_before_their_definition_are_found_once_defined() {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut vm = Vm::new(&mut out, &mut err).expect("a VM");
-        assert_eq!(vm.interpret("fun f() { return g; }"), Outcome::Ok);
-        assert_eq!(vm.interpret("print f();"), Outcome::RuntimeError);
-        assert_eq!(vm.interpret("g = 2;"), Outcome::RuntimeError);
-        assert_eq!(vm.interpret("var g = 1; print f();"), Outcome::Ok);
-        assert_eq!(vm.interpret("g = 3; print f();"), Outcome::Ok);
-        drop(vm);
-        assert_eq!(String::from_utf8(out).expect("UTF-8"), "1\n3\n");
-        let err = String::from_utf8(err).expect("UTF-8");
+        let (outcomes, out, err) = session(&[
+            "fun f() { return g; }",
+            "print f();",
+            "g = 2;",
+            "var g = 1; print f();",
+            "g = 3; print f();",
+        ]);
+        use Outcome::{Ok, RuntimeError};
+        assert_eq!(outcomes, [Ok, RuntimeError, RuntimeError, Ok, Ok]);
+        assert_eq!(out, "1\n3\n");
         assert_eq!(err.matches("Undefined variable 'g'.").count(), 2, "{err}");
     }
 
     #[test]
     fn runtime_errors_leave_the_vm_ready_for_more() {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut vm = Vm::new(&mut out, &mut err).expect("a VM");
-        assert_eq!(vm.interpret("var a = 1; a.x;"), Outcome::RuntimeError);
-        assert_eq!(vm.interpret("print a + 1 < 3;"), Outcome::Ok);
-        drop(vm);
-        assert_eq!(String::from_utf8(out).expect("UTF-8"), "true\n");
-        let err = String::from_utf8(err).expect("UTF-8");
+        let (outcomes, out, err) = session(&["var a = 1; a.x;", "print a + 1 < 3;"]);
+        assert_eq!(outcomes, [Outcome::RuntimeError, Outcome::Ok]);
+        assert_eq!(out, "true\n");
         assert!(err.starts_with("Only instances have properties."), "{err}");
     }
 }
