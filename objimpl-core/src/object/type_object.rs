@@ -193,11 +193,15 @@ pub(crate) union WeakListSlot {
 
 /// Finds an object's `WeakList`: null if its type has none.
 ///
+/// Of a C ABI, as it lies in a C struct: so the objects and type objects
+/// are FFI-safe in C declarations (a Rust fn pointer here made
+/// `improper_ctypes` flag every `extern` block that takes a `PyObject`).
+///
 /// # Safety
 ///
 /// - The argument is a live object of the type that holds the finder,
 ///   with a readable payload.
-pub(crate) type WeakListFinder = unsafe fn(*mut PyObject) -> *const c_void;
+pub(crate) type WeakListFinder = unsafe extern "C-unwind" fn(*mut PyObject) -> *const c_void;
 
 /// objimpl's own flag, in a bit CPython 3.11 leaves unused: the type was
 /// built in Rust, and its `tp_weaklistoffset` holds a [`WeakListFinder`].

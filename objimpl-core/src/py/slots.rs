@@ -177,7 +177,7 @@ pub(crate) unsafe extern "C-unwind" fn clear<T: PyObjectType>(op: *mut PyObject)
 /// # Safety
 ///
 /// - `op` is a live object of `T::TYPE` with a readable payload.
-unsafe fn weak_list_of<T: PyObjectType>(op: *mut PyObject) -> *const c_void {
+unsafe extern "C-unwind" fn weak_list_of<T: PyObjectType>(op: *mut PyObject) -> *const c_void {
     // SAFETY: as the caller promises (an object is never null).
     let payload = unsafe { &*layout::payload_ptr::<T>(NonNull::new_unchecked(op)) };
     match PyObjectType::weak_list(payload) {
