@@ -1073,6 +1073,23 @@ print b;
         assert_eq!(err.matches("Undefined variable 'g'.").count(), 2, "{err}");
     }
 
+    /// Globals are named by two-byte slots: a 65,537th name is a compile
+    /// error (clox, which names them by constants, stops at 256 a chunk).
+    #[test]
+    #[cfg_attr(miri, ignore = "compiles 65,535 declarations")]
+    fn past_65536_global_names_is_a_compile_error() {
+        // `clock` has a slot too.
+        let source: String = (0..65_535).map(|n| format!("var g{n};\n")).collect();
+        let (outcomes, out, err) = session(&[&source, "var one_more;", "print g65534;"]);
+        use Outcome::{CompileError, Ok};
+        assert_eq!(outcomes, [Ok, CompileError, Ok]);
+        assert_eq!(out, "nil\n");
+        assert!(
+            err.contains("Error at 'one_more': Too many global variables."),
+            "{err}"
+        );
+    }
+
     #[test]
     fn runtime_errors_leave_the_vm_ready_for_more() {
         let (outcomes, out, err) = session(&["var a = 1; a.x;", "print a + 1 < 3;"]);
