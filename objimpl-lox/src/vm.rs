@@ -431,8 +431,8 @@ impl<'io> Vm<'io> {
             // pointers into the stack: two registers, for what the stack's
             // address, the top's index and the frame's would take three. The
             // loop writes the top back (`sync!`) before anything else reads
-            // the stack, and all three derive from the stack's own pointer
-            // (see `Stack`).
+            // the stack, and both derive from the stack's own pointer (see
+            // `Stack`), as every other access does.
             //
             // Read and written unchecked below. The frame's call checked that
             // its deepest stack (the verifier's `stack_size`) fits below
