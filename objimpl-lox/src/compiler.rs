@@ -286,8 +286,13 @@ impl<'src, 'a> Parser<'src, 'a> {
 
     fn emit_op_short(&mut self, op: Op, arg: u16) {
         self.emit(op as u8);
-        self.emit((arg >> 8) as u8);
-        self.emit(arg as u8);
+        self.emit_short(arg);
+    }
+
+    /// A two-byte operand, high byte first.
+    fn emit_short(&mut self, n: u16) {
+        self.emit((n >> 8) as u8);
+        self.emit(n as u8);
     }
 
     /// A new inline cache's index, as the operand of the property access
@@ -301,8 +306,7 @@ impl<'src, 'a> Parser<'src, 'a> {
             function.caches += 1;
             function.caches - 1
         };
-        self.emit((index >> 8) as u8);
-        self.emit(index as u8);
+        self.emit_short(index);
     }
 
     fn emit_jump(&mut self, op: Op) -> usize {

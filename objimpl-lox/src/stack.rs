@@ -3,7 +3,7 @@
 //!
 //! The VM's loop works on the slots through raw pointers of its own (the
 //! frame's slot 0 and the top), writing the top back before anything else
-//! reads the stack. Every access, the loop's and this module's, derives from
+//! reads it. Every access, the loop's and this module's, derives from
 //! the one pointer [`Stack`] keeps to slot 0, and no reference to the whole
 //! array is ever made: so the loop's pointers stay valid while other code
 //! reads and writes single slots.

@@ -431,7 +431,7 @@ impl<'io> Vm<'io> {
             // pointers into the stack: two registers, for what the stack's
             // address, the top's index and the frame's would take three. The
             // loop writes the top back (`sync!`) before anything else reads
-            // the stack, and both derive from the stack's own pointer (see
+            // it, and both derive from the stack's own pointer (see
             // `Stack`), as every other access does.
             //
             // Read and written unchecked below. The frame's call checked that
@@ -555,6 +555,16 @@ impl<'io> Vm<'io> {
                 ($slot:expr) => {{
                     let slot: usize = $slot;
                     debug_assert!(slot < depth!(), "verified: locals lie below the top");
+                    // SAFETY: a slot of the stack (see above); the loop
+                    // writes no slot while a shared borrow of it lives.
+                    unsafe { &*frame_slots.wrapping_add(slot) }
+                }};
+            }
+            // The same, to write.
+            macro_rules! local_mut {
+                ($slot:expr) => {{
+                    let slot: usize = $slot;
+                    debug_assert!(slot < depth!(), "verified: locals lie below the top");
                     // SAFETY: a slot of the stack (see above), borrowed by
                     // nothing else while this borrow lives.
                     unsafe { &mut *frame_slots.wrapping_add(slot) }
@@ -674,7 +684,7 @@ impl<'io> Vm<'io> {
                     Op::SetLocal => {
                         let slot = usize::from(byte!());
                         let value = peek!(0).clone();
-                        *local!(slot) = value;
+                        *local_mut!(slot) = value;
                     }
                     Op::GetGlobal => {
                         let slot = short!();
@@ -956,10 +966,7 @@ fn runtime_error(message: std::fmt::Arguments<'_>) -> RuntimeError {
 #[cold]
 #[inline(never)]
 fn undefined_property(name: &Value) -> RuntimeError {
-    RuntimeError(format!(
-        "Undefined property '{}'.",
-        property_name(name).as_str()
-    ))
+    undefined_property_of(property_name(name))
 }
 
 fn undefined_property_of(name: &Py<LoxStr>) -> RuntimeError {
