@@ -77,6 +77,13 @@ if [[ -n $CHECK ]]; then
         env -u LD_LIBRARY_PATH "$work/$build" > "$work/$build.out"
         grep -q '^Total' "$work/$build.out" || { echo "the $build example printed no table"; exit 1; }
     done
-    ldd "$work/shared" | grep -q "$PREFIX/lib/$SONAME" || { echo "the shared example did not find $SONAME"; exit 1; }
+    # ldd's output is read whole: `ldd | grep -q` under pipefail fails when
+    # grep stops reading at its match and ldd dies of SIGPIPE.
+    deps=$(env -u LD_LIBRARY_PATH ldd "$work/shared")
+    [[ $deps == *"$PREFIX/lib/$SONAME"* ]] || {
+        echo "the shared example did not find $PREFIX/lib/$SONAME; ldd says:"
+        echo "$deps"
+        exit 1
+    }
     echo "checked: the example builds and runs against the shared ($SONAME, rpath) and the static library"
 fi
