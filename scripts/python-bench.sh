@@ -10,6 +10,9 @@
 #   scripts/python-bench.sh --rounds 15      # more rounds
 #   scripts/python-bench.sh --quick          # smoke test: small sizes, 1 round
 #   scripts/python-bench.sh --only strings,binary_trees
+#   scripts/python-bench.sh --debug          # the debug hooks: objimpl's
+#                                            # (OBJIMPL_MALLOC=debug) against
+#                                            # CPython's (PYTHONMALLOC=debug)
 #
 # Raw results (every run, the load of every round) go to
 # target/python-bench/<date-time>/, with target/python-bench/latest.

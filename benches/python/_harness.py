@@ -44,6 +44,7 @@ def allocator_evidence():
     return {
         "objimpl": "objimpl" in doc,
         "pythonmalloc": os.environ.get("PYTHONMALLOC", ""),
+        "objimpl_malloc": os.environ.get("OBJIMPL_MALLOC", ""),
         "mapped": sorted(mapped),
     }
 

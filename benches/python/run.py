@@ -89,13 +89,15 @@ class Contender:
     """One way of running Python: the command's start, the environment it
     adds, and what the run must report about its allocator."""
 
-    def __init__(self, name, command, env, objimpl, pythonmalloc, preload=None):
+    def __init__(self, name, command, env, objimpl, pythonmalloc, preload=None,
+                 objimpl_malloc=""):
         self.name = name
         self.command = command
         self.env = env
         self.objimpl = objimpl
         self.pythonmalloc = pythonmalloc
         self.preload = preload
+        self.objimpl_malloc = objimpl_malloc
 
     def describe(self):
         env = " ".join(f"{k}={v}" for k, v in self.env.items())
@@ -109,6 +111,8 @@ class Contender:
             problems.append("objimpl %s" % ("missing" if self.objimpl else "present"))
         if evidence["pythonmalloc"] != self.pythonmalloc:
             problems.append("PYTHONMALLOC=%r" % evidence["pythonmalloc"])
+        if evidence.get("objimpl_malloc", "") != self.objimpl_malloc:
+            problems.append("OBJIMPL_MALLOC=%r" % evidence.get("objimpl_malloc"))
         # /proc/self/maps shows the file a symlink points at.
         wanted = [os.path.basename(os.path.realpath(self.preload))] if self.preload else []
         if sorted(evidence["mapped"]) != sorted(wanted):
@@ -120,6 +124,16 @@ class Contender:
 
 def contenders(args):
     clean = {}
+    if args.debug:
+        # Each allocator under its debug hooks: CPython's over pymalloc,
+        # objimpl's own over objimpl (OBJIMPL_MALLOC, not PYTHONMALLOC, which
+        # would put CPython's hooks over objimpl).
+        return [
+            Contender(BASELINE, [args.python], {"PYTHONMALLOC": "debug"},
+                      objimpl=False, pythonmalloc="debug"),
+            Contender("objimpl debug", [args.launcher], {"OBJIMPL_MALLOC": "debug"},
+                      objimpl=True, pythonmalloc="", objimpl_malloc="debug"),
+        ]
     found = [
         Contender(BASELINE, [args.python], clean, objimpl=False, pythonmalloc=""),
         # Never PYTHONMALLOC here: CPython would install its allocator over
@@ -398,6 +412,9 @@ def parse_args():
     parser.add_argument("--only", help="comma-separated workloads to run")
     parser.add_argument("--out", default="target/python-bench")
     parser.add_argument("--command", help="the command line to print in the report")
+    parser.add_argument("--debug", action="store_true",
+                        help="the debug hooks instead: objimpl-python with OBJIMPL_MALLOC=debug "
+                             "against python3 with PYTHONMALLOC=debug")
     args = parser.parse_args()
     if args.rounds is None:
         args.rounds = 1 if args.quick else 9
@@ -407,7 +424,10 @@ def parse_args():
 
 
 def main():
+    global BASELINE
     args = parse_args()
+    if args.debug:
+        BASELINE = "pymalloc debug"
     selected = WORKLOADS
     if args.only:
         wanted = args.only.split(",")

@@ -37,6 +37,7 @@ const FLOORS: &[&[&str]] = &[
     &["alloc/domain"],
     &["alloc/debug/own_code"],
     &["alloc/debug/block"],
+    &["alloc/debug/marks"],
     &["alloc/debug/registry"],
     &["alloc/debug/report"],
     &["alloc/debug"],

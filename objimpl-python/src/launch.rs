@@ -107,42 +107,63 @@ pub extern "C" fn _PyMem_GetCurrentAllocatorName() -> *const c_char {
 
 use crate::introspect;
 
-/// CPython's allocator functions over one of objimpl's families. CPython
-/// calls them with the `ctx` it was given (unused here) and with blocks the
-/// same domain handed out.
-macro_rules! domain {
-    ($name:ident, $gil:expr, $malloc:path, $calloc:path, $realloc:path, $free:path) => {
+/// CPython's allocator functions for a domain whose GIL is checked, over
+/// the allocator objimpl installed for its family (its debug hooks): they
+/// check, then call it directly, through the `ctx` CPython passes back, an
+/// `&'static Allocator` (not through the family functions, which would
+/// look the installed allocator up again on every call).
+macro_rules! checked_domain {
+    ($name:ident) => {
         mod $name {
             use core::ffi::c_void;
 
+            use objimpl_core::alloc::Allocator;
+
             use super::check_gil;
 
-            pub extern "C" fn malloc(_: *mut c_void, size: usize) -> *mut c_void {
-                check_gil($gil, concat!(stringify!($name), "_malloc"));
-                $malloc(size).cast()
+            /// The allocator below, from the `ctx` it was installed with.
+            fn below(ctx: *mut c_void) -> &'static Allocator {
+                // SAFETY: CPython passes back the `ctx` of `allocator`, a
+                // leaked `Allocator`.
+                unsafe { &*ctx.cast::<Allocator>() }
             }
 
-            pub extern "C" fn calloc(_: *mut c_void, n: usize, size: usize) -> *mut c_void {
-                check_gil($gil, concat!(stringify!($name), "_calloc"));
-                $calloc(n, size).cast()
+            pub extern "C" fn malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
+                check_gil(concat!(stringify!($name), "_malloc"));
+                let a = below(ctx);
+                // SAFETY: an installed allocator serves any size.
+                unsafe { (a.malloc)(a.ctx, size) }
             }
 
-            pub extern "C" fn realloc(_: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
-                check_gil($gil, concat!(stringify!($name), "_realloc"));
+            pub extern "C" fn calloc(ctx: *mut c_void, n: usize, size: usize) -> *mut c_void {
+                check_gil(concat!(stringify!($name), "_calloc"));
+                let a = below(ctx);
+                // SAFETY: as in `malloc`.
+                unsafe { (a.calloc)(a.ctx, n, size) }
+            }
+
+            pub extern "C" fn realloc(
+                ctx: *mut c_void,
+                p: *mut c_void,
+                size: usize,
+            ) -> *mut c_void {
+                check_gil(concat!(stringify!($name), "_realloc"));
+                let a = below(ctx);
                 // SAFETY: CPython gives back blocks of the domain that made
-                // them, which this family serves alone.
-                unsafe { $realloc(p.cast(), size) }.cast()
+                // them, which this allocator serves alone.
+                unsafe { (a.realloc)(a.ctx, p, size) }
             }
 
-            pub extern "C" fn free(_: *mut c_void, p: *mut c_void) {
-                check_gil($gil, concat!(stringify!($name), "_free"));
+            pub extern "C" fn free(ctx: *mut c_void, p: *mut c_void) {
+                check_gil(concat!(stringify!($name), "_free"));
+                let a = below(ctx);
                 // SAFETY: as in `realloc`.
-                unsafe { $free(p.cast()) }
+                unsafe { (a.free)(a.ctx, p) }
             }
 
-            pub fn allocator() -> pyo3_ffi::PyMemAllocatorEx {
+            pub fn allocator(below: &'static Allocator) -> pyo3_ffi::PyMemAllocatorEx {
                 pyo3_ffi::PyMemAllocatorEx {
-                    ctx: core::ptr::null_mut(),
+                    ctx: core::ptr::from_ref(below).cast_mut().cast(),
                     malloc: Some(malloc),
                     calloc: Some(calloc),
                     realloc: Some(realloc),
@@ -160,10 +181,10 @@ static HOOKED: AtomicBool = AtomicBool::new(false);
 /// CPython's `_PyMem_DebugCheckGIL`, for the mem and object domains under
 /// objimpl's debug hooks.
 #[inline]
-fn check_gil(checked: bool, function: &str) {
+fn check_gil(function: &str) {
     // SAFETY: PyGILState_Check may be called at any time, from any thread
     // (before the interpreter is up it answers 1).
-    if checked && HOOKED.load(Ordering::Relaxed) && unsafe { PyGILState_Check() } == 0 {
+    if HOOKED.load(Ordering::Relaxed) && unsafe { PyGILState_Check() } == 0 {
         gil_not_held(function);
     }
 }
@@ -179,46 +200,23 @@ fn gil_not_held(function: &str) -> ! {
     std::process::abort()
 }
 
-domain!(
-    raw,
-    false,
-    objimpl_core::alloc::raw_malloc,
-    objimpl_core::alloc::raw_calloc,
-    objimpl_core::alloc::raw_realloc,
-    objimpl_core::alloc::raw_free
-);
-domain!(
-    mem,
-    true,
-    objimpl_core::alloc::mem_malloc,
-    objimpl_core::alloc::mem_calloc,
-    objimpl_core::alloc::mem_realloc,
-    objimpl_core::alloc::mem_free
-);
-domain!(
-    object,
-    true,
-    objimpl_core::alloc::object_malloc,
-    objimpl_core::alloc::object_calloc,
-    objimpl_core::alloc::object_realloc,
-    objimpl_core::alloc::object_free
-);
+checked_domain!(mem);
+checked_domain!(object);
 
 /// objimpl's allocator for CPython's `domain`, serving it through
 /// objimpl's family `family`: the family's own functions, installed as they
 /// are (CPython's `PyMemAllocatorEx` and objimpl's [`alloc::Allocator`] are
-/// the same C struct), unless `checked` (the debug hooks are on and CPython's
-/// GIL is checked, as CPython's hooks check it): then `wrapped`, which
-/// checks and calls the family.
+/// the same C struct), unless `checked` is given (the debug hooks are on and
+/// CPython's GIL is checked, as CPython's hooks check it): then the checked
+/// domain's functions, which check and call the family's allocator.
 fn objimpl_allocator(
     family: alloc::Domain,
-    checked: bool,
-    wrapped: fn() -> PyMemAllocatorEx,
+    checked: Option<fn(&'static alloc::Allocator) -> PyMemAllocatorEx>,
 ) -> PyMemAllocatorEx {
-    if checked {
-        return wrapped();
-    }
     let a = alloc::get_allocator(family);
+    if let Some(checked) = checked {
+        return checked(Box::leak(Box::new(a)));
+    }
     // The same C signatures, `unsafe` on objimpl's side for the contract
     // that CPython keeps: it passes the `ctx` it was given, and gives each
     // domain back only that domain's blocks.
@@ -255,12 +253,12 @@ fn install_objimpl(with_raw: bool) {
     HOOKED.store(hooked, Ordering::Relaxed);
     if with_raw {
         // The raw domain is called without the GIL: never checked.
-        let raw = objimpl_allocator(alloc::Domain::Raw, false, raw::allocator);
+        let raw = objimpl_allocator(alloc::Domain::Raw, None);
         install(PyMemAllocatorDomain::PYMEM_DOMAIN_RAW, raw);
     }
-    let mem = objimpl_allocator(alloc::Domain::Mem, hooked, mem::allocator);
+    let mem = objimpl_allocator(alloc::Domain::Mem, hooked.then_some(mem::allocator));
     install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, mem);
-    let object = objimpl_allocator(alloc::Domain::Object, hooked, object::allocator);
+    let object = objimpl_allocator(alloc::Domain::Object, hooked.then_some(object::allocator));
     install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, object);
     name_held(false);
 }

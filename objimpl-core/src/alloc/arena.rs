@@ -14,6 +14,7 @@
 //! arenas, so none is unmapped under it. Both are rare: an arena is 1 MiB
 //! of `mmap`.
 
+use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -156,6 +157,10 @@ pub(crate) struct Arena {
     pub(crate) purge_state: AtomicU8,
     /// When it was last kept, in [`purge::now_ms`](super::purge::now_ms).
     pub(crate) emptied_at: AtomicU64,
+    /// The debug hooks' marks of the blocks they handed out here
+    /// (`debug/marks.rs`): null until their first, from the C library, freed
+    /// with the arena.
+    pub(crate) debug_marks: AtomicPtr<c_void>,
 }
 
 impl Arena {
@@ -196,6 +201,7 @@ impl Arena {
                 registry_next: ptr::null_mut(),
                 purge_state: AtomicU8::new(IN_USE),
                 emptied_at: AtomicU64::new(0),
+                debug_marks: AtomicPtr::new(ptr::null_mut()),
             })
         };
         fork::install();
@@ -272,6 +278,7 @@ impl Arena {
         // or its metadata any more.
         unsafe {
             os::unmap_arena(base);
+            libc::free((*arena).debug_marks.load(Ordering::Relaxed));
             libc::free(arena.cast());
         }
         RECLAIMED.fetch_add(1, Ordering::Relaxed);
@@ -666,6 +673,23 @@ pub(crate) unsafe fn exposed(p: *mut u8) -> *mut u8 {
     }
 }
 
+/// The size class of the pool that holds `p`, by its arena's class bytes;
+/// `None` if the pool slot is not in use. The owner may change the slot
+/// meanwhile; the answer is one it held.
+///
+/// # Safety
+///
+/// - `arena` is live and `p` lies in it.
+pub(crate) unsafe fn class_at(arena: *const Arena, p: *const u8) -> Option<usize> {
+    // SAFETY: as the caller guarantees; the class bytes are only ever
+    // accessed atomically.
+    let class = unsafe { &(*arena).pool_classes[pool_index(p)] }.load(Ordering::Acquire);
+    match class {
+        POOL_FREE | POOL_UNTOUCHED => None,
+        class => Some(usize::from(class & !SPANNED)),
+    }
+}
+
 /// The entry of the arena's slot table for the pool holding `p` (a pointer
 /// into one of our arenas, with its provenance).
 ///
@@ -747,6 +771,11 @@ pub(crate) enum PoolState {
 }
 
 impl ArenaView<'_> {
+    /// The arena, live while the [`Held`] is.
+    pub(crate) fn arena(&self) -> *const Arena {
+        self.arena
+    }
+
     /// The arena's address.
     pub(crate) fn base(&self) -> usize {
         // `base` was written before the arena was linked in (under the

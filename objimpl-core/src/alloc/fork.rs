@@ -21,14 +21,14 @@
 //!    hooks captures, before it takes any of their locks; a call made by
 //!    the hooks' own code, which may hold them, goes straight to the
 //!    allocator below and captures nothing;
-//! 2. the hooks' quarantine;
-//! 3. their shards, in index order (a report renders its stacks, which
-//!    also runs `std`'s backtrace code, under a shard's lock: never across
-//!    the fork either);
-//! 4. the heaps' lists (`heap/lists.rs`);
-//! 5. the purger's batch (`purge/`), which it holds while it picks the
+//! 2. the hooks' quarantine shards, then their table shards, each in index
+//!    order (a report renders its stacks, which also runs `std`'s
+//!    backtrace code, under a shard's lock: never across the fork either;
+//!    `check_memory` takes the arena registry under them);
+//! 3. the heaps' lists (`heap/lists.rs`);
+//! 4. the purger's batch (`purge/`), which it holds while it picks the
 //!    arenas to purge under the registry's lock;
-//! 6. the arena registry (`arena.rs`).
+//! 5. the arena registry (`arena.rs`).
 //!
 //! An owner registers before it first takes its lock (in the function that
 //! takes it), so no lock is taken before its step is known. Registering
@@ -78,9 +78,9 @@ use super::fatal::invariant;
 pub(crate) enum Rank {
     /// The debug hooks' capture lock.
     Capture,
-    /// The debug hooks' quarantine.
+    /// The debug hooks' quarantine shards, in index order.
     Quarantine,
-    /// The debug hooks' shards, in index order.
+    /// The debug hooks' table shards, in index order.
     Shards,
     /// The heaps' lists.
     HeapLists,

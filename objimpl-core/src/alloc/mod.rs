@@ -117,7 +117,8 @@
 //! - `domain`: [`Domain`], [`Allocator`], each domain's slot, the built-ins.
 //! - `debug/own_code`: whether the hooks' own code runs on this thread.
 //! - `debug/block`: a block's head and tail.
-//! - `debug/registry`: every block the hooks handed out, the quarantine.
+//! - `debug/marks`: which pool blocks the hooks handed out, two bits each.
+//! - `debug/registry`: the hooks' other blocks, the quarantine, the stacks.
 //! - `debug/report`: reports, the error handler, stacks.
 //! - `debug/mod`: the debug hooks, an [`Allocator`] over another.
 //! - `config`: `OBJIMPL_MALLOC`: what each domain's slot holds.

@@ -1,42 +1,58 @@
-//! What the debug hooks know of their blocks: every block they handed out
-//! and have not given back to the allocator below (the live map), and the
-//! freed ones waiting before reuse (the quarantine).
+//! What the debug hooks hold of their blocks, beyond their heads and
+//! tails: the blocks outside the pool allocator's arenas (the table), with
+//! tracing on the stacks that made and freed each block (both in shards by
+//! address), and the freed blocks waiting before reuse (the quarantine, in
+//! shards that each thread takes in turn). Pool blocks need no entry: their
+//! marks (`marks.rs`) and their heads say what the hooks know.
 //!
-//! Knowing every block is what lets the hooks tell a double free or a
-//! pointer they never handed out without reading memory that may not be
-//! there, which CPython's hooks cannot.
-//!
-//! Locking: the live map is sharded by address, each shard under its own
-//! lock; the quarantine has one lock. A block's memory is read only while
-//! its shard is locked and its entry is there (or while it is in the
-//! quarantine, under that lock): a block leaves the map before it goes back
-//! to the allocator below. No code path holds a shard lock while it takes
-//! the quarantine's; `check_memory` holds the quarantine's, then shards'.
-//! A stack is captured before either is taken, under a lock of its own
-//! (`report::capture_lock`), and rendered for a report under a shard's:
-//! the fork handlers, which take them all, leave no thread in `std`'s
-//! backtrace code (`fork.rs`).
+//! Locking: a free runs under a quarantine shard. There a pool block's
+//! mark turns quarantined, it is checked, filled and queued, and the blocks
+//! it pushes out are checked and their marks cleared; a table block's entry
+//! is looked at under its table shard, taken after. A block's memory is
+//! read only while the hooks hold it (live by its mark or entry, or in
+//! quarantine) and no free can fill it meanwhile: under its entry's table
+//! shard, or for a pool block under the quarantine shard of its free, the
+//! one it waits in, or all of them. A block leaves the hooks, mark cleared
+//! or entry gone, before it goes back to the allocator below.
+//! `check_memory` and the fork handlers take every quarantine shard, then
+//! every table shard, in index order. A stack is captured before any of
+//! these, under a lock of its own (`report::capture_lock`), and rendered for
+//! a report under them: the fork handlers, which take them all, leave no
+//! thread in `std`'s backtrace code (`fork.rs`).
 
+use core::cell::Cell;
 use core::hash::{BuildHasherDefault, Hasher};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use std::backtrace::Backtrace;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
+use super::super::domain::Domain;
 use super::super::fork;
 // The one name this room takes from `debug/mod.rs` above it: an entry
 // names the hooks (domain, allocator below) that made its block; the
 // registry stores the reference and never calls the hooks.
 use super::DebugCtx;
 use super::block::OVERHEAD;
+use super::marks::Place;
 
-/// Freed blocks the quarantine keeps before they are reused: at most this many
-/// (4096; 256 under Miri, whose runs it would otherwise lengthen by minutes)…
+/// Freed blocks the quarantine keeps before they are reused: at most this
+/// many (4096; 256 under Miri, whose runs it would otherwise lengthen by
+/// minutes)…
 pub const QUARANTINE_BLOCKS: usize = if cfg!(miri) { 256 } else { 4096 };
-/// …and at most this many bytes (heads and tails included). A larger freed
-/// block passes through at once, after its check.
-pub const QUARANTINE_BYTES: usize = 8 << 20;
+/// …and at most this many bytes (heads and tails included): 1 MiB, which a
+/// program under the hooks holds beyond what it would under CPython's, which
+/// keep no freed block. The quarantine is kept in 16 shards, which each
+/// thread takes in turn, free by free, and which each hold a sixteenth of
+/// both bounds; a freed block larger than that (64 KiB) passes through at
+/// once, after its check.
+pub const QUARANTINE_BYTES: usize = 1 << 20;
 
-/// A block the hooks handed out and still hold (live or in quarantine).
+const SHARDS: usize = 16;
+
+/// A block outside the pools that the hooks handed out and still hold
+/// (live or in quarantine), or one whose allocator below is not the pool
+/// allocator.
 pub(crate) struct Entry {
     /// What the allocator below handed out: the head's first byte, with
     /// provenance over the whole block (the caller's pointer may have less).
@@ -49,6 +65,25 @@ pub(crate) struct Entry {
     pub(crate) ctx: &'static DebugCtx,
     /// Whether it was freed (it is then in the quarantine).
     pub(crate) freed: bool,
+}
+
+/// A block in quarantine.
+pub(crate) struct Freed {
+    /// The caller's address.
+    pub(crate) address: usize,
+    /// As [`Entry::base`].
+    pub(crate) base: Base,
+    pub(crate) size: usize,
+    pub(crate) serial: usize,
+    /// The family that allocated it.
+    pub(crate) domain: Domain,
+    /// Its marks, for a pool block; `None` for a block of the table.
+    pub(crate) place: Option<Place>,
+}
+
+/// The stacks that allocated and freed a block, with tracing on.
+#[derive(Default)]
+pub(crate) struct Traces {
     pub(crate) allocated_at: Option<Box<Backtrace>>,
     pub(crate) freed_at: Option<Box<Backtrace>>,
 }
@@ -78,111 +113,165 @@ impl Hasher for AddressHasher {
     }
 }
 
-pub(crate) type Map = HashMap<usize, Entry, BuildHasherDefault<AddressHasher>>;
+pub(crate) type Map<V> = HashMap<usize, V, BuildHasherDefault<AddressHasher>>;
 
-const SHARDS: usize = 16;
-
-static MAP: [Mutex<Map>; SHARDS] =
-    [const { Mutex::new(HashMap::with_hasher(BuildHasherDefault::new())) }; SHARDS];
-
-/// The locked shard that holds `address`.
-pub(crate) fn shard(address: usize) -> MutexGuard<'static, Map> {
-    let index = ((address >> 4).wrapping_mul(0x9E37_79B9) >> 8) % SHARDS;
-    lock(&MAP[index])
+/// One table shard: the blocks at its addresses.
+pub(crate) struct Table {
+    /// The blocks outside the pools (and those of other allocators below),
+    /// by the caller's address.
+    pub(crate) entries: Map<Entry>,
+    /// With tracing on, the stacks of each block, by the caller's address.
+    pub(crate) traces: Map<Traces>,
 }
 
-/// Every shard, locked.
-type AllShards = [MutexGuard<'static, Map>; SHARDS];
+/// One quarantine shard: blocks its threads freed, oldest first.
+pub(crate) struct Quarantine {
+    pub(crate) blocks: VecDeque<Freed>,
+    /// Their bytes, heads and tails included.
+    bytes: usize,
+}
 
-/// Every shard, locked, in index order (for `fork`). Allocates nothing: the
-/// fork handlers call it holding the capture lock, which an allocation
-/// through the hooks (as a global allocator built on them) could want.
-fn all_shards() -> AllShards {
+static TABLES: [Mutex<Table>; SHARDS] = [const {
+    Mutex::new(Table {
+        entries: HashMap::with_hasher(BuildHasherDefault::new()),
+        traces: HashMap::with_hasher(BuildHasherDefault::new()),
+    })
+}; SHARDS];
+
+static QUARANTINES: [Mutex<Quarantine>; SHARDS] = [const {
+    Mutex::new(Quarantine {
+        blocks: VecDeque::new(),
+        bytes: 0,
+    })
+}; SHARDS];
+
+/// The table shard that holds `address`, locked.
+pub(crate) fn table(address: usize) -> MutexGuard<'static, Table> {
+    lock(&TABLES[table_index(address)])
+}
+
+/// The index of the table shard that holds `address`.
+pub(crate) fn table_index(address: usize) -> usize {
+    ((address >> 4).wrapping_mul(0x9E37_79B9) >> 8) % SHARDS
+}
+
+/// Threads that have freed through the hooks: each starts its round of the
+/// quarantine shards at a different one.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// The quarantine shard of this thread's last free, `usize::MAX` before
+    /// its first. A const-initialised `Cell` without destructor, as
+    /// `own_code.rs`'s.
+    static QUARANTINE_INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The quarantine shard for this thread's next free, locked.
+///
+/// Each thread takes the shards in turn, free by free: every shard has a
+/// share of every thread's frees, so a block waits about as many frees as
+/// the whole quarantine holds, whichever thread freed it and whether or not
+/// that thread frees again, and two threads seldom want the same shard at
+/// once. (A shard per thread would keep an exited thread's last blocks, and
+/// the arenas they lie in, until another thread came to that shard.)
+pub(crate) fn quarantine() -> MutexGuard<'static, Quarantine> {
+    let last = QUARANTINE_INDEX.get();
+    let index = if last == usize::MAX {
+        THREADS.fetch_add(1, Ordering::Relaxed) % SHARDS
+    } else {
+        (last + 1) % SHARDS
+    };
+    QUARANTINE_INDEX.set(index);
+    lock(&QUARANTINES[index])
+}
+
+/// Every quarantine shard, locked in index order.
+pub(crate) fn all_quarantines() -> [MutexGuard<'static, Quarantine>; SHARDS] {
     // `from_fn` calls in index order.
-    core::array::from_fn(|index| lock(&MAP[index]))
+    core::array::from_fn(|index| lock(&QUARANTINES[index]))
 }
 
-/// Calls `f` on each shard in turn, locked.
-pub(crate) fn for_each_shard(mut f: impl FnMut(&mut Map)) {
-    for shard in &MAP {
-        f(&mut lock(shard));
-    }
+/// Every table shard, locked in index order.
+pub(crate) fn all_tables() -> [MutexGuard<'static, Table>; SHARDS] {
+    core::array::from_fn(|index| lock(&TABLES[index]))
+}
+
+/// Calls `f` on each quarantine shard in turn, locked, until it returns
+/// `Some`.
+pub(crate) fn find_in_quarantines<R>(mut f: impl FnMut(&Quarantine) -> Option<R>) -> Option<R> {
+    QUARANTINES.iter().find_map(|shard| f(&lock(shard)))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    fork::register(&QUARANTINE_FORK_STEP);
-    fork::register(&SHARDS_FORK_STEP);
+    fork::register(&QUARANTINES_FORK_STEP);
+    fork::register(&TABLES_FORK_STEP);
     // Nothing panics while a shard is locked; a poisoned lock is still sound.
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Freed blocks, oldest first: (address, size) of each.
-pub(crate) struct Quarantine {
-    pub(crate) blocks: VecDeque<(usize, usize)>,
-    bytes: usize,
-}
-
-static QUARANTINE: Mutex<Quarantine> = Mutex::new(Quarantine {
-    blocks: VecDeque::new(),
-    bytes: 0,
-});
-
-/// The quarantine, locked.
-pub(crate) fn quarantine() -> MutexGuard<'static, Quarantine> {
-    lock(&QUARANTINE)
-}
-
-/// The quarantine across `fork()`: after the capture lock, before the shards.
-static QUARANTINE_FORK_STEP: fork::Step = fork::Step {
+/// The quarantine shards across `fork()`, in index order, after the
+/// capture lock. Taking them allocates nothing: the fork handlers hold the
+/// capture lock, which an allocation through the hooks (as a global
+/// allocator built on them) could want.
+static QUARANTINES_FORK_STEP: fork::Step = fork::Step {
     rank: fork::Rank::Quarantine,
-    prepare: || fork::hold(&QUARANTINE_HELD, quarantine()),
-    release: || fork::let_go(&QUARANTINE_HELD),
+    prepare: || fork::hold(&QUARANTINES_HELD, all_quarantines()),
+    release: || fork::let_go(&QUARANTINES_HELD),
     child: None,
 };
 
-/// Every shard across `fork()`, in index order.
-static SHARDS_FORK_STEP: fork::Step = fork::Step {
+/// The table shards across `fork()`, in index order, after the quarantine's.
+static TABLES_FORK_STEP: fork::Step = fork::Step {
     rank: fork::Rank::Shards,
-    prepare: || fork::hold(&SHARDS_HELD, all_shards()),
-    release: || fork::let_go(&SHARDS_HELD),
+    prepare: || fork::hold(&TABLES_HELD, all_tables()),
+    release: || fork::let_go(&TABLES_HELD),
     child: None,
 };
 
 thread_local! {
-    static QUARANTINE_HELD: fork::Held<MutexGuard<'static, Quarantine>> =
+    static QUARANTINES_HELD: fork::Held<[MutexGuard<'static, Quarantine>; SHARDS]> =
         const { fork::Held::new() };
-    static SHARDS_HELD: fork::Held<AllShards> = const { fork::Held::new() };
+    static TABLES_HELD: fork::Held<[MutexGuard<'static, Table>; SHARDS]> =
+        const { fork::Held::new() };
+}
+
+/// The blocks in quarantine, and their bytes (the hooks' heads and tails
+/// included), over every shard.
+pub(crate) fn quarantine_totals() -> (usize, usize) {
+    let mut totals = (0, 0);
+    for shard in &QUARANTINES {
+        let shard = lock(shard);
+        totals.0 += shard.blocks.len();
+        totals.1 += shard.bytes;
+    }
+    totals
 }
 
 impl Quarantine {
-    /// Adds a freed block of `size` caller's bytes.
-    pub(crate) fn push(&mut self, address: usize, size: usize) {
-        self.blocks.push_back((address, size));
-        self.bytes += size + OVERHEAD;
+    /// Adds a freed block.
+    pub(crate) fn push(&mut self, freed: Freed) {
+        self.bytes += freed.size + OVERHEAD;
+        self.blocks.push_back(freed);
     }
 
-    /// The blocks it holds, and their bytes (the hooks' heads and tails
-    /// included).
-    pub(crate) fn totals(&self) -> (usize, usize) {
-        (self.blocks.len(), self.bytes)
-    }
-
-    /// Adds a freed block, as [`push`](Self::push), and takes out the
-    /// oldest if that put the quarantine over its bounds: one lock for both.
-    pub(crate) fn push_and_pop(&mut self, address: usize, size: usize) -> Option<(usize, usize)> {
-        self.push(address, size);
-        self.pop_excess()
-    }
-
-    /// Takes out the oldest block, if the quarantine is over its bounds.
-    pub(crate) fn pop_excess(&mut self) -> Option<(usize, usize)> {
-        if self.blocks.len() <= QUARANTINE_BLOCKS && self.bytes <= QUARANTINE_BYTES {
+    /// Takes out the oldest block, if the shard is over its share of the
+    /// bounds: call again while it returns one (a large block in may push
+    /// several out).
+    pub(crate) fn pop_excess(&mut self) -> Option<Freed> {
+        if self.blocks.len() <= QUARANTINE_BLOCKS / SHARDS
+            && self.bytes <= QUARANTINE_BYTES / SHARDS
+        {
             return None;
         }
-        let (address, size) = self.blocks.pop_front()?;
-        self.bytes -= size + OVERHEAD;
-        Some((address, size))
+        let freed = self.blocks.pop_front()?;
+        self.bytes -= freed.size + OVERHEAD;
+        Some(freed)
+    }
+
+    /// The block in quarantine at `address`.
+    pub(crate) fn find(&self, address: usize) -> Option<&Freed> {
+        self.blocks.iter().find(|f| f.address == address)
     }
 }

@@ -336,6 +336,11 @@ thread_local! {
     static CAPTURE_HELD: fork::Held<MutexGuard<'static, ()>> = const { fork::Held::new() };
 }
 
+/// Whether tracing is on: blocks then keep their stacks.
+pub(crate) fn tracing() -> bool {
+    TRACE.load(Ordering::Relaxed)
+}
+
 /// The calling stack, if tracing is on, captured under [`CAPTURING`].
 ///
 /// Only the hooks' own code calls this, and only in a call that came from
@@ -343,11 +348,17 @@ thread_local! {
 /// allocator below: see `debug/own_code.rs`), before it takes any lock of
 /// theirs. So the capture lock is never taken twice by one thread, nor
 /// after the quarantine's or a shard's: the fork handlers' order holds.
-#[inline]
+#[inline(always)]
 pub(crate) fn capture() -> Option<Box<Backtrace>> {
     if !TRACE.load(Ordering::Relaxed) {
         return None;
     }
+    capture_now()
+}
+
+#[cold]
+#[inline(never)]
+fn capture_now() -> Option<Box<Backtrace>> {
     let stack = {
         let _capturing = capture_lock();
         Backtrace::force_capture()
