@@ -45,7 +45,7 @@
 //! default in builds with `debug_assertions`) surround each block with
 //! forbidden bytes, fill fresh memory with [`CLEAN_BYTE`] and freed memory
 //! with [`DEAD_BYTE`], number every allocation, and know every block they
-//! handed out. They find a buffer overflow or underflow, a block given back
+//! handed out (a pool block by two bits beside its arena). They find a buffer overflow or underflow, a block given back
 //! to the wrong family, a double free, a free of a pointer they never handed
 //! out, and a write after free (freed blocks wait in a quarantine of up to
 //! [`QUARANTINE_BLOCKS`] blocks and [`QUARANTINE_BYTES`] bytes, checked when

@@ -111,12 +111,17 @@ fn realloc_keeps_contents_size_and_guards_between_pool_and_system_sizes() {
             // SAFETY: as above.
             unsafe { check_guards(p, new_size, domain) };
             assert_eq!(alloc::block_info(p).unwrap().size, new_size);
-            // In quarantine, or passed through it (a block larger than a
-            // quarantine shard's share of `QUARANTINE_BYTES`).
-            assert!(
-                alloc::block_info(old).is_none_or(|info| info.freed),
-                "the old block is freed"
-            );
+            // Reallocated in place (it still fits its pool block, or the C
+            // library grew it there), or moved: the old block is then in
+            // quarantine, or passed through it (larger than a quarantine
+            // shard's share of `QUARANTINE_BYTES`), or given back by the
+            // C library's realloc.
+            if p != old {
+                assert!(
+                    alloc::block_info(old).is_none_or(|info| info.freed),
+                    "the old block is freed"
+                );
+            }
             // SAFETY: as above.
             unsafe { p.write_bytes(0x11, new_size) };
             size = new_size;
@@ -161,4 +166,62 @@ fn blocks_allocated_on_one_thread_are_freed_on_another() {
         .unwrap();
     });
     assert!(reports.is_empty(), "{reports:#?}");
+}
+
+#[test]
+fn realloc_within_a_pool_block_stays_in_place_with_a_new_serial() {
+    let _serial = serial();
+    // 40 bytes and the hooks' 32 take an 80-byte pool block, which 48 still
+    // fit; 8 would fill less than three quarters of it.
+    let p = alloc::object_malloc(40);
+    let before = alloc::block_info(p).unwrap();
+    // SAFETY: `p` is live with 40 bytes.
+    unsafe { p.write_bytes(0x11, 40) };
+    // SAFETY: `p` is live; only the returned pointer is used after.
+    let q = unsafe { alloc::object_realloc(p, 48) };
+    assert_eq!(q, p, "grown in place");
+    let after = alloc::block_info(q).unwrap();
+    assert_eq!((after.size, after.freed), (48, false));
+    assert!(after.serial > before.serial, "a new serial number");
+    // SAFETY: `q` is live with 48 bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(q, 48) };
+    assert!(bytes[..40].iter().all(|&b| b == 0x11));
+    assert!(bytes[40..].iter().all(|&b| b == CLEAN_BYTE));
+    // SAFETY: as above.
+    unsafe { check_guards(q, 48, Domain::Object) };
+    // SAFETY: `q` is live; only the returned pointer is used after.
+    let r = unsafe { alloc::object_realloc(q, 8) };
+    assert_ne!(r, q, "shrunk to a smaller block");
+    assert!(
+        alloc::block_info(q).unwrap().freed,
+        "the old block waits in quarantine"
+    );
+    // SAFETY: `r` is live and freed once.
+    unsafe { alloc::object_free(r) };
+}
+
+#[test]
+fn realloc_of_a_c_library_block_goes_through_the_c_librarys_realloc() {
+    let _serial = serial();
+    let p = alloc::raw_malloc(1000);
+    // SAFETY: `p` is live with 1000 bytes.
+    unsafe { p.write_bytes(0x22, 1000) };
+    // SAFETY: `p` is live; only the returned pointer is used after.
+    let q = unsafe { alloc::raw_realloc(p, 3000) };
+    assert!(!q.is_null());
+    let info = alloc::block_info(q).unwrap();
+    assert_eq!((info.size, info.freed), (3000, false));
+    if q != p {
+        // The C library moved it and has the old block back: not in
+        // quarantine, and no longer the hooks'.
+        assert_eq!(alloc::block_info(p), None);
+    }
+    // SAFETY: `q` is live with 3000 bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(q, 3000) };
+    assert!(bytes[..1000].iter().all(|&b| b == 0x22));
+    assert!(bytes[1000..].iter().all(|&b| b == CLEAN_BYTE));
+    // SAFETY: as above.
+    unsafe { check_guards(q, 3000, Domain::Raw) };
+    // SAFETY: `q` is live and freed once.
+    unsafe { alloc::raw_free(q) };
 }

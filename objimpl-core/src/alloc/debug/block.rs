@@ -55,6 +55,30 @@ pub(crate) unsafe fn format(base: *mut u8, size: usize, api: u8, serial: usize, 
     }
 }
 
+/// Writes the head and tail of a block at `base` reallocated in place from
+/// `old` caller's bytes to `size`: the bytes it gains read `CLEAN_BYTE`,
+/// the first `old.min(size)` are kept.
+///
+/// # Safety
+///
+/// - `base` is valid for writes of `size + OVERHEAD` bytes.
+pub(crate) unsafe fn reformat(base: *mut u8, old: usize, size: usize, api: u8, serial: usize) {
+    // SAFETY: every write is within the `size + OVERHEAD` bytes the caller gives.
+    unsafe {
+        base.cast::<[u8; WORD]>().write(size.to_be_bytes());
+        base.add(WORD).write(api);
+        base.add(WORD + 1).write_bytes(FORBIDDEN_BYTE, WORD - 1);
+        if size > old {
+            base.add(HEAD + old).write_bytes(CLEAN_BYTE, size - old);
+        }
+        let tail = base.add(HEAD + size);
+        tail.write_bytes(FORBIDDEN_BYTE, WORD);
+        tail.add(WORD)
+            .cast::<[u8; WORD]>()
+            .write(serial.to_be_bytes());
+    }
+}
+
 /// What the head and tail of a live block say.
 pub(crate) struct Guards {
     /// The size field as read.

@@ -193,6 +193,11 @@ unsafe extern "C" fn debug_realloc(ctx: *mut c_void, p: *mut c_void, size: usize
         // own blocks, which the allocator below made.
         return unsafe { (ctx.inner.realloc)(ctx.inner.ctx, p, size) };
     };
+    if !p.is_null()
+        && let Some(q) = resize(ctx, p.cast(), size)
+    {
+        return q.cast();
+    }
     let q = allocate(ctx, size, CLEAN_BYTE);
     if p.is_null() || q.is_null() {
         return q.cast();
@@ -261,8 +266,8 @@ fn free_clean_pool_block(ctx: &'static DebugCtx, p: *mut u8) -> bool {
         domain: ctx.domain,
         place: Some(place),
     });
-    let mut reports = Vec::new();
-    let mut leaving = Vec::new();
+    // What a block pushed out needs after the lock: almost never anything.
+    let mut after: Option<Box<(Vec<Report>, Vec<Leaving>)>> = None;
     while let Some(old) = quarantine.pop_excess() {
         let span = old.size + OVERHEAD;
         // SAFETY: in quarantine: the block is still the hooks'.
@@ -274,11 +279,15 @@ fn free_clean_pool_block(ctx: &'static DebugCtx, p: *mut u8) -> bool {
                 // pool allocator never calls the hooks: see `allocate`.)
                 unsafe { (POOL.free)(POOL.ctx, old.base.0.cast()) };
             }
-            _ => leaving.extend(evict(old, function(ctx.domain, FREE), &mut reports)),
+            _ => {
+                let (reports, leaving) = &mut **after.get_or_insert_default();
+                leaving.extend(evict(old, function(ctx.domain, FREE), reports));
+            }
         }
     }
     drop(quarantine);
-    if !reports.is_empty() || !leaving.is_empty() {
+    if let Some(after) = after {
+        let (reports, leaving) = *after;
         after_free(reports, leaving);
     }
     true
@@ -295,6 +304,91 @@ fn after_free(reports: Vec<Report>, leaving: Vec<Leaving>) {
         // SAFETY: the block came from `inner` and has left the hooks.
         outside(|| unsafe { (left.inner.free)(left.inner.ctx, left.base.cast()) });
     }
+}
+
+/// Reallocates a clean live block of the hooks without moving it through
+/// the quarantine, as CPython's hooks reallocate: a pool block that its
+/// block still fits (by three quarters at least, as the pools reallocate)
+/// in place, a block of the table by the allocator below's `realloc`. Its
+/// head and tail are written afresh, with a new serial number, and bytes
+/// it gains read 0xCD. `None`, having changed nothing, for any other
+/// block, which `debug_realloc` then moves, reporting what is wrong; with
+/// tracing on, every block moves, so that its stacks follow it.
+/// `Some(null)` if the allocator below could not reallocate: the block is
+/// as it was.
+fn resize(ctx: &'static DebugCtx, p: *mut u8, size: usize) -> Option<*mut u8> {
+    if report::tracing() {
+        return None;
+    }
+    let total = size.checked_add(OVERHEAD)?;
+    let api = ctx.domain.api_id() as u8;
+    if let Some(place) = Place::of(p.wrapping_sub(HEAD), false) {
+        // Under a quarantine shard, claimed: the block is this call's, and
+        // `check_memory` does not read it meanwhile.
+        let _quarantine = registry::quarantine();
+        if !place.claim() {
+            return None;
+        }
+        // SAFETY: claimed, under a quarantine shard.
+        let known = unsafe { known_live(place) };
+        let fits = total <= known.span && 4 * total > 3 * known.span;
+        let Some(old) = known
+            .size
+            .filter(|_| known.intact && known.api == api && fits)
+        else {
+            place.set_live();
+            return None;
+        };
+        let serial = SERIAL.fetch_add(1, Ordering::Relaxed) + 1;
+        // SAFETY: the block is this call's, `span >= total` bytes.
+        unsafe { block::reformat(known.base, old, size, api, serial) };
+        place.set_live();
+        return Some(p);
+    }
+    let address = p as usize;
+    let entry = {
+        let mut table = registry::table(address);
+        let entry = table.entries.get(&address)?;
+        // SAFETY: live (its entry says so), under its table shard.
+        let clean =
+            !entry.freed && entry.ctx.domain == ctx.domain && unsafe { known_entry(entry) }.intact;
+        if !clean {
+            return None;
+        }
+        // Out of the table, the block is this call's: a free of it meanwhile
+        // (a double free) finds no entry and reads nothing.
+        table.entries.remove(&address)?
+    };
+    let inner = entry.ctx.inner;
+    // SAFETY: the block came from `inner` and is this call's.
+    let base =
+        outside(|| unsafe { (inner.realloc)(inner.ctx, entry.base.0.cast(), total) }).cast::<u8>();
+    if base.is_null() {
+        registry::table(address).entries.insert(address, entry);
+        return Some(ptr::null_mut());
+    }
+    let serial = SERIAL.fetch_add(1, Ordering::Relaxed) + 1;
+    // SAFETY: `base` holds `total` bytes, the first `entry.size + OVERHEAD`
+    // (or `total`, if fewer) the block's as they were.
+    unsafe { block::reformat(base, entry.size.min(size), size, api, serial) };
+    // SAFETY: as above; the data starts `HEAD` bytes in.
+    let q = unsafe { base.add(HEAD) };
+    // The pool allocator may have moved a shrunk block into a pool.
+    match Place::of(base, true).filter(|_| entry.ctx.pooled) {
+        Some(place) => place.set_live(),
+        None => {
+            let entry = Entry {
+                base: Base(base),
+                size,
+                serial,
+                ..entry
+            };
+            registry::table(q as usize)
+                .entries
+                .insert(q as usize, entry);
+        }
+    }
+    Some(q)
 }
 
 /// A fresh block of `size` bytes, its head and tail written, the caller's
