@@ -120,6 +120,9 @@
 //! - `debug/marks`: which pool blocks the hooks handed out, two bits each.
 //! - `debug/registry`: the hooks' other blocks, the quarantine, the stacks.
 //! - `debug/report`: reports, the error handler, stacks.
+//! - `debug/known`: what the hooks know of a block, however they know it.
+//! - `debug/checks`: the checks of a block's guards, and the reports' text.
+//! - `debug/inspect`: `check_memory` and `block_info`.
 //! - `debug/mod`: the debug hooks, an [`Allocator`] over another.
 //! - `config`: `OBJIMPL_MALLOC`: what each domain's slot holds.
 //! - `stats`: [`stats`] and [`debug_malloc_stats`].

@@ -15,6 +15,7 @@
 //! included.
 
 use core::fmt::Write;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// A word: the size field, the serial, the tail's forbidden bytes.
 pub(crate) const WORD: usize = size_of::<usize>();
@@ -24,6 +25,20 @@ pub(crate) const HEAD: usize = 2 * WORD;
 pub(crate) const TAIL: usize = 2 * WORD;
 /// What the hooks add to each block.
 pub(crate) const OVERHEAD: usize = HEAD + TAIL;
+
+/// Allocations made through the hooks, for the serial numbers.
+static SERIAL: AtomicUsize = AtomicUsize::new(0);
+
+/// The serial number of a new allocation (or reallocation) through the
+/// hooks: the first is 1.
+pub(crate) fn next_serial() -> usize {
+    SERIAL.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// The last serial number handed out (0 before the first).
+pub(crate) fn last_serial() -> usize {
+    SERIAL.load(Ordering::Relaxed)
+}
 
 /// Fresh memory (CPython's `PYMEM_CLEANBYTE`).
 pub const CLEAN_BYTE: u8 = 0xCD;

@@ -11,33 +11,42 @@
 //! reuse, checked for writes when they leave it; and with tracing on, the
 //! stacks that allocated and freed a block are kept for the report
 //! (`report.rs`). While the hooks' own code runs, calls to them pass
-//! straight to the allocator below (`own_code.rs`).
+//! straight to the allocator below (`own_code.rs`). What the hooks know of
+//! a block, however they know it, is `known.rs`; the checks of its guards
+//! and the reports' text, `checks.rs`; what a program can ask them,
+//! `inspect.rs`. This file holds the hooks' functions.
 //!
-//! A pool block costs what it costs under CPython's hooks, its head and
-//! tail, and the marks' two bits: the hooks keep no entry for it, so a
-//! program holding a million small objects does not hold a million entries
-//! beside them. Freeing takes one lock, its shard's, for the checks, the
-//! quarantine and the block it pushes out.
+//! A pool block costs its head and tail (32 bytes with the serial number,
+//! which CPython's release builds leave out: 24 there) and the marks' two
+//! bits: the hooks keep no entry for it, so a program holding a million
+//! small objects does not hold a million entries beside them. Freeing takes
+//! one lock, its quarantine shard's, for the checks, the quarantine and the
+//! block it pushes out.
 
 mod block;
+mod checks;
+mod inspect;
+mod known;
 mod marks;
 mod own_code;
 mod registry;
 mod report;
 
 use core::ffi::c_void;
-use core::fmt::Write;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
-use super::arena;
 use super::domain::{Allocator, Domain};
-use block::{Guards, HEAD, OVERHEAD, WORD};
+use block::{HEAD, OVERHEAD};
+use checks::{check_guards, describe_freed, describe_live, new_report, written_after_free};
+use inspect::{inside_a_block_hint, with_pool_frees_held};
+use known::{Known, domain_of, is_api_id, known_entry, known_entry_freed, known_freed, known_live};
 use marks::{Mark, Place};
 use own_code::{Own, outside};
 use registry::{Base, Entry, Freed, Traces};
 
 pub use block::{CLEAN_BYTE, DEAD_BYTE, FORBIDDEN_BYTE};
+pub use inspect::{BlockInfo, block_info, check_memory};
 pub use registry::{QUARANTINE_BLOCKS, QUARANTINE_BYTES};
 pub use report::{ErrorKind, Report, set_error_handler, set_trace};
 
@@ -59,9 +68,6 @@ unsafe impl Sync for DebugCtx {}
 /// Every `DebugCtx` ever made (push-only), to tell the hooks' allocators
 /// from others.
 static CONTEXTS: AtomicPtr<DebugCtx> = AtomicPtr::new(ptr::null_mut());
-
-/// Allocations made through the hooks, for the serial numbers.
-static SERIAL: AtomicUsize = AtomicUsize::new(0);
 
 /// The blocks the hooks hold freed in their quarantine (of every domain),
 /// and their bytes, heads and tails included: memory the program freed that
@@ -339,7 +345,7 @@ fn resize(ctx: &'static DebugCtx, p: *mut u8, size: usize) -> Option<*mut u8> {
             place.set_live();
             return None;
         };
-        let serial = SERIAL.fetch_add(1, Ordering::Relaxed) + 1;
+        let serial = block::next_serial();
         // SAFETY: the block is this call's, `span >= total` bytes.
         unsafe { block::reformat(known.base, old, size, api, serial) };
         place.set_live();
@@ -367,7 +373,7 @@ fn resize(ctx: &'static DebugCtx, p: *mut u8, size: usize) -> Option<*mut u8> {
         registry::table(address).entries.insert(address, entry);
         return Some(ptr::null_mut());
     }
-    let serial = SERIAL.fetch_add(1, Ordering::Relaxed) + 1;
+    let serial = block::next_serial();
     // SAFETY: `base` holds `total` bytes, the first `entry.size + OVERHEAD`
     // (or `total`, if fewer) the block's as they were.
     unsafe { block::reformat(base, entry.size.min(size), size, api, serial) };
@@ -416,7 +422,7 @@ fn allocate(ctx: &'static DebugCtx, size: usize, fill: u8) -> *mut u8 {
     if base.is_null() {
         return base;
     }
-    let serial = SERIAL.fetch_add(1, Ordering::Relaxed) + 1;
+    let serial = block::next_serial();
     let api = ctx.domain.api_id() as u8;
     // SAFETY: `base` is a fresh block of `total = size + OVERHEAD` bytes.
     unsafe { block::format(base, size, api, serial, fill) };
@@ -457,105 +463,6 @@ fn allocate(ctx: &'static DebugCtx, size: usize, fill: u8) -> *mut u8 {
         }
     }
     p
-}
-
-/// A block the hooks hold, as they know it: from its entry, or from its
-/// mark and its head (a pool block).
-struct Known {
-    /// The head's first byte, with provenance over the whole block.
-    base: *mut u8,
-    /// The bytes the caller asked for: `None` for a pool block whose size
-    /// field was overwritten with a size its block cannot hold.
-    size: Option<usize>,
-    /// The bytes the block may be read over from `base`.
-    span: usize,
-    /// The API id of the family that made it (read from the head of a pool
-    /// block).
-    api: u8,
-    /// Its serial number (read from the tail of a live pool block).
-    serial: Option<usize>,
-    /// Whether its head and tail read as the hooks wrote them (for a block
-    /// in quarantine: not looked at, true).
-    intact: bool,
-}
-
-/// A pool block marked live, as its head describes it.
-///
-/// # Safety
-///
-/// - `place` is marked live, under its shard's lock.
-unsafe fn known_live(place: Place) -> Known {
-    let base = place.base();
-    // The pool is in use while the block is: its class is there.
-    let span = place.capacity().unwrap_or(OVERHEAD);
-    // SAFETY: the block is live, at least `OVERHEAD` bytes.
-    let (size_field, api) = unsafe { block::head(base) };
-    if size_field <= span - OVERHEAD {
-        // SAFETY: as above; the tail lies within the block.
-        let guards = unsafe { Guards::read(base, size_field) };
-        return Known {
-            base,
-            size: Some(size_field),
-            span,
-            api,
-            serial: Some(guards.serial),
-            intact: guards.tail_intact() && guards.head_intact(size_field, api) && is_api_id(api),
-        };
-    }
-    // SAFETY: the block is live, `span` bytes.
-    let size = unsafe { block::find_tail(base, span, SERIAL.load(Ordering::Relaxed)) };
-    // SAFETY: as above.
-    let serial = size.map(|size| unsafe { Guards::read(base, size) }.serial);
-    Known {
-        base,
-        size,
-        span,
-        api,
-        serial,
-        intact: false,
-    }
-}
-
-/// A block of the table, live.
-///
-/// # Safety
-///
-/// - `entry` is a live block's, under its table shard.
-unsafe fn known_entry(entry: &Entry) -> Known {
-    let api = entry.ctx.domain.api_id() as u8;
-    // SAFETY: as the caller guarantees: `size + OVERHEAD` bytes at `base`.
-    let guards = unsafe { Guards::read(entry.base.0, entry.size) };
-    Known {
-        base: entry.base.0,
-        size: Some(entry.size),
-        span: entry.size + OVERHEAD,
-        api,
-        serial: Some(entry.serial),
-        intact: guards.tail_intact() && guards.head_intact(entry.size, api),
-    }
-}
-
-/// A block of the table in quarantine: its guards are not looked at.
-fn known_entry_freed(entry: &Entry) -> Known {
-    Known {
-        base: entry.base.0,
-        size: Some(entry.size),
-        span: entry.size + OVERHEAD,
-        api: entry.ctx.domain.api_id() as u8,
-        serial: Some(entry.serial),
-        intact: true,
-    }
-}
-
-fn known_freed(freed: &Freed) -> Known {
-    Known {
-        base: freed.base.0,
-        size: Some(freed.size),
-        span: freed.size + OVERHEAD,
-        api: freed.domain.api_id() as u8,
-        serial: Some(freed.serial),
-        intact: true,
-    }
 }
 
 /// A block leaving the hooks: given back below after the shard's lock.
@@ -641,35 +548,23 @@ fn release(
                 let table = &mut *table;
                 let traces = table.traces.get(&address);
                 match table.entries.get_mut(&address) {
-                    Some(entry) if entry.freed => {
-                        let known = known_entry_freed(entry);
-                        let mut r = new_report(
-                            ErrorKind::DoubleFree,
-                            function,
-                            api,
-                            address,
-                            Some(&known),
-                            traces,
-                        );
-                        // SAFETY: in quarantine (its entry says so, under its
-                        // table shard): its memory is still the hooks'.
-                        r.block = unsafe { describe_freed(&known) };
-                        reports.push(r);
-                        break 'freeing false;
-                    }
-                    Some(entry) if entry.ctx.domain != ctx.domain => {
-                        // SAFETY: live, under its table shard.
-                        let known = unsafe { known_entry(entry) };
-                        let mut r = new_report(
-                            ErrorKind::ApiMisuse,
-                            function,
-                            api,
-                            address,
-                            Some(&known),
-                            traces,
-                        );
-                        // SAFETY: live (its entry says so, under its table shard).
-                        r.block = unsafe { describe_live(&known) };
+                    Some(entry) if entry.freed || entry.ctx.domain != ctx.domain => {
+                        let (kind, known, block) = if entry.freed {
+                            let known = known_entry_freed(entry);
+                            // SAFETY: in quarantine (its entry says so, under
+                            // its table shard): its memory is still the hooks'.
+                            let block = unsafe { describe_freed(&known) };
+                            (ErrorKind::DoubleFree, known, block)
+                        } else {
+                            // SAFETY: live (its entry says so, under its table
+                            // shard).
+                            let known = unsafe { known_entry(entry) };
+                            // SAFETY: as above.
+                            let block = unsafe { describe_live(&known) };
+                            (ErrorKind::ApiMisuse, known, block)
+                        };
+                        let mut r = new_report(kind, function, api, address, Some(&known), traces);
+                        r.block = block;
                         reports.push(r);
                         break 'freeing false;
                     }
@@ -797,13 +692,6 @@ fn attach_traces(report: &mut Report) {
     }
 }
 
-/// Runs `f` with every quarantine shard locked: no pool block is being
-/// freed meanwhile, so the head and tail of one marked live may be read.
-fn with_pool_frees_held<R>(f: impl FnOnce() -> R) -> R {
-    let _held = registry::all_quarantines();
-    f()
-}
-
 /// Takes a block out of quarantine, under the quarantine shard it waited
 /// in: checks it was not written since it was freed, and clears its mark
 /// or entry. A pool block goes back to the pools there (they take locks
@@ -840,404 +728,5 @@ fn evict(freed: Freed, function: &'static str, reports: &mut Vec<Report>) -> Opt
                 inner: entry.ctx.inner,
             })
         }
-    }
-}
-
-/// The report on a block written to in quarantine.
-#[cold]
-fn written_after_free(freed: &Freed, function: &'static str, traces: Option<&Traces>) -> Report {
-    let known = known_freed(freed);
-    let mut r = new_report(
-        ErrorKind::WriteAfterFree,
-        function,
-        known.api,
-        freed.address,
-        Some(&known),
-        traces,
-    );
-    // SAFETY: the block is in quarantine: its memory is still the hooks'.
-    r.block = unsafe { describe_freed(&known) };
-    r
-}
-
-// ---------------------------------------------------------------------------
-// Checks and reports.
-// ---------------------------------------------------------------------------
-
-fn is_api_id(byte: u8) -> bool {
-    domain_of(byte).is_some()
-}
-
-/// If `address`, which the hooks never handed out, lies two words into a
-/// live block they did: that block is most likely an object with a GC
-/// header in front (a `gc` object freed as a plain one), and the report
-/// says so.
-fn inside_a_block_hint(address: usize) -> Option<String> {
-    let start = address.wrapping_sub(2 * size_of::<usize>());
-    let (size, api) = live_size_and_api(start)?;
-    Some(format!(
-        "    It is {} bytes into block {start:#x} ({size} bytes, API '{}'): the object of a \
-         type with Py_TPFLAGS_HAVE_GC, whose GC header comes first? Free those with \
-         PyObject_GC_Del (their tp_free), not PyObject_Free.\n",
-        2 * size_of::<usize>(),
-        char::from(api),
-    ))
-}
-
-fn new_report(
-    kind: ErrorKind,
-    function: &'static str,
-    api_expected: u8,
-    address: usize,
-    known: Option<&Known>,
-    traces: Option<&Traces>,
-) -> Report {
-    let render =
-        |stack: &Option<Box<std::backtrace::Backtrace>>| stack.as_deref().map(report::render);
-    Report {
-        kind,
-        function,
-        address,
-        size: known.and_then(|k| k.size),
-        api_expected: char::from(api_expected),
-        api_found: known.map(|k| char::from(k.api)),
-        serial: known.and_then(|k| k.serial),
-        block: String::new(),
-        allocated_at: traces.and_then(|t| render(&t.allocated_at)),
-        freed_at: traces.and_then(|t| render(&t.freed_at)),
-    }
-}
-
-/// Reports on the guards of a live block, if they were overwritten.
-///
-/// # Safety
-///
-/// - `known` is a live block's, under its shard's lock.
-unsafe fn check_guards(
-    known: &Known,
-    function: &'static str,
-    api_expected: u8,
-    address: usize,
-    traces: Option<&Traces>,
-) -> Vec<Report> {
-    let mut reports = Vec::new();
-    let (head, tail) = match known.size {
-        Some(size) => {
-            // SAFETY: the block is live: `size + OVERHEAD` bytes at `base`.
-            let guards = unsafe { Guards::read(known.base, size) };
-            (guards.head_intact(size, known.api), guards.tail_intact())
-        }
-        // Its size field is past its block, and no tail was found.
-        None => (false, true),
-    };
-    for (intact, kind) in [
-        (head && is_api_id(known.api), ErrorKind::BufferUnderflow),
-        (tail, ErrorKind::BufferOverflow),
-    ] {
-        if !intact {
-            let mut r = new_report(kind, function, api_expected, address, Some(known), traces);
-            // SAFETY: as above.
-            r.block = unsafe { describe_live(known) };
-            reports.push(r);
-        }
-    }
-    reports
-}
-
-/// The guard lines and the dump of a live block.
-///
-/// # Safety
-///
-/// - `known` is a live block's, under its shard's lock.
-unsafe fn describe_live(known: &Known) -> String {
-    let mut text = String::new();
-    let Some(size) = known.size else {
-        // SAFETY: the block is live: `span` bytes at `base`.
-        let (size_field, _) = unsafe { block::head(known.base) };
-        let _ = writeln!(
-            text,
-            "    The size field before the block says {size_field} bytes, more than its \
-             block holds ({} bytes): overwritten.",
-            known.span
-        );
-        let _ = writeln!(text, "    The block, head included:");
-        // SAFETY: as above.
-        text.push_str(&unsafe { block::dump(known.base, known.span - OVERHEAD) });
-        return text;
-    };
-    // SAFETY: the block is live: `size + OVERHEAD` bytes at `base`.
-    let guards = unsafe { Guards::read(known.base, size) };
-    report::guard_lines(&mut text, guards.size, size, &guards.before, &guards.after);
-    if !is_api_id(guards.api) {
-        let _ = writeln!(
-            text,
-            "    The API id byte at p-{} was overwritten: {:#04x}.",
-            WORD, guards.api
-        );
-    }
-    // SAFETY: as above.
-    let data = unsafe { core::slice::from_raw_parts(known.base.add(HEAD), size.min(8)) };
-    let _ = write!(text, "    Data at p:");
-    for b in data {
-        let _ = write!(text, " {b:02x}");
-    }
-    let _ = writeln!(text, "{}", if size > 8 { " ..." } else { "" });
-    let _ = writeln!(text, "    The block, head and tail included:");
-    // SAFETY: as above.
-    text.push_str(&unsafe { block::dump(known.base, size) });
-    text
-}
-
-/// The bytes of a freed block that are no longer 0xDD, and its dump.
-///
-/// # Safety
-///
-/// - `known` is a quarantined block's, under its shard's lock.
-unsafe fn describe_freed(known: &Known) -> String {
-    let total = known.span;
-    // SAFETY: the block is the hooks': `total` bytes at `base`.
-    let bytes = unsafe { core::slice::from_raw_parts(known.base, total) };
-    let mut text = String::new();
-    let changed: Vec<usize> = (0..total).filter(|&i| bytes[i] != DEAD_BYTE).collect();
-    if changed.is_empty() {
-        let _ = writeln!(
-            text,
-            "    The block still reads {DEAD_BYTE:#04x} throughout, as freed."
-        );
-    } else {
-        let _ = writeln!(
-            text,
-            "    {} bytes are no longer DEADBYTE ({DEAD_BYTE:#04x}):",
-            changed.len()
-        );
-        for &i in changed.iter().take(8) {
-            let at = i as isize - HEAD as isize;
-            let _ = writeln!(text, "        at p{at:+}: {:#04x} *** OUCH", bytes[i]);
-        }
-        if changed.len() > 8 {
-            let _ = writeln!(text, "        ...");
-        }
-    }
-    let _ = writeln!(text, "    The block, head and tail included:");
-    // SAFETY: as above.
-    text.push_str(&unsafe { block::dump(known.base, total - OVERHEAD) });
-    text
-}
-
-// ---------------------------------------------------------------------------
-// What a user can ask.
-// ---------------------------------------------------------------------------
-
-/// Checks every block the debug hooks hold: the guards of each live block,
-/// and that each block in quarantine still reads 0xDD (no write after
-/// free). Reports each problem (see [`set_error_handler`]) and returns how
-/// many it found. Without the hooks there is nothing to check: 0.
-///
-/// It reads only the guards of live blocks, never their data, except to
-/// dump a block found broken.
-///
-/// ```
-/// use objimpl::alloc::{self, ErrorKind};
-/// use std::sync::atomic::{AtomicUsize, Ordering};
-///
-/// static FOUND: AtomicUsize = AtomicUsize::new(0);
-/// alloc::setup_debug_hooks();
-/// let previous = alloc::set_error_handler(Some(|r| {
-///     assert_eq!(r.kind, ErrorKind::WriteAfterFree);
-///     FOUND.fetch_add(1, Ordering::Relaxed);
-/// }));
-/// let p = alloc::object_malloc(32);
-/// // SAFETY: `p` came from `object_malloc`.
-/// unsafe { alloc::object_free(p) };
-/// // SAFETY: deliberately a write after free: the block waits in quarantine,
-/// // still ours, and the check sees the write.
-/// unsafe { p.write(1) };
-/// assert_eq!(alloc::check_memory(), 1);
-/// // SAFETY: put the byte back, as freed, so the block leaves quarantine clean.
-/// unsafe { p.write(alloc::DEAD_BYTE) };
-/// assert_eq!(FOUND.load(Ordering::Relaxed), 1);
-/// alloc::set_error_handler(previous);
-/// ```
-pub fn check_memory() -> usize {
-    // Its reports are made under the hooks' locks.
-    let _own = Own::enter_any();
-    let mut reports = Vec::new();
-    let quarantines = registry::all_quarantines();
-    let tables = registry::all_tables();
-    // The pool blocks marked live, arena by arena, with the arenas held
-    // still; nothing may be allocated while they are (a new arena would wait
-    // for their lock): the broken ones are noted in a batch on the stack and
-    // reported after, and a full batch means another pass. With every shard
-    // locked, no block of the hooks is being freed meanwhile.
-    const BATCH: usize = 16;
-    let mut noted = 0;
-    loop {
-        let mut batch = [None; BATCH];
-        let mut seen = 0;
-        {
-            let held = arena::Held::new();
-            held.for_each(|view| {
-                // SAFETY: the arena is held live.
-                unsafe {
-                    marks::for_each_live(view.arena(), |place| {
-                        // SAFETY: marked live, every shard locked.
-                        let known = known_live(place);
-                        // SAFETY: as above.
-                        if guards_intact(&known) {
-                            return;
-                        }
-                        if seen >= noted && seen < noted + BATCH {
-                            batch[seen - noted] = Some(place);
-                        }
-                        seen += 1;
-                    });
-                }
-            });
-        }
-        for place in batch.into_iter().flatten() {
-            // SAFETY: marked live, every shard locked.
-            let known = unsafe { known_live(place) };
-            let address = place.base() as usize + HEAD;
-            let traces = tables[registry::table_index(address)].traces.get(&address);
-            // SAFETY: as above.
-            reports.extend(unsafe {
-                check_guards(&known, "check_memory", known.api, address, traces)
-            });
-        }
-        noted += BATCH;
-        if seen <= noted {
-            break;
-        }
-    }
-    for quarantine in &quarantines {
-        for freed in &quarantine.blocks {
-            let traces = tables[registry::table_index(freed.address)]
-                .traces
-                .get(&freed.address);
-            // SAFETY: the block is in quarantine, its shard locked.
-            if unsafe { block::first_not(freed.base.0, freed.size + OVERHEAD, DEAD_BYTE) }.is_some()
-            {
-                reports.push(written_after_free(freed, "check_memory", traces));
-            }
-        }
-    }
-    for table in &tables {
-        for (&address, entry) in table.entries.iter().filter(|(_, e)| !e.freed) {
-            let traces = table.traces.get(&address);
-            // SAFETY: the block is live, its shard locked.
-            let known = unsafe { known_entry(entry) };
-            // SAFETY: as above.
-            reports.extend(unsafe {
-                check_guards(&known, "check_memory", known.api, address, traces)
-            });
-        }
-    }
-    drop(tables);
-    drop(quarantines);
-    let found = reports.len();
-    for r in reports {
-        report::raise(r);
-    }
-    found
-}
-
-/// Whether a live block's head and tail are as the hooks wrote them.
-///
-/// # Safety
-///
-/// - `known` is a live block's, under its shard's lock.
-unsafe fn guards_intact(known: &Known) -> bool {
-    let Some(size) = known.size else {
-        return false;
-    };
-    // SAFETY: as the caller guarantees.
-    let guards = unsafe { Guards::read(known.base, size) };
-    guards.head_intact(size, known.api) && is_api_id(known.api) && guards.tail_intact()
-}
-
-/// What the debug hooks know of a block ([`block_info`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BlockInfo {
-    /// The bytes originally requested.
-    pub size: usize,
-    /// The family that allocated it.
-    pub domain: Domain,
-    /// Its serial number: the `serial`-th allocation through the hooks.
-    pub serial: usize,
-    /// Whether it was freed and waits in quarantine.
-    pub freed: bool,
-}
-
-/// What the debug hooks know of the block at `p`: `None` for a pointer
-/// they did not hand out (or whose block left the quarantine), and always
-/// `None` without the hooks. The exact counterpart of CPython's
-/// `_PyObject_IsFreed` heuristics. It reads a block only while the hooks
-/// hold it (the head and tail of a live one), never one that may have gone
-/// back to the allocator below.
-///
-/// ```
-/// use objimpl::alloc::{self, Domain};
-/// alloc::setup_debug_hooks();
-/// let p = alloc::mem_malloc(24);
-/// let info = alloc::block_info(p).unwrap();
-/// assert_eq!((info.size, info.domain, info.freed), (24, Domain::Mem, false));
-/// // SAFETY: `p` came from `mem_malloc` and is freed once.
-/// unsafe { alloc::mem_free(p) };
-/// assert!(alloc::block_info(p).unwrap().freed);
-/// assert_eq!(alloc::block_info(std::ptr::null()), None);
-/// ```
-pub fn block_info(p: *const u8) -> Option<BlockInfo> {
-    let address = p as usize;
-    if let Some(place) = Place::of(p.wrapping_sub(HEAD), false) {
-        match place.mark() {
-            Mark::Live => {
-                return with_pool_frees_held(|| {
-                    // SAFETY: marked live, and no pool block is being freed.
-                    let known = unsafe { known_live(place) };
-                    Some(BlockInfo {
-                        size: known.size?,
-                        domain: domain_of(known.api)?,
-                        serial: known.serial?,
-                        freed: false,
-                    })
-                });
-            }
-            Mark::Quarantined => {
-                return registry::find_in_quarantines(|quarantine| {
-                    quarantine.find(address).map(|f| BlockInfo {
-                        size: f.size,
-                        domain: f.domain,
-                        serial: f.serial,
-                        freed: true,
-                    })
-                });
-            }
-            Mark::Clear => {}
-        }
-    }
-    let table = registry::table(address);
-    table.entries.get(&address).map(|entry| BlockInfo {
-        size: entry.size,
-        domain: entry.ctx.domain,
-        serial: entry.serial,
-        freed: entry.freed,
-    })
-}
-
-/// The size and API id of the live block of the hooks whose data starts at
-/// `address`, if there is one.
-fn live_size_and_api(address: usize) -> Option<(usize, u8)> {
-    let info = block_info(ptr::without_provenance(address)).filter(|info| !info.freed)?;
-    Some((info.size, info.domain.api_id() as u8))
-}
-
-/// The family of an API id.
-fn domain_of(api: u8) -> Option<Domain> {
-    match api {
-        b'r' => Some(Domain::Raw),
-        b'm' => Some(Domain::Mem),
-        b'o' => Some(Domain::Object),
-        _ => None,
     }
 }
