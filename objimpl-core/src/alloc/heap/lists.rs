@@ -14,7 +14,7 @@ use super::super::size_class::{NUM_CLASSES, POOLS_PER_ARENA};
 use super::housekeeping::{forget_housekeeping, housekeeping};
 use super::kept::release_empty_arenas;
 use super::pools::{bucket_insert, flush_caches, release_idle, release_kept_pool};
-use super::remote::{STALE_PENDING, drain_pending, take_pending};
+use super::remote::{RECLAIMS, STALE_PENDING, drain_pending, take_pending};
 use super::{Heap, add, head, local, sub};
 
 /// Every heap ever made, for the statistics.
@@ -195,6 +195,10 @@ unsafe fn reclaim_orphans(heap: *const Heap) {
             |owner| (*owner).reclaimer.load(Ordering::Relaxed) == heap.cast_mut(),
             |arena| Arena::reassign(arena, heap, |class| Heap::class_slot(heap, class)),
         );
+        // Counted after the arenas changed owner (Release: a remote free
+        // that sees the count sees the new owner) and before the orphans'
+        // lists are taken below (a queueing after a take sees the count).
+        RECLAIMS.fetch_add(1, Ordering::Release);
         let mut orphan = orphans;
         while !orphan.is_null() {
             let next = (*orphan).list_next.load(Ordering::Relaxed);
@@ -203,8 +207,8 @@ unsafe fn reclaim_orphans(heap: *const Heap) {
                 .store(ptr::null_mut(), Ordering::Relaxed);
             take_over(heap, orphan);
             // Pools queued on it after its drain above go on to `heap`. A
-            // queueing after this exchange reads the new owner after it
-            // (both are AcqRel on the list) and tells `forward_stale`.
+            // queueing after this exchange sees `RECLAIMS` moved (both are
+            // AcqRel on the list) and tells `forward_stale`.
             take_pending(orphan);
             recycle(orphan);
             orphan = next;

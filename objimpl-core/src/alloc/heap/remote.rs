@@ -5,7 +5,7 @@
 //! arena meanwhile (reclaimed) is passed on, or flagged stale.
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::super::arena::{self, Arena};
 use super::super::arena_map;
@@ -44,8 +44,12 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
     let pool = pool_of(block.cast(), class);
     // `thread_free` and `pending_next` are atomics, shared by design; the
     // block is ours to write until the exchange publishes it.
-    // SAFETY: the arena and its pool headers live at least as long as the block.
+    // SAFETY: the arena and its pool headers live at least as long as the
+    // block, which stays in use until the pool is queued below.
     unsafe {
+        // Acquire: a reclaim counted here has reassigned its arenas, so the
+        // owner read next is the new one.
+        let reclaims = RECLAIMS.load(Ordering::Acquire);
         let owner = Arena::owner(arena);
         let list = &(*pool).thread_free;
         let mut old = list.load(Ordering::Relaxed);
@@ -67,10 +71,13 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
         // First remote free since the owner last looked: queue the pool. It
         // cannot be recycled meanwhile: the block just pushed counts as in use.
         queue_pending(owner, pool);
-        if Arena::owner(arena) != owner {
-            // The arena was reclaimed since `owner` was read, and the pool
-            // may have gone on the old owner's list after its reclaimer
-            // took that list for the last time: see `forward_stale`.
+        // From here the owner may take the block, empty the pool and give
+        // the arena back: nothing of the arena is read again. A reclaim
+        // since `owner` was read may have taken the old owner's list for the
+        // last time before the pool went on it: then the count moved (the
+        // reclaim counts itself before that take, which the queueing's
+        // Acquire sees), and `forward_stale` passes the pool on.
+        if RECLAIMS.load(Ordering::Relaxed) != reclaims {
             STALE_PENDING.store(true, Ordering::Release);
         }
     }
@@ -80,8 +87,8 @@ pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
 /// `heap`'s `pending` list.
 ///
 /// AcqRel: the Acquire half, paired with the Release of a reclaimer's take
-/// of the list, makes its new owner of the arena visible to the check that
-/// follows in [`free_remote_slow`].
+/// of the list, makes the reclaim's count in [`RECLAIMS`] visible to the
+/// check that follows in [`free_remote_slow`].
 ///
 /// # Safety
 ///
@@ -106,6 +113,13 @@ pub(super) unsafe fn queue_pending(heap: *const Heap, pool: *mut Pool) {
 /// Set by a remote free that queued a pool on an owner the pool's arena no
 /// longer has (see `lists::reclaim_orphans`).
 pub(super) static STALE_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Reclaims of orphans so far, each counted after it reassigned the
+/// orphans' arenas and before it took their `pending` lists for the last
+/// time. A remote free compares it around its queueing, instead of reading
+/// its arena's owner again when the arena may be gone (ThreadSanitizer saw
+/// that read race with the arena's release).
+pub(super) static RECLAIMS: AtomicUsize = AtomicUsize::new(0);
 
 /// Takes the blocks other threads freed into `heap`'s pools, as local frees.
 ///
