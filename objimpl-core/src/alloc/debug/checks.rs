@@ -36,7 +36,8 @@ pub(super) fn new_report(
 ///
 /// # Safety
 ///
-/// - `known` is a live block's, under its shard's lock.
+/// - `known` is a live block's that the caller holds, as
+///   [`known_live`](super::known::known_live) asks (or under its table shard).
 pub(super) unsafe fn check_guards(
     known: &Known,
     function: &'static str,
@@ -72,7 +73,8 @@ pub(super) unsafe fn check_guards(
 ///
 /// # Safety
 ///
-/// - `known` is a live block's, under its shard's lock.
+/// - `known` is a live block's that the caller holds, as
+///   [`known_live`](super::known::known_live) asks (or under its table shard).
 pub(super) unsafe fn describe_live(known: &Known) -> String {
     let mut text = String::new();
     let Some(size) = known.size else {
@@ -116,7 +118,8 @@ pub(super) unsafe fn describe_live(known: &Known) -> String {
 ///
 /// # Safety
 ///
-/// - `known` is a quarantined block's, under its shard's lock.
+/// - `known` is a quarantined block's, under the lock (its quarantine
+///   shard's, or its table shard's) that keeps it from leaving.
 pub(super) unsafe fn describe_freed(known: &Known) -> String {
     let total = known.span;
     // SAFETY: the block is the hooks': `total` bytes at `base`.

@@ -27,11 +27,13 @@ pub(super) struct Known {
     pub(super) intact: bool,
 }
 
-/// A pool block marked live, as its head describes it.
+/// A pool block the hooks hold live, as its head describes it.
 ///
 /// # Safety
 ///
-/// - `place` is marked live, under its shard's lock.
+/// - `place` is marked live, or claimed by the caller (quarantined by its
+///   free, or its realloc), and no free fills the block meanwhile: the
+///   caller holds the quarantine shard of its claim, or all the shards.
 pub(super) unsafe fn known_live(place: Place) -> Known {
     let base = place.base();
     // The pool is in use while the block is: its class is there.
@@ -68,7 +70,8 @@ pub(super) unsafe fn known_live(place: Place) -> Known {
 ///
 /// # Safety
 ///
-/// - `entry` is a live block's, under its table shard.
+/// - `entry` is a live block's, under its table shard (or out of the table
+///   and the caller's, as `resize` takes it).
 pub(super) unsafe fn known_entry(entry: &Entry) -> Known {
     let api = entry.ctx.domain.api_id() as u8;
     // SAFETY: as the caller guarantees: `size + OVERHEAD` bytes at `base`.
@@ -95,6 +98,7 @@ pub(super) fn known_entry_freed(entry: &Entry) -> Known {
     }
 }
 
+/// A block in quarantine: its guards are not looked at.
 pub(super) fn known_freed(freed: &Freed) -> Known {
     Known {
         base: freed.base.0,
@@ -106,6 +110,7 @@ pub(super) fn known_freed(freed: &Freed) -> Known {
     }
 }
 
+/// Whether `byte` is a family's API id.
 pub(super) fn is_api_id(byte: u8) -> bool {
     domain_of(byte).is_some()
 }
@@ -124,7 +129,7 @@ pub(super) fn domain_of(api: u8) -> Option<Domain> {
 ///
 /// # Safety
 ///
-/// - `known` is a live block's, under its shard's lock.
+/// - `known` is a live block's, as [`known_live`] asks.
 pub(super) unsafe fn guards_intact(known: &Known) -> bool {
     let Some(size) = known.size else {
         return false;

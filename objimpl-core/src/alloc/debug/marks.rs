@@ -157,6 +157,13 @@ impl Place {
         .is_ok()
     }
 
+    /// Gives back a claim the caller made: quarantined to live again, in
+    /// one step, for a free or a realloc that refused the block.
+    pub(crate) fn unclaim(&self) {
+        let (word, shift) = self.word();
+        word.fetch_xor(BOTH << shift, Ordering::Release);
+    }
+
     /// Clears a quarantined mark, before the block goes back below. Under
     /// the quarantine shard it waits in.
     pub(crate) fn clear(&self) {

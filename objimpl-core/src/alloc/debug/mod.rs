@@ -259,7 +259,7 @@ fn free_clean_pool_block(ctx: &'static DebugCtx, p: *mut u8) -> bool {
     // SAFETY: claimed, under a quarantine shard: the block is this free's.
     let known = unsafe { known_live(place) };
     let Some(size) = known.size.filter(|_| known.intact && known.api == api) else {
-        place.set_live();
+        place.unclaim();
         return false;
     };
     // SAFETY: as above: the block is `size + OVERHEAD` bytes.
@@ -342,13 +342,13 @@ fn resize(ctx: &'static DebugCtx, p: *mut u8, size: usize) -> Option<*mut u8> {
             .size
             .filter(|_| known.intact && known.api == api && fits)
         else {
-            place.set_live();
+            place.unclaim();
             return None;
         };
         let serial = block::next_serial();
         // SAFETY: the block is this call's, `span >= total` bytes.
         unsafe { block::reformat(known.base, old, size, api, serial) };
-        place.set_live();
+        place.unclaim();
         return Some(p);
     }
     let address = p as usize;
@@ -465,7 +465,8 @@ fn allocate(ctx: &'static DebugCtx, size: usize, fill: u8) -> *mut u8 {
     p
 }
 
-/// A block leaving the hooks: given back below after the shard's lock.
+/// A block leaving the hooks: given back below after the quarantine
+/// shard's lock.
 struct Leaving {
     base: *mut u8,
     inner: Allocator,
@@ -520,7 +521,7 @@ fn release(
                 // SAFETY: claimed, under a quarantine shard.
                 let known = unsafe { known_live(place) };
                 if known.api != api && is_api_id(known.api) {
-                    place.set_live();
+                    place.unclaim();
                     drop(quarantine);
                     let mut r = new_report(
                         ErrorKind::ApiMisuse,
