@@ -17,8 +17,9 @@ use super::report;
 
 /// Checks every block the debug hooks hold: the guards of each live block,
 /// and that each block in quarantine still reads 0xDD (no write after
-/// free). Reports each problem (see [`set_error_handler`](super::set_error_handler)) and returns how
-/// many it found. Without the hooks there is nothing to check: 0.
+/// free). Reports each problem (see
+/// [`set_error_handler`](super::set_error_handler)) and returns how many it
+/// found. Without the hooks there is nothing to check: 0.
 ///
 /// It reads only the guards of live blocks, never their data, except to
 /// dump a block found broken.
