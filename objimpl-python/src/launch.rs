@@ -2,7 +2,6 @@
 
 use core::ffi::{CStr, c_char, c_int, c_void};
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use objimpl_core::alloc;
@@ -174,17 +173,14 @@ macro_rules! checked_domain {
     };
 }
 
-/// Whether objimpl's debug hooks serve the mem and object domains: then,
-/// as CPython's own hooks do, a call without the GIL ends the process.
-static HOOKED: AtomicBool = AtomicBool::new(false);
-
 /// CPython's `_PyMem_DebugCheckGIL`, for the mem and object domains under
-/// objimpl's debug hooks.
+/// objimpl's debug hooks (the checked functions are installed only then):
+/// as CPython's own hooks do, a call without the GIL ends the process.
 #[inline]
 fn check_gil(function: &str) {
     // SAFETY: PyGILState_Check may be called at any time, from any thread
     // (before the interpreter is up it answers 1).
-    if HOOKED.load(Ordering::Relaxed) && unsafe { PyGILState_Check() } == 0 {
+    if unsafe { PyGILState_Check() } == 0 {
         gil_not_held(function);
     }
 }
@@ -250,7 +246,6 @@ fn install_objimpl(with_raw: bool) {
     let hooked = [alloc::Domain::Mem, alloc::Domain::Object]
         .into_iter()
         .any(alloc::debug_hooks_on);
-    HOOKED.store(hooked, Ordering::Relaxed);
     if with_raw {
         // The raw domain is called without the GIL: never checked.
         let raw = objimpl_allocator(alloc::Domain::Raw, None);

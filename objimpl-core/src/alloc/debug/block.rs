@@ -58,10 +58,22 @@ static_assertions::const_assert_eq!(HEAD % super::super::size_class::ALIGNMENT, 
 pub(crate) unsafe fn format(base: *mut u8, size: usize, api: u8, serial: usize, fill: u8) {
     // SAFETY: every write is within the `size + OVERHEAD` bytes the caller gives.
     unsafe {
+        base.add(HEAD).write_bytes(fill, size);
+        write_guards(base, size, api, serial);
+    }
+}
+
+/// Writes the head and the tail of a block of `size` bytes at `base`.
+///
+/// # Safety
+///
+/// - `base` is valid for writes of `size + OVERHEAD` bytes.
+unsafe fn write_guards(base: *mut u8, size: usize, api: u8, serial: usize) {
+    // SAFETY: every write is within the `size + OVERHEAD` bytes the caller gives.
+    unsafe {
         base.cast::<[u8; WORD]>().write(size.to_be_bytes());
         base.add(WORD).write(api);
         base.add(WORD + 1).write_bytes(FORBIDDEN_BYTE, WORD - 1);
-        base.add(HEAD).write_bytes(fill, size);
         let tail = base.add(HEAD + size);
         tail.write_bytes(FORBIDDEN_BYTE, WORD);
         tail.add(WORD)
@@ -80,17 +92,10 @@ pub(crate) unsafe fn format(base: *mut u8, size: usize, api: u8, serial: usize, 
 pub(crate) unsafe fn reformat(base: *mut u8, old: usize, size: usize, api: u8, serial: usize) {
     // SAFETY: every write is within the `size + OVERHEAD` bytes the caller gives.
     unsafe {
-        base.cast::<[u8; WORD]>().write(size.to_be_bytes());
-        base.add(WORD).write(api);
-        base.add(WORD + 1).write_bytes(FORBIDDEN_BYTE, WORD - 1);
         if size > old {
             base.add(HEAD + old).write_bytes(CLEAN_BYTE, size - old);
         }
-        let tail = base.add(HEAD + size);
-        tail.write_bytes(FORBIDDEN_BYTE, WORD);
-        tail.add(WORD)
-            .cast::<[u8; WORD]>()
-            .write(serial.to_be_bytes());
+        write_guards(base, size, api, serial);
     }
 }
 

@@ -163,7 +163,7 @@ pub(super) fn written_after_free(
         ErrorKind::WriteAfterFree,
         function,
         known.api,
-        freed.address,
+        freed.address(),
         Some(&known),
         traces,
     );

@@ -99,9 +99,9 @@ pub fn check_memory() -> usize {
     }
     for quarantine in &quarantines {
         for freed in &quarantine.blocks {
-            let traces = tables[registry::table_index(freed.address)]
+            let traces = tables[registry::table_index(freed.address())]
                 .traces
-                .get(&freed.address);
+                .get(&freed.address());
             // SAFETY: the block is in quarantine, its shard locked.
             if unsafe { block::first_not(freed.base.0, freed.size + OVERHEAD, DEAD_BYTE) }.is_some()
             {

@@ -34,6 +34,7 @@ pub(super) struct Known {
 /// - `place` is marked live, or claimed by the caller (quarantined by its
 ///   free, or its realloc), and no free fills the block meanwhile: the
 ///   caller holds the quarantine shard of its claim, or all the shards.
+#[inline]
 pub(super) unsafe fn known_live(place: Place) -> Known {
     let base = place.base();
     // The pool is in use while the block is: its class is there.

@@ -265,7 +265,6 @@ fn free_clean_pool_block(ctx: &'static DebugCtx, p: *mut u8) -> bool {
     // SAFETY: as above: the block is `size + OVERHEAD` bytes.
     unsafe { known.base.write_bytes(DEAD_BYTE, size + OVERHEAD) };
     quarantine.push(Freed {
-        address: p as usize,
         base: Base(known.base),
         size,
         serial: known.serial.unwrap_or(0),
@@ -275,20 +274,9 @@ fn free_clean_pool_block(ctx: &'static DebugCtx, p: *mut u8) -> bool {
     // What a block pushed out needs after the lock: almost never anything.
     let mut after: Option<Box<(Vec<Report>, Vec<Leaving>)>> = None;
     while let Some(old) = quarantine.pop_excess() {
-        let span = old.size + OVERHEAD;
-        // SAFETY: in quarantine: the block is still the hooks'.
-        let clean = || unsafe { block::first_not(old.base.0, span, DEAD_BYTE) }.is_none();
-        match old.place {
-            Some(place) if clean() => {
-                place.clear();
-                // SAFETY: a block of the pools, which has left the hooks. (The
-                // pool allocator never calls the hooks: see `allocate`.)
-                unsafe { (POOL.free)(POOL.ctx, old.base.0.cast()) };
-            }
-            _ => {
-                let (reports, leaving) = &mut **after.get_or_insert_default();
-                leaving.extend(evict(old, function(ctx.domain, FREE), reports));
-            }
+        if !give_back_if_clean(&old) {
+            let (reports, leaving) = &mut **after.get_or_insert_default();
+            leaving.extend(evict(old, function(ctx.domain, FREE), reports));
         }
     }
     drop(quarantine);
@@ -379,22 +367,40 @@ fn resize(ctx: &'static DebugCtx, p: *mut u8, size: usize) -> Option<*mut u8> {
     unsafe { block::reformat(base, entry.size.min(size), size, api, serial) };
     // SAFETY: as above; the data starts `HEAD` bytes in.
     let q = unsafe { base.add(HEAD) };
-    // The pool allocator may have moved a shrunk block into a pool.
-    match Place::of(base, true).filter(|_| entry.ctx.pooled) {
-        Some(place) => place.set_live(),
-        None => {
-            let entry = Entry {
-                base: Base(base),
-                size,
-                serial,
-                ..entry
-            };
-            registry::table(q as usize)
-                .entries
-                .insert(q as usize, entry);
-        }
-    }
+    // Recorded afresh: the pool allocator may have moved a shrunk block into
+    // a pool.
+    record(entry.ctx, base, size, serial);
     Some(q)
+}
+
+/// Records a block the allocator below of `ctx` just handed out at `base`
+/// (or moved there): a pool block by its mark, any other by an entry in the
+/// table, which replaces a stale one (of a block the allocator below took
+/// back behind the hooks' back).
+#[inline]
+fn record(ctx: &'static DebugCtx, base: *mut u8, size: usize, serial: usize) {
+    if ctx.pooled
+        && let Some(place) = Place::of(base, true)
+    {
+        place.set_live();
+    } else {
+        enter_in_table(ctx, base, size, serial);
+    }
+}
+
+/// [`record`] for a block outside the pools: out of line, with the table's
+/// code.
+#[inline(never)]
+fn enter_in_table(ctx: &'static DebugCtx, base: *mut u8, size: usize, serial: usize) {
+    let entry = Entry {
+        base: Base(base),
+        size,
+        serial,
+        ctx,
+        freed: false,
+    };
+    let address = base as usize + HEAD;
+    registry::table(address).entries.insert(address, entry);
 }
 
 /// A fresh block of `size` bytes, its head and tail written, the caller's
@@ -426,41 +432,19 @@ fn allocate(ctx: &'static DebugCtx, size: usize, fill: u8) -> *mut u8 {
     let api = ctx.domain.api_id() as u8;
     // SAFETY: `base` is a fresh block of `total = size + OVERHEAD` bytes.
     unsafe { block::format(base, size, api, serial, fill) };
+    record(ctx, base, size, serial);
     // SAFETY: as above; the data starts `HEAD` bytes in.
     let p = unsafe { base.add(HEAD) };
-    let address = p as usize;
-    let place = if ctx.pooled {
-        Place::of(base, true)
-    } else {
-        None
-    };
-    if let Some(place) = place {
-        place.set_live();
-    }
-    if place.is_none() || allocated_at.is_some() {
-        let mut table = registry::table(address);
-        if place.is_none() {
-            let entry = Entry {
-                base: Base(base),
-                size,
-                serial,
-                ctx,
-                freed: false,
-            };
-            // A stale entry (of a block the allocator below took back behind
-            // the hooks' back) is simply replaced.
-            table.entries.insert(address, entry);
-        }
-        if allocated_at.is_some() {
-            let traces = Traces {
-                allocated_at,
-                freed_at: None,
-            };
-            // What was there is dropped after the lock.
-            let stale = table.traces.insert(address, traces);
-            drop(table);
-            drop(stale);
-        }
+    if allocated_at.is_some() {
+        let traces = Traces {
+            allocated_at,
+            freed_at: None,
+        };
+        let mut table = registry::table(p as usize);
+        // What was there is dropped after the lock.
+        let stale = table.traces.insert(p as usize, traces);
+        drop(table);
+        drop(stale);
     }
     p
 }
@@ -592,7 +576,6 @@ fn release(
                 .freed_at = freed_at;
         }
         quarantine.push(Freed {
-            address,
             base: Base(known.base),
             size,
             serial: known.serial.unwrap_or(0),
@@ -693,6 +676,27 @@ fn attach_traces(report: &mut Report) {
     }
 }
 
+/// Gives a block leaving the quarantine back to the pools, if it is a pool
+/// block that still reads as freed and has no stacks to drop (tracing
+/// off): the common case, with nothing to report and no table to touch.
+/// Under the quarantine shard it waited in.
+#[inline]
+fn give_back_if_clean(freed: &Freed) -> bool {
+    let Some(place) = freed.place else {
+        return false;
+    };
+    let span = freed.size + OVERHEAD;
+    // SAFETY: the block is in quarantine: its memory is still the hooks'.
+    if report::tracing() || unsafe { block::first_not(freed.base.0, span, DEAD_BYTE) }.is_some() {
+        return false;
+    }
+    place.clear();
+    // SAFETY: a block of the pools, which has left the hooks. (The pool
+    // allocator never calls the hooks: see `allocate`.)
+    unsafe { (POOL.free)(POOL.ctx, freed.base.0.cast()) };
+    true
+}
+
 /// Takes a block out of quarantine, under the quarantine shard it waited
 /// in: checks it was not written since it was freed, and clears its mark
 /// or entry. A pool block goes back to the pools there (they take locks
@@ -700,30 +704,32 @@ fn attach_traces(report: &mut Report) {
 /// other is given back below after the lock, as that allocator may be
 /// hooks in turn.
 fn evict(freed: Freed, function: &'static str, reports: &mut Vec<Report>) -> Option<Leaving> {
+    if give_back_if_clean(&freed) {
+        return None;
+    }
     // SAFETY: the block is in quarantine: its memory is still the hooks'.
     let written = || unsafe { block::first_not(freed.base.0, freed.size + OVERHEAD, DEAD_BYTE) };
     match freed.place {
         Some(place) => {
-            if written().is_some() || report::tracing() {
-                let traces = registry::table(freed.address).traces.remove(&freed.address);
-                if written().is_some() {
-                    reports.push(written_after_free(&freed, function, traces.as_ref()));
-                }
+            let traces = registry::table(freed.address())
+                .traces
+                .remove(&freed.address());
+            if written().is_some() {
+                reports.push(written_after_free(&freed, function, traces.as_ref()));
             }
             place.clear();
-            // SAFETY: a block of the pools, which has left the hooks. (The
-            // pool allocator never calls the hooks: see `allocate`.)
+            // SAFETY: as in `give_back_if_clean`.
             unsafe { (POOL.free)(POOL.ctx, freed.base.0.cast()) };
             None
         }
         None => {
-            let mut table = registry::table(freed.address);
-            let traces = table.traces.remove(&freed.address);
+            let mut table = registry::table(freed.address());
+            let traces = table.traces.remove(&freed.address());
             // Checked under its entry's shard, where a double free reads it.
             if written().is_some() {
                 reports.push(written_after_free(&freed, function, traces.as_ref()));
             }
-            let entry = table.entries.remove(&freed.address)?;
+            let entry = table.entries.remove(&freed.address())?;
             Some(Leaving {
                 base: freed.base.0,
                 inner: entry.ctx.inner,

@@ -33,7 +33,7 @@ use super::super::fork;
 // names the hooks (domain, allocator below) that made its block; the
 // registry stores the reference and never calls the hooks.
 use super::DebugCtx;
-use super::block::OVERHEAD;
+use super::block::{HEAD, OVERHEAD};
 use super::marks::Place;
 
 /// Freed blocks the quarantine keeps before they are reused: at most this
@@ -75,8 +75,6 @@ pub(crate) struct Entry {
 
 /// A block in quarantine.
 pub(crate) struct Freed {
-    /// The caller's address.
-    pub(crate) address: usize,
     /// As [`Entry::base`].
     pub(crate) base: Base,
     pub(crate) size: usize,
@@ -85,6 +83,13 @@ pub(crate) struct Freed {
     pub(crate) domain: Domain,
     /// Its marks, for a pool block; `None` for a block of the table.
     pub(crate) place: Option<Place>,
+}
+
+impl Freed {
+    /// The caller's address: its data, after the head.
+    pub(crate) fn address(&self) -> usize {
+        self.base.0 as usize + HEAD
+    }
 }
 
 /// The stacks that allocated and freed a block, with tracing on.
@@ -278,6 +283,6 @@ impl Quarantine {
 
     /// The block in quarantine at `address`.
     pub(crate) fn find(&self, address: usize) -> Option<&Freed> {
-        self.blocks.iter().find(|f| f.address == address)
+        self.blocks.iter().find(|f| f.address() == address)
     }
 }
