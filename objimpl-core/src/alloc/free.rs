@@ -62,7 +62,7 @@ pub(crate) unsafe fn free(p: *mut u8) {
     // the slot's class, with its arena's provenance.
     unsafe {
         if !ClassSlot::push_cached(slot, block) {
-            heap::free_cache_full_slow(block);
+            heap::free_cache_full_slow(slot, block);
         }
     }
 }

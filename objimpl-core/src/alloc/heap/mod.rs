@@ -31,13 +31,13 @@
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use super::arena::Arena;
 use super::asan;
 use super::fatal::invariant;
 use super::pool::Pool;
-use super::size_class::{FIRST_MEDIUM_CLASS, NUM_CLASSES, POOLS_PER_ARENA, class_size};
+use super::size_class::{FIRST_MEDIUM_CLASS, NUM_CLASSES, POOLS_PER_ARENA, class_size, pool_bytes};
 
 mod housekeeping;
 mod kept;
@@ -86,15 +86,19 @@ pub(crate) struct Heap {
 pub(crate) struct ClassSlot {
     /// How many blocks `cache` holds. Written by the servicing thread alone
     /// (plain load + store, as the counters below); read by the heap map.
-    pub(super) cached: AtomicUsize,
+    pub(super) cached: AtomicU32,
     /// How many it may hold: `CACHE_LIMITS[class]`, kept here, beside
     /// `cached`, for `free`'s fast path.
-    limit: usize,
+    limit: u32,
     /// The heap this slot is part of: `free` compares it with the thread's.
     /// Written once, before the heap is published.
     heap: *const Heap,
     /// First usable pool; null if none.
     pool: UnsafeCell<*mut Pool>,
+    /// `!(pool_bytes(class) - 1)`: a block's address masked by it is its
+    /// pool's, so that a `free` that finds the cache full reaches the pool
+    /// from the slot it holds, without the class.
+    pool_mask: usize,
     /// Blocks this thread freed, kept for its next `malloc`s of the class: a
     /// stack of pointers, so neither `free` nor `malloc` touches the block or
     /// its pool while it is here. To their pools they are still handed out.
@@ -176,8 +180,8 @@ impl Heap {
         // SAFETY: as the caller guarantees; each field is written once,
         // through raw pointers, before anything reads it.
         unsafe {
-            for (class, &limit) in CACHE_LIMITS.iter().enumerate() {
-                ClassSlot::init(&raw mut (*heap).classes[class], heap, limit);
+            for class in 0..NUM_CLASSES {
+                ClassSlot::init(&raw mut (*heap).classes[class], heap, class);
             }
             (&raw mut (*heap).local).write(UnsafeCell::new(Local {
                 buckets: [ptr::null_mut(); POOLS_PER_ARENA],
@@ -244,7 +248,7 @@ impl Heap {
                 return ptr::null_mut();
             }
             slot.cached.store(n - 1, Ordering::Relaxed);
-            let p = *slot.cache.get().cast::<*mut u8>().add(n - 1);
+            let p = *slot.cache.get().cast::<*mut u8>().add(n as usize - 1);
             // Cached blocks are never null: the caller's test of the result
             // then folds into the test of `n`.
             core::hint::assert_unchecked(!p.is_null());
@@ -258,7 +262,7 @@ impl Heap {
     /// Blocks of `class` in this heap's block cache: to their pools they
     /// are handed out, to the statistics they are not in use.
     pub(crate) fn cached(&self, class: usize) -> usize {
-        self.classes[class].cached.load(Ordering::Relaxed)
+        self.classes[class].cached.load(Ordering::Relaxed) as usize
     }
 
     /// Free pools in this heap's arenas.
@@ -274,14 +278,15 @@ impl ClassSlot {
     /// # Safety
     ///
     /// - `slot` is valid for writes of a `ClassSlot`, aligned, and unused.
-    unsafe fn init(slot: *mut ClassSlot, heap: *const Heap, limit: usize) {
+    unsafe fn init(slot: *mut ClassSlot, heap: *const Heap, class: usize) {
         // SAFETY: as the caller guarantees; `MaybeUninit` entries need no
         // value, so the cache is left as it is.
         unsafe {
-            (&raw mut (*slot).cached).write(AtomicUsize::new(0));
-            (&raw mut (*slot).limit).write(limit);
+            (&raw mut (*slot).cached).write(AtomicU32::new(0));
+            (&raw mut (*slot).limit).write(CACHE_LIMITS[class] as u32);
             (&raw mut (*slot).heap).write(heap);
             (&raw mut (*slot).pool).write(UnsafeCell::new(ptr::null_mut()));
+            (&raw mut (*slot).pool_mask).write(!(pool_bytes(class) - 1));
         }
     }
 
@@ -312,6 +317,18 @@ impl ClassSlot {
         (slot.addr() - first.addr()) / size_of::<ClassSlot>()
     }
 
+    /// The pool holding `block`, a block of the slot's class.
+    ///
+    /// # Safety
+    ///
+    /// - `slot` is the slot of a live heap.
+    #[inline(always)]
+    pub(crate) unsafe fn pool_of(slot: *const ClassSlot, block: *mut u8) -> *mut Pool {
+        // SAFETY: written before the heap was published, never again.
+        let mask = unsafe { (*slot).pool_mask };
+        block.map_addr(|a| a & mask).cast()
+    }
+
     /// Whether `p` is in the slot's cache: freed already (a check of debug
     /// builds: at most [`CACHE_SLOTS`] compares).
     ///
@@ -322,7 +339,7 @@ impl ClassSlot {
         // SAFETY: only the servicing thread touches the cache, whose first
         // `cached` entries are set.
         unsafe {
-            let n = (*slot).cached.load(Ordering::Relaxed);
+            let n = (*slot).cached.load(Ordering::Relaxed) as usize;
             let cache = (*slot).cache.get().cast::<*mut u8>();
             (0..n).any(|i| *cache.add(i) == p)
         }
@@ -345,7 +362,7 @@ impl ClassSlot {
             if n >= slot.limit {
                 return false;
             }
-            *slot.cache.get().cast::<*mut u8>().add(n) = p;
+            *slot.cache.get().cast::<*mut u8>().add(n as usize) = p;
             slot.cached.store(n + 1, Ordering::Relaxed);
             true
         }
@@ -390,4 +407,63 @@ pub(super) fn sub(counter: &AtomicUsize, n: usize) {
         "a count of pools went below zero ({value} - {n})"
     );
     counter.store(value.wrapping_sub(n), Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::free::free;
+    use super::super::malloc::malloc_in;
+    use super::super::pool::pool_of;
+    use super::*;
+
+    /// Frees past a full cache go straight to their pools, found through the
+    /// slot's mask: for every class, small and medium, the mask names the
+    /// pool the class's geometry does, the cache ends full, and the pools
+    /// count exactly the cached blocks as handed out.
+    #[test]
+    fn frees_past_a_full_cache_go_back_to_their_own_pools() {
+        // A fresh thread: a heap of its own, with empty caches.
+        std::thread::spawn(|| {
+            let classes = if cfg!(miri) {
+                vec![0, 3, FIRST_MEDIUM_CLASS, NUM_CLASSES - 1]
+            } else {
+                (0..NUM_CLASSES).collect()
+            };
+            for class in classes {
+                let size = class_size(class);
+                let limit = CACHE_LIMITS[class];
+                let blocks: Vec<*mut u8> = (0..limit + 3).map(|_| malloc_in(class, size)).collect();
+                let heap = current();
+                // SAFETY: the heap is this thread's, live while it runs.
+                let slot = unsafe { Heap::slot(heap, class) };
+                let mut pools: Vec<*mut Pool> = Vec::new();
+                for &block in &blocks {
+                    assert!(!block.is_null(), "class {class}: out of memory");
+                    // SAFETY: `slot` is the slot of this thread's live heap.
+                    let by_mask = unsafe { ClassSlot::pool_of(slot, block) };
+                    assert_eq!(by_mask, pool_of(block, class), "class {class}");
+                    if !pools.contains(&by_mask) {
+                        pools.push(by_mask);
+                    }
+                }
+                for &block in &blocks {
+                    // SAFETY: each block came from `malloc_in` above, once.
+                    unsafe { free(block) };
+                }
+                assert_eq!(unsafe { &*heap }.cached(class), limit, "class {class}");
+                // SAFETY: the pools still hold the cached blocks, so they
+                // are in use; their counts are this thread's to read.
+                let counted: u32 = pools
+                    .iter()
+                    .map(|&pool| unsafe { (*pool).count.load(Ordering::Relaxed) })
+                    .sum();
+                assert_eq!(
+                    counted as usize, limit,
+                    "class {class}: pools count the cached blocks"
+                );
+            }
+        })
+        .join()
+        .unwrap();
+    }
 }

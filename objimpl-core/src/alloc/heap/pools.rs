@@ -12,7 +12,7 @@
 use core::ptr;
 use core::sync::atomic::Ordering;
 
-use super::super::arena::{Arena, slot_entry};
+use super::super::arena::Arena;
 use super::super::arena_map;
 use super::super::asan;
 use super::super::fatal::invariant;
@@ -438,21 +438,20 @@ unsafe fn bucket_remove(l: *mut Local, arena: *mut Arena) {
 /// `free` of an own block whose class's cache is full: the block goes
 /// straight back to its pool. (Flushing half the cache to make room would
 /// hand each block twice, cache then pool, in a run of frees: W2 of issue
-/// 8, which spent a quarter of its time doing so.)
+/// 8, which spent a quarter of its time doing so.) The fast path passes the
+/// slot it holds, whose mask names the pool: no class, no table, and none
+/// of the fast path's loads again.
 ///
 /// # Safety
 ///
-/// - the calling thread services the heap that owns `p`, a live block (with
-///   its arena's provenance) given up by the caller.
+/// - `slot` is the slot of `block`'s class in the heap that owns it, which
+///   the calling thread services; `block` is a live block (with its arena's
+///   provenance) given up by the caller.
 #[inline(never)]
-pub(crate) unsafe fn free_cache_full_slow(p: *mut u8) {
-    // The class from the slot table again, rather than passed: the fast
-    // path then keeps no register for it.
-    // SAFETY: as the caller guarantees; the table names a live heap's slot.
-    unsafe {
-        let class = ClassSlot::class((*slot_entry(p)).load(Ordering::Relaxed));
-        give_block(pool_of(p, class), p.cast());
-    }
+pub(crate) unsafe fn free_cache_full_slow(slot: *const ClassSlot, block: *mut u8) {
+    // SAFETY: as the caller guarantees; a block masked by its slot's
+    // `pool_mask` is its pool's header.
+    unsafe { give_block(ClassSlot::pool_of(slot, block), block.cast()) }
 }
 
 /// Gives the `count` oldest blocks of a class's cache back to their pools.
@@ -465,7 +464,7 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
     // blocks of `heap`'s pools that nobody uses.
     unsafe {
         let slot = &(*heap).classes[class];
-        let n = slot.cached.load(Ordering::Relaxed);
+        let n = slot.cached.load(Ordering::Relaxed) as usize;
         let count = count.min(n);
         let cache = slot.cache.get().cast::<*mut u8>();
         for i in 0..count {
@@ -474,7 +473,7 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
             give_block(pool_of(block, class), block.cast());
         }
         ptr::copy(cache.add(count), cache, n - count);
-        slot.cached.store(n - count, Ordering::Relaxed);
+        slot.cached.store((n - count) as u32, Ordering::Relaxed);
     }
 }
 
