@@ -450,7 +450,9 @@ mod tests {
                     // SAFETY: each block came from `malloc_in` above, once.
                     unsafe { free(block) };
                 }
-                assert_eq!(unsafe { &*heap }.cached(class), limit, "class {class}");
+                // SAFETY: heaps are never freed.
+                let cached = unsafe { &*heap }.cached(class);
+                assert_eq!(cached, limit, "class {class}");
                 // SAFETY: the pools still hold the cached blocks, so they
                 // are in use; their counts are this thread's to read.
                 let counted: u32 = pools
