@@ -66,3 +66,108 @@ pub(crate) unsafe fn free(p: *mut u8) {
         }
     }
 }
+
+/// `free(p)` of a block its caller knows the class of, for a request of
+/// `class`'s size: the slot is then the thread's own slot of `class`, whose
+/// address does not wait for `p`; the block's slot-table entry is only
+/// compared with it. (Through `p`'s entry, the count that `free` updates
+/// is three dependent loads after the `malloc` that made `p`, and a loop of
+/// `malloc` and `free` runs at their latency.) A block of another heap or
+/// another class takes [`free`].
+///
+/// # Safety
+///
+/// As [`free`]; `class` is any class.
+#[inline(always)]
+pub(crate) unsafe fn free_in(p: *mut u8, class: usize) {
+    let heap = heap::current();
+    if !heap.is_null() && !arena_map::lookup(p).is_null() {
+        // SAFETY: the thread's live heap; `class` is a class.
+        let mine: *const ClassSlot = unsafe { heap::Heap::slot(heap, class) };
+        // SAFETY: `p` is a live block of one of our arenas, live with it.
+        let block = unsafe { exposed(p) };
+        // SAFETY: as in `free`.
+        let slot = unsafe { (*slot_entry(block)).load(Ordering::Relaxed) };
+        if slot.cast_const() == mine {
+            invariant!(
+                // SAFETY: the slot's heap is this thread's.
+                !unsafe { ClassSlot::is_cached(mine, block) },
+                "{p:p} freed twice: it is in this thread's cache of freed blocks"
+            );
+            if cfg!(objimpl_asan) {
+                asan::poison(block, class_size(class));
+            }
+            // SAFETY: `block` is a live block of a pool of this thread's
+            // heap, of `class`, with its arena's provenance.
+            unsafe {
+                if !ClassSlot::push_cached(mine, block) {
+                    heap::free_cache_full_slow(mine, block);
+                }
+            }
+            return;
+        }
+    }
+    // SAFETY: as the caller guarantees.
+    unsafe { free(p) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::heap;
+    use super::super::malloc::malloc_in;
+    use super::super::size_class::class_of;
+    use super::super::system;
+    use super::*;
+
+    fn cached(class: usize) -> usize {
+        // SAFETY: the thread's heap, live while it runs (heaps are never freed).
+        unsafe { &*heap::current() }.cached(class)
+    }
+
+    /// `free_in` trusts its class only as far as the block's slot agrees:
+    /// a block of another class, of another thread's heap or of the C
+    /// library is freed as `free` frees it.
+    #[test]
+    fn free_in_a_class_not_the_blocks_takes_the_plain_path() {
+        std::thread::spawn(|| {
+            let (small, large) = (class_of(32), class_of(48));
+            let p = malloc_in(small, 32);
+            let before = (cached(small), cached(large));
+            // SAFETY: a live block of ours, freed once (whatever class is named).
+            unsafe { free_in(p, large) };
+            assert_eq!((cached(small), cached(large)), (before.0 + 1, before.1));
+            assert_eq!(
+                malloc_in(small, 32),
+                p,
+                "the block is back in its own class's cache"
+            );
+
+            // A block of another thread's heap goes back to that heap.
+            struct Sent(*mut u8);
+            // SAFETY: a block of memory, which any thread may free.
+            unsafe impl Send for Sent {}
+            let theirs = std::thread::spawn(move || Sent(malloc_in(small, 32)))
+                .join()
+                .unwrap()
+                .0;
+            let before = cached(small);
+            // SAFETY: a live block, given up by the thread that made it.
+            unsafe { free_in(theirs, small) };
+            assert_eq!(
+                cached(small),
+                before,
+                "not cached by a heap that does not own it"
+            );
+
+            // A block of the C library goes back to it.
+            let big = system::malloc(1 << 20);
+            assert!(!big.is_null());
+            // SAFETY: a live block of the C library, freed once.
+            unsafe { free_in(big, small) };
+            // SAFETY: `p` is live again, taken by the `malloc_in` above.
+            unsafe { free(p) };
+        })
+        .join()
+        .unwrap();
+    }
+}

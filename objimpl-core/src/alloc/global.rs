@@ -3,9 +3,12 @@
 use core::alloc::{GlobalAlloc, Layout};
 use std::alloc::System;
 
-use super::free::free;
+use super::free::{free, free_in};
 use super::malloc::{self, MEDIUM};
-use super::size_class::{ALIGNMENT, TINY_CLASS, TINY_SIZE};
+use super::size_class::{
+    ALIGNMENT, SMALL_REQUEST_THRESHOLD, TINY_CLASS, TINY_SIZE, class_of, medium_class_of,
+};
+use super::system;
 
 /// The pool allocator as a [`GlobalAlloc`]: requests aligned to at most 16
 /// bytes go to the pools, up to 64 KiB (past CPython's 512 bytes, in the
@@ -42,10 +45,11 @@ pub struct PyMalloc;
 unsafe impl GlobalAlloc for PyMalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.size() <= TINY_SIZE && layout.align() <= TINY_SIZE {
-            malloc::malloc_in(TINY_CLASS, layout.size())
-        } else if layout.align() <= ALIGNMENT {
-            malloc::malloc_up_to::<MEDIUM>(layout.size())
+        if layout.align() <= ALIGNMENT {
+            match pool_class(layout) {
+                Some(class) => malloc::malloc_in(class, layout.size()),
+                None => system::malloc(layout.size()),
+            }
         } else {
             // SAFETY: the caller's layout has a non-zero size, as `alloc` requires.
             unsafe { System.alloc(layout) }
@@ -65,8 +69,15 @@ unsafe impl GlobalAlloc for PyMalloc {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if layout.align() <= ALIGNMENT {
-            // SAFETY: `ptr` came from `alloc` with this layout, i.e. from the pool side.
-            unsafe { free(ptr) }
+            // SAFETY: `ptr` came from `alloc` with this layout, i.e. from the
+            // pool side; `free_in` takes any class, and frees a block of
+            // another (one `alloc_zeroed` or `realloc` made) as `free` does.
+            unsafe {
+                match pool_class(layout) {
+                    Some(class) => free_in(ptr, class),
+                    None => free(ptr),
+                }
+            }
         } else {
             // SAFETY: `ptr` came from `System` with this layout.
             unsafe { System.dealloc(ptr, layout) }
@@ -83,5 +94,22 @@ unsafe impl GlobalAlloc for PyMalloc {
             // SAFETY: `ptr` came from `System` with this layout.
             unsafe { System.realloc(ptr, layout, new_size) }
         }
+    }
+}
+
+/// The class `alloc` takes a block of for `layout` (aligned to at most
+/// [`ALIGNMENT`]), or `None` past the pools: `dealloc` computes it again,
+/// so that `free` finds the thread's slot without waiting for the block's.
+#[inline(always)]
+fn pool_class(layout: Layout) -> Option<usize> {
+    let size = layout.size();
+    if size <= TINY_SIZE && layout.align() <= TINY_SIZE {
+        Some(TINY_CLASS)
+    } else if size <= SMALL_REQUEST_THRESHOLD {
+        Some(class_of(size))
+    } else if size <= MEDIUM {
+        Some(medium_class_of(size))
+    } else {
+        None
     }
 }

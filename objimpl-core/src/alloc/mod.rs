@@ -179,6 +179,27 @@ pub(crate) fn object_malloc_inlined(size: usize) -> *mut u8 {
     }
 }
 
+/// [`object_free`] of a block of `size` bytes, inlined into the object
+/// destructors, where the size is a constant: the class is then known, and
+/// `free` finds the thread's slot of it without waiting for the block's
+/// (see [`free::free_in`]). A block of another size, heap or allocator is
+/// freed as [`object_free`] frees it.
+///
+/// # Safety
+///
+/// As [`object_free`]; `size` may be any size.
+#[inline(always)]
+pub(crate) unsafe fn object_free_sized(p: *mut u8, size: usize) {
+    if domain::is_default(Domain::Object) && size <= malloc::SMALL {
+        // SAFETY: as the caller guarantees; a block of the family's own
+        // allocator.
+        unsafe { free::free_in(p, size_class::class_of(size)) }
+    } else {
+        // SAFETY: as the caller guarantees.
+        unsafe { object_free(p) }
+    }
+}
+
 /// How long the pool allocator keeps a wholly free arena for reuse before its
 /// memory goes back to the OS: 90 ms, so that memory freed for good is back
 /// with the OS within 100 ms.

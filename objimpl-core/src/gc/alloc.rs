@@ -214,6 +214,20 @@ pub(crate) unsafe fn free_in(state: &GcState, p: *mut c_void) {
     unsafe { alloc::object_free(head::block(p.cast()).cast()) }
 }
 
+/// [`free`] of an object of `size` bytes (its type's basic size, a
+/// constant where the type is known): see [`alloc::object_free_sized`].
+///
+/// # Safety
+///
+/// - as [`free`]; `size` may be any size.
+#[inline(always)]
+pub(crate) unsafe fn free_sized(op: *mut PyObject, size: usize) {
+    GcState::with(GcState::on_free);
+    // SAFETY: as the caller promises: the block came from `object_malloc`,
+    // `PREFIX` bytes more than the object.
+    unsafe { alloc::object_free_sized(head::block(op), size.saturating_add(PREFIX)) }
+}
+
 /// Frees a `gc` object that was never counted (made by an `uncounted`
 /// function and given up before `track_new`).
 ///

@@ -172,8 +172,20 @@ pub(crate) unsafe fn free_unfinished<T: PyObjectType>(op: NonNull<PyObject>) {
         if is_gc::<T>() {
             gc::alloc::free_uncounted(op.as_ptr());
         } else {
-            alloc::object_free(op.as_ptr().cast());
+            alloc::object_free_sized(op.as_ptr().cast(), fixed_size::<T>());
         }
+    }
+}
+
+/// The size of a fixed-size object of `T` (a constant), to free it by;
+/// `usize::MAX` for a var type, whose objects are freed without one (a
+/// block resized in place keeps the class it was made in).
+#[inline(always)]
+const fn fixed_size<T: PyObjectType>() -> usize {
+    if T::Header::IS_VAR {
+        usize::MAX
+    } else {
+        crate::object_size(T::TYPE)
     }
 }
 
@@ -189,9 +201,9 @@ pub(crate) unsafe fn free<T: PyObjectType>(op: *mut PyObject) {
     // SAFETY: as the caller promises.
     unsafe {
         if is_gc::<T>() {
-            gc::alloc::free(op.cast());
+            gc::alloc::free_sized(op, fixed_size::<T>());
         } else {
-            alloc::object_free(op.cast());
+            alloc::object_free_sized(op.cast(), fixed_size::<T>());
         }
     }
 }

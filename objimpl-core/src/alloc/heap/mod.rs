@@ -205,7 +205,7 @@ impl Heap {
     ///
     /// - `heap` is live; `class < NUM_CLASSES`.
     #[inline(always)]
-    pub(super) unsafe fn slot<'a>(heap: *const Heap, class: usize) -> &'a ClassSlot {
+    pub(crate) unsafe fn slot<'a>(heap: *const Heap, class: usize) -> &'a ClassSlot {
         invariant!(class < NUM_CLASSES, "no size class {class}");
         // SAFETY: heaps are never freed; the class is in bounds.
         unsafe { &*(&raw const (*heap).classes).cast::<ClassSlot>().add(class) }
