@@ -199,6 +199,62 @@ fn gil_not_held(function: &str) -> ! {
 checked_domain!(mem);
 checked_domain!(object);
 
+/// objimpl's family `$family` as CPython calls a domain's functions,
+/// defined here rather than taken from the library: their fast paths are
+/// then inlined and compiled in this executable, whose thread-locals are an
+/// `%fs` load away. Compiled in the library, which may end in a shared
+/// object, the heap's thread-local is read through `__tls_get_addr`; the
+/// linker turns that call into a load, but the registers saved around it
+/// stay: three pushes and pops on every call.
+macro_rules! served_domain {
+    ($name:ident, $malloc:ident, $calloc:ident, $realloc:ident, $free:ident) => {
+        mod $name {
+            use core::ffi::c_void;
+
+            use objimpl_core::alloc;
+
+            extern "C" fn malloc(_: *mut c_void, size: usize) -> *mut c_void {
+                alloc::$malloc(size).cast()
+            }
+
+            extern "C" fn calloc(_: *mut c_void, n: usize, size: usize) -> *mut c_void {
+                alloc::$calloc(n, size).cast()
+            }
+
+            extern "C" fn realloc(_: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
+                // SAFETY: CPython gives back blocks of the domain that made
+                // them, which this family serves alone.
+                unsafe { alloc::$realloc(p.cast(), size) }.cast()
+            }
+
+            extern "C" fn free(_: *mut c_void, p: *mut c_void) {
+                // SAFETY: as in `realloc`.
+                unsafe { alloc::$free(p.cast()) }
+            }
+
+            /// The family's functions, for the domain.
+            pub fn allocator() -> pyo3_ffi::PyMemAllocatorEx {
+                pyo3_ffi::PyMemAllocatorEx {
+                    ctx: core::ptr::null_mut(),
+                    malloc: Some(malloc),
+                    calloc: Some(calloc),
+                    realloc: Some(realloc),
+                    free: Some(free),
+                }
+            }
+        }
+    };
+}
+
+served_domain!(served_mem, mem_malloc, mem_calloc, mem_realloc, mem_free);
+served_domain!(
+    served_object,
+    object_malloc,
+    object_calloc,
+    object_realloc,
+    object_free
+);
+
 /// objimpl's allocator for CPython's `domain`, serving it through
 /// objimpl's family `family`: the family's own functions, installed as they
 /// are (CPython's `PyMemAllocatorEx` and objimpl's [`alloc::Allocator`] are
@@ -251,9 +307,15 @@ fn install_objimpl(with_raw: bool) {
         let raw = objimpl_allocator(alloc::Domain::Raw, None);
         install(PyMemAllocatorDomain::PYMEM_DOMAIN_RAW, raw);
     }
-    let mem = objimpl_allocator(alloc::Domain::Mem, hooked.then_some(mem::allocator));
+    let (mem, object) = if hooked {
+        (
+            objimpl_allocator(alloc::Domain::Mem, Some(mem::allocator)),
+            objimpl_allocator(alloc::Domain::Object, Some(object::allocator)),
+        )
+    } else {
+        (served_mem::allocator(), served_object::allocator())
+    };
     install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, mem);
-    let object = objimpl_allocator(alloc::Domain::Object, hooked.then_some(object::allocator));
     install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, object);
     name_held(false);
 }

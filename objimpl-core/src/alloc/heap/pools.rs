@@ -124,7 +124,7 @@ pub(crate) unsafe fn give_block(pool: *mut Pool, block: *mut Block) {
 ///   `class`.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn pool_full_slow(
+pub(crate) unsafe extern "C" fn pool_full_slow(
     heap: *const Heap,
     pool: *mut Pool,
     class: usize,
@@ -150,7 +150,7 @@ pub(crate) unsafe fn pool_full_slow(
 ///   list.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn pool_refilled_slow(pool: *mut Pool) {
+pub(crate) unsafe extern "C" fn pool_refilled_slow(pool: *mut Pool) {
     // SAFETY: as the caller guarantees.
     unsafe {
         let heap = owner_of(pool);
@@ -176,7 +176,7 @@ pub(crate) unsafe fn pool_refilled_slow(pool: *mut Pool) {
 ///   usable list and holds no live block.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn pool_empty_slow(pool: *mut Pool) {
+pub(crate) unsafe extern "C" fn pool_empty_slow(pool: *mut Pool) {
     // SAFETY: as the caller guarantees.
     unsafe {
         let heap = owner_of(pool);
@@ -448,7 +448,7 @@ unsafe fn bucket_remove(l: *mut Local, arena: *mut Arena) {
 ///   the calling thread services; `block` is a live block (with its arena's
 ///   provenance) given up by the caller.
 #[inline(never)]
-pub(crate) unsafe fn free_cache_full_slow(slot: *const ClassSlot, block: *mut u8) {
+pub(crate) unsafe extern "C" fn free_cache_full_slow(slot: *const ClassSlot, block: *mut u8) {
     // SAFETY: as the caller guarantees; a block masked by its slot's
     // `pool_mask` is its pool's header.
     unsafe { give_block(ClassSlot::pool_of(slot, block), block.cast()) }

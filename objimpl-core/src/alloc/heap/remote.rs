@@ -25,7 +25,7 @@ use super::{ClassSlot, Heap};
 /// - `p` is a live block in one of our arenas, given up by the caller.
 #[cold]
 #[inline(never)]
-pub(crate) unsafe fn free_remote_slow(p: *mut u8) {
+pub(crate) unsafe extern "C" fn free_remote_slow(p: *mut u8) {
     // Looked up again rather than passed: the fast path then keeps `p` in
     // the register it came in (one `mov` fewer on every free).
     let arena = arena_map::lookup(p);

@@ -93,7 +93,7 @@ fn heap_for_thread() -> *const Heap {
 /// yet, or no usable pool of the class.
 #[cold]
 #[inline(never)]
-pub(crate) fn malloc_small_slow(class: usize, size: usize) -> *mut u8 {
+pub(crate) extern "C" fn malloc_small_slow(class: usize, size: usize) -> *mut u8 {
     let heap = heap_for_thread();
     if heap.is_null() {
         return system::malloc(size);
