@@ -59,8 +59,8 @@ pub struct ClassStats {
 /// let p = alloc::object_malloc(40);
 /// let stats = alloc::stats();
 /// // 40 bytes take a 48-byte block (class 2); under the debug hooks (on by
-/// // default in debug builds) head and tail make it 72, an 80-byte block (class 4).
-/// let class = if alloc::block_info(p).is_some() { 4 } else { 2 };
+/// // default in debug builds) head and tail make it 64, a 64-byte block (class 3).
+/// let class = if alloc::block_info(p).is_some() { 3 } else { 2 };
 /// assert!(stats.classes[class].blocks_in_use >= 1);
 /// assert!(stats.arenas_current >= 1);
 /// // SAFETY: `p` came from `object_malloc` and is freed once.

@@ -7,24 +7,29 @@ use objimpl_core::alloc::{self, CLEAN_BYTE, DEAD_BYTE, Domain, FORBIDDEN_BYTE};
 
 const WORD: usize = size_of::<usize>();
 
-/// The head and tail of the block at `p`, checked against CPython's layout.
+/// The bytes the hooks put after each block: four forbidden bytes and a
+/// 32-bit serial number.
+const TAIL: usize = 8;
+
+/// The head and tail of the block at `p`, checked against CPython's layout
+/// (its head; its tail of a release build, with a serial in half of it).
 ///
 /// # Safety
 ///
 /// - `p` is a live block of `size` bytes from the hooks of `domain`.
 unsafe fn check_guards(p: *const u8, size: usize, domain: Domain) {
-    // SAFETY: the hooks put `2 * WORD` bytes before and after each block.
+    // SAFETY: the hooks put `2 * WORD` bytes before each block, `TAIL` after.
     let (head, tail) = unsafe {
         (
             std::slice::from_raw_parts(p.sub(2 * WORD), 2 * WORD),
-            std::slice::from_raw_parts(p.add(size), 2 * WORD),
+            std::slice::from_raw_parts(p.add(size), TAIL),
         )
     };
     assert_eq!(usize::from_be_bytes(head[..WORD].try_into().unwrap()), size);
     assert_eq!(head[WORD], domain.api_id() as u8);
     assert!(head[WORD + 1..].iter().all(|&b| b == FORBIDDEN_BYTE));
-    assert!(tail[..WORD].iter().all(|&b| b == FORBIDDEN_BYTE));
-    let serial = usize::from_be_bytes(tail[WORD..].try_into().unwrap());
+    assert!(tail[..4].iter().all(|&b| b == FORBIDDEN_BYTE));
+    let serial = u32::from_be_bytes(tail[4..].try_into().unwrap()) as usize;
     assert_eq!(Some(serial), alloc::block_info(p).map(|i| i.serial));
 }
 
@@ -45,7 +50,8 @@ fn fresh_memory_reads_0xcd_and_freed_memory_0xdd_in_every_family_and_size() {
             // The block waits in quarantine, still the hooks' memory:
             // reading it is how a program sees what CPython's hooks promise.
             // SAFETY: as above; head and tail are dead too.
-            let dead = unsafe { std::slice::from_raw_parts(p.sub(2 * WORD), size + 4 * WORD) };
+            let dead =
+                unsafe { std::slice::from_raw_parts(p.sub(2 * WORD), size + 2 * WORD + TAIL) };
             assert!(dead.iter().all(|&b| b == DEAD_BYTE), "{domain:?} {size}");
             assert!(alloc::block_info(p).unwrap().freed);
         }
@@ -171,24 +177,24 @@ fn blocks_allocated_on_one_thread_are_freed_on_another() {
 #[test]
 fn realloc_within_a_pool_block_stays_in_place_with_a_new_serial() {
     let _serial = serial();
-    // 40 bytes and the hooks' 32 take an 80-byte pool block, which 48 still
+    // 30 bytes and the hooks' 24 take a 64-byte pool block, which 40 still
     // fit; 8 would fill less than three quarters of it.
-    let p = alloc::object_malloc(40);
+    let p = alloc::object_malloc(30);
     let before = alloc::block_info(p).unwrap();
-    // SAFETY: `p` is live with 40 bytes.
-    unsafe { p.write_bytes(0x11, 40) };
+    // SAFETY: `p` is live with 30 bytes.
+    unsafe { p.write_bytes(0x11, 30) };
     // SAFETY: `p` is live; only the returned pointer is used after.
-    let q = unsafe { alloc::object_realloc(p, 48) };
+    let q = unsafe { alloc::object_realloc(p, 40) };
     assert_eq!(q, p, "grown in place");
     let after = alloc::block_info(q).unwrap();
-    assert_eq!((after.size, after.freed), (48, false));
+    assert_eq!((after.size, after.freed), (40, false));
     assert!(after.serial > before.serial, "a new serial number");
-    // SAFETY: `q` is live with 48 bytes.
-    let bytes = unsafe { std::slice::from_raw_parts(q, 48) };
-    assert!(bytes[..40].iter().all(|&b| b == 0x11));
-    assert!(bytes[40..].iter().all(|&b| b == CLEAN_BYTE));
+    // SAFETY: `q` is live with 40 bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(q, 40) };
+    assert!(bytes[..30].iter().all(|&b| b == 0x11));
+    assert!(bytes[30..].iter().all(|&b| b == CLEAN_BYTE));
     // SAFETY: as above.
-    unsafe { check_guards(q, 48, Domain::Object) };
+    unsafe { check_guards(q, 40, Domain::Object) };
     // SAFETY: `q` is live; only the returned pointer is used after.
     let r = unsafe { alloc::object_realloc(q, 8) };
     assert_ne!(r, q, "shrunk to a smaller block");

@@ -91,8 +91,8 @@ pub(crate) unsafe fn free(domain: Domain, p: *mut u8) {
 }
 
 /// Block sizes that land in pools and in the C library, under the hooks
-/// (which add 32 bytes).
-pub(crate) const SIZES: [usize; 7] = [0, 1, 16, 100, 480, 481, 5000];
+/// (which add 24 bytes).
+pub(crate) const SIZES: [usize; 7] = [0, 1, 16, 100, 488, 489, 5000];
 
 /// Whether this process is the child run for the test `name`.
 pub(crate) fn is_child(name: &str) -> bool {

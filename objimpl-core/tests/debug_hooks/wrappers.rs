@@ -80,12 +80,12 @@ fn a_wrapper_that_keeps_the_hooks_ctx_is_not_taken_for_the_hooks() {
     );
     // The hooks below the wrapper check the block too: to them, it starts
     // at the head of the hooks on top (two words) and ends after their
-    // tail (two more).
+    // tail (one more).
     let word = size_of::<usize>();
     let below = alloc::block_info(p.wrapping_sub(2 * word)).map(|b| b.size);
     assert_eq!(
         below,
-        Some(24 + 4 * word),
+        Some(24 + 3 * word),
         "the hooks below did not check it"
     );
     // SAFETY: `p` came from `mem_malloc` and is freed once.

@@ -4,40 +4,59 @@
 //! ```text
 //!  base                   p = base + 2S            tail = p + n
 //!  ┌──────────┬───┬────────┬────────────────────────┬──────────┬──────────┐
-//!  │ n (big-  │api│ 0xFD x │ the caller's n bytes:  │ 0xFD x S │ serial   │
+//!  │ n (big-  │api│ 0xFD x │ the caller's n bytes:  │ 0xFD x 4 │ serial   │
 //!  │ endian S)│id │  S - 1 │ 0xCD when fresh        │          │ (big-    │
-//!  │          │   │        │ 0xDD once freed        │          │ endian S)│
+//!  │          │   │        │ 0xDD once freed        │          │ endian 4)│
 //!  └──────────┴───┴────────┴────────────────────────┴──────────┴──────────┘
 //! ```
+//!
+//! 24 bytes on 64-bit, as a release build of CPython 3.11 adds (which
+//! keeps no serial number: its tail is `S` forbidden bytes). Here the tail
+//! holds four forbidden bytes and a 32-bit serial: an overflow runs into the
+//! forbidden bytes first, however far it goes, so it is found as surely as
+//! with eight; a float's block is then 48 bytes, not 64. Serial numbers
+//! count allocations modulo 2^32 (0 is skipped).
 //!
 //! The caller's bytes stay 16-byte aligned: the head is 16 bytes on 64-bit.
 //! A freed block is filled with 0xDD from `base` to its end, head and tail
 //! included.
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
-/// A word: the size field, the serial, the tail's forbidden bytes.
+/// A word: the size field.
 pub(crate) const WORD: usize = size_of::<usize>();
 /// Bytes before the caller's: size, API id, forbidden bytes.
 pub(crate) const HEAD: usize = 2 * WORD;
+/// The forbidden bytes after the caller's.
+pub(crate) const AFTER: usize = 4;
 /// Bytes after the caller's: forbidden bytes, serial.
-pub(crate) const TAIL: usize = 2 * WORD;
+pub(crate) const TAIL: usize = AFTER + size_of::<Serial>();
 /// What the hooks add to each block.
 pub(crate) const OVERHEAD: usize = HEAD + TAIL;
 
+/// A block's serial number, as its tail holds it.
+pub(crate) type Serial = u32;
+
 /// Allocations made through the hooks, for the serial numbers.
-static SERIAL: AtomicUsize = AtomicUsize::new(0);
+static SERIAL: AtomicU64 = AtomicU64::new(0);
 
 /// The serial number of a new allocation (or reallocation) through the
-/// hooks: the first is 1.
-pub(crate) fn next_serial() -> usize {
-    SERIAL.fetch_add(1, Ordering::Relaxed) + 1
+/// hooks: the first is 1; after 2^32 - 1 they start again at 1.
+pub(crate) fn next_serial() -> Serial {
+    loop {
+        let serial = (SERIAL.fetch_add(1, Ordering::Relaxed) + 1) as Serial;
+        if serial != 0 {
+            return serial;
+        }
+    }
 }
 
-/// The last serial number handed out (0 before the first).
-pub(crate) fn last_serial() -> usize {
-    SERIAL.load(Ordering::Relaxed)
+/// Whether `serial` may be a serial number handed out so far: not 0, and
+/// at most the last one until they wrapped.
+pub(crate) fn handed_out(serial: Serial) -> bool {
+    let count = SERIAL.load(Ordering::Relaxed);
+    serial != 0 && (count > u64::from(Serial::MAX) || u64::from(serial) <= count)
 }
 
 /// Fresh memory (CPython's `PYMEM_CLEANBYTE`).
@@ -55,7 +74,7 @@ static_assertions::const_assert_eq!(HEAD % super::super::size_class::ALIGNMENT, 
 /// # Safety
 ///
 /// - `base` is valid for writes of `size + OVERHEAD` bytes.
-pub(crate) unsafe fn format(base: *mut u8, size: usize, api: u8, serial: usize, fill: u8) {
+pub(crate) unsafe fn format(base: *mut u8, size: usize, api: u8, serial: Serial, fill: u8) {
     // SAFETY: every write is within the `size + OVERHEAD` bytes the caller gives.
     unsafe {
         base.add(HEAD).write_bytes(fill, size);
@@ -68,16 +87,16 @@ pub(crate) unsafe fn format(base: *mut u8, size: usize, api: u8, serial: usize, 
 /// # Safety
 ///
 /// - `base` is valid for writes of `size + OVERHEAD` bytes.
-unsafe fn write_guards(base: *mut u8, size: usize, api: u8, serial: usize) {
+unsafe fn write_guards(base: *mut u8, size: usize, api: u8, serial: Serial) {
     // SAFETY: every write is within the `size + OVERHEAD` bytes the caller gives.
     unsafe {
         base.cast::<[u8; WORD]>().write(size.to_be_bytes());
         base.add(WORD).write(api);
         base.add(WORD + 1).write_bytes(FORBIDDEN_BYTE, WORD - 1);
         let tail = base.add(HEAD + size);
-        tail.write_bytes(FORBIDDEN_BYTE, WORD);
-        tail.add(WORD)
-            .cast::<[u8; WORD]>()
+        tail.write_bytes(FORBIDDEN_BYTE, AFTER);
+        tail.add(AFTER)
+            .cast::<[u8; size_of::<Serial>()]>()
             .write(serial.to_be_bytes());
     }
 }
@@ -89,7 +108,7 @@ unsafe fn write_guards(base: *mut u8, size: usize, api: u8, serial: usize) {
 /// # Safety
 ///
 /// - `base` is valid for writes of `size + OVERHEAD` bytes.
-pub(crate) unsafe fn reformat(base: *mut u8, old: usize, size: usize, api: u8, serial: usize) {
+pub(crate) unsafe fn reformat(base: *mut u8, old: usize, size: usize, api: u8, serial: Serial) {
     // SAFETY: every write is within the `size + OVERHEAD` bytes the caller gives.
     unsafe {
         if size > old {
@@ -107,10 +126,10 @@ pub(crate) struct Guards {
     pub(crate) api: u8,
     /// The `WORD - 1` forbidden bytes before the caller's, as read.
     pub(crate) before: [u8; WORD - 1],
-    /// The `WORD` forbidden bytes after the caller's, as read.
-    pub(crate) after: [u8; WORD],
+    /// The `AFTER` forbidden bytes after the caller's, as read.
+    pub(crate) after: [u8; AFTER],
     /// The serial as read.
-    pub(crate) serial: usize,
+    pub(crate) serial: Serial,
 }
 
 impl Guards {
@@ -130,8 +149,10 @@ impl Guards {
                 size: usize::from_be_bytes(size_field),
                 api: base.add(WORD).read(),
                 before: base.add(WORD + 1).cast::<[u8; WORD - 1]>().read(),
-                after: tail.cast::<[u8; WORD]>().read(),
-                serial: usize::from_be_bytes(tail.add(WORD).cast::<[u8; WORD]>().read()),
+                after: tail.cast::<[u8; AFTER]>().read(),
+                serial: Serial::from_be_bytes(
+                    tail.add(AFTER).cast::<[u8; size_of::<Serial>()]>().read(),
+                ),
             }
         }
     }
@@ -144,7 +165,7 @@ impl Guards {
 
     /// Whether the forbidden bytes after the caller's are intact.
     pub(crate) fn tail_intact(&self) -> bool {
-        self.after == [FORBIDDEN_BYTE; WORD]
+        self.after == [FORBIDDEN_BYTE; AFTER]
     }
 }
 
@@ -165,20 +186,20 @@ pub(crate) unsafe fn head(base: *const u8) -> (usize, u8) {
 
 /// The caller's size of the block at `base`, found from its tail when its
 /// size field was overwritten: the largest size whose tail has its
-/// forbidden bytes and a serial number of at most `max_serial` (and not 0),
-/// in a block of `span` bytes. The tail's serial is big-endian, so its
-/// first bytes are 0 and no size past the true one reads as a tail.
+/// forbidden bytes and a serial number handed out so far, in a block of
+/// `span` bytes. The tail's serial is big-endian, so its first bytes are
+/// (most often) 0 and no size past the true one reads as a tail.
 ///
 /// # Safety
 ///
 /// - `base` is valid for reads of `span` bytes.
-pub(crate) unsafe fn find_tail(base: *const u8, span: usize, max_serial: usize) -> Option<usize> {
+pub(crate) unsafe fn find_tail(base: *const u8, span: usize) -> Option<usize> {
     // SAFETY: as the caller guarantees.
     let bytes = unsafe { core::slice::from_raw_parts(base, span) };
     (0..=span.checked_sub(OVERHEAD)?).rev().find(|&size| {
         let tail = &bytes[HEAD + size..HEAD + size + TAIL];
-        let serial = usize::from_be_bytes(tail[WORD..].try_into().unwrap_or_default());
-        tail[..WORD] == [FORBIDDEN_BYTE; WORD] && (1..=max_serial).contains(&serial)
+        let serial = Serial::from_be_bytes(tail[AFTER..].try_into().unwrap_or_default());
+        tail[..AFTER] == [FORBIDDEN_BYTE; AFTER] && handed_out(serial)
     })
 }
 
@@ -263,8 +284,8 @@ fn note(start: usize, len: usize, size: usize) -> String {
         (WORD, WORD + 1, "api id"),
         (WORD + 1, HEAD, "pad before"),
         (HEAD, HEAD + size, "data"),
-        (HEAD + size, HEAD + size + WORD, "pad after"),
-        (HEAD + size + WORD, HEAD + size + TAIL, "serial"),
+        (HEAD + size, HEAD + size + AFTER, "pad after"),
+        (HEAD + size + AFTER, HEAD + size + TAIL, "serial"),
     ];
     let names: Vec<&str> = parts
         .iter()
@@ -317,16 +338,19 @@ mod tests {
     #[test]
     fn find_tail_recovers_the_size_a_broken_size_field_lost() {
         let mut block = [0x55u8; 64];
+        let serial = next_serial();
         // SAFETY: `block` holds 20 + OVERHEAD bytes and more.
-        unsafe { format(block.as_mut_ptr(), 20, b'o', 7, CLEAN_BYTE) };
+        unsafe { format(block.as_mut_ptr(), 20, b'o', serial, CLEAN_BYTE) };
         block[WORD - 1] = 99;
         // SAFETY: `block` holds 64 bytes.
-        let found = unsafe { find_tail(block.as_ptr(), 64, 7) };
+        let found = unsafe { find_tail(block.as_ptr(), 64) };
         assert_eq!(found, Some(20));
-        // SAFETY: as above; a serial past the last one is no tail.
-        assert_eq!(unsafe { find_tail(block.as_ptr(), 64, 6) }, None);
+        // A serial past the last one handed out is no tail.
+        block[HEAD + 20 + AFTER..HEAD + 20 + TAIL].copy_from_slice(&Serial::MAX.to_be_bytes());
+        // SAFETY: as above.
+        assert_eq!(unsafe { find_tail(block.as_ptr(), 64) }, None);
         // SAFETY: as above; too short a span for a head and a tail.
-        assert_eq!(unsafe { find_tail(block.as_ptr(), OVERHEAD - 1, 7) }, None);
+        assert_eq!(unsafe { find_tail(block.as_ptr(), OVERHEAD - 1) }, None);
     }
 
     #[test]

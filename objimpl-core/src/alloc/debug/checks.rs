@@ -25,7 +25,7 @@ pub(super) fn new_report(
         size: known.and_then(|k| k.size),
         api_expected: char::from(api_expected),
         api_found: known.map(|k| char::from(k.api)),
-        serial: known.and_then(|k| k.serial),
+        serial: known.and_then(|k| k.serial).map(|s| s as usize),
         block: String::new(),
         allocated_at: traces.and_then(|t| render(&t.allocated_at)),
         freed_at: traces.and_then(|t| render(&t.freed_at)),

@@ -172,7 +172,7 @@ pub fn block_info(p: *const u8) -> Option<BlockInfo> {
                     Some(BlockInfo {
                         size: known.size?,
                         domain: domain_of(known.api)?,
-                        serial: known.serial?,
+                        serial: known.serial? as usize,
                         freed: false,
                     })
                 });
@@ -182,7 +182,7 @@ pub fn block_info(p: *const u8) -> Option<BlockInfo> {
                     quarantine.find(address).map(|f| BlockInfo {
                         size: f.size,
                         domain: f.domain,
-                        serial: f.serial,
+                        serial: f.serial as usize,
                         freed: true,
                     })
                 });
@@ -194,7 +194,7 @@ pub fn block_info(p: *const u8) -> Option<BlockInfo> {
     table.entries.get(&address).map(|entry| BlockInfo {
         size: entry.size,
         domain: entry.ctx.domain,
-        serial: entry.serial,
+        serial: entry.serial as usize,
         freed: entry.freed,
     })
 }

@@ -3,7 +3,7 @@
 //! block, from its head and tail (`Known`).
 
 use super::super::domain::Domain;
-use super::block::{self, Guards, OVERHEAD};
+use super::block::{self, Guards, OVERHEAD, Serial};
 use super::marks::Place;
 use super::registry::{Entry, Freed};
 
@@ -21,7 +21,7 @@ pub(super) struct Known {
     /// block).
     pub(super) api: u8,
     /// Its serial number (read from the tail of a live pool block).
-    pub(super) serial: Option<usize>,
+    pub(super) serial: Option<Serial>,
     /// Whether its head and tail read as the hooks wrote them (for a block
     /// in quarantine: not looked at, true).
     pub(super) intact: bool,
@@ -54,7 +54,7 @@ pub(super) unsafe fn known_live(place: Place) -> Known {
         };
     }
     // SAFETY: the block is live, `span` bytes.
-    let size = unsafe { block::find_tail(base, span, block::last_serial()) };
+    let size = unsafe { block::find_tail(base, span) };
     // SAFETY: as above.
     let serial = size.map(|size| unsafe { Guards::read(base, size) }.serial);
     Known {

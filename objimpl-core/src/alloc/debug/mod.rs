@@ -16,9 +16,9 @@
 //! and the reports' text, `checks.rs`; what a program can ask them,
 //! `inspect.rs`. This file holds the hooks' functions.
 //!
-//! A pool block costs its head and tail (32 bytes with the serial number,
-//! which CPython's release builds leave out: 24 there) and the marks' two
-//! bits: the hooks keep no entry for it, so a program holding a million
+//! A pool block costs its head and tail (24 bytes, as in CPython's release
+//! builds, which leave the serial number out: here it takes half the
+//! tail) and the marks' two bits: the hooks keep no entry for it, so a program holding a million
 //! small objects does not hold a million entries beside them. Freeing takes
 //! one lock, its quarantine shard's, for the checks, the quarantine and the
 //! block it pushes out.
@@ -37,7 +37,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use super::domain::{Allocator, Domain};
-use block::{HEAD, OVERHEAD};
+use block::{HEAD, OVERHEAD, Serial};
 use checks::{check_guards, describe_freed, describe_live, new_report, written_after_free};
 use inspect::{inside_a_block_hint, with_pool_frees_held};
 use known::{Known, domain_of, is_api_id, known_entry, known_entry_freed, known_freed, known_live};
@@ -378,7 +378,7 @@ fn resize(ctx: &'static DebugCtx, p: *mut u8, size: usize) -> Option<*mut u8> {
 /// table, which replaces a stale one (of a block the allocator below took
 /// back behind the hooks' back).
 #[inline]
-fn record(ctx: &'static DebugCtx, base: *mut u8, size: usize, serial: usize) {
+fn record(ctx: &'static DebugCtx, base: *mut u8, size: usize, serial: Serial) {
     if ctx.pooled
         && let Some(place) = Place::of(base, true)
     {
@@ -391,7 +391,7 @@ fn record(ctx: &'static DebugCtx, base: *mut u8, size: usize, serial: usize) {
 /// [`record`] for a block outside the pools: out of line, with the table's
 /// code.
 #[inline(never)]
-fn enter_in_table(ctx: &'static DebugCtx, base: *mut u8, size: usize, serial: usize) {
+fn enter_in_table(ctx: &'static DebugCtx, base: *mut u8, size: usize, serial: Serial) {
     let entry = Entry {
         base: Base(base),
         size,

@@ -33,7 +33,7 @@ use super::super::fork;
 // names the hooks (domain, allocator below) that made its block; the
 // registry stores the reference and never calls the hooks.
 use super::DebugCtx;
-use super::block::{HEAD, OVERHEAD};
+use super::block::{HEAD, OVERHEAD, Serial};
 use super::marks::Place;
 
 /// Freed blocks the quarantine keeps before they are reused: at most this
@@ -66,7 +66,7 @@ pub(crate) struct Entry {
     /// The bytes the caller asked for.
     pub(crate) size: usize,
     /// Its allocation's serial number.
-    pub(crate) serial: usize,
+    pub(crate) serial: Serial,
     /// The hooks (domain and allocator below) that made it.
     pub(crate) ctx: &'static DebugCtx,
     /// Whether it was freed (it is then in the quarantine).
@@ -78,7 +78,7 @@ pub(crate) struct Freed {
     /// As [`Entry::base`].
     pub(crate) base: Base,
     pub(crate) size: usize,
-    pub(crate) serial: usize,
+    pub(crate) serial: Serial,
     /// The family that allocated it.
     pub(crate) domain: Domain,
     /// Its marks, for a pool block; `None` for a block of the table.
