@@ -68,6 +68,40 @@ impl Allocator for PoolDirect {
     }
 }
 
+/// CPython's own debug hooks (`PYTHONMALLOC=debug`) over its pymalloc, from
+/// the linked libpython: `main` installs them before anything else runs,
+/// so `PyObject_Malloc` goes through them (their GIL check answers yes
+/// before the interpreter is up).
+#[cfg(feature = "cpython")]
+struct CpythonHooks;
+
+#[cfg(feature = "cpython")]
+unsafe extern "C" {
+    fn PyMem_SetupDebugHooks();
+}
+
+#[cfg(feature = "cpython")]
+impl Allocator for CpythonHooks {
+    const NAME: &'static str = "CPython hooks";
+
+    #[inline]
+    fn malloc(size: usize) -> *mut u8 {
+        peers::PyMalloc::malloc(size)
+    }
+
+    #[inline]
+    unsafe fn free(p: *mut u8, size: usize) {
+        // SAFETY: `p` came from `malloc`, i.e. `PyObject_Malloc`.
+        unsafe { peers::PyMalloc::free(p, size) }
+    }
+
+    #[inline]
+    unsafe fn realloc(p: *mut u8, old: usize, new: usize) -> *mut u8 {
+        // SAFETY: as in `free`.
+        unsafe { peers::PyMalloc::realloc(p, old, new) }
+    }
+}
+
 /// The debug hooks over the pool, kept aside by `main`.
 static HOOKS: OnceLock<alloc::Allocator> = OnceLock::new();
 
@@ -154,10 +188,17 @@ fn main() {
     // SAFETY: no block of the object family is live yet.
     unsafe { alloc::set_allocator(Domain::Object, alloc::Allocator::pymalloc()) };
 
+    #[cfg(feature = "cpython")]
+    // SAFETY: called before libpython has allocated anything through pymalloc.
+    unsafe {
+        PyMem_SetupDebugHooks();
+    }
     let contenders = [
         contender::<Objimpl>(),
         contender::<PoolDirect>(),
         contender::<Hooks>(),
+        #[cfg(feature = "cpython")]
+        contender::<CpythonHooks>(),
         contender::<Glibc>(),
     ];
     let mode = Mode::from_env();
@@ -203,9 +244,24 @@ fn main() {
             workload.id,
             spread.join(", ")
         ));
+        if let [.., hooks, cpython, _] = &samples[..]
+            && cfg!(feature = "cpython")
+        {
+            let ratios: Vec<f64> = hooks.iter().zip(cpython).map(|(h, c)| h / c).collect();
+            let (least, most) = ratios
+                .iter()
+                .fold((f64::INFINITY, 0.0_f64), |(l, m), &r| (l.min(r), m.max(r)));
+            table.note(format!(
+                "{}: hooks / CPython hooks, per round: median {:.2}x ({least:.2}..{most:.2})",
+                workload.id,
+                common::median(&ratios),
+            ));
+        }
         table.push(Row::from_rounds(workload.label, "ns", &samples));
     }
-    table.note("objimpl / pool-direct: the cost of the slot check on the default path");
+    table.note(
+        "objimpl / pool-direct: the default path against PyMalloc's, which has no slot to check and frees by the layout's size"
+    );
     table.note("objimpl / hooks: the pool without and with the debug hooks (quarantine included)");
     if mode.quick {
         table.note("quick run (not `cargo bench`): one short round, the figures mean nothing");
