@@ -36,6 +36,7 @@ const FLOORS: &[&[&str]] = &[
     &["alloc/malloc"],
     &["alloc/domain"],
     &["alloc/debug/own_code"],
+    &["alloc/debug/spin"],
     &["alloc/debug/block"],
     &["alloc/debug/marks"],
     &["alloc/debug/registry"],

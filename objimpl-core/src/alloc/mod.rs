@@ -116,6 +116,7 @@
 //! - `malloc`: the fast path of `malloc`; `calloc` and `realloc` on top.
 //! - `domain`: [`Domain`], [`Allocator`], each domain's slot, the built-ins.
 //! - `debug/own_code`: whether the hooks' own code runs on this thread.
+//! - `debug/spin`: the quarantine shards' lock, let go by a store.
 //! - `debug/block`: a block's head and tail.
 //! - `debug/marks`: which pool blocks the hooks handed out, two bits each.
 //! - `debug/registry`: the hooks' other blocks, the quarantine, the stacks.

@@ -31,6 +31,7 @@ mod marks;
 mod own_code;
 mod registry;
 mod report;
+mod spin;
 
 use core::ffi::c_void;
 use core::ptr;

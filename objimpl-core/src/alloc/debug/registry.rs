@@ -14,6 +14,8 @@
 //! shard, or for a pool block under the quarantine shard of its free, the
 //! one it waits in, or all of them. A block leaves the hooks, mark cleared
 //! or entry gone, before it goes back to the allocator below.
+//! A quarantine shard's lock is a spin lock (`spin.rs`): a free takes
+//! one, and a `std` mutex would cost it another atomic swap to let go.
 //! `check_memory` and the fork handlers take every quarantine shard, then
 //! every table shard, in index order. A stack is captured before any of
 //! these, under a lock of its own (`report::capture_lock`), and rendered for
@@ -35,6 +37,7 @@ use super::super::fork;
 use super::DebugCtx;
 use super::block::{HEAD, OVERHEAD, Serial};
 use super::marks::Place;
+use super::spin::{SpinGuard, SpinLock};
 
 /// Freed blocks the quarantine keeps before they are reused: at most this
 /// many (256, the last sixteen frees of each of its shards)…
@@ -149,8 +152,8 @@ static TABLES: [Mutex<Table>; SHARDS] = [const {
     })
 }; SHARDS];
 
-static QUARANTINES: [Mutex<Quarantine>; SHARDS] = [const {
-    Mutex::new(Quarantine {
+static QUARANTINES: [SpinLock<Quarantine>; SHARDS] = [const {
+    SpinLock::new(Quarantine {
         blocks: VecDeque::new(),
         bytes: 0,
     })
@@ -185,7 +188,7 @@ thread_local! {
 /// that thread frees again, and two threads seldom want the same shard at
 /// once. (A shard per thread would keep an exited thread's last blocks, and
 /// the arenas they lie in, until another thread came to that shard.)
-pub(crate) fn quarantine() -> MutexGuard<'static, Quarantine> {
+pub(crate) fn quarantine() -> SpinGuard<'static, Quarantine> {
     let last = QUARANTINE_INDEX.get();
     let index = if last == usize::MAX {
         THREADS.fetch_add(1, Ordering::Relaxed) % SHARDS
@@ -193,13 +196,13 @@ pub(crate) fn quarantine() -> MutexGuard<'static, Quarantine> {
         (last + 1) % SHARDS
     };
     QUARANTINE_INDEX.set(index);
-    lock(&QUARANTINES[index])
+    lock_quarantine(&QUARANTINES[index])
 }
 
 /// Every quarantine shard, locked in index order.
-pub(crate) fn all_quarantines() -> [MutexGuard<'static, Quarantine>; SHARDS] {
+pub(crate) fn all_quarantines() -> [SpinGuard<'static, Quarantine>; SHARDS] {
     // `from_fn` calls in index order.
-    core::array::from_fn(|index| lock(&QUARANTINES[index]))
+    core::array::from_fn(|index| lock_quarantine(&QUARANTINES[index]))
 }
 
 /// Every table shard, locked in index order.
@@ -210,7 +213,16 @@ pub(crate) fn all_tables() -> [MutexGuard<'static, Table>; SHARDS] {
 /// Calls `f` on each quarantine shard in turn, locked, until it returns
 /// `Some`.
 pub(crate) fn find_in_quarantines<R>(mut f: impl FnMut(&Quarantine) -> Option<R>) -> Option<R> {
-    QUARANTINES.iter().find_map(|shard| f(&lock(shard)))
+    QUARANTINES
+        .iter()
+        .find_map(|shard| f(&lock_quarantine(shard)))
+}
+
+/// A quarantine shard, locked (after the fork handlers know its step).
+fn lock_quarantine(shard: &SpinLock<Quarantine>) -> SpinGuard<'_, Quarantine> {
+    fork::register(&QUARANTINES_FORK_STEP);
+    fork::register(&TABLES_FORK_STEP);
+    shard.lock()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -242,7 +254,7 @@ static TABLES_FORK_STEP: fork::Step = fork::Step {
 };
 
 thread_local! {
-    static QUARANTINES_HELD: fork::Held<[MutexGuard<'static, Quarantine>; SHARDS]> =
+    static QUARANTINES_HELD: fork::Held<[SpinGuard<'static, Quarantine>; SHARDS]> =
         const { fork::Held::new() };
     static TABLES_HELD: fork::Held<[MutexGuard<'static, Table>; SHARDS]> =
         const { fork::Held::new() };
@@ -253,7 +265,7 @@ thread_local! {
 pub(crate) fn quarantine_totals() -> (usize, usize) {
     let mut totals = (0, 0);
     for shard in &QUARANTINES {
-        let shard = lock(shard);
+        let shard = lock_quarantine(shard);
         totals.0 += shard.blocks.len();
         totals.1 += shard.bytes;
     }
