@@ -199,61 +199,61 @@ fn gil_not_held(function: &str) -> ! {
 checked_domain!(mem);
 checked_domain!(object);
 
-/// objimpl's family `$family` as CPython calls a domain's functions,
-/// defined here rather than taken from the library: their fast paths are
-/// then inlined and compiled in this executable, whose thread-locals are an
-/// `%fs` load away. Compiled in the library, which may end in a shared
-/// object, the heap's thread-local is read through `__tls_get_addr`; the
-/// linker turns that call into a load, but the registers saved around it
-/// stay: three pushes and pops on every call.
-macro_rules! served_domain {
-    ($name:ident, $malloc:ident, $calloc:ident, $realloc:ident, $free:ident) => {
-        mod $name {
-            use core::ffi::c_void;
+/// objimpl's pools as CPython calls a domain's functions, for the mem and
+/// object domains while objimpl's families are the pools (not the C
+/// library, `OBJIMPL_MALLOC=malloc`, nor the debug hooks): defined here
+/// rather than taken from the library, so that the pools' fast paths are
+/// inlined and compiled in this executable, whose thread-locals are an
+/// `%fs` load away, and look no domain up. Compiled in the library, which
+/// may end in a shared object, the heap's thread-local is read through
+/// `__tls_get_addr`; the linker turns that call into a load, but the
+/// registers saved around it stay: three pushes and pops on every call.
+mod served {
+    use core::ffi::c_void;
 
-            use objimpl_core::alloc;
+    use objimpl_core::alloc::pymalloc;
 
-            extern "C" fn malloc(_: *mut c_void, size: usize) -> *mut c_void {
-                alloc::$malloc(size).cast()
-            }
+    extern "C" fn malloc(_: *mut c_void, size: usize) -> *mut c_void {
+        pymalloc::malloc(size).cast()
+    }
 
-            extern "C" fn calloc(_: *mut c_void, n: usize, size: usize) -> *mut c_void {
-                alloc::$calloc(n, size).cast()
-            }
+    extern "C" fn calloc(_: *mut c_void, n: usize, size: usize) -> *mut c_void {
+        pymalloc::calloc(n, size).cast()
+    }
 
-            extern "C" fn realloc(_: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
-                // SAFETY: CPython gives back blocks of the domain that made
-                // them, which this family serves alone.
-                unsafe { alloc::$realloc(p.cast(), size) }.cast()
-            }
+    extern "C" fn realloc(_: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
+        // SAFETY: CPython gives back blocks of the domain that made them,
+        // which the pools serve alone.
+        unsafe { pymalloc::realloc(p.cast(), size) }.cast()
+    }
 
-            extern "C" fn free(_: *mut c_void, p: *mut c_void) {
-                // SAFETY: as in `realloc`.
-                unsafe { alloc::$free(p.cast()) }
-            }
+    extern "C" fn free(_: *mut c_void, p: *mut c_void) {
+        // SAFETY: as in `realloc`.
+        unsafe { pymalloc::free(p.cast()) }
+    }
 
-            /// The family's functions, for the domain.
-            pub fn allocator() -> pyo3_ffi::PyMemAllocatorEx {
-                pyo3_ffi::PyMemAllocatorEx {
-                    ctx: core::ptr::null_mut(),
-                    malloc: Some(malloc),
-                    calloc: Some(calloc),
-                    realloc: Some(realloc),
-                    free: Some(free),
-                }
-            }
+    /// The pools' functions, for a domain.
+    pub fn allocator() -> pyo3_ffi::PyMemAllocatorEx {
+        pyo3_ffi::PyMemAllocatorEx {
+            ctx: core::ptr::null_mut(),
+            malloc: Some(malloc),
+            calloc: Some(calloc),
+            realloc: Some(realloc),
+            free: Some(free),
         }
-    };
+    }
 }
 
-served_domain!(served_mem, mem_malloc, mem_calloc, mem_realloc, mem_free);
-served_domain!(
-    served_object,
-    object_malloc,
-    object_calloc,
-    object_realloc,
-    object_free
-);
+/// What CPython's domain gets for objimpl's `family`, with no GIL check:
+/// the pools directly while the family is the pools, else the family's
+/// own allocator.
+fn served(family: alloc::Domain) -> PyMemAllocatorEx {
+    if alloc::get_allocator(family).same_as(&alloc::Allocator::pymalloc()) {
+        served::allocator()
+    } else {
+        objimpl_allocator(family, None)
+    }
+}
 
 /// objimpl's allocator for CPython's `domain`, serving it through
 /// objimpl's family `family`: the family's own functions, installed as they
@@ -313,7 +313,7 @@ fn install_objimpl(with_raw: bool) {
             objimpl_allocator(alloc::Domain::Object, Some(object::allocator)),
         )
     } else {
-        (served_mem::allocator(), served_object::allocator())
+        (served(alloc::Domain::Mem), served(alloc::Domain::Object))
     };
     install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, mem);
     install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, object);

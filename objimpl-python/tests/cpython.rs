@@ -127,6 +127,30 @@ fn objimpl_raw_puts_the_raw_domain_on_objimpl_for_child_processes_too() {
 }
 
 #[test]
+fn objimpl_malloc_picks_what_serves_cpythons_domains() {
+    // objimpl's `sys.getallocatedblocks` counts the pools' blocks: none
+    // when OBJIMPL_MALLOC hands the families to the C library, which the
+    // launcher then installs instead of its own calls into the pools.
+    let code = "import sys\nx = [object() for _ in range(1000)]\nprint(sys.getallocatedblocks())";
+    for (mode, pooled) in [("pymalloc", true), ("malloc", false)] {
+        let Some(mut python) = launcher() else { return };
+        let out = python
+            .env("OBJIMPL_MALLOC", mode)
+            .args(["-c", code])
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{mode}: {stdout}{}",
+            text(&out.stderr)
+        );
+        let blocks: usize = stdout.trim().parse().unwrap();
+        assert_eq!(blocks >= 1000, pooled, "{mode}: {blocks} pool blocks");
+    }
+}
+
+#[test]
 fn under_the_debug_hooks_an_allocation_without_the_gil_is_stopped() {
     // ctypes.CDLL lets the GIL go around the call: PyMem_Malloc then runs
     // without it, which CPython's own hooks (PYTHONMALLOC=debug) stop too.

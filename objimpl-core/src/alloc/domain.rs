@@ -237,7 +237,17 @@ impl Allocator {
     /// record) and all four of its functions are at the built-in's
     /// addresses, that is, run the built-in's code, which is what calling
     /// the built-in does.
-    pub(crate) fn same_as(&self, other: &Allocator) -> bool {
+    ///
+    /// ```
+    /// use objimpl::alloc::{Allocator, Domain, get_allocator};
+    /// let object = get_allocator(Domain::Object);
+    /// // The pools, unless the debug hooks (debug builds) or
+    /// // OBJIMPL_MALLOC put something else there.
+    /// let pools = object.same_as(&Allocator::pymalloc());
+    /// assert!(pools || !object.same_as(&Allocator::pymalloc()));
+    /// assert!(!Allocator::system().same_as(&Allocator::pymalloc()));
+    /// ```
+    pub fn same_as(&self, other: &Allocator) -> bool {
         ptr::eq(self.ctx, other.ctx)
             && ptr::fn_addr_eq(self.malloc, other.malloc)
             && ptr::fn_addr_eq(self.calloc, other.calloc)

@@ -169,6 +169,70 @@ pub use size_class::ALIGNMENT;
 pub use stats::{ClassStats, Stats, debug_malloc_stats, stats};
 pub(crate) use stats::{FreeObjects, FreeObjectsReporter, report_free_objects_with};
 
+/// The pool allocator itself, as [`Allocator::pymalloc`] serves the mem and
+/// object families by default (CPython's `_PyObject_Malloc` and company):
+/// no domain is looked up, and the functions inline into the caller. For a
+/// program that puts the pools under an interface of its own, as
+/// `objimpl-python` puts them under CPython's domains; the families'
+/// functions ([`object_malloc`] and the rest) follow what each domain holds
+/// instead.
+///
+/// ```
+/// use objimpl::alloc::pymalloc;
+/// let p = pymalloc::malloc(100);
+/// assert!(!p.is_null());
+/// // SAFETY: `p` came from `pymalloc::malloc` and is live.
+/// let p = unsafe { pymalloc::realloc(p, 200) };
+/// // SAFETY: `p` came from `pymalloc::realloc` and is freed once.
+/// unsafe { pymalloc::free(p) };
+/// ```
+pub mod pymalloc {
+    use super::{free as free_, malloc as malloc_};
+
+    /// A block of `size` bytes aligned to [`ALIGNMENT`](super::ALIGNMENT):
+    /// from the pools up to 512 bytes, past that from the C library; null
+    /// if the memory could not be had or `size > isize::MAX`.
+    #[inline]
+    #[must_use = "the memory leaks unless it is freed"]
+    pub fn malloc(size: usize) -> *mut u8 {
+        malloc_::malloc(size)
+    }
+
+    /// `n * size` zeroed bytes, as [`malloc`] gives them; null on overflow.
+    #[inline]
+    #[must_use = "the memory leaks unless it is freed"]
+    pub fn calloc(n: usize, size: usize) -> *mut u8 {
+        malloc_::calloc(n, size)
+    }
+
+    /// Resizes a block of these functions (a null `p` is [`malloc`]),
+    /// keeping its contents up to the smaller size: in place while the new
+    /// size fills more than three quarters of its pool block. Null on
+    /// failure, and `p` stays valid.
+    ///
+    /// # Safety
+    ///
+    /// - `p` is null or a live block of these functions; on success it is
+    ///   no longer valid.
+    #[inline]
+    #[must_use = "on success the old pointer is dangling: use the returned one"]
+    pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+        // SAFETY: as the caller guarantees.
+        unsafe { malloc_::realloc(p, size) }
+    }
+
+    /// Gives a block back; null does nothing.
+    ///
+    /// # Safety
+    ///
+    /// - `p` is null or a live block of these functions, not freed before.
+    #[inline]
+    pub unsafe fn free(p: *mut u8) {
+        // SAFETY: as the caller guarantees.
+        unsafe { free_::free(p) }
+    }
+}
+
 /// [`object_malloc`], inlined into the object constructors, where the size
 /// is a constant: its size class is then known at compile time.
 #[inline(always)]
