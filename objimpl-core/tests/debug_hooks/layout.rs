@@ -94,6 +94,41 @@ fn every_allocation_and_reallocation_takes_the_next_serial_number() {
 }
 
 #[test]
+fn threads_take_unique_serial_numbers_increasing_on_each() {
+    let _serial = serial();
+    // More than a thread's batch of serials each, so that batches interleave.
+    let per_thread = if cfg!(miri) { 300 } else { 1000 };
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            std::thread::spawn(move || {
+                (0..per_thread)
+                    .map(|_| {
+                        let p = alloc::object_malloc(16);
+                        let serial = alloc::block_info(p).unwrap().serial;
+                        // SAFETY: `p` is live and freed once.
+                        unsafe { alloc::object_free(p) };
+                        serial
+                    })
+                    .collect::<Vec<usize>>()
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in threads {
+        let serials = t.join().unwrap();
+        assert!(
+            serials.windows(2).all(|w| w[0] < w[1]),
+            "increasing on a thread"
+        );
+        all.extend(serials);
+    }
+    let count = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), count, "no serial number taken twice");
+}
+
+#[test]
 fn realloc_keeps_contents_size_and_guards_between_pool_and_system_sizes() {
     let _serial = serial();
     for domain in Domain::ALL {
