@@ -1,7 +1,8 @@
 //! The fast path of `free` for the pool families (mimalloc's `free.c`):
 //! the arena map says whether the block is ours, the arena's slot table
 //! names the owner's slot of its class, and a block of this thread's heap
-//! goes on the slot's cache. Everything else is out of line, in `heap/`:
+//! goes on the slot's cache. `free_in` is the same for a caller that knows
+//! the class (a sized free). Everything else is out of line, in `heap/`:
 //! a block of another heap (`free_remote_slow`), a full cache
 //! (`free_cache_full_slow`).
 
@@ -49,17 +50,30 @@ pub(crate) unsafe fn free(p: *mut u8) {
         // SAFETY: `p` is a live block of one of our arenas, given up by the caller.
         return unsafe { heap::free_remote_slow(p) };
     }
+    // SAFETY: `block` is a live block of a pool of this thread's heap, of
+    // the slot's class, with its arena's provenance, given up by the caller.
+    unsafe { give_own(slot, block) }
+}
+
+/// Gives a block of this thread's heap to its class's cache, or, the cache
+/// full, to its pool.
+///
+/// # Safety
+///
+/// - `block` is a live block of a pool of this thread's heap, of `slot`'s
+///   class, with its arena's provenance, given up by the caller.
+#[inline(always)]
+unsafe fn give_own(slot: *const ClassSlot, block: *mut u8) {
     invariant!(
         // SAFETY: the slot's heap is this thread's.
         !unsafe { ClassSlot::is_cached(slot, block) },
-        "{p:p} freed twice: it is in this thread's cache of freed blocks"
+        "{block:p} freed twice: it is in this thread's cache of freed blocks"
     );
     if cfg!(objimpl_asan) {
         // SAFETY: the slot of a live heap.
         asan::poison(block, class_size(unsafe { ClassSlot::class(slot) }));
     }
-    // SAFETY: `block` is a live block of a pool of this thread's heap, of
-    // the slot's class, with its arena's provenance.
+    // SAFETY: as the caller guarantees.
     unsafe {
         if !ClassSlot::push_cached(slot, block) {
             heap::free_cache_full_slow(slot, block);
@@ -89,22 +103,9 @@ pub(crate) unsafe fn free_in(p: *mut u8, class: usize) {
         // SAFETY: as in `free`.
         let slot = unsafe { (*slot_entry(block)).load(Ordering::Relaxed) };
         if slot.cast_const() == mine {
-            invariant!(
-                // SAFETY: the slot's heap is this thread's.
-                !unsafe { ClassSlot::is_cached(mine, block) },
-                "{p:p} freed twice: it is in this thread's cache of freed blocks"
-            );
-            if cfg!(objimpl_asan) {
-                asan::poison(block, class_size(class));
-            }
             // SAFETY: `block` is a live block of a pool of this thread's
             // heap, of `class`, with its arena's provenance.
-            unsafe {
-                if !ClassSlot::push_cached(mine, block) {
-                    heap::free_cache_full_slow(mine, block);
-                }
-            }
-            return;
+            return unsafe { give_own(mine, block) };
         }
     }
     // SAFETY: as the caller guarantees.
