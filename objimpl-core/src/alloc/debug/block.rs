@@ -39,7 +39,7 @@ pub(crate) const OVERHEAD: usize = HEAD + TAIL;
 /// A block's serial number, as its tail holds it.
 pub(crate) type Serial = u32;
 
-/// Serial numbers reserved by the threads, for the serial numbers.
+/// How many serial numbers the threads have reserved.
 static SERIAL: AtomicU64 = AtomicU64::new(0);
 
 /// How many serial numbers a thread reserves at once: a serial is then a

@@ -218,16 +218,21 @@ pub(crate) fn find_in_quarantines<R>(mut f: impl FnMut(&Quarantine) -> Option<R>
         .find_map(|shard| f(&lock_quarantine(shard)))
 }
 
-/// A quarantine shard, locked (after the fork handlers know its step).
-fn lock_quarantine(shard: &SpinLock<Quarantine>) -> SpinGuard<'_, Quarantine> {
+/// Tells the fork handlers of the shards, before one is first locked.
+fn register_fork_steps() {
     fork::register(&QUARANTINES_FORK_STEP);
     fork::register(&TABLES_FORK_STEP);
+}
+
+/// A quarantine shard, locked.
+fn lock_quarantine(shard: &SpinLock<Quarantine>) -> SpinGuard<'_, Quarantine> {
+    register_fork_steps();
     shard.lock()
 }
 
+/// A table shard, locked.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    fork::register(&QUARANTINES_FORK_STEP);
-    fork::register(&TABLES_FORK_STEP);
+    register_fork_steps();
     // Nothing panics while a shard is locked; a poisoned lock is still sound.
     mutex
         .lock()

@@ -27,6 +27,11 @@
 //!   take over, recycle, retire);
 //! - `thread`: each thread's heap (the thread-local, its exit hook), and the
 //!   slow path of `malloc` that makes it.
+//!
+//! The slow paths that the fast paths call (`*_slow`) are `extern "C"`:
+//! they never unwind, and saying so lets a C entry point, which must not
+//! let a panic out, call them as tail calls, with no landing pad and no
+//! registers saved for one.
 
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
