@@ -21,6 +21,17 @@ fn launcher() -> Option<Command> {
     Some(command)
 }
 
+/// `objimpl-python -c code` with `OBJIMPL_MALLOC=mode`; `None` if the
+/// launcher was built without CPython.
+fn run_under(mode: &str, code: &str) -> Option<Output> {
+    let out = launcher()?
+        .env("OBJIMPL_MALLOC", mode)
+        .args(["-c", code])
+        .output()
+        .unwrap();
+    Some(out)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -133,19 +144,11 @@ fn objimpl_malloc_picks_what_serves_cpythons_domains() {
     // launcher then installs instead of its own calls into the pools.
     let code = "import sys\nx = [object() for _ in range(1000)]\nprint(sys.getallocatedblocks())";
     for (mode, pooled) in [("pymalloc", true), ("malloc", false)] {
-        let Some(mut python) = launcher() else { return };
-        let out = python
-            .env("OBJIMPL_MALLOC", mode)
-            .args(["-c", code])
-            .output()
-            .unwrap();
-        let stdout = text(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{mode}: {stdout}{}",
-            text(&out.stderr)
-        );
-        let blocks: usize = stdout.trim().parse().unwrap();
+        let Some(out) = run_under(mode, code) else {
+            return;
+        };
+        check(&out);
+        let blocks: usize = text(&out.stdout).trim().parse().unwrap();
         assert_eq!(blocks >= 1000, pooled, "{mode}: {blocks} pool blocks");
     }
 }
@@ -160,12 +163,9 @@ fn under_the_debug_hooks_an_allocation_without_the_gil_is_stopped() {
                 lib.PyMem_Malloc(8)\n\
                 print('not stopped')";
     for (mode, stopped) in [("debug", true), ("pymalloc", false)] {
-        let Some(mut python) = launcher() else { return };
-        let out = python
-            .env("OBJIMPL_MALLOC", mode)
-            .args(["-c", code])
-            .output()
-            .unwrap();
+        let Some(out) = run_under(mode, code) else {
+            return;
+        };
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert_eq!(!out.status.success(), stopped, "{mode}: {stdout}{stderr}");
         assert_eq!(
