@@ -5,9 +5,7 @@ use std::alloc::System;
 
 use super::free::{free, free_in};
 use super::malloc::{self, MEDIUM};
-use super::size_class::{
-    ALIGNMENT, SMALL_REQUEST_THRESHOLD, TINY_CLASS, TINY_SIZE, class_of, medium_class_of,
-};
+use super::size_class::{ALIGNMENT, TINY_CLASS, TINY_SIZE};
 use super::system;
 
 /// The pool allocator as a [`GlobalAlloc`]: requests aligned to at most 16
@@ -69,14 +67,14 @@ unsafe impl GlobalAlloc for PyMalloc {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if layout.align() <= ALIGNMENT {
-            // SAFETY: `ptr` came from `alloc` with this layout, i.e. from the
-            // pool side; `free_in` takes any class, and frees a block of
-            // another (one `alloc_zeroed` or `realloc` made) as `free` does.
-            unsafe {
-                match pool_class(layout) {
-                    Some(class) => free_in(ptr, class),
-                    None => free(ptr),
-                }
+            match pool_class(layout) {
+                // SAFETY: `ptr` came from `alloc` with this layout, i.e. from
+                // the pool side; `free_in` takes any class, and frees a block
+                // of another (one `alloc_zeroed` or `realloc` made) as `free` does.
+                Some(class) => unsafe { free_in(ptr, class) },
+                // SAFETY: as above; past the pools, `free` gives the block
+                // back to the C library.
+                None => unsafe { free(ptr) },
             }
         } else {
             // SAFETY: `ptr` came from `System` with this layout.
@@ -102,14 +100,9 @@ unsafe impl GlobalAlloc for PyMalloc {
 /// so that `free` finds the thread's slot without waiting for the block's.
 #[inline(always)]
 fn pool_class(layout: Layout) -> Option<usize> {
-    let size = layout.size();
-    if size <= TINY_SIZE && layout.align() <= TINY_SIZE {
+    if layout.size() <= TINY_SIZE && layout.align() <= TINY_SIZE {
         Some(TINY_CLASS)
-    } else if size <= SMALL_REQUEST_THRESHOLD {
-        Some(class_of(size))
-    } else if size <= MEDIUM {
-        Some(medium_class_of(size))
     } else {
-        None
+        malloc::class_up_to::<MEDIUM>(layout.size())
     }
 }

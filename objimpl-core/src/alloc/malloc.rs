@@ -40,14 +40,24 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
 /// ([`SMALL`] or [`MEDIUM`]).
 #[inline(always)]
 pub(crate) fn malloc_up_to<const LIMIT: usize>(size: usize) -> *mut u8 {
+    match class_up_to::<LIMIT>(size) {
+        Some(class) => malloc_in(class, size),
+        None => system::malloc(size),
+    }
+}
+
+/// The class a request of `size` bytes takes with the pools serving up to
+/// `LIMIT` bytes; `None` past them (the C library's).
+#[inline(always)]
+pub(crate) fn class_up_to<const LIMIT: usize>(size: usize) -> Option<usize> {
     const { assert!(LIMIT == SMALL || LIMIT == MEDIUM) };
     if size <= SMALL_REQUEST_THRESHOLD {
-        return malloc_in(class_of(size), size);
+        Some(class_of(size))
+    } else if size <= LIMIT {
+        Some(medium_class_of(size))
+    } else {
+        None
     }
-    if size <= LIMIT {
-        return malloc_in(medium_class_of(size), size);
-    }
-    system::malloc(size)
 }
 
 /// A block of `class`, for a request of `size <= class_size(class)` bytes

@@ -458,10 +458,10 @@ mod tests {
                 // SAFETY: heaps are never freed.
                 let cached = unsafe { &*heap }.cached(class);
                 assert_eq!(cached, limit, "class {class}");
-                // SAFETY: the pools still hold the cached blocks, so they
-                // are in use; their counts are this thread's to read.
                 let counted: u32 = pools
                     .iter()
+                    // SAFETY: the pools still hold the cached blocks, so they
+                    // are in use; their counts are this thread's to read.
                     .map(|&pool| unsafe { (*pool).count.load(Ordering::Relaxed) })
                     .sum();
                 assert_eq!(

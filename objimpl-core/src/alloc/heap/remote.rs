@@ -11,7 +11,7 @@ use super::super::arena::{self, Arena};
 use super::super::arena_map;
 use super::super::asan;
 use super::super::fatal::invariant;
-use super::super::pool::{Block, Pool, QUEUED, pool_of};
+use super::super::pool::{Block, Pool, QUEUED};
 use super::super::size_class::class_size;
 use super::pools::{give_block, owner_of};
 use super::{ClassSlot, Heap};
@@ -37,11 +37,13 @@ pub(crate) unsafe extern "C" fn free_remote_slow(p: *mut u8) {
     // SAFETY: `p` is a live block of `arena`, which is therefore alive.
     let block = unsafe { arena::own(arena, p) }.cast::<Block>();
     // The slot table names a slot of the block's class (the owner's, or if
-    // the arena is being reclaimed, its next owner's: the same class).
+    // the arena is being reclaimed, its next owner's: the same class), whose
+    // mask names its pool.
     // SAFETY: the table is initialised; the slot is a live heap's.
-    let class =
-        unsafe { ClassSlot::class((*arena::slot_entry(block.cast())).load(Ordering::Relaxed)) };
-    let pool = pool_of(block.cast(), class);
+    let pool = unsafe {
+        let slot = (*arena::slot_entry(block.cast())).load(Ordering::Relaxed);
+        ClassSlot::pool_of(slot, block.cast())
+    };
     // `thread_free` and `pending_next` are atomics, shared by design; the
     // block is ours to write until the exchange publishes it.
     // SAFETY: the arena and its pool headers live at least as long as the
@@ -54,7 +56,7 @@ pub(crate) unsafe extern "C" fn free_remote_slow(p: *mut u8) {
         let list = &(*pool).thread_free;
         let mut old = list.load(Ordering::Relaxed);
         // Poisoned before it is published: then the owner may hand it out.
-        asan::poison(block.cast(), class_size(class));
+        asan::poison(block.cast(), class_size((*pool).class as usize));
         loop {
             asan::unpoison(block.cast(), asan::LINK);
             (*block).next = old.map_addr(|a| a & !QUEUED);
