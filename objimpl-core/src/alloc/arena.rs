@@ -536,6 +536,8 @@ impl Arena {
         invariant!(class < NUM_CLASSES, "no size class {class}");
         // The entry of a pool in use is read (by `free`, on any thread) only
         // for its live blocks, which are handed out after this write.
+        // Release all the same, as in `reassign`: a reader of the entry may
+        // read the slot's fields.
         let index = pool_index(pool.cast());
         let slots = pool_slots(class);
         // A pool over several slots turns what may have been pool headers
@@ -548,7 +550,7 @@ impl Arena {
             // the table lies in the arena's first pool, outside every block.
             unsafe {
                 (*slot_entry((*arena).base.add(i * POOL_SIZE)))
-                    .store(slot.cast_mut(), Ordering::Relaxed);
+                    .store(slot.cast_mut(), Ordering::Release);
                 if i > index {
                     (*arena).pool_classes[i].store(SPANNED | class as u8, Ordering::Relaxed);
                 }
@@ -599,7 +601,11 @@ impl Arena {
                 if class < POOL_FREE {
                     let pool = (*arena).base.add(index * POOL_SIZE);
                     let slot = slot_of((class & !SPANNED) as usize);
-                    (*slot_entry(pool)).store(slot.cast_mut(), Ordering::Relaxed);
+                    // Release: a thread that frees one of the pool's blocks
+                    // and reads the entry, with nothing else ordering this
+                    // thread's making of `heap` before its free, reads the
+                    // slot's fields (`free`'s Acquire).
+                    (*slot_entry(pool)).store(slot.cast_mut(), Ordering::Release);
                 }
             }
             (*arena).heap.store(heap.cast_mut(), Ordering::Release);

@@ -38,13 +38,16 @@ pub(crate) unsafe fn free(p: *mut u8) {
     // object, by where address randomisation put the code, and W1 at 2.7.)
     // SAFETY: `p` is a live block of one of our arenas, live with it.
     let block = unsafe { exposed(p) };
-    // Relaxed: the entry was written (`Arena::set_class`) before the block
-    // was handed out, which happened before this free; it changes while the
-    // block lives only when a heap reclaims the arena of an exited thread,
-    // and this thread then reads the old owner's slot or the new one's,
-    // neither of which is its heap (see `heap/lists.rs`, `reclaim_orphans`).
+    // The entry was written (`Arena::set_class`) before the block was handed
+    // out, which happened before this free; it changes while the block
+    // lives only when a heap reclaims the arena of an exited thread, and this
+    // thread then reads the old owner's slot or the new one's, neither of
+    // which is its heap (see `heap/lists.rs`, `reclaim_orphans`). Acquire,
+    // paired with the reclaim's Release: the new owner's slot may be fresh,
+    // made by a thread nothing else orders before this one, and its fields
+    // are read below. (On x86 and under TSO a plain `mov` all the same.)
     // SAFETY: `block` has its arena's provenance; the table is initialised.
-    let slot = unsafe { (*slot_entry(block)).load(Ordering::Relaxed) };
+    let slot = unsafe { (*slot_entry(block)).load(Ordering::Acquire) };
     // SAFETY: the slot of a live heap (heaps are never freed).
     if unsafe { ClassSlot::heap(slot) } != heap::current() {
         // SAFETY: `p` is a live block of one of our arenas, given up by the caller.
@@ -100,6 +103,7 @@ pub(crate) unsafe fn free_in(p: *mut u8, class: usize) {
         let mine: *const ClassSlot = unsafe { heap::Heap::slot(heap, class) };
         // SAFETY: `p` is a live block of one of our arenas, live with it.
         let block = unsafe { exposed(p) };
+        // Relaxed: only compared with `mine`, never read through.
         // SAFETY: as in `free`.
         let slot = unsafe { (*slot_entry(block)).load(Ordering::Relaxed) };
         if slot.cast_const() == mine {

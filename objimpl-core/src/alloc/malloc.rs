@@ -153,9 +153,10 @@ pub(crate) unsafe fn resize<const LIMIT: usize>(p: *mut u8, used: usize, size: u
     }
     // SAFETY: `p` is a live block of `arena`, which is therefore alive.
     let block = unsafe { own(arena, p) };
-    // The slot table names a slot of the block's class while it lives.
+    // The slot table names a slot of the block's class while it lives
+    // (Acquire: the slot's heap is read, as in `free`).
     // SAFETY: as above; the table is initialised, its slots live heaps'.
-    let class = unsafe { ClassSlot::class((*slot_entry(block)).load(Ordering::Relaxed)) };
+    let class = unsafe { ClassSlot::class((*slot_entry(block)).load(Ordering::Acquire)) };
     let old_size = class_size(class);
     if size <= old_size && size * 4 > old_size * 3 {
         return block;

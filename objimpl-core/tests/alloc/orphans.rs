@@ -182,3 +182,80 @@ fn threads_reclaiming_at_once_each_take_their_own_orphans_only() {
     }
     free_stamped(kept, &before);
 }
+
+/// A thread may free blocks of an orphan that another thread reclaims with
+/// nothing ordering the reclaimer's making of its heap before the free: the
+/// freeing thread learns of the new owner from the arena's slot table alone,
+/// and reads the new slot's fields. (Under Miri, a slot-table load without
+/// acquire made that read a data race with the slot's initialisation.)
+#[test]
+fn a_free_that_learns_of_a_reclaim_from_the_slot_table_alone_reads_an_initialised_slot() {
+    let _serial = serial();
+    let before = alloc::stats();
+    let count = if cfg!(miri) { 40 } else { 4_000 };
+    // Threads holding every heap that earlier threads left for reuse, so
+    // that the reclaimer makes a fresh one: a recycled heap was made by a
+    // thread this one joined, which orders its making before the frees.
+    const HOLDERS: usize = 24;
+    let ready = Arc::new(std::sync::Barrier::new(HOLDERS + 1));
+    let (release, hold) = mpsc::channel::<()>();
+    let hold = Arc::new(std::sync::Mutex::new(hold));
+    let holders: Vec<_> = (0..HOLDERS)
+        .map(|_| {
+            let (ready, hold) = (ready.clone(), hold.clone());
+            thread::spawn(move || {
+                // SAFETY: a fresh block, freed once.
+                unsafe { alloc::object_free(alloc::object_malloc(16)) };
+                ready.wait();
+                let _ = hold.lock().unwrap().recv();
+            })
+        })
+        .collect();
+    ready.wait();
+    // An owner allocates and exits (after the holders' first slow paths,
+    // which would reclaim it).
+    let blocks: Vec<Block> = thread::spawn(move || {
+        (0..count)
+            .map(|i| Block(alloc::object_malloc(8 + i % 500)))
+            .collect()
+    })
+    .join()
+    .unwrap();
+    // Relaxed flags only: neither thread's work happens before the other's.
+    let reclaimed = Arc::new(AtomicBool::new(false));
+    let freed = Arc::new(AtomicBool::new(false));
+    let freer = {
+        let (reclaimed, freed) = (reclaimed.clone(), freed.clone());
+        thread::spawn(move || {
+            while !reclaimed.load(Ordering::Relaxed) {
+                thread::yield_now();
+            }
+            for Block(p) in blocks {
+                // SAFETY: each block is live and freed once.
+                unsafe { alloc::object_free(p) };
+            }
+            freed.store(true, Ordering::Relaxed);
+        })
+    };
+    let reclaimer = thread::spawn(move || {
+        // Its heap's first slow path reclaims the orphan; `stats` makes sure.
+        let mine = alloc::object_malloc(32);
+        let _ = alloc::stats();
+        reclaimed.store(true, Ordering::Relaxed);
+        while !freed.load(Ordering::Relaxed) {
+            thread::yield_now();
+        }
+        // SAFETY: from `object_malloc`, freed once.
+        unsafe { alloc::object_free(mine) };
+    });
+    freer.join().unwrap();
+    reclaimer.join().unwrap();
+    drop(release);
+    for h in holders {
+        h.join().unwrap();
+    }
+    alloc::release_free_memory();
+    let after = alloc::stats();
+    assert_eq!(after.blocks_in_use(), before.blocks_in_use());
+    assert!(after.arenas_current <= before.arenas_current + 4);
+}

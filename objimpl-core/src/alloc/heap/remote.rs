@@ -38,10 +38,11 @@ pub(crate) unsafe extern "C" fn free_remote_slow(p: *mut u8) {
     let block = unsafe { arena::own(arena, p) }.cast::<Block>();
     // The slot table names a slot of the block's class (the owner's, or if
     // the arena is being reclaimed, its next owner's: the same class), whose
-    // mask names its pool.
+    // mask names its pool. Acquire, as in `free`: the slot may be a fresh
+    // heap's, made by the reclaiming thread.
     // SAFETY: the table is initialised; the slot is a live heap's.
     let pool = unsafe {
-        let slot = (*arena::slot_entry(block.cast())).load(Ordering::Relaxed);
+        let slot = (*arena::slot_entry(block.cast())).load(Ordering::Acquire);
         ClassSlot::pool_of(slot, block.cast())
     };
     // `thread_free` and `pending_next` are atomics, shared by design; the
