@@ -76,7 +76,7 @@ fn snapshots_stay_exact_while_a_thread_exits() {
     let _serial = serial();
     let mine: Vec<*mut u8> = (0..4).map(|_| alloc::object_malloc(16)).collect();
     let live = mine.len();
-    for _ in 0..if cfg!(miri) { 2 } else { 300 } {
+    for _ in 0..if cfg!(miri) { 1 } else { 300 } {
         // The snapshots start once the exiting thread is done allocating:
         // from then on, only its exit hook runs.
         let worked = Barrier::new(2);
