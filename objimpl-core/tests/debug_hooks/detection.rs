@@ -229,6 +229,43 @@ fn a_write_after_free_is_found_when_the_block_leaves_the_quarantine() {
 }
 
 #[test]
+fn a_block_that_left_the_quarantine_is_not_the_hooks_until_they_hand_it_out_again() {
+    let _serial = serial();
+    let p = alloc::object_malloc(40);
+    // SAFETY: `p` is live and freed once.
+    unsafe { alloc::object_free(p) };
+    for _ in 0..16 * alloc::QUARANTINE_BLOCKS {
+        if alloc::block_info(p).is_none() {
+            break;
+        }
+        // Another class: its blocks do not take `p`'s.
+        let q = alloc::object_malloc(8);
+        // SAFETY: `q` is live and freed once.
+        unsafe { alloc::object_free(q) };
+    }
+    assert_eq!(alloc::block_info(p), None, "it left the quarantine");
+    // Back in the pools, not the hooks': a second free is refused by its
+    // address, and frees nothing.
+    // SAFETY: deliberately freed twice; the hooks do not read it.
+    let r = one_report(|| unsafe { alloc::object_free(p) });
+    assert_eq!((r.kind, r.address), (ErrorKind::UnknownPointer, p as usize));
+    // The pools hand it out again (last in, first out): live, the hooks'.
+    let mut again = Vec::new();
+    let found = (0..64).any(|_| {
+        again.push(alloc::object_malloc(40));
+        again.last() == Some(&p)
+    });
+    assert!(found, "the pools did not hand the block out again");
+    let info = alloc::block_info(p).unwrap();
+    assert_eq!((info.size, info.freed), (40, false));
+    for q in again {
+        // SAFETY: each is live and freed once.
+        unsafe { alloc::object_free(q) };
+    }
+    assert!(alloc::block_info(p).unwrap().freed);
+}
+
+#[test]
 fn a_freed_block_is_not_handed_out_again_while_in_quarantine() {
     let _serial = serial();
     let p = alloc::object_malloc(32);

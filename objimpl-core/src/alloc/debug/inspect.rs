@@ -98,7 +98,7 @@ pub fn check_memory() -> usize {
         }
     }
     for quarantine in &quarantines {
-        for freed in &quarantine.blocks {
+        for freed in quarantine.blocks() {
             let traces = tables[registry::table_index(freed.address())]
                 .traces
                 .get(&freed.address());
@@ -178,7 +178,7 @@ pub fn block_info(p: *const u8) -> Option<BlockInfo> {
                 });
             }
             Mark::Quarantined => {
-                return registry::find_in_quarantines(|quarantine| {
+                let waiting = registry::find_in_quarantines(|quarantine| {
                     quarantine.find(address).map(|f| BlockInfo {
                         size: f.size,
                         domain: f.domain,
@@ -186,6 +186,12 @@ pub fn block_info(p: *const u8) -> Option<BlockInfo> {
                         freed: true,
                     })
                 });
+                // Not waiting: it left the quarantine, and the address may
+                // now be a block of hooks over another allocator, in the
+                // table.
+                if waiting.is_some() {
+                    return waiting;
+                }
             }
             Mark::Clear => {}
         }

@@ -2,20 +2,26 @@
 //! granule of an arena, beside the arena (`Arena::debug_marks`), made with
 //! the hooks' first block there. A block the hooks made from the pool
 //! allocator is marked live at its first granule; its free turns the mark
-//! to quarantined, and its leaving the quarantine clears it.
+//! to quarantined, which it stays after the block leaves the quarantine
+//! for the pools, until the hooks hand it out again. (Clearing it there
+//! cost one more atomic operation on every free, for nothing that the
+//! hooks report differently: a second free of such a block is refused as
+//! a pointer the hooks do not hold, whichever of the two marks it finds.)
 //!
 //! This is what lets the hooks tell a double free or a pointer they never
 //! handed out from a good free without a table entry per block (which cost
 //! more memory than the blocks' own heads and tails) and without reading
 //! memory that may have gone back to the allocator: an address with no
-//! live mark is refused on its mark alone. The marks cost 16 KiB an arena,
-//! 1.6% of its memory, and one atomic operation at each step of a block's
-//! life.
+//! live mark is refused on its mark alone. A quarantined mark says only
+//! that the hooks freed the block: whether it still waits in quarantine
+//! the quarantine itself tells. The marks cost 16 KiB an arena, 1.6% of
+//! its memory, and one atomic operation as a block is handed out and one
+//! as it is freed.
 //!
 //! A mark turns from live to quarantined (claimed by the one thread that
-//! frees the block) and from quarantined to clear under a quarantine shard
-//! (`registry.rs`); it turns live when the allocator below hands the block
-//! out, which it does only once the mark is clear. The words are shared by
+//! frees the block) under a quarantine shard (`registry.rs`); it turns
+//! live when the allocator below hands the block out, which it does only
+//! once the block has left the quarantine. The words are shared by
 //! neighbouring blocks, so every change is an atomic operation on the word.
 
 use core::ffi::c_void;
@@ -41,11 +47,12 @@ static_assertions::const_assert_eq!(size_of::<Marks>(), 16 << 10);
 /// What the hooks know of a granule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mark {
-    /// No block of theirs starts here (or one left the quarantine).
+    /// No block of theirs ever started here.
     Clear,
     /// A block they handed out starts here.
     Live,
-    /// A block they handed out starts here, freed and in quarantine.
+    /// A block they handed out started here, and they freed it: it waits in
+    /// quarantine, or has left it for the allocator below.
     Quarantined,
 }
 
@@ -132,17 +139,17 @@ impl Place {
         }
     }
 
-    /// Marks a block the allocator below just handed out as live. Its mark
-    /// was clear, unless a block of the hooks was given back to the pools
-    /// behind their back.
+    /// Marks a block the allocator below just handed out as live, in one
+    /// atomic operation whatever its mark was: clear, quarantined (a block
+    /// of the hooks that left their quarantine) or, for a block given back
+    /// to the pools behind the hooks' back, live.
     pub(crate) fn set_live(&self) {
         let (word, shift) = self.word();
         // Release: a thread that sees the mark sees the head and tail
         // written before it.
-        let old = word.fetch_or(LIVE << shift, Ordering::Release);
-        if old & (QUARANTINED << shift) != 0 {
-            word.fetch_and(!(QUARANTINED << shift), Ordering::Relaxed);
-        }
+        let _ = word.fetch_update(Ordering::Release, Ordering::Relaxed, |bits| {
+            Some(bits & !(BOTH << shift) | LIVE << shift)
+        });
     }
 
     /// Turns a live mark to quarantined, if it is live: the caller, who
@@ -162,13 +169,6 @@ impl Place {
     pub(crate) fn unclaim(&self) {
         let (word, shift) = self.word();
         word.fetch_xor(BOTH << shift, Ordering::Release);
-    }
-
-    /// Clears a quarantined mark, before the block goes back below. Under
-    /// the quarantine shard it waits in.
-    pub(crate) fn clear(&self) {
-        let (word, shift) = self.word();
-        word.fetch_and(!(BOTH << shift), Ordering::Release);
     }
 }
 

@@ -38,6 +38,8 @@ use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use super::domain::{Allocator, Domain};
+use super::free;
+use super::malloc as pool;
 use block::{HEAD, OVERHEAD, Serial};
 use checks::{check_guards, describe_freed, describe_live, new_report, written_after_free};
 use inspect::{inside_a_block_hint, with_pool_frees_held};
@@ -81,6 +83,9 @@ pub(crate) fn quarantine_totals() -> (usize, usize) {
 /// C library, not a `Box`: this runs in the allocator's setup, which must
 /// not allocate through the global allocator (see `system::keep`).
 pub(crate) fn hooks(domain: Domain, inner: &Allocator) -> Allocator {
+    // Before any of their functions can run: their frees lock a quarantine
+    // shard without registering them.
+    registry::register_fork_steps();
     let ctx = super::system::keep(DebugCtx {
         domain,
         inner: *inner,
@@ -419,8 +424,9 @@ fn allocate(ctx: &'static DebugCtx, size: usize, fill: u8) -> *mut u8 {
     // without the thread-local flag's two writes. Any other may be hooks in
     // turn, which check their blocks.
     let base = if ctx.pooled {
-        // SAFETY: the pool allocator serves any size.
-        unsafe { (POOL.malloc)(POOL.ctx, total) }
+        // The pools' `malloc` itself, inlined: `POOL`'s function, without
+        // the call through its pointer.
+        pool::malloc(total).cast()
     } else {
         // SAFETY: the allocator below honours `Allocator`'s contract.
         outside(|| unsafe { (ctx.inner.malloc)(ctx.inner.ctx, total) })
@@ -683,19 +689,39 @@ fn attach_traces(report: &mut Report) {
 /// Under the quarantine shard it waited in.
 #[inline]
 fn give_back_if_clean(freed: &Freed) -> bool {
-    let Some(place) = freed.place else {
+    if freed.place.is_none() {
         return false;
-    };
+    }
     let span = freed.size + OVERHEAD;
     // SAFETY: the block is in quarantine: its memory is still the hooks'.
     if report::tracing() || unsafe { block::first_not(freed.base.0, span, DEAD_BYTE) }.is_some() {
         return false;
     }
-    place.clear();
     // SAFETY: a block of the pools, which has left the hooks. (The pool
     // allocator never calls the hooks: see `allocate`.)
-    unsafe { (POOL.free)(POOL.ctx, freed.base.0.cast()) };
+    unsafe { give_to_pools(freed) };
     true
+}
+
+/// Gives a pool block that left the quarantine back to the pools, freed by
+/// its size (the request the hooks made for it), which names its class: the
+/// pools' `free` then need not look the class up through the block. Its
+/// mark stays quarantined until the pools hand it out again (`marks.rs`).
+///
+/// # Safety
+///
+/// - `freed` is a pool block of the hooks that has left their quarantine.
+#[inline]
+unsafe fn give_to_pools(freed: &Freed) {
+    let base = freed.base.0;
+    match pool::class_up_to::<{ pool::SMALL }>(freed.size + OVERHEAD) {
+        // SAFETY: a live block of the pools' `malloc`, of the class its
+        // request took, given up by the caller.
+        Some(class) => unsafe { free::free_in(base, class) },
+        // SAFETY: as above (a request past the pools' never made a pool
+        // block; `free` takes any block).
+        None => unsafe { free::free(base) },
+    }
 }
 
 /// Takes a block out of quarantine, under the quarantine shard it waited
@@ -711,16 +737,15 @@ fn evict(freed: Freed, function: &'static str, reports: &mut Vec<Report>) -> Opt
     // SAFETY: the block is in quarantine: its memory is still the hooks'.
     let written = || unsafe { block::first_not(freed.base.0, freed.size + OVERHEAD, DEAD_BYTE) };
     match freed.place {
-        Some(place) => {
+        Some(_) => {
             let traces = registry::table(freed.address())
                 .traces
                 .remove(&freed.address());
             if written().is_some() {
                 reports.push(written_after_free(&freed, function, traces.as_ref()));
             }
-            place.clear();
             // SAFETY: as in `give_back_if_clean`.
-            unsafe { (POOL.free)(POOL.ctx, freed.base.0.cast()) };
+            unsafe { give_to_pools(&freed) };
             None
         }
         None => {
@@ -736,5 +761,82 @@ fn evict(freed: Freed, function: &'static str, reports: &mut Vec<Report>) -> Opt
                 inner: entry.ctx.inner,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The pools under a context of their own: to the hooks over them, not
+    // the pool allocator, so that they keep its blocks in their table.
+    unsafe extern "C" fn pools_malloc(_: *mut c_void, size: usize) -> *mut c_void {
+        pool::malloc(size).cast()
+    }
+    unsafe extern "C" fn pools_calloc(_: *mut c_void, n: usize, size: usize) -> *mut c_void {
+        pool::calloc(n, size).cast()
+    }
+    unsafe extern "C" fn pools_realloc(_: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
+        // SAFETY: the hooks pass a block of `pools_malloc`, or null.
+        unsafe { pool::realloc(p.cast(), size) }.cast()
+    }
+    unsafe extern "C" fn pools_free(_: *mut c_void, p: *mut c_void) {
+        // SAFETY: the hooks pass a live block of `pools_malloc`.
+        unsafe { free::free(p.cast()) }
+    }
+
+    /// A pool block's mark stays quarantined once it leaves the quarantine;
+    /// handed out again by hooks that keep their blocks in the table, its
+    /// address is theirs: `block_info` looks there when no quarantine holds
+    /// it.
+    #[test]
+    fn an_address_that_left_the_quarantine_is_found_in_the_table_of_other_hooks() {
+        let marked = hooks(Domain::Object, &POOL);
+        let over_a_wrapper = Allocator {
+            ctx: ptr::dangling_mut(),
+            malloc: pools_malloc,
+            calloc: pools_calloc,
+            realloc: pools_realloc,
+            free: pools_free,
+        };
+        let tabled = hooks(Domain::Mem, &over_a_wrapper);
+        assert!(!ctx_of(&tabled).pooled && ctx_of(&marked).pooled);
+        // SAFETY: the hooks' functions with their own contexts, each block
+        // freed once, through the hooks that made it.
+        unsafe {
+            let p = (marked.malloc)(marked.ctx, 40);
+            (marked.free)(marked.ctx, p);
+            // Frees of another class push it out of the quarantine.
+            for _ in 0..16 * QUARANTINE_BLOCKS {
+                if block_info(p.cast()).is_none() {
+                    break;
+                }
+                let q = (marked.malloc)(marked.ctx, 8);
+                (marked.free)(marked.ctx, q);
+            }
+            assert_eq!(block_info(p.cast()), None, "it left the quarantine");
+            // The pools hand its block out again (last in, first out), the
+            // same size through the other hooks: now in their table.
+            let mut others = Vec::new();
+            let found = (0..64).any(|_| {
+                let q = (tabled.malloc)(tabled.ctx, 40);
+                others.push(q);
+                q == p
+            });
+            assert!(found, "the pools did not hand the block out again");
+            let info = block_info(p.cast()).expect("a live block of the other hooks");
+            assert_eq!(
+                (info.size, info.domain, info.freed),
+                (40, Domain::Mem, false)
+            );
+            for q in others {
+                (tabled.free)(tabled.ctx, q);
+            }
+        }
+    }
+
+    fn ctx_of(allocator: &Allocator) -> &'static DebugCtx {
+        // SAFETY: made by `hooks`.
+        unsafe { context(allocator.ctx) }
     }
 }

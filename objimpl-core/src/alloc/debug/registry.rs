@@ -26,7 +26,7 @@ use core::cell::Cell;
 use core::hash::{BuildHasherDefault, Hasher};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use std::backtrace::Backtrace;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::super::domain::Domain;
@@ -138,9 +138,22 @@ pub(crate) struct Table {
     pub(crate) traces: Map<Traces>,
 }
 
-/// One quarantine shard: blocks its threads freed, oldest first.
+/// The blocks a quarantine shard holds at most, by count.
+const SHARD_BLOCKS: usize = QUARANTINE_BLOCKS / SHARDS;
+/// The slots of a shard's ring: its blocks, and the one a free pushes in
+/// before the oldest goes out.
+const RING: usize = 32;
+static_assertions::const_assert!(SHARD_BLOCKS < RING && RING.is_power_of_two());
+
+/// One quarantine shard: blocks its threads freed, oldest first, in a ring
+/// of fixed size (no allocation, and a push or pop is an index's step).
 pub(crate) struct Quarantine {
-    pub(crate) blocks: VecDeque<Freed>,
+    ring: [Option<Freed>; RING],
+    /// The slot of the oldest block.
+    first: usize,
+    /// How many blocks it holds, at most `SHARD_BLOCKS + 1` (while a free
+    /// that pushed one in pushes the oldest out).
+    len: usize,
     /// Their bytes, heads and tails included.
     bytes: usize,
 }
@@ -154,7 +167,9 @@ static TABLES: [Mutex<Table>; SHARDS] = [const {
 
 static QUARANTINES: [SpinLock<Quarantine>; SHARDS] = [const {
     SpinLock::new(Quarantine {
-        blocks: VecDeque::new(),
+        ring: [const { None }; RING],
+        first: 0,
+        len: 0,
         bytes: 0,
     })
 }; SHARDS];
@@ -188,15 +203,20 @@ thread_local! {
 /// that thread frees again, and two threads seldom want the same shard at
 /// once. (A shard per thread would keep an exited thread's last blocks, and
 /// the arenas they lie in, until another thread came to that shard.)
+///
+/// Only the hooks' functions call it, and the hooks registered the shards'
+/// fork steps as they were made ([`register_fork_steps`]).
+#[inline]
 pub(crate) fn quarantine() -> SpinGuard<'static, Quarantine> {
-    let last = QUARANTINE_INDEX.get();
-    let index = if last == usize::MAX {
-        THREADS.fetch_add(1, Ordering::Relaxed) % SHARDS
-    } else {
-        (last + 1) % SHARDS
-    };
-    QUARANTINE_INDEX.set(index);
-    lock_quarantine(&QUARANTINES[index])
+    let index = QUARANTINE_INDEX.with(|last| {
+        let index = match last.get() {
+            usize::MAX => THREADS.fetch_add(1, Ordering::Relaxed) % SHARDS,
+            last => (last + 1) % SHARDS,
+        };
+        last.set(index);
+        index
+    });
+    QUARANTINES[index].lock()
 }
 
 /// Every quarantine shard, locked in index order.
@@ -218,8 +238,10 @@ pub(crate) fn find_in_quarantines<R>(mut f: impl FnMut(&Quarantine) -> Option<R>
         .find_map(|shard| f(&lock_quarantine(shard)))
 }
 
-/// Tells the fork handlers of the shards, before one is first locked.
-fn register_fork_steps() {
+/// Tells the fork handlers of the shards, before one is first locked: by
+/// each lock of a shard but the hooks' frees', which come after the hooks
+/// were made, which call it.
+pub(crate) fn register_fork_steps() {
     fork::register(&QUARANTINES_FORK_STEP);
     fork::register(&TABLES_FORK_STEP);
 }
@@ -271,35 +293,47 @@ pub(crate) fn quarantine_totals() -> (usize, usize) {
     let mut totals = (0, 0);
     for shard in &QUARANTINES {
         let shard = lock_quarantine(shard);
-        totals.0 += shard.blocks.len();
+        totals.0 += shard.len;
         totals.1 += shard.bytes;
     }
     totals
 }
 
 impl Quarantine {
-    /// Adds a freed block.
+    /// Adds a freed block. The caller then calls [`pop_excess`]
+    /// (Self::pop_excess) until it returns `None`, which leaves room for
+    /// the next.
+    #[inline]
     pub(crate) fn push(&mut self, freed: Freed) {
+        // At most `SHARD_BLOCKS` are held between frees: the ring has room.
+        let slot = (self.first + self.len) % RING;
         self.bytes += freed.size + OVERHEAD;
-        self.blocks.push_back(freed);
+        self.ring[slot] = Some(freed);
+        self.len += 1;
     }
 
     /// Takes out the oldest block, if the shard is over its share of the
     /// bounds: call again while it returns one (a large block in may push
     /// several out).
+    #[inline]
     pub(crate) fn pop_excess(&mut self) -> Option<Freed> {
-        if self.blocks.len() <= QUARANTINE_BLOCKS / SHARDS
-            && self.bytes <= QUARANTINE_BYTES / SHARDS
-        {
+        if self.len <= SHARD_BLOCKS && self.bytes <= QUARANTINE_BYTES / SHARDS {
             return None;
         }
-        let freed = self.blocks.pop_front()?;
+        let freed = self.ring[self.first].take()?;
+        self.first = (self.first + 1) % RING;
+        self.len -= 1;
         self.bytes -= freed.size + OVERHEAD;
         Some(freed)
     }
 
+    /// The blocks in quarantine, oldest first.
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = &Freed> {
+        (0..self.len).filter_map(|i| self.ring[(self.first + i) % RING].as_ref())
+    }
+
     /// The block in quarantine at `address`.
     pub(crate) fn find(&self, address: usize) -> Option<&Freed> {
-        self.blocks.iter().find(|f| f.address() == address)
+        self.blocks().find(|f| f.address() == address)
     }
 }
