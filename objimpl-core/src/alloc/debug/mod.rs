@@ -275,7 +275,7 @@ fn free_clean_pool_block(ctx: &'static DebugCtx, p: *mut u8) -> bool {
         size,
         serial: known.serial.unwrap_or(0),
         domain: ctx.domain,
-        place: Some(place),
+        marked: true,
     });
     // What a block pushed out needs after the lock: almost never anything.
     let mut after: Option<Box<(Vec<Report>, Vec<Leaving>)>> = None;
@@ -587,7 +587,7 @@ fn release(
             size,
             serial: known.serial.unwrap_or(0),
             domain: domain_of(known.api).unwrap_or(ctx.domain),
-            place,
+            marked: place.is_some(),
         });
         // One block out for one in, once the shard is full; more only when a
         // large block came in.
@@ -689,7 +689,7 @@ fn attach_traces(report: &mut Report) {
 /// Under the quarantine shard it waited in.
 #[inline]
 fn give_back_if_clean(freed: &Freed) -> bool {
-    if freed.place.is_none() {
+    if !freed.marked {
         return false;
     }
     let span = freed.size + OVERHEAD;
@@ -736,32 +736,28 @@ fn evict(freed: Freed, function: &'static str, reports: &mut Vec<Report>) -> Opt
     }
     // SAFETY: the block is in quarantine: its memory is still the hooks'.
     let written = || unsafe { block::first_not(freed.base.0, freed.size + OVERHEAD, DEAD_BYTE) };
-    match freed.place {
-        Some(_) => {
-            let traces = registry::table(freed.address())
-                .traces
-                .remove(&freed.address());
-            if written().is_some() {
-                reports.push(written_after_free(&freed, function, traces.as_ref()));
-            }
-            // SAFETY: as in `give_back_if_clean`.
-            unsafe { give_to_pools(&freed) };
-            None
+    if freed.marked {
+        let traces = registry::table(freed.address())
+            .traces
+            .remove(&freed.address());
+        if written().is_some() {
+            reports.push(written_after_free(&freed, function, traces.as_ref()));
         }
-        None => {
-            let mut table = registry::table(freed.address());
-            let traces = table.traces.remove(&freed.address());
-            // Checked under its entry's shard, where a double free reads it.
-            if written().is_some() {
-                reports.push(written_after_free(&freed, function, traces.as_ref()));
-            }
-            let entry = table.entries.remove(&freed.address())?;
-            Some(Leaving {
-                base: freed.base.0,
-                inner: entry.ctx.inner,
-            })
-        }
+        // SAFETY: as in `give_back_if_clean`.
+        unsafe { give_to_pools(&freed) };
+        return None;
     }
+    let mut table = registry::table(freed.address());
+    let traces = table.traces.remove(&freed.address());
+    // Checked under its entry's shard, where a double free reads it.
+    if written().is_some() {
+        reports.push(written_after_free(&freed, function, traces.as_ref()));
+    }
+    let entry = table.entries.remove(&freed.address())?;
+    Some(Leaving {
+        base: freed.base.0,
+        inner: entry.ctx.inner,
+    })
 }
 
 #[cfg(test)]

@@ -7,13 +7,14 @@
 //!
 //! Locking: a free runs under a quarantine shard. There a pool block's
 //! mark turns quarantined, it is checked, filled and queued, and the blocks
-//! it pushes out are checked and their marks cleared; a table block's entry
-//! is looked at under its table shard, taken after. A block's memory is
+//! it pushes out are checked (their marks stay quarantined: `marks.rs`); a
+//! table block's entry is looked at under its table shard, taken after. A block's memory is
 //! read only while the hooks hold it (live by its mark or entry, or in
 //! quarantine) and no free can fill it meanwhile: under its entry's table
 //! shard, or for a pool block under the quarantine shard of its free, the
-//! one it waits in, or all of them. A block leaves the hooks, mark cleared
-//! or entry gone, before it goes back to the allocator below.
+//! one it waits in, or all of them. A block leaves the hooks, out of its
+//! shard and, for one of the table, its entry gone, before it goes back to
+//! the allocator below.
 //! A quarantine shard's lock is a spin lock (`spin.rs`): a free takes
 //! one, and a `std` mutex would cost it another atomic swap to let go.
 //! `check_memory` and the fork handlers take every quarantine shard, then
@@ -36,7 +37,6 @@ use super::super::fork;
 // registry stores the reference and never calls the hooks.
 use super::DebugCtx;
 use super::block::{HEAD, OVERHEAD, Serial};
-use super::marks::Place;
 use super::spin::{SpinGuard, SpinLock};
 
 /// Freed blocks the quarantine keeps before they are reused: at most this
@@ -76,7 +76,8 @@ pub(crate) struct Entry {
     pub(crate) freed: bool,
 }
 
-/// A block in quarantine.
+/// A block in quarantine: 24 bytes, copied in and out of its shard's ring.
+#[derive(Clone, Copy)]
 pub(crate) struct Freed {
     /// As [`Entry::base`].
     pub(crate) base: Base,
@@ -84,8 +85,20 @@ pub(crate) struct Freed {
     pub(crate) serial: Serial,
     /// The family that allocated it.
     pub(crate) domain: Domain,
-    /// Its marks, for a pool block; `None` for a block of the table.
-    pub(crate) place: Option<Place>,
+    /// Whether it is a pool block, known by its mark; else a block of the
+    /// table.
+    pub(crate) marked: bool,
+}
+
+impl Freed {
+    /// What an empty slot of a ring holds.
+    const VACANT: Freed = Freed {
+        base: Base(core::ptr::null_mut()),
+        size: 0,
+        serial: 0,
+        domain: Domain::Raw,
+        marked: false,
+    };
 }
 
 impl Freed {
@@ -103,6 +116,7 @@ pub(crate) struct Traces {
 }
 
 /// A block's base pointer, kept in the map.
+#[derive(Clone, Copy)]
 pub(crate) struct Base(pub(crate) *mut u8);
 
 // SAFETY: the map only hands the pointer to the thread that frees or checks
@@ -148,7 +162,8 @@ static_assertions::const_assert!(SHARD_BLOCKS < RING && RING.is_power_of_two());
 /// One quarantine shard: blocks its threads freed, oldest first, in a ring
 /// of fixed size (no allocation, and a push or pop is an index's step).
 pub(crate) struct Quarantine {
-    ring: [Option<Freed>; RING],
+    /// The blocks in slots `first..first + len` (modulo `RING`).
+    ring: [Freed; RING],
     /// The slot of the oldest block.
     first: usize,
     /// How many blocks it holds, at most `SHARD_BLOCKS + 1` (while a free
@@ -167,7 +182,7 @@ static TABLES: [Mutex<Table>; SHARDS] = [const {
 
 static QUARANTINES: [SpinLock<Quarantine>; SHARDS] = [const {
     SpinLock::new(Quarantine {
-        ring: [const { None }; RING],
+        ring: [Freed::VACANT; RING],
         first: 0,
         len: 0,
         bytes: 0,
@@ -308,7 +323,7 @@ impl Quarantine {
         // At most `SHARD_BLOCKS` are held between frees: the ring has room.
         let slot = (self.first + self.len) % RING;
         self.bytes += freed.size + OVERHEAD;
-        self.ring[slot] = Some(freed);
+        self.ring[slot] = freed;
         self.len += 1;
     }
 
@@ -320,7 +335,10 @@ impl Quarantine {
         if self.len <= SHARD_BLOCKS && self.bytes <= QUARANTINE_BYTES / SHARDS {
             return None;
         }
-        let freed = self.ring[self.first].take()?;
+        if self.len == 0 {
+            return None;
+        }
+        let freed = self.ring[self.first];
         self.first = (self.first + 1) % RING;
         self.len -= 1;
         self.bytes -= freed.size + OVERHEAD;
@@ -329,7 +347,7 @@ impl Quarantine {
 
     /// The blocks in quarantine, oldest first.
     pub(crate) fn blocks(&self) -> impl Iterator<Item = &Freed> {
-        (0..self.len).filter_map(|i| self.ring[(self.first + i) % RING].as_ref())
+        (0..self.len).map(|i| &self.ring[(self.first + i) % RING])
     }
 
     /// The block in quarantine at `address`.

@@ -451,6 +451,19 @@ mod tests {
                         pools.push(by_mask);
                     }
                 }
+                // The pools may hold blocks of other tests too (an orphan
+                // this thread reclaimed): what counts is what the frees
+                // took off their counts.
+                let counted = || -> usize {
+                    pools
+                        .iter()
+                        // SAFETY: the pools hold this thread's cached blocks
+                        // (at least), so they are in use; their counts are
+                        // this thread's to read.
+                        .map(|&pool| unsafe { (*pool).count.load(Ordering::Relaxed) } as usize)
+                        .sum()
+                };
+                let before = counted();
                 for &block in &blocks {
                     // SAFETY: each block came from `malloc_in` above, once.
                     unsafe { free(block) };
@@ -458,15 +471,10 @@ mod tests {
                 // SAFETY: heaps are never freed.
                 let cached = unsafe { &*heap }.cached(class);
                 assert_eq!(cached, limit, "class {class}");
-                let counted: u32 = pools
-                    .iter()
-                    // SAFETY: the pools still hold the cached blocks, so they
-                    // are in use; their counts are this thread's to read.
-                    .map(|&pool| unsafe { (*pool).count.load(Ordering::Relaxed) })
-                    .sum();
                 assert_eq!(
-                    counted as usize, limit,
-                    "class {class}: pools count the cached blocks"
+                    before - counted(),
+                    blocks.len() - limit,
+                    "class {class}: the frees past the cache went back to their pools"
                 );
             }
         })
