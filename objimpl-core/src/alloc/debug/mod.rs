@@ -270,7 +270,7 @@ fn free_clean_pool_block(ctx: &'static DebugCtx, p: *mut u8) -> bool {
     };
     // SAFETY: as above: the block is `size + OVERHEAD` bytes.
     unsafe { known.base.write_bytes(DEAD_BYTE, size + OVERHEAD) };
-    quarantine.push(Freed {
+    let mut oldest = quarantine.push(Freed {
         base: Base(known.base),
         size,
         serial: known.serial.unwrap_or(0),
@@ -279,7 +279,7 @@ fn free_clean_pool_block(ctx: &'static DebugCtx, p: *mut u8) -> bool {
     });
     // What a block pushed out needs after the lock: almost never anything.
     let mut after: Option<Box<(Vec<Report>, Vec<Leaving>)>> = None;
-    while let Some(old) = quarantine.pop_excess() {
+    while let Some(old) = oldest.take().or_else(|| quarantine.pop_excess()) {
         if !give_back_if_clean(&old) {
             let (reports, leaving) = &mut **after.get_or_insert_default();
             leaving.extend(evict(old, function(ctx.domain, FREE), reports));
@@ -582,7 +582,7 @@ fn release(
                 .or_default()
                 .freed_at = freed_at;
         }
-        quarantine.push(Freed {
+        let mut oldest = quarantine.push(Freed {
             base: Base(known.base),
             size,
             serial: known.serial.unwrap_or(0),
@@ -591,7 +591,7 @@ fn release(
         });
         // One block out for one in, once the shard is full; more only when a
         // large block came in.
-        while let Some(old) = quarantine.pop_excess() {
+        while let Some(old) = oldest.take().or_else(|| quarantine.pop_excess()) {
             leaving.extend(evict(old, function, &mut reports));
         }
         drop(quarantine);

@@ -152,22 +152,20 @@ pub(crate) struct Table {
     pub(crate) traces: Map<Traces>,
 }
 
-/// The blocks a quarantine shard holds at most, by count.
-const SHARD_BLOCKS: usize = QUARANTINE_BLOCKS / SHARDS;
-/// The slots of a shard's ring: its blocks, and the one a free pushes in
-/// before the oldest goes out.
-const RING: usize = 32;
-static_assertions::const_assert!(SHARD_BLOCKS < RING && RING.is_power_of_two());
+/// The blocks a quarantine shard holds at most, by count: the slots of its
+/// ring.
+const RING: usize = QUARANTINE_BLOCKS / SHARDS;
+static_assertions::const_assert!(RING.is_power_of_two());
 
 /// One quarantine shard: blocks its threads freed, oldest first, in a ring
-/// of fixed size (no allocation, and a push or pop is an index's step).
+/// of fixed size (no allocation; once the ring is full, a free's block takes
+/// the slot of the oldest, which it pushes out).
 pub(crate) struct Quarantine {
     /// The blocks in slots `first..first + len` (modulo `RING`).
     ring: [Freed; RING],
     /// The slot of the oldest block.
     first: usize,
-    /// How many blocks it holds, at most `SHARD_BLOCKS + 1` (while a free
-    /// that pushed one in pushes the oldest out).
+    /// How many blocks it holds.
     len: usize,
     /// Their bytes, heads and tails included.
     bytes: usize,
@@ -180,14 +178,8 @@ static TABLES: [Mutex<Table>; SHARDS] = [const {
     })
 }; SHARDS];
 
-static QUARANTINES: [SpinLock<Quarantine>; SHARDS] = [const {
-    SpinLock::new(Quarantine {
-        ring: [Freed::VACANT; RING],
-        first: 0,
-        len: 0,
-        bytes: 0,
-    })
-}; SHARDS];
+static QUARANTINES: [SpinLock<Quarantine>; SHARDS] =
+    [const { SpinLock::new(Quarantine::new()) }; SHARDS];
 
 /// The table shard that holds `address`, locked.
 pub(crate) fn table(address: usize) -> MutexGuard<'static, Table> {
@@ -315,27 +307,38 @@ pub(crate) fn quarantine_totals() -> (usize, usize) {
 }
 
 impl Quarantine {
-    /// Adds a freed block. The caller then calls [`pop_excess`]
-    /// (Self::pop_excess) until it returns `None`, which leaves room for
-    /// the next.
+    const fn new() -> Quarantine {
+        Quarantine {
+            ring: [Freed::VACANT; RING],
+            first: 0,
+            len: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Adds a freed block, and returns the oldest if the shard was full
+    /// by count: it takes that one's slot. The caller then calls
+    /// [`pop_excess`](Self::pop_excess) until it returns `None`.
     #[inline]
-    pub(crate) fn push(&mut self, freed: Freed) {
-        // At most `SHARD_BLOCKS` are held between frees: the ring has room.
-        let slot = (self.first + self.len) % RING;
+    pub(crate) fn push(&mut self, freed: Freed) -> Option<Freed> {
         self.bytes += freed.size + OVERHEAD;
-        self.ring[slot] = freed;
-        self.len += 1;
+        if self.len < RING {
+            self.ring[(self.first + self.len) % RING] = freed;
+            self.len += 1;
+            return None;
+        }
+        let oldest = core::mem::replace(&mut self.ring[self.first], freed);
+        self.first = (self.first + 1) % RING;
+        self.bytes -= oldest.size + OVERHEAD;
+        Some(oldest)
     }
 
     /// Takes out the oldest block, if the shard is over its share of the
-    /// bounds: call again while it returns one (a large block in may push
-    /// several out).
+    /// bytes: call again while it returns one (a large block in may push
+    /// several out, itself included).
     #[inline]
     pub(crate) fn pop_excess(&mut self) -> Option<Freed> {
-        if self.len <= SHARD_BLOCKS && self.bytes <= QUARANTINE_BYTES / SHARDS {
-            return None;
-        }
-        if self.len == 0 {
+        if self.bytes <= QUARANTINE_BYTES / SHARDS || self.len == 0 {
             return None;
         }
         let freed = self.ring[self.first];
@@ -353,5 +356,56 @@ impl Quarantine {
     /// The block in quarantine at `address`.
     pub(crate) fn find(&self, address: usize) -> Option<&Freed> {
         self.blocks().find(|f| f.address() == address)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn freed(address: usize, size: usize) -> Freed {
+        Freed {
+            base: Base(core::ptr::without_provenance_mut(address - HEAD)),
+            size,
+            ..Freed::VACANT
+        }
+    }
+
+    fn addresses(shard: &Quarantine) -> Vec<usize> {
+        shard.blocks().map(Freed::address).collect()
+    }
+
+    #[test]
+    fn a_shard_keeps_its_last_frees_oldest_first_and_a_large_one_passes_through() {
+        let mut shard = Quarantine::new();
+        let small = 16;
+        for i in 1..=RING {
+            assert!(shard.push(freed(i * 64, small)).is_none());
+            assert!(shard.pop_excess().is_none());
+        }
+        // Full by count: each block in pushes the oldest out, one for one.
+        for i in RING + 1..=RING + 3 {
+            let out = shard.push(freed(i * 64, small)).expect("the oldest out");
+            assert_eq!(out.address(), (i - RING) * 64);
+            assert!(shard.pop_excess().is_none());
+        }
+        let expected: Vec<usize> = (4..=RING + 3).map(|i| i * 64).collect();
+        assert_eq!(addresses(&shard), expected);
+        assert_eq!(shard.find(5 * 64).map(Freed::address), Some(5 * 64));
+        assert!(shard.find(64).is_none());
+        assert_eq!(shard.bytes, RING * (small + OVERHEAD));
+        // Over the shard's share of the bytes: everything goes, oldest
+        // first, the large block last.
+        let large = QUARANTINE_BYTES / SHARDS;
+        let mut out: Vec<usize> = shard
+            .push(freed(1 << 20, large))
+            .into_iter()
+            .map(|f| f.address())
+            .collect();
+        out.extend(core::iter::from_fn(|| shard.pop_excess()).map(|f| f.address()));
+        let mut all = expected;
+        all.push(1 << 20);
+        assert_eq!(out, all);
+        assert_eq!((shard.len, shard.bytes), (0, 0));
     }
 }
