@@ -58,18 +58,20 @@ std::thread_local! {
 /// Threads take them in batches, so two threads' serials interleave by
 /// batch. The tail keeps 32 bits: past 2^32 - 1 they start again at 1.
 pub(crate) fn next_serial() -> Serial {
-    loop {
-        let (mut next, mut end) = RESERVED.get();
-        if next == end {
-            next = SERIAL.fetch_add(SERIAL_BATCH, Ordering::Relaxed) + 1;
-            end = next + SERIAL_BATCH;
+    RESERVED.with(|reserved| {
+        loop {
+            let (mut next, mut end) = reserved.get();
+            if next == end {
+                next = SERIAL.fetch_add(SERIAL_BATCH, Ordering::Relaxed) + 1;
+                end = next + SERIAL_BATCH;
+            }
+            reserved.set((next + 1, end));
+            let serial = next as Serial;
+            if serial != 0 {
+                return serial;
+            }
         }
-        RESERVED.set((next + 1, end));
-        let serial = next as Serial;
-        if serial != 0 {
-            return serial;
-        }
-    }
+    })
 }
 
 /// Whether `serial` may be a serial number handed out so far: not 0, and

@@ -22,6 +22,7 @@
 //! blocks) and the error handler (whose blocks may outlive the call).
 
 use core::cell::Cell;
+use core::ptr;
 
 thread_local! {
     /// Whether the hooks' own code is running on this thread. A
@@ -32,30 +33,44 @@ thread_local! {
 
 /// The hooks' own code running on this thread, until dropped.
 pub(super) struct Own {
-    /// Whether this one marked the thread (the outermost).
-    marked: bool,
+    /// The thread's flag, if this one set it (the outermost); else null.
+    /// Kept, so that the drop does not look the thread-local up again (a
+    /// call, in a library's code). A raw pointer: an `Own` stays on its
+    /// thread.
+    flag: *const Cell<bool>,
 }
 
 impl Own {
     /// Marks the hooks' own code as running; `None` if it already was:
     /// the call is one of the hooks' own allocations, come back.
     pub(super) fn enter() -> Option<Own> {
-        // Not `then_some`: an `Own` made and dropped would unmark it.
-        (!IN_HOOKS.replace(true)).then(|| Own { marked: true })
+        IN_HOOKS.with(|flag| {
+            // Not `then_some`: an `Own` made and dropped would unmark it.
+            (!flag.replace(true)).then(|| Own {
+                flag: ptr::from_ref(flag),
+            })
+        })
     }
 
     /// Marks it as running, whether or not it already was.
     pub(super) fn enter_any() -> Own {
-        Own {
-            marked: !IN_HOOKS.replace(true),
-        }
+        IN_HOOKS.with(|flag| Own {
+            flag: if flag.replace(true) {
+                ptr::null()
+            } else {
+                ptr::from_ref(flag)
+            },
+        })
     }
 }
 
 impl Drop for Own {
     fn drop(&mut self) {
-        if self.marked {
-            IN_HOOKS.set(false);
+        if !self.flag.is_null() {
+            // SAFETY: this thread's flag (an `Own` is not `Send`), a
+            // const-initialised thread-local without destructor: there
+            // until the thread is gone.
+            unsafe { (*self.flag).set(false) };
         }
     }
 }
