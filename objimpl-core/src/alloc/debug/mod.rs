@@ -726,11 +726,10 @@ unsafe fn give_to_pools(freed: &Freed) {
 
 /// Takes a block out of quarantine, under the quarantine shard it waited
 /// in: checks it was not written since it was freed, and removes its
-/// entry (a pool block's mark stays quarantined). A pool block goes back to
-/// the pools there (they take locks
-/// after the hooks' in the fork order, and never call the hooks); any
-/// other is given back below after the lock, as that allocator may be
-/// hooks in turn.
+/// entry (a pool block's mark stays quarantined). A pool block goes back
+/// to the pools there (they take locks after the hooks' in the fork order,
+/// and never call the hooks); any other is given back below after the
+/// lock, as that allocator may be hooks in turn.
 fn evict(freed: Freed, function: &'static str, reports: &mut Vec<Report>) -> Option<Leaving> {
     if give_back_if_clean(&freed) {
         return None;

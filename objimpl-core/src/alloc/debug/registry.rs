@@ -8,13 +8,13 @@
 //! Locking: a free runs under a quarantine shard. There a pool block's
 //! mark turns quarantined, it is checked, filled and queued, and the blocks
 //! it pushes out are checked (their marks stay quarantined: `marks.rs`); a
-//! table block's entry is looked at under its table shard, taken after. A block's memory is
-//! read only while the hooks hold it (live by its mark or entry, or in
-//! quarantine) and no free can fill it meanwhile: under its entry's table
-//! shard, or for a pool block under the quarantine shard of its free, the
-//! one it waits in, or all of them. A block leaves the hooks, out of its
-//! shard and, for one of the table, its entry gone, before it goes back to
-//! the allocator below.
+//! table block's entry is looked at under its table shard, taken after. A
+//! block's memory is read only while the hooks hold it (live by its mark
+//! or entry, or in quarantine) and no free can fill it meanwhile: under its
+//! entry's table shard, or for a pool block under the quarantine shard of
+//! its free, the one it waits in, or all of them. A block leaves the hooks,
+//! out of its shard and, for one of the table, its entry gone, before it
+//! goes back to the allocator below.
 //! A quarantine shard's lock is a spin lock (`spin.rs`): a free takes
 //! one, and a `std` mutex would cost it another atomic swap to let go.
 //! `check_memory` and the fork handlers take every quarantine shard, then
@@ -245,9 +245,9 @@ pub(crate) fn find_in_quarantines<R>(mut f: impl FnMut(&Quarantine) -> Option<R>
         .find_map(|shard| f(&lock_quarantine(shard)))
 }
 
-/// Tells the fork handlers of the shards, before one is first locked: by
-/// each lock of a shard but the hooks' frees', which come after the hooks
-/// were made, which call it.
+/// Tells the fork handlers of the shards, before one is first locked.
+/// Every lock of a shard calls it but a free's ([`quarantine`]), which
+/// only the hooks' functions take, after [`hooks`](super::hooks) called it.
 pub(crate) fn register_fork_steps() {
     fork::register(&QUARANTINES_FORK_STEP);
     fork::register(&TABLES_FORK_STEP);
