@@ -68,9 +68,9 @@ unsafe impl GlobalAlloc for PyMalloc {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if layout.align() <= ALIGNMENT {
             match pool_class(layout) {
-                // SAFETY: `ptr` came from `alloc` with this layout, i.e. from
-                // the pool side; `free_in` takes any class, and frees a block
-                // of another (one `alloc_zeroed` or `realloc` made) as `free` does.
+                // `free_in` frees a block of another class (one `alloc_zeroed`
+                // or `realloc` made) as `free` does.
+                // SAFETY: `ptr` came from the pool side with this layout.
                 Some(class) => unsafe { free_in(ptr, class) },
                 // SAFETY: as above; past the pools, `free` gives the block
                 // back to the C library.

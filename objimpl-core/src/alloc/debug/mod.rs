@@ -764,23 +764,6 @@ fn evict(freed: Freed, function: &'static str, reports: &mut Vec<Report>) -> Opt
 mod tests {
     use super::*;
 
-    // The pools under a context of their own: to the hooks over them, not
-    // the pool allocator, so that they keep its blocks in their table.
-    unsafe extern "C" fn pools_malloc(_: *mut c_void, size: usize) -> *mut c_void {
-        pool::malloc(size).cast()
-    }
-    unsafe extern "C" fn pools_calloc(_: *mut c_void, n: usize, size: usize) -> *mut c_void {
-        pool::calloc(n, size).cast()
-    }
-    unsafe extern "C" fn pools_realloc(_: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
-        // SAFETY: the hooks pass a block of `pools_malloc`, or null.
-        unsafe { pool::realloc(p.cast(), size) }.cast()
-    }
-    unsafe extern "C" fn pools_free(_: *mut c_void, p: *mut c_void) {
-        // SAFETY: the hooks pass a live block of `pools_malloc`.
-        unsafe { free::free(p.cast()) }
-    }
-
     /// A pool block's mark stays quarantined once it leaves the quarantine;
     /// handed out again by hooks that keep their blocks in the table, its
     /// address is theirs: `block_info` looks there when no quarantine holds
@@ -788,12 +771,12 @@ mod tests {
     #[test]
     fn an_address_that_left_the_quarantine_is_found_in_the_table_of_other_hooks() {
         let marked = hooks(Domain::Object, &POOL);
+        // The pools' functions (which ignore their context) under a
+        // context of their own: to the hooks over them, not the pool
+        // allocator, so that they keep its blocks in their table.
         let over_a_wrapper = Allocator {
             ctx: ptr::dangling_mut(),
-            malloc: pools_malloc,
-            calloc: pools_calloc,
-            realloc: pools_realloc,
-            free: pools_free,
+            ..POOL
         };
         let tabled = hooks(Domain::Mem, &over_a_wrapper);
         assert!(!ctx_of(&tabled).pooled && ctx_of(&marked).pooled);

@@ -67,9 +67,9 @@ impl Own {
 impl Drop for Own {
     fn drop(&mut self) {
         if !self.flag.is_null() {
-            // SAFETY: this thread's flag (an `Own` is not `Send`), a
-            // const-initialised thread-local without destructor: there
+            // A const-initialised thread-local without destructor: there
             // until the thread is gone.
+            // SAFETY: this thread's flag (an `Own` is not `Send`), still there.
             unsafe { (*self.flag).set(false) };
         }
     }

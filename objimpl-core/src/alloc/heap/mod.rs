@@ -457,9 +457,8 @@ mod tests {
                 let counted = || -> usize {
                     pools
                         .iter()
-                        // SAFETY: the pools hold this thread's cached blocks
-                        // (at least), so they are in use; their counts are
-                        // this thread's to read.
+                        // SAFETY: in use (they hold this thread's blocks); their
+                        // counts are this thread's to read.
                         .map(|&pool| unsafe { (*pool).count.load(Ordering::Relaxed) } as usize)
                         .sum()
                 };
