@@ -1,5 +1,5 @@
 //! The fast path of `free` for the pool families (mimalloc's `free.c`):
-//! the arena map says whether the block is ours, the arena's slot table
+//! the arena map's bitmap says whether the block is ours, the arena's slot table
 //! names the owner's slot of its class, and a block of this thread's heap
 //! goes on the slot's cache. `free_in` is the same for a caller that knows
 //! the class (a sized free). Everything else is out of line, in `heap/`:
@@ -24,7 +24,7 @@ use super::system;
 ///   `realloc`, not freed before.
 #[inline]
 pub(crate) unsafe fn free(p: *mut u8) {
-    if arena_map::lookup(p).is_null() {
+    if !arena_map::contains(p) {
         // Not in our arenas: a C library block (or null).
         // SAFETY: the caller gives a live block of this family, and blocks of
         // this family outside our arenas all came from `system`.
@@ -98,7 +98,7 @@ unsafe fn give_own(slot: *const ClassSlot, block: *mut u8) {
 #[inline(always)]
 pub(crate) unsafe fn free_in(p: *mut u8, class: usize) {
     let heap = heap::current();
-    if !heap.is_null() && !arena_map::lookup(p).is_null() {
+    if !heap.is_null() && arena_map::contains(p) {
         // SAFETY: the thread's live heap; `class` is a class.
         let mine: *const ClassSlot = unsafe { heap::Heap::slot(heap, class) };
         // SAFETY: `p` is a live block of one of our arenas, live with it.
