@@ -47,8 +47,8 @@ esac
 JOBS=${JOBS:-2}
 TIMEOUT=${TIMEOUT:-1200}
 
-cargo build --release -q -p objimpl-python
-LAUNCHER=target/release/objimpl-python
+cargo build --profile launcher -q -p objimpl-python
+LAUNCHER=target/launcher/objimpl-python
 OUT=target/cpython-tests
 mkdir -p "$OUT"
 

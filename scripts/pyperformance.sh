@@ -36,8 +36,8 @@ MODE=${MODE:---fast}
 OUT=target/pyperformance
 HARNESS=$OUT/harness
 
-cargo build --release -q -p objimpl-python
-OBJIMPL_PYTHON=$PWD/target/release/objimpl-python
+cargo build --profile launcher -q -p objimpl-python
+OBJIMPL_PYTHON=$PWD/target/launcher/objimpl-python
 if "$OBJIMPL_PYTHON" -c pass 2>&1 | grep -q "built without CPython"; then
     echo "skipped: objimpl-python was built without CPython" >&2
     exit 0

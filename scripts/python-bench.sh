@@ -85,9 +85,9 @@ add_peer() {
 add_peer mimalloc libmimalloc.so "${MIMALLOC_PACKAGES[@]}"
 add_peer jemalloc libjemalloc.so "${JEMALLOC_PACKAGES[@]}"
 
-# -- 2. objimpl-python, release ----------------------------------------------
-cargo build --release -p objimpl-python
-LAUNCHER=target/release/objimpl-python
+# -- 2. objimpl-python, as shipped --------------------------------------------
+cargo build --profile launcher -p objimpl-python
+LAUNCHER=target/launcher/objimpl-python
 [[ -x $LAUNCHER ]] || die "$LAUNCHER was not built"
 # A launcher built without CPython is a stub that exits 2 with its reason.
 "$LAUNCHER" -c pass || die "$LAUNCHER does not run Python (built as a stub?)"

@@ -7,7 +7,7 @@ scripts/python-bench.sh installs what is needed, builds objimpl-python and
 calls this; run it directly only with the paths it passes::
 
     python3 benches/python/run.py --python /path/to/python3.11 \\
-        --launcher target/release/objimpl-python \\
+        --launcher target/launcher/objimpl-python \\
         [--preload mimalloc=/usr/lib/.../libmimalloc.so.2] [--preload jemalloc=...] \\
         [--rounds 9] [--quick] [--only binary_trees,strings] [--out target/python-bench]
 
