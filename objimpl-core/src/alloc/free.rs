@@ -1,9 +1,9 @@
 //! The fast path of `free` for the pool families (mimalloc's `free.c`):
-//! the arena map's bitmap says whether the block is ours, the arena's slot table
-//! names the owner's slot of its class, and a block of this thread's heap
-//! goes on the slot's cache. `free_in` is the same for a caller that knows
-//! the class (a sized free). Everything else is out of line, in `heap/`:
-//! a block of another heap (`free_remote_slow`), a full cache
+//! the arena map's bitmap says whether the block is ours, the arena's slot
+//! table names the owner's slot of its class, and a block of this thread's
+//! heap goes on the slot's cache. `free_in` is the same for a caller that
+//! knows the class (a sized free). Everything else is out of line, in
+//! `heap/`: a block of another heap (`free_remote_slow`), a full cache
 //! (`free_cache_full_slow`).
 
 use core::sync::atomic::Ordering;
