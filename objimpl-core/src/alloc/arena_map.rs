@@ -59,17 +59,21 @@ struct Leaf {
 
 static ROOT: [AtomicPtr<Leaf>; ROOT_LEN] = [const { AtomicPtr::new(ptr::null_mut()) }; ROOT_LEN];
 
-/// The root and leaf indices of `addr`. The bits above
-/// [`ADDRESS_BITS`] are ignored, as the hardware ignores a pointer's tag
-/// (arm64's top-byte ignore, MTE, HWASan, Intel LAM): a tagged pointer is
-/// looked up by the address it points at, and any value stays in bounds.
+/// The index of the arena-sized range holding `addr`, for both maps. The
+/// bits above [`ADDRESS_BITS`] are ignored, as the hardware ignores a
+/// pointer's tag (arm64's top-byte ignore, MTE, HWASan, Intel LAM): a
+/// tagged pointer is looked up by the address it points at, and any value
+/// stays in bounds.
+#[inline(always)]
+fn arena_index(addr: usize) -> usize {
+    (addr >> ARENA_BITS) & ((1 << INDEX_BITS) - 1)
+}
+
+/// The root and leaf indices of `addr` (see [`arena_index`]).
 #[inline(always)]
 fn indices(addr: usize) -> (usize, usize) {
-    let index = addr >> ARENA_BITS;
-    (
-        (index >> LEAF_BITS) & (ROOT_LEN - 1),
-        index & (LEAF_LEN - 1),
-    )
+    let index = arena_index(addr);
+    (index >> LEAF_BITS, index & (LEAF_LEN - 1))
 }
 
 /// The arena containing `p`, or null if `p` is not in one of our arenas.
@@ -83,7 +87,7 @@ pub(crate) fn lookup(p: *const u8) -> *mut Arena {
     let (root, leaf) = indices(p.addr());
     // Indexing the array in place, not through `get` (which would borrow all
     // of ROOT: free under a compiler, 2 MiB of retagging under Miri). The
-    // mask in `indices` keeps the bounds check out of the fast path.
+    // mask in `arena_index` keeps the bounds check out of the fast path.
     let leaf_ptr = ROOT[root].load(Ordering::Acquire);
     if leaf_ptr.is_null() {
         return ptr::null_mut();
@@ -102,12 +106,11 @@ pub(crate) fn lookup(p: *const u8) -> *mut Arena {
 static PRESENT: [AtomicUsize; (1 << INDEX_BITS) / usize::BITS as usize] =
     [const { AtomicUsize::new(0) }; (1 << INDEX_BITS) / usize::BITS as usize];
 
-/// The word of [`PRESENT`] that holds `addr`'s bit, and the bit. As in
-/// [`indices`], the bits above [`ADDRESS_BITS`] are ignored.
+/// The word of [`PRESENT`] that holds `addr`'s bit, and the bit.
 #[cfg(not(miri))]
 #[inline(always)]
 fn present_bit(addr: usize) -> (&'static AtomicUsize, usize) {
-    let index = (addr >> ARENA_BITS) & ((1 << INDEX_BITS) - 1);
+    let index = arena_index(addr);
     let word = index / usize::BITS as usize;
     // Indexed in place, as `ROOT` is in `lookup`; the mask keeps it in bounds.
     (&PRESENT[word], 1 << (index % usize::BITS as usize))

@@ -99,9 +99,7 @@ impl Freed {
         domain: Domain::Raw,
         marked: false,
     };
-}
 
-impl Freed {
     /// The caller's address: its data, after the head.
     pub(crate) fn address(&self) -> usize {
         self.base.0 as usize + HEAD
