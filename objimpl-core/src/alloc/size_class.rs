@@ -55,7 +55,7 @@ const MEDIUM_STEPS: usize = 8;
 const STEP_BITS: u32 = MEDIUM_STEPS.trailing_zeros();
 
 /// The medium classes: eight to each doubling from 512 to 64 KiB.
-const MEDIUM_CLASSES: usize = MEDIUM_STEPS
+pub(crate) const MEDIUM_CLASSES: usize = MEDIUM_STEPS
     * (MEDIUM_REQUEST_THRESHOLD.trailing_zeros() - SMALL_REQUEST_THRESHOLD.trailing_zeros())
         as usize;
 

@@ -42,7 +42,9 @@ use super::arena::Arena;
 use super::asan;
 use super::fatal::invariant;
 use super::pool::Pool;
-use super::size_class::{FIRST_MEDIUM_CLASS, NUM_CLASSES, POOLS_PER_ARENA, class_size, pool_bytes};
+use super::size_class::{
+    FIRST_MEDIUM_CLASS, MEDIUM_CLASSES, NUM_CLASSES, POOLS_PER_ARENA, class_size, pool_bytes,
+};
 
 mod housekeeping;
 mod kept;
@@ -63,8 +65,19 @@ pub(crate) use thread::{collect_current, current, malloc_small_slow, release_fre
 /// only by the thread servicing the heap: its owner, or after the owner
 /// exited, the thread that reclaims it (hand-overs go through `lists::LISTS`'s
 /// lock). The atomics may be touched by any thread.
+///
+/// `repr(C)`, the small classes' slots first: the fast paths then reach a
+/// slot at the heap's address plus a multiple of 544, with no offset to add.
+#[repr(C)]
 pub(crate) struct Heap {
-    pub(super) classes: [ClassSlot; NUM_CLASSES],
+    /// The small classes' slots, each with room for [`SMALL_CACHE_SLOTS`]
+    /// blocks; reached through [`Heap::slot`].
+    small: [CachedSlot<SMALL_CACHE_SLOTS>; FIRST_MEDIUM_CLASS],
+    /// The medium classes', with room for [`MEDIUM_CACHE_SLOTS`]: their
+    /// caches keep at most 8 blocks, and 56 caches of 64 entries would make
+    /// every heap 25 KiB larger (and as much more resident: the slots' fields
+    /// are written as the heap is made).
+    medium: [CachedSlot<MEDIUM_CACHE_SLOTS>; MEDIUM_CLASSES],
     pub(super) local: UnsafeCell<Local>,
     /// Pools with blocks freed by other threads, linked through
     /// `Pool::pending_next`; pushed by anyone, taken whole by the servicer.
@@ -88,6 +101,16 @@ pub(crate) struct Heap {
 /// An arena records, for each pool in use, the owner's slot of the pool's
 /// class, so that `free` reaches the slot (and through it the owner) with
 /// one load and no arithmetic.
+///
+/// Right after the slot, in its [`CachedSlot`], lies its cache: blocks this
+/// thread freed, kept for its next `malloc`s of the class. A stack of
+/// pointers, so neither `free` nor `malloc` touches the block or its pool
+/// while it is here; to their pools they are still handed out. The first
+/// `cached` entries are set; the rest are never read, and stay unwritten (so
+/// a class the thread never frees costs it no memory). The cache is reached
+/// from a slot pointer with the heap's provenance ([`ClassSlot::cache`]),
+/// never through a reference to the slot, which would not cover it.
+#[repr(C)]
 pub(crate) struct ClassSlot {
     /// How many blocks `cache` holds. Written by the servicing thread alone
     /// (plain load + store, as the counters below); read by the heap map.
@@ -104,34 +127,47 @@ pub(crate) struct ClassSlot {
     /// pool's, so that a `free` that finds the cache full reaches the pool
     /// from the slot it holds, without the class.
     pool_mask: usize,
-    /// Blocks this thread freed, kept for its next `malloc`s of the class: a
-    /// stack of pointers, so neither `free` nor `malloc` touches the block or
-    /// its pool while it is here. To their pools they are still handed out.
-    /// The first `cached` entries are set; the rest are never read, and stay
-    /// unwritten (so a class the thread never frees costs it no memory).
-    pub(super) cache: UnsafeCell<[MaybeUninit<*mut u8>; CACHE_SLOTS]>,
 }
 
-/// Room in each class's block cache.
-pub(super) const CACHE_SLOTS: usize = 64;
+/// A class's slot, then its cache: room for `N` blocks.
+#[repr(C)]
+struct CachedSlot<const N: usize> {
+    slot: ClassSlot,
+    cache: UnsafeCell<[MaybeUninit<*mut u8>; N]>,
+}
 
-// The slot's counters and links, then the cache: a multiple of 32 bytes,
-// which the fast paths index by shifts and adds.
-static_assertions::const_assert_eq!(size_of::<ClassSlot>(), 32 + CACHE_SLOTS * 8);
+/// Room in each small class's block cache.
+const SMALL_CACHE_SLOTS: usize = 64;
+/// Room in each medium class's.
+const MEDIUM_CACHE_SLOTS: usize = 8;
+
+// The slot's counters and links, then the cache, at the slot's end: 544 and
+// 96 bytes, multiples of 32, which the fast paths index by shifts and adds.
+static_assertions::const_assert_eq!(size_of::<ClassSlot>(), 32);
+static_assertions::const_assert_eq!(
+    core::mem::offset_of!(CachedSlot<SMALL_CACHE_SLOTS>, cache),
+    size_of::<ClassSlot>()
+);
+static_assertions::const_assert_eq!(
+    core::mem::offset_of!(CachedSlot<MEDIUM_CACHE_SLOTS>, cache),
+    size_of::<ClassSlot>()
+);
+static_assertions::const_assert_eq!(size_of::<CachedSlot<SMALL_CACHE_SLOTS>>() % 32, 0);
+static_assertions::const_assert_eq!(size_of::<CachedSlot<MEDIUM_CACHE_SLOTS>>() % 32, 0);
 
 /// How many blocks each class's cache keeps: for the small classes about
-/// 8 KiB of blocks, at least 16 and at most [`CACHE_SLOTS`]; for the medium
-/// ones about 16 KiB, at least 1 and at most 8, so that an idle thread's
-/// caches hold at most about half a megabyte (the purger does not reach
-/// them).
+/// 8 KiB of blocks, at least 16 and at most [`SMALL_CACHE_SLOTS`]; for the
+/// medium ones about 16 KiB, at least 1 and at most [`MEDIUM_CACHE_SLOTS`],
+/// so that an idle thread's caches hold at most about half a megabyte (the
+/// purger does not reach them).
 const CACHE_LIMITS: [usize; NUM_CLASSES] = {
     let mut limits = [0; NUM_CLASSES];
     let mut class = 0;
     while class < NUM_CLASSES {
         let (budget, least, most) = if class < FIRST_MEDIUM_CLASS {
-            (8192, 16, CACHE_SLOTS)
+            (8192, 16, SMALL_CACHE_SLOTS)
         } else {
-            (16384, 1, 8)
+            (16384, 1, MEDIUM_CACHE_SLOTS)
         };
         let by_bytes = budget / class_size(class);
         limits[class] = if by_bytes < least {
@@ -145,6 +181,22 @@ const CACHE_LIMITS: [usize; NUM_CLASSES] = {
     }
     limits
 };
+
+// Each class's cache has room for what it keeps.
+static_assertions::const_assert!({
+    let mut fits = true;
+    let mut class = 0;
+    while class < NUM_CLASSES {
+        let room = if class < FIRST_MEDIUM_CLASS {
+            SMALL_CACHE_SLOTS
+        } else {
+            MEDIUM_CACHE_SLOTS
+        };
+        fits &= CACHE_LIMITS[class] <= room;
+        class += 1;
+    }
+    fits
+});
 
 pub(super) struct Local {
     /// `buckets[n]`: arenas with `n` free pools, `0 < n < POOLS_PER_ARENA`,
@@ -173,9 +225,9 @@ unsafe impl Sync for Heap {}
 
 impl Heap {
     /// Makes `heap` a fresh heap, field by field in place: a `Heap` built on
-    /// the stack and moved would take 48 KiB of the new thread's stack, and
-    /// writing the caches would make their 44 KiB resident before any block
-    /// is cached.
+    /// the stack and moved would take 23 KiB of the new thread's stack, and
+    /// writing the caches would make them resident before any block is
+    /// cached.
     ///
     /// # Safety
     ///
@@ -186,7 +238,7 @@ impl Heap {
         // through raw pointers, before anything reads it.
         unsafe {
             for class in 0..NUM_CLASSES {
-                ClassSlot::init(&raw mut (*heap).classes[class], heap, class);
+                ClassSlot::init(Heap::slot(heap, class).cast_mut(), heap, class);
             }
             (&raw mut (*heap).local).write(UnsafeCell::new(Local {
                 buckets: [ptr::null_mut(); POOLS_PER_ARENA],
@@ -204,16 +256,31 @@ impl Heap {
         }
     }
 
-    /// The slot of `class`, without a bounds check on the fast paths.
+    /// The slot of `class`, without a bounds check on the fast paths: a
+    /// pointer with `heap`'s provenance, which reaches the slot's cache too.
+    /// (Where the class is known at compile time, so is the array it is in.)
     ///
     /// # Safety
     ///
     /// - `heap` is live; `class < NUM_CLASSES`.
     #[inline(always)]
-    pub(crate) unsafe fn slot<'a>(heap: *const Heap, class: usize) -> &'a ClassSlot {
+    pub(crate) unsafe fn slot(heap: *const Heap, class: usize) -> *const ClassSlot {
         invariant!(class < NUM_CLASSES, "no size class {class}");
-        // SAFETY: heaps are never freed; the class is in bounds.
-        unsafe { &*(&raw const (*heap).classes).cast::<ClassSlot>().add(class) }
+        // SAFETY: heaps are never freed; the class is in bounds of its
+        // array. `CachedSlot` is `repr(C)`, its slot first.
+        unsafe {
+            if class < FIRST_MEDIUM_CLASS {
+                (&raw const (*heap).small)
+                    .cast::<CachedSlot<SMALL_CACHE_SLOTS>>()
+                    .add(class)
+                    .cast()
+            } else {
+                (&raw const (*heap).medium)
+                    .cast::<CachedSlot<MEDIUM_CACHE_SLOTS>>()
+                    .add(class - FIRST_MEDIUM_CLASS)
+                    .cast()
+            }
+        }
     }
 
     /// The slot of `class` of `heap`, for an arena's slot table.
@@ -234,7 +301,7 @@ impl Heap {
     #[inline(always)]
     pub(crate) unsafe fn usable_pool(heap: *const Heap, class: usize) -> *mut Pool {
         // SAFETY: only the servicing thread touches the class's pool head.
-        unsafe { *Heap::slot(heap, class).pool.get() }
+        unsafe { *(*Heap::slot(heap, class)).pool.get() }
     }
 
     /// Pops a block from the class's cache; null if it is empty.
@@ -245,15 +312,15 @@ impl Heap {
     #[inline(always)]
     pub(crate) unsafe fn pop_cached(heap: *const Heap, class: usize) -> *mut u8 {
         // SAFETY: only the servicing thread touches the cache, whose first
-        // `cached <= CACHE_SLOTS` entries are set, to blocks.
+        // `cached <= limit` entries are set, to blocks.
         unsafe {
             let slot = Heap::slot(heap, class);
-            let n = slot.cached.load(Ordering::Relaxed);
+            let n = (*slot).cached.load(Ordering::Relaxed);
             if n == 0 {
                 return ptr::null_mut();
             }
-            slot.cached.store(n - 1, Ordering::Relaxed);
-            let p = *slot.cache.get().cast::<*mut u8>().add(n as usize - 1);
+            (*slot).cached.store(n - 1, Ordering::Relaxed);
+            let p = *ClassSlot::cache(slot).add(n as usize - 1);
             // Cached blocks are never null: the caller's test of the result
             // then folds into the test of `n`.
             core::hint::assert_unchecked(!p.is_null());
@@ -267,7 +334,9 @@ impl Heap {
     /// Blocks of `class` in this heap's block cache: to their pools they
     /// are handed out, to the statistics they are not in use.
     pub(crate) fn cached(&self, class: usize) -> usize {
-        self.classes[class].cached.load(Ordering::Relaxed) as usize
+        assert!(class < NUM_CLASSES, "no size class {class}");
+        // SAFETY: the heap is live while borrowed; the class is in bounds.
+        unsafe { (*Heap::slot(self, class)).cached.load(Ordering::Relaxed) as usize }
     }
 
     /// Free pools in this heap's arenas.
@@ -310,16 +379,39 @@ impl ClassSlot {
     /// and its slot (a medium class's pool is found from the block by its
     /// size): its place in its heap's slots. Not a field: the fast paths
     /// compare the cache's count with `limit` in memory, and index the
-    /// slots by shifts (544 bytes each).
+    /// slots by shifts (544 and 96 bytes each).
     ///
     /// # Safety
     ///
     /// - `slot` is the slot of a live heap.
     pub(crate) unsafe fn class(slot: *const ClassSlot) -> usize {
         // SAFETY: as the caller guarantees; `heap` was written before the
-        // heap was published, and `slot` lies in its `classes`.
-        let first = unsafe { (&raw const (*(*slot).heap).classes).cast::<ClassSlot>() };
-        (slot.addr() - first.addr()) / size_of::<ClassSlot>()
+        // heap was published, and `slot` lies in its `small` or `medium`.
+        let heap = unsafe { (*slot).heap };
+        // SAFETY: heaps are never freed.
+        let small = unsafe { &raw const (*heap).small };
+        let offset = slot.addr().wrapping_sub(small.addr());
+        if offset < size_of::<[CachedSlot<SMALL_CACHE_SLOTS>; FIRST_MEDIUM_CLASS]>() {
+            return offset / size_of::<CachedSlot<SMALL_CACHE_SLOTS>>();
+        }
+        // SAFETY: as above.
+        let medium = unsafe { &raw const (*heap).medium };
+        FIRST_MEDIUM_CLASS
+            + (slot.addr() - medium.addr()) / size_of::<CachedSlot<MEDIUM_CACHE_SLOTS>>()
+    }
+
+    /// The first entry of the slot's cache, which follows it in its
+    /// [`CachedSlot`].
+    ///
+    /// # Safety
+    ///
+    /// - `slot` came from [`Heap::slot`] (with its heap's provenance).
+    #[inline(always)]
+    pub(super) unsafe fn cache(slot: *const ClassSlot) -> *mut *mut u8 {
+        // SAFETY: `CachedSlot` is `repr(C)`, its cache right after the slot
+        // (asserted above); `slot`'s provenance covers it, and the cache is
+        // an `UnsafeCell`.
+        unsafe { slot.add(1).cast::<*mut u8>().cast_mut() }
     }
 
     /// The pool holding `block`, a block of the slot's class.
@@ -335,7 +427,7 @@ impl ClassSlot {
     }
 
     /// Whether `p` is in the slot's cache: freed already (a check of debug
-    /// builds: at most [`CACHE_SLOTS`] compares).
+    /// builds: at most the cache's room in compares).
     ///
     /// # Safety
     ///
@@ -345,7 +437,7 @@ impl ClassSlot {
         // `cached` entries are set.
         unsafe {
             let n = (*slot).cached.load(Ordering::Relaxed) as usize;
-            let cache = (*slot).cache.get().cast::<*mut u8>();
+            let cache = ClassSlot::cache(slot);
             (0..n).any(|i| *cache.add(i) == p)
         }
     }
@@ -359,16 +451,15 @@ impl ClassSlot {
     ///   block of the slot's class given up by the caller.
     #[inline(always)]
     pub(crate) unsafe fn push_cached(slot: *const ClassSlot, p: *mut u8) -> bool {
-        // SAFETY: only the servicing thread touches the cache; `limit <=
-        // CACHE_SLOTS`, so entry `n < limit` is in bounds.
+        // SAFETY: only the servicing thread touches the cache; `limit` is
+        // at most the cache's room, so entry `n < limit` is in bounds.
         unsafe {
-            let slot = &*slot;
-            let n = slot.cached.load(Ordering::Relaxed);
-            if n >= slot.limit {
+            let n = (*slot).cached.load(Ordering::Relaxed);
+            if n >= (*slot).limit {
                 return false;
             }
-            *slot.cache.get().cast::<*mut u8>().add(n as usize) = p;
-            slot.cached.store(n + 1, Ordering::Relaxed);
+            *ClassSlot::cache(slot).add(n as usize) = p;
+            (*slot).cached.store(n + 1, Ordering::Relaxed);
             true
         }
     }
@@ -394,7 +485,7 @@ pub(super) unsafe fn local(heap: *const Heap) -> *mut Local {
 #[inline(always)]
 pub(super) unsafe fn head(heap: *const Heap, class: usize) -> *mut *mut Pool {
     // SAFETY: heaps are never freed.
-    unsafe { (*heap).classes[class].pool.get() }
+    unsafe { (*Heap::slot(heap, class)).pool.get() }
 }
 
 /// `counter += n` by its one writer: a plain load and store.
@@ -420,6 +511,50 @@ mod tests {
     use super::super::malloc::malloc_in;
     use super::super::pool::pool_of;
     use super::*;
+
+    /// Every class's slot knows its class, and its cache (with room for
+    /// the class's limit) ends before the next slot begins: the two arrays'
+    /// index rules agree with `ClassSlot::class` and with each other.
+    #[test]
+    fn every_slot_knows_its_class_and_its_cache_overlaps_no_other_slot() {
+        // The thread's first block makes its heap.
+        let block = malloc_in(0, 16);
+        let heap = current();
+        assert!(!heap.is_null(), "the test thread has a heap");
+        let room = |class: usize| {
+            if class < FIRST_MEDIUM_CLASS {
+                SMALL_CACHE_SLOTS
+            } else {
+                MEDIUM_CACHE_SLOTS
+            }
+        };
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for class in 0..NUM_CLASSES {
+            // SAFETY: the thread's heap, live while it runs; a class.
+            let slot = unsafe { Heap::slot(heap, class) };
+            // SAFETY: as above.
+            assert_eq!(unsafe { ClassSlot::class(slot) }, class);
+            // SAFETY: as above.
+            let cache = unsafe { ClassSlot::cache(slot) };
+            assert_eq!(cache.addr(), slot.addr() + size_of::<ClassSlot>());
+            assert!(CACHE_LIMITS[class] <= room(class), "class {class}");
+            spans.push((slot.addr(), cache.addr() + room(class) * 8));
+        }
+        spans.sort_unstable();
+        for pair in spans.windows(2) {
+            assert!(pair[0].1 <= pair[1].0, "{pair:x?}");
+        }
+        let heap_span = heap.addr()..heap.addr() + size_of::<Heap>();
+        assert!(
+            spans
+                .iter()
+                .all(|&(start, end)| heap_span.contains(&start) && end <= heap_span.end)
+        );
+        // The medium classes' short caches keep the record small.
+        assert!(size_of::<Heap>() < 24 * 1024, "{} bytes", size_of::<Heap>());
+        // SAFETY: from `malloc_in` above, freed once.
+        unsafe { free(block) };
+    }
 
     /// Frees past a full cache go straight to their pools, found through the
     /// slot's mask: for every class, small and medium, the mask names the

@@ -20,7 +20,7 @@ use super::super::pool::{Block, Pool, pool_of};
 use super::super::purge;
 use super::super::size_class::{NUM_CLASSES, POOLS_PER_ARENA, class_size, pool_slots};
 use super::kept::{keep_empty, release_expired};
-use super::{CACHE_SLOTS, ClassSlot, Heap, Local, add, head, local, sub};
+use super::{ClassSlot, Heap, Local, add, head, local, sub};
 
 // ---------------------------------------------------------------------------
 // Taking and giving blocks.
@@ -466,17 +466,17 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
     // SAFETY: the cache is the servicing thread's; its blocks are live
     // blocks of `heap`'s pools that nobody uses.
     unsafe {
-        let slot = &(*heap).classes[class];
-        let n = slot.cached.load(Ordering::Relaxed) as usize;
+        let slot = Heap::slot(heap, class);
+        let n = (*slot).cached.load(Ordering::Relaxed) as usize;
         let count = count.min(n);
-        let cache = slot.cache.get().cast::<*mut u8>();
+        let cache = ClassSlot::cache(slot);
         for i in 0..count {
             // Cached pointers carry the arena's provenance (see `arena::own`).
             let block = *cache.add(i);
             give_block(pool_of(block, class), block.cast());
         }
         ptr::copy(cache.add(count), cache, n - count);
-        slot.cached.store((n - count) as u32, Ordering::Relaxed);
+        (*slot).cached.store((n - count) as u32, Ordering::Relaxed);
     }
 }
 
@@ -488,6 +488,6 @@ unsafe fn flush_cache(heap: *const Heap, class: usize, count: usize) {
 pub(super) unsafe fn flush_caches(heap: *const Heap) {
     for class in 0..NUM_CLASSES {
         // SAFETY: as the caller guarantees.
-        unsafe { flush_cache(heap, class, CACHE_SLOTS) };
+        unsafe { flush_cache(heap, class, usize::MAX) };
     }
 }
