@@ -529,7 +529,7 @@ mod tests {
             }
         };
         let mut spans: Vec<(usize, usize)> = Vec::new();
-        for class in 0..NUM_CLASSES {
+        for (class, &limit) in CACHE_LIMITS.iter().enumerate() {
             // SAFETY: the thread's heap, live while it runs; a class.
             let slot = unsafe { Heap::slot(heap, class) };
             // SAFETY: as above.
@@ -537,7 +537,7 @@ mod tests {
             // SAFETY: as above.
             let cache = unsafe { ClassSlot::cache(slot) };
             assert_eq!(cache.addr(), slot.addr() + size_of::<ClassSlot>());
-            assert!(CACHE_LIMITS[class] <= room(class), "class {class}");
+            assert!(limit <= room(class), "class {class}");
             spans.push((slot.addr(), cache.addr() + room(class) * 8));
         }
         spans.sort_unstable();
