@@ -208,40 +208,104 @@ checked_domain!(object);
 /// may end in a shared object, the heap's thread-local is read through
 /// `__tls_get_addr`; the linker turns that call into a load, but the
 /// registers saved around it stay: three pushes and pops on every call.
+///
+/// Two sets: `gil`, one [`alloc::SerializedHeap`] for every thread, as pymalloc
+/// serves them (CPython calls these two domains with the GIL held, which
+/// its debug hooks check: the GIL serializes the calls), so that a thread
+/// costs no heap of its own and a block one thread made and another frees
+/// is a local free; and `per_thread`, the pools' own functions, a heap a
+/// thread (`OBJIMPL_GIL_HEAP=0`).
 mod served {
     use core::ffi::c_void;
 
-    use objimpl_core::alloc::pymalloc;
+    use objimpl_core::alloc::{SerializedHeap, pymalloc};
 
-    extern "C" fn malloc(_: *mut c_void, size: usize) -> *mut c_void {
-        pymalloc::malloc(size).cast()
-    }
+    /// The heap of every thread that holds the GIL.
+    static GIL_HEAP: SerializedHeap = SerializedHeap::new();
 
-    extern "C" fn calloc(_: *mut c_void, n: usize, size: usize) -> *mut c_void {
-        pymalloc::calloc(n, size).cast()
-    }
+    /// The pools' own functions, as a `SerializedHeap`'s are called.
+    struct PerThread;
 
-    extern "C" fn realloc(_: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
-        // SAFETY: CPython gives back blocks of the domain that made them,
-        // which the pools serve alone.
-        unsafe { pymalloc::realloc(p.cast(), size) }.cast()
-    }
+    impl PerThread {
+        fn malloc(&self, size: usize) -> *mut u8 {
+            pymalloc::malloc(size)
+        }
 
-    extern "C" fn free(_: *mut c_void, p: *mut c_void) {
-        // SAFETY: as in `realloc`.
-        unsafe { pymalloc::free(p.cast()) }
-    }
+        fn calloc(&self, n: usize, size: usize) -> *mut u8 {
+            pymalloc::calloc(n, size)
+        }
 
-    /// The pools' functions, for a domain.
-    pub fn allocator() -> pyo3_ffi::PyMemAllocatorEx {
-        pyo3_ffi::PyMemAllocatorEx {
-            ctx: core::ptr::null_mut(),
-            malloc: Some(malloc),
-            calloc: Some(calloc),
-            realloc: Some(realloc),
-            free: Some(free),
+        /// # Safety
+        ///
+        /// As [`pymalloc::realloc`].
+        unsafe fn realloc(&self, p: *mut u8, size: usize) -> *mut u8 {
+            // SAFETY: as the caller guarantees.
+            unsafe { pymalloc::realloc(p, size) }
+        }
+
+        /// # Safety
+        ///
+        /// As [`pymalloc::free`].
+        unsafe fn free(&self, p: *mut u8) {
+            // SAFETY: as the caller guarantees.
+            unsafe { pymalloc::free(p) }
         }
     }
+
+    macro_rules! served_by {
+        ($name:ident, $heap:expr) => {
+            pub mod $name {
+                use super::*;
+
+                // SAFETY (the `unsafe` blocks below): CPython calls these
+                // domains with the GIL held, which serializes the calls on
+                // `GIL_HEAP` (`PerThread`'s `malloc` and `calloc` ask
+                // nothing), and gives back blocks of the domain that made
+                // them, which the pools serve alone.
+                #[allow(unused_unsafe)]
+                extern "C" fn malloc(_: *mut c_void, size: usize) -> *mut c_void {
+                    // SAFETY: as above.
+                    unsafe { $heap.malloc(size) }.cast()
+                }
+
+                #[allow(unused_unsafe)]
+                extern "C" fn calloc(_: *mut c_void, n: usize, size: usize) -> *mut c_void {
+                    // SAFETY: as above.
+                    unsafe { $heap.calloc(n, size) }.cast()
+                }
+
+                extern "C" fn realloc(_: *mut c_void, p: *mut c_void, size: usize) -> *mut c_void {
+                    // SAFETY: as above.
+                    unsafe { $heap.realloc(p.cast(), size) }.cast()
+                }
+
+                extern "C" fn free(_: *mut c_void, p: *mut c_void) {
+                    // SAFETY: as above.
+                    unsafe { $heap.free(p.cast()) }
+                }
+
+                /// The functions, for a domain.
+                pub fn allocator() -> pyo3_ffi::PyMemAllocatorEx {
+                    pyo3_ffi::PyMemAllocatorEx {
+                        ctx: core::ptr::null_mut(),
+                        malloc: Some(malloc),
+                        calloc: Some(calloc),
+                        realloc: Some(realloc),
+                        free: Some(free),
+                    }
+                }
+            }
+        };
+    }
+
+    served_by!(gil, GIL_HEAP);
+    served_by!(per_thread, PerThread);
+}
+
+/// Whether the mem and object domains share one heap behind the GIL (the
+/// default) rather than a heap a thread: `OBJIMPL_GIL_HEAP=0` says not.
+fn gil_heap() -> bool {
+    std::env::var_os("OBJIMPL_GIL_HEAP").is_none_or(|v| v != "0")
 }
 
 /// What CPython's domain gets for objimpl's `family`, with no GIL check:
@@ -249,7 +313,11 @@ mod served {
 /// own allocator.
 fn served(family: alloc::Domain) -> PyMemAllocatorEx {
     if alloc::get_allocator(family).same_as(&alloc::Allocator::pymalloc()) {
-        served::allocator()
+        if gil_heap() {
+            served::gil::allocator()
+        } else {
+            served::per_thread::allocator()
+        }
     } else {
         objimpl_allocator(family, None)
     }

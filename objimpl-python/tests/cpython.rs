@@ -69,11 +69,7 @@ fn python_code_runs_with_objimpl_serving_its_objects() {
     );
     // objimpl's statistics at exit: its pools held CPython's objects.
     let stats = text(&out.stderr);
-    let arenas: usize = stats
-        .lines()
-        .find_map(|l| l.strip_prefix("# arenas highwater mark"))
-        .and_then(|l| l.trim_start_matches([' ', '=']).trim().parse().ok())
-        .unwrap_or_else(|| panic!("no statistics at exit:\n{stats}"));
+    let arenas = arenas_highwater(&stats);
     assert!(
         arenas >= 2,
         "CPython's objects were not in objimpl's pools:\n{stats}"
@@ -211,6 +207,51 @@ fn objimpls_debug_hooks_catch_cpython_api_misuse() {
         stderr.contains("API id expected 'o', found 'm'"),
         "{stderr}"
     );
+}
+
+/// The arenas' high-water mark in objimpl's statistics at exit.
+fn arenas_highwater(stats: &str) -> usize {
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix("# arenas highwater mark"))
+        .and_then(|l| l.trim_start_matches([' ', '=']).trim().parse().ok())
+        .unwrap_or_else(|| panic!("no statistics at exit:\n{stats}"))
+}
+
+#[test]
+fn python_threads_share_one_heap_behind_the_gil() {
+    // 16 threads alive at once, each with objects of its own: behind the
+    // GIL they allocate from one heap, as from pymalloc; with a heap a
+    // thread (`OBJIMPL_GIL_HEAP=0`) each takes an arena of its own.
+    let code = "import threading\n\
+                barrier = threading.Barrier(17)\n\
+                def work():\n    \
+                    kept = [str(i) * 3 for i in range(500)]\n    \
+                    barrier.wait()\n    \
+                    barrier.wait()\n\
+                threads = [threading.Thread(target=work) for _ in range(16)]\n\
+                for t in threads: t.start()\n\
+                barrier.wait()\n\
+                barrier.wait()\n\
+                for t in threads: t.join()";
+    let mut highwater = Vec::new();
+    for gil_heap in ["1", "0"] {
+        let Some(mut python) = launcher() else { return };
+        let out = python
+            .env("OBJIMPL_MALLOC", "pymalloc")
+            .env("OBJIMPL_STATS", "1")
+            .env("OBJIMPL_GIL_HEAP", gil_heap)
+            .args(["-c", code])
+            .output()
+            .unwrap();
+        check(&out);
+        highwater.push(arenas_highwater(&text(&out.stderr)));
+    }
+    let [shared, per_thread] = highwater[..] else {
+        unreachable!()
+    };
+    assert!(shared < 8, "one heap behind the GIL: {shared} arenas");
+    assert!(per_thread >= 16, "a heap a thread: {per_thread} arenas");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use super::arena::{exposed, slot_entry};
 use super::arena_map;
 use super::asan;
 use super::fatal::invariant;
-use super::heap::{self, ClassSlot};
+use super::heap::{self, ClassSlot, Servicer, ThisThread};
 use super::size_class::class_size;
 use super::system;
 
@@ -24,6 +24,20 @@ use super::system;
 ///   `realloc`, not freed before.
 #[inline]
 pub(crate) unsafe fn free(p: *mut u8) {
+    // SAFETY: as the caller guarantees; the calling thread services its
+    // own heap.
+    unsafe { free_with(ThisThread, p) }
+}
+
+/// [`free`] with `servicer`'s heap for the local one: a block of it goes to
+/// its cache, any other is freed as another thread's is.
+///
+/// # Safety
+///
+/// - as [`free`];
+/// - the caller services `servicer`'s heap (see [`Servicer`]).
+#[inline(always)]
+pub(crate) unsafe fn free_with(servicer: impl Servicer, p: *mut u8) {
     if !arena_map::contains(p) {
         // Not in our arenas: a C library block (or null).
         // SAFETY: the caller gives a live block of this family, and blocks of
@@ -49,22 +63,23 @@ pub(crate) unsafe fn free(p: *mut u8) {
     // SAFETY: `block` has its arena's provenance; the table is initialised.
     let slot = unsafe { (*slot_entry(block)).load(Ordering::Acquire) };
     // SAFETY: the slot of a live heap (heaps are never freed).
-    if unsafe { ClassSlot::heap(slot) } != heap::current() {
+    if unsafe { ClassSlot::heap(slot) } != servicer.heap() {
         // SAFETY: `p` is a live block of one of our arenas, given up by the caller.
         return unsafe { heap::free_remote_slow(p) };
     }
-    // SAFETY: `block` is a live block of a pool of this thread's heap, of
-    // the slot's class, with its arena's provenance, given up by the caller.
+    // SAFETY: `block` is a live block of a pool of the heap the caller
+    // services, of the slot's class, with its arena's provenance, given up
+    // by the caller.
     unsafe { give_own(slot, block) }
 }
 
-/// Gives a block of this thread's heap to its class's cache, or, the cache
-/// full, to its pool.
+/// Gives a block of a heap the caller services to its class's cache, or,
+/// the cache full, to its pool.
 ///
 /// # Safety
 ///
-/// - `block` is a live block of a pool of this thread's heap, of `slot`'s
-///   class, with its arena's provenance, given up by the caller.
+/// - `block` is a live block of a pool of a heap the caller services, of
+///   `slot`'s class, with its arena's provenance, given up by the caller.
 #[inline(always)]
 unsafe fn give_own(slot: *const ClassSlot, block: *mut u8) {
     invariant!(

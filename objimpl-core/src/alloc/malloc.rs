@@ -10,8 +10,8 @@ use core::sync::atomic::Ordering;
 use super::arena::{own, slot_entry};
 use super::arena_map;
 use super::fatal::invariant;
-use super::free::free;
-use super::heap::{self, ClassSlot, Heap};
+use super::free::free_with;
+use super::heap::{self, ClassSlot, Heap, Servicer, ThisThread};
 use super::size_class::{
     MEDIUM_REQUEST_THRESHOLD, SMALL_REQUEST_THRESHOLD, class_of, class_size, medium_class_of,
 };
@@ -40,8 +40,23 @@ pub(crate) fn malloc(size: usize) -> *mut u8 {
 /// ([`SMALL`] or [`MEDIUM`]).
 #[inline(always)]
 pub(crate) fn malloc_up_to<const LIMIT: usize>(size: usize) -> *mut u8 {
+    // SAFETY: the calling thread services its own heap.
+    unsafe { malloc_up_to_with::<LIMIT>(ThisThread, size) }
+}
+
+/// [`malloc_up_to`] from the heap of `servicer`.
+///
+/// # Safety
+///
+/// - The caller services `servicer`'s heap (see [`Servicer`]).
+#[inline(always)]
+pub(crate) unsafe fn malloc_up_to_with<const LIMIT: usize>(
+    servicer: impl Servicer,
+    size: usize,
+) -> *mut u8 {
     match class_up_to::<LIMIT>(size) {
-        Some(class) => malloc_in(class, size),
+        // SAFETY: as the caller guarantees.
+        Some(class) => unsafe { malloc_with(servicer, class, size) },
         None => system::malloc(size),
     }
 }
@@ -64,13 +79,25 @@ pub(crate) fn class_up_to<const LIMIT: usize>(size: usize) -> Option<usize> {
 /// (the C library serves `size` if the thread has no heap).
 #[inline(always)]
 pub(crate) fn malloc_in(class: usize, size: usize) -> *mut u8 {
+    // SAFETY: the calling thread services its own heap.
+    unsafe { malloc_with(ThisThread, class, size) }
+}
+
+/// [`malloc_in`] from the heap of `servicer`.
+///
+/// # Safety
+///
+/// - The caller services `servicer`'s heap (see [`Servicer`]).
+#[inline(always)]
+pub(crate) unsafe fn malloc_with(servicer: impl Servicer, class: usize, size: usize) -> *mut u8 {
     invariant!(
         size <= class_size(class),
         "{size} bytes asked of class {class}"
     );
-    let heap = heap::current();
+    let heap = servicer.heap();
     if !heap.is_null() {
-        // SAFETY: the thread-local heap is this thread's, alive while set.
+        // SAFETY: a live heap (heaps are never freed) that the caller
+        // services.
         let cached = unsafe { Heap::pop_cached(heap, class) };
         if !cached.is_null() {
             return cached;
@@ -79,11 +106,12 @@ pub(crate) fn malloc_in(class: usize, size: usize) -> *mut u8 {
         let pool = unsafe { Heap::usable_pool(heap, class) };
         if !pool.is_null() {
             // SAFETY: `pool` is on `heap`'s usable list of `class`, and
-            // this thread services `heap`.
+            // the caller services `heap`.
             return unsafe { heap::take_block(heap, pool, class) };
         }
     }
-    heap::malloc_small_slow(class, size)
+    // SAFETY: as the caller guarantees.
+    unsafe { servicer.malloc_slow(class, size) }
 }
 
 // ---------------------------------------------------------------------------
@@ -99,13 +127,29 @@ pub(crate) fn calloc(n: usize, size: usize) -> *mut u8 {
 /// [`calloc`], with the pools serving requests of up to `LIMIT` bytes.
 #[inline]
 pub(crate) fn calloc_up_to<const LIMIT: usize>(n: usize, size: usize) -> *mut u8 {
+    // SAFETY: the calling thread services its own heap.
+    unsafe { calloc_up_to_with::<LIMIT>(ThisThread, n, size) }
+}
+
+/// [`calloc_up_to`] from the heap of `servicer`.
+///
+/// # Safety
+///
+/// - The caller services `servicer`'s heap (see [`Servicer`]).
+#[inline]
+pub(crate) unsafe fn calloc_up_to_with<const LIMIT: usize>(
+    servicer: impl Servicer,
+    n: usize,
+    size: usize,
+) -> *mut u8 {
     let Some(total) = n.checked_mul(size) else {
         return ptr::null_mut();
     };
     if total > LIMIT {
         return system::calloc(1, total);
     }
-    let p = malloc_up_to::<LIMIT>(total);
+    // SAFETY: as the caller guarantees.
+    let p = unsafe { malloc_up_to_with::<LIMIT>(servicer, total) };
     if !p.is_null() {
         // SAFETY: `p` is a fresh block of at least `total` bytes.
         unsafe { p.write_bytes(0, total) };
@@ -142,8 +186,28 @@ pub(crate) unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
 /// - as [`realloc`].
 #[inline]
 pub(crate) unsafe fn resize<const LIMIT: usize>(p: *mut u8, used: usize, size: usize) -> *mut u8 {
+    // SAFETY: as the caller guarantees; the calling thread services its
+    // own heap.
+    unsafe { resize_with::<LIMIT>(ThisThread, p, used, size) }
+}
+
+/// [`resize`] with a new block, if one is needed, from the heap of
+/// `servicer`.
+///
+/// # Safety
+///
+/// - as [`realloc`];
+/// - the caller services `servicer`'s heap (see [`Servicer`]).
+#[inline]
+pub(crate) unsafe fn resize_with<const LIMIT: usize>(
+    servicer: impl Servicer,
+    p: *mut u8,
+    used: usize,
+    size: usize,
+) -> *mut u8 {
     if p.is_null() {
-        return malloc_up_to::<LIMIT>(size);
+        // SAFETY: as the caller guarantees.
+        return unsafe { malloc_up_to_with::<LIMIT>(servicer, size) };
     }
     let arena = arena_map::lookup(p);
     if arena.is_null() {
@@ -161,13 +225,15 @@ pub(crate) unsafe fn resize<const LIMIT: usize>(p: *mut u8, used: usize, size: u
     if size <= old_size && size * 4 > old_size * 3 {
         return block;
     }
-    let q = malloc_up_to::<LIMIT>(size);
+    // SAFETY: as the caller guarantees.
+    let q = unsafe { malloc_up_to_with::<LIMIT>(servicer, size) };
     if !q.is_null() {
         // SAFETY: both blocks are live and distinct; `block` covers all of
         // its `old_size` bytes, `q` at least `size`.
         unsafe { ptr::copy_nonoverlapping(block, q, used.min(old_size).min(size)) };
-        // SAFETY: the caller gave `p` up; its contents are copied.
-        unsafe { free(block) };
+        // SAFETY: the caller gave `p` up; its contents are copied; the
+        // caller services `servicer`'s heap.
+        unsafe { free_with(servicer, block) };
     }
     q
 }

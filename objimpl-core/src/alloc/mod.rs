@@ -21,7 +21,8 @@
 //! classes, carved from 1 MiB arenas, each thread allocating from a heap of
 //! its own; larger ones by the C library, which also serves small ones
 //! when no arena can be mapped (as CPython's pymalloc falls back to
-//! `PyMem_RawMalloc`). `raw_*` is the C library's
+//! `PyMem_RawMalloc`); a [`SerializedHeap`] is one heap for all the threads
+//! that hold a lock (CPython's GIL). `raw_*` is the C library's
 //! allocator. [`stats`] and [`debug_malloc_stats`] report on the pools, and
 //! [`PyMalloc`] makes them the global allocator, serving from them requests
 //! of up to 64 KiB as well, in 56 medium classes. The module `pool` explains
@@ -153,6 +154,7 @@ mod malloc;
 mod os;
 mod pool;
 mod purge;
+mod serialized;
 mod size_class;
 mod stats;
 mod system;
@@ -165,6 +167,7 @@ pub use debug::{
 pub use domain::{Allocator, Domain};
 pub use global::PyMalloc;
 pub use heap_map::heap_map_svg;
+pub use serialized::SerializedHeap;
 pub use size_class::ALIGNMENT;
 pub use stats::{ClassStats, Stats, debug_malloc_stats, stats};
 pub(crate) use stats::{FreeObjects, FreeObjectsReporter, report_free_objects_with};

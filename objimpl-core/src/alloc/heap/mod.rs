@@ -59,12 +59,41 @@ pub(crate) use housekeeping::{no_housekeeping_since, quiet_mark};
 pub(crate) use lists::for_each_heap;
 pub(crate) use pools::{free_cache_full_slow, take_block};
 pub(crate) use remote::free_remote_slow;
-pub(crate) use thread::{collect_current, current, malloc_small_slow, release_free_memory};
+pub(crate) use thread::{
+    ThisThread, collect_current, current, malloc_serialized_slow, release_free_memory,
+    retire_serialized,
+};
+
+/// Who services the heap a fast path works on, and so may touch its
+/// servicer-only state: the calling thread, for its own heap
+/// ([`ThisThread`]), or whoever holds the lock that every caller of a
+/// [`SerializedHeap`](super::SerializedHeap) takes.
+///
+/// # Safety
+///
+/// An implementation's [`heap`](Servicer::heap) is null or a live heap that
+/// is used only through this servicer while it is (so that a caller who
+/// services it is the only one touching its servicer-only state), and its
+/// [`malloc_slow`](Servicer::malloc_slow) serves a request of the class from
+/// that heap (made if it was null) or the C library.
+pub(crate) unsafe trait Servicer: Copy {
+    /// The heap, or null if there is none (yet): the slow path makes it.
+    fn heap(self) -> *const Heap;
+
+    /// `malloc`'s slow path: a block of `class`, for a request of `size`.
+    ///
+    /// # Safety
+    ///
+    /// - The caller services the heap (for [`ThisThread`], always true).
+    unsafe fn malloc_slow(self, class: usize, size: usize) -> *mut u8;
+}
 
 /// One thread's heap. Fields in `local` (and each class's `pool`) are touched
 /// only by the thread servicing the heap: its owner, or after the owner
 /// exited, the thread that reclaims it (hand-overs go through `lists::LISTS`'s
-/// lock). The atomics may be touched by any thread.
+/// lock); a [`SerializedHeap`](super::SerializedHeap)'s heap, whichever
+/// caller holds the lock its callers serialize on. The atomics may be
+/// touched by any thread.
 ///
 /// `repr(C)`, the small classes' slots first: the fast paths then reach a
 /// slot at the heap's address plus a multiple of 544, with no offset to add.

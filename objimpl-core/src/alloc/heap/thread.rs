@@ -5,14 +5,14 @@
 
 use core::cell::Cell;
 use core::ptr;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use super::super::system;
-use super::Heap;
 use super::housekeeping::housekeeping;
 use super::kept::release_empty_arenas;
 use super::lists::{ORPHANS_WAITING, acquire_heap, collect, retire};
 use super::pools::{flush_caches, new_pool, release_idle, take_block};
+use super::{Heap, Servicer};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ThreadState {
@@ -89,6 +89,24 @@ fn heap_for_thread() -> *const Heap {
 // The slow path of malloc.
 // ---------------------------------------------------------------------------
 
+/// The calling thread, as the servicer of its own heap.
+#[derive(Clone, Copy)]
+pub(crate) struct ThisThread;
+
+// SAFETY: a thread-local heap is used by its thread alone (`free` of
+// another thread's block goes to its owner's pending queue).
+unsafe impl Servicer for ThisThread {
+    #[inline(always)]
+    fn heap(self) -> *const Heap {
+        current()
+    }
+
+    #[inline(always)]
+    unsafe fn malloc_slow(self, class: usize, size: usize) -> *mut u8 {
+        malloc_small_slow(class, size)
+    }
+}
+
 /// `malloc` of a small size when the fast path could not serve it: no heap
 /// yet, or no usable pool of the class.
 #[cold]
@@ -99,6 +117,59 @@ pub(crate) extern "C" fn malloc_small_slow(class: usize, size: usize) -> *mut u8
         return system::malloc(size);
     }
     // SAFETY: `heap` is this thread's heap.
+    unsafe { malloc_slow_in(heap, class, size) }
+}
+
+/// The slow path of a [`SerializedHeap`](crate::alloc::SerializedHeap):
+/// makes its heap on first use (the C library serves `size` if no heap
+/// could be had), then as [`malloc_small_slow`].
+///
+/// # Safety
+///
+/// - The caller services the heap in `cell` (holds the lock its users
+///   serialize on); nobody else writes `cell`.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe extern "C" fn malloc_serialized_slow(
+    cell: &AtomicPtr<Heap>,
+    class: usize,
+    size: usize,
+) -> *mut u8 {
+    let mut heap = cell.load(Ordering::Relaxed).cast_const();
+    if heap.is_null() {
+        // Acquired as a thread's is, but never retired with a thread: the
+        // heap is the cell's until the cell is dropped.
+        heap = acquire_heap();
+        if heap.is_null() {
+            return system::malloc(size);
+        }
+        // Relaxed: the callers' lock orders this store before their loads.
+        cell.store(heap.cast_mut(), Ordering::Relaxed);
+    }
+    // SAFETY: as the caller guarantees.
+    unsafe { malloc_slow_in(heap, class, size) }
+}
+
+/// Gives up the heap of a [`SerializedHeap`](crate::alloc::SerializedHeap)
+/// that is dropped, as a thread's exit hook gives up the thread's.
+///
+/// # Safety
+///
+/// - Nobody services `heap` any more, or will.
+pub(crate) unsafe fn retire_serialized(heap: *const Heap) {
+    // SAFETY: as the caller guarantees.
+    housekeeping(|| unsafe { retire(heap) });
+}
+
+/// The common slow path of `malloc`: take back what other threads freed
+/// (and reclaim orphans), then a block of a usable pool of `class`, or of
+/// a new one; the C library's if no arena could be had.
+///
+/// # Safety
+///
+/// - The caller services `heap`.
+unsafe fn malloc_slow_in(heap: *const Heap, class: usize, size: usize) -> *mut u8 {
+    // SAFETY: as the caller guarantees.
     unsafe {
         collect(heap);
         let mut pool = Heap::usable_pool(heap, class);
