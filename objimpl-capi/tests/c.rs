@@ -7,6 +7,7 @@
 //! so; the rest of the workspace does not need one.
 
 use std::ffi::{CString, c_void};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -137,6 +138,44 @@ fn c_checks_pass(name: &str) -> Option<String> {
     );
     assert_eq!(text(&out.stdout), "ok\n");
     Some(text(&out.stderr))
+}
+
+#[test]
+fn a_process_ends_with_its_last_thread_though_the_purger_ran() {
+    let Some(cc) = compiler("CC", "cc") else {
+        return;
+    };
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/last_thread_exits.c");
+    let exe = build_static(&cc, &source, "last_thread_exits");
+    let mut child = Command::new(&exe)
+        // The pools themselves: under the debug hooks (a debug build's
+        // default) the quarantine would hold some blocks back.
+        .env("OBJIMPL_MALLOC", "pymalloc")
+        .stdout(std::process::Stdio::piped())
+        // A group of its own, so that a process left alive is killed whole.
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // The purger lingers a second with nothing to purge, after the arenas'
+    // purge delay: the process ends well within this.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let killed = Command::new("kill")
+                .args(["-KILL", &format!("-{}", child.id())])
+                .status();
+            assert!(killed.is_ok_and(|s| s.success()), "could not kill it");
+            child.wait().unwrap();
+            panic!("the process outlived its last thread by a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(text(&out.stdout), "ok\n");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //!
 //! Where the launcher was built without CPython, these tests say so and pass.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 
 /// The launcher, or `None` (said on stderr) if it was built as a stub.
@@ -252,6 +253,58 @@ fn python_threads_share_one_heap_behind_the_gil() {
     };
     assert!(shared < 8, "one heap behind the GIL: {shared} arenas");
     assert!(per_thread >= 16, "a heap a thread: {per_thread} arenas");
+}
+
+/// Kills the process group `pgid` (`kill -KILL -pgid`), all of it.
+fn kill_group(pgid: u32) {
+    let killed = Command::new("kill")
+        .args(["-KILL", &format!("-{pgid}")])
+        .status();
+    assert!(
+        killed.is_ok_and(|s| s.success()),
+        "could not kill group {pgid}"
+    );
+}
+
+#[test]
+fn a_child_forked_on_a_thread_ends_with_that_thread() {
+    // CPython's test_threading `test_3_join_in_forked_from_thread`: the
+    // child's one thread, a Python thread, ends by `pthread_exit`, and the
+    // child with it, though objimpl's purger started there (it kept the
+    // child alive, and its parent waiting, for ever).
+    let code = "import os, threading\n\
+                def worker():\n    \
+                    pid = os.fork()\n    \
+                    if pid:\n        \
+                        _, status = os.waitpid(pid, 0)\n        \
+                        print('child ended', os.waitstatus_to_exitcode(status))\n        \
+                        return\n    \
+                    t = threading.Thread(target=lambda: [str(i) * 3 for i in range(300_000)])\n    \
+                    t.start()\n    \
+                    t.join()\n\
+                threading.Thread(target=worker).start()";
+    let Some(mut python) = launcher() else { return };
+    let mut child = python
+        .env("OBJIMPL_MALLOC", "pymalloc")
+        .env("OBJIMPL_GIL_HEAP", "0")
+        .args(["-c", code])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        // A group of its own, so that a child left alive is killed with it.
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            kill_group(child.id());
+            panic!("the forked child outlived its thread by a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    check(&out);
+    assert_eq!(text(&out.stdout), "child ended 0\n");
 }
 
 #[test]

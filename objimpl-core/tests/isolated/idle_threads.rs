@@ -256,3 +256,45 @@ fn a_forked_child_purges_its_idle_threads_arenas() {
         "child: a forked child purges",
     );
 }
+
+/// Whether a thread named `objimpl-purge` runs in this process.
+fn purger_runs() -> bool {
+    std::fs::read_dir("/proc/self/task").unwrap().any(|task| {
+        let comm = task.unwrap().path().join("comm");
+        std::fs::read_to_string(comm).is_ok_and(|name| name.trim() == "objimpl-purge")
+    })
+}
+
+/// The purger ends once it has had nothing to purge for a while (an idle
+/// process keeps no thread of ours, and one whose last thread ends by
+/// `pthread_exit` ends), and the next thread that frees its arenas starts
+/// another, which gives them back as the first did.
+#[test]
+fn the_purger_ends_when_idle_and_starts_again_with_work() {
+    if super::is_child() {
+        use_the_pools();
+        let (_, idle) = burst_free_and_idle(2);
+        assert!(idle <= 8.0, "{idle:.1} MiB stayed resident");
+        assert!(purger_runs(), "no purger after the first burst");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while purger_runs() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the purger did not end"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let purged = alloc::stats().arenas_purged;
+        let (held, idle) = burst_free_and_idle(2);
+        let purged = alloc::stats().arenas_purged - purged;
+        println!("after the purger ended: {held:.1} MiB held, {idle:.1} MiB idle, {purged} purged");
+        assert!(idle <= 8.0, "{idle:.1} MiB stayed resident");
+        assert!(purged >= 2 * 6, "only {purged} arenas purged");
+        return println!("child: the purger ended and started again");
+    }
+    super::assert_child_prints(
+        "idle_threads::the_purger_ends_when_idle_and_starts_again_with_work",
+        &[],
+        "child: the purger ended and started again",
+    );
+}

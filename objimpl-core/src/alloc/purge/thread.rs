@@ -1,7 +1,13 @@
 //! The purger thread: purges the kept arenas and idle free pools that are
 //! due, then sleeps on a futex until the next are due, or, with nothing
-//! resident to purge, until a heap keeps an arena or gives a pool back.
-//! Started, through the C library, the first time a heap does either.
+//! resident to purge, until a heap keeps an arena or gives a pool back; and
+//! if none does for [`LINGER_MS`], ends. Started, through the C library,
+//! the first time a heap does either, and again after it ended.
+//!
+//! It ends because a process lives while any of its threads does: one whose
+//! last thread ends by `pthread_exit` (a C `main` may; a child of `fork()`
+//! called on a thread of CPython's ends so) would live on with the purger
+//! alone, forever. And an idle process then keeps no thread of ours.
 
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
@@ -15,6 +21,11 @@ const RUNNING: u8 = 2;
 /// Disabled by `OBJIMPL_PURGE_THREAD=0`, or no thread could be made.
 const OFF: u8 = 3;
 
+/// How long the purger waits for work, with nothing resident to purge,
+/// before it ends: long enough that a program that frees in waves a second
+/// or less apart keeps one purger, not a thread started each wave.
+const LINGER_MS: u64 = 1000;
+
 static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
 
 /// Bumped to wake the purger; it sleeps on it (a futex).
@@ -24,7 +35,10 @@ static WAKE: AtomicU32 = AtomicU32::new(0);
 /// sleep for want of any: starts it, or wakes it. (Not only the first
 /// starts it: a child of `fork()` may inherit work, and no purger.)
 pub(super) fn work(first: bool) {
-    match STATE.load(Ordering::Acquire) {
+    // SeqCst, after the caller raised its count (SeqCst): either the purger
+    // handing back in `end_turn` sees the count, or this sees its hand-back
+    // and starts another.
+    match STATE.load(Ordering::SeqCst) {
         NOT_STARTED => start(),
         RUNNING if first => {
             WAKE.fetch_add(1, Ordering::SeqCst);
@@ -91,7 +105,8 @@ fn spawn() -> bool {
 }
 
 /// The purger: purges what is due, then sleeps until the next is due,
-/// or, with nothing resident to purge, until [`work`] wakes it.
+/// or, with nothing resident to purge, until [`work`] wakes it; after
+/// [`LINGER_MS`] of that, it ends.
 ///
 /// No work is missed by the sleep: `purge_expired` reads the counts (kept
 /// arenas, arenas with resident free pools) after this reads the wake
@@ -99,28 +114,58 @@ fn spawn() -> bool {
 /// the purger sees the heap's count, or the heap's wake comes after the
 /// read of the counter, and the futex does not sleep through it.
 extern "C" fn run(_: *mut c_void) -> *mut c_void {
+    // Since when there has been nothing resident to purge.
+    let mut idle_since: Option<u64> = None;
     loop {
         let seen = WAKE.load(Ordering::SeqCst);
         let now = now_ms();
-        let timeout = purge_expired(now).map(|due| {
+        let wait_ms = match purge_expired(now) {
             // A millisecond past the due time, so that it is due.
-            let ms = due.saturating_sub(now) + 1;
-            libc::timespec {
-                tv_sec: (ms / 1000) as libc::time_t,
-                tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+            Some(due) => {
+                idle_since = None;
+                due.saturating_sub(now) + 1
             }
-        });
-        let timeout = timeout
-            .as_ref()
-            .map_or(core::ptr::null(), core::ptr::from_ref);
+            None => {
+                let idle = now.saturating_sub(*idle_since.get_or_insert(now));
+                if idle < LINGER_MS {
+                    LINGER_MS - idle
+                } else if end_turn() {
+                    return core::ptr::null_mut();
+                } else {
+                    idle_since = None;
+                    continue;
+                }
+            }
+        };
+        let timeout = libc::timespec {
+            tv_sec: (wait_ms / 1000) as libc::time_t,
+            tv_nsec: ((wait_ms % 1000) * 1_000_000) as libc::c_long,
+        };
         // Woken, timed out or interrupted: look again in any case.
         futex(
             &WAKE,
             libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
             seen,
-            timeout,
+            &timeout,
         );
     }
+}
+
+/// The purger, idle for [`LINGER_MS`], hands the next start to the heaps:
+/// true if it is to end, false if work came meanwhile and it goes on.
+fn end_turn() -> bool {
+    // From here, a heap with work sees `NOT_STARTED` and starts a purger.
+    STATE.store(NOT_STARTED, Ordering::SeqCst);
+    // A heap that raised its count before that store may have read
+    // `RUNNING`, and counted on this purger: its count is read here (both
+    // `SeqCst`: one of the two sees the other's write).
+    if purge_expired(now_ms()).is_none() {
+        return true;
+    }
+    // Work came: this purger takes it, unless a heap has started another.
+    STATE
+        .compare_exchange(NOT_STARTED, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
 }
 
 fn futex(word: &AtomicU32, op: libc::c_int, value: u32, timeout: *const libc::timespec) {
