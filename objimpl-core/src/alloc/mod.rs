@@ -283,7 +283,10 @@ pub(crate) unsafe fn object_free_sized(p: *mut u8, size: usize) {
 /// been given back for the delay.
 /// [`release_free_memory`] gives the calling thread's back at once.
 ///
-/// The purger starts when the first arena is kept. `OBJIMPL_PURGE_THREAD=0`
+/// The purger starts when the first arena is kept, and ends after a second
+/// with nothing to purge (the next kept arena starts it again): an idle
+/// process keeps no thread of the allocator's, and a process whose last
+/// thread ends by `pthread_exit` ends. `OBJIMPL_PURGE_THREAD=0`
 /// in the environment keeps it from starting, for a program that wants no
 /// thread but its own: then an idle thread's kept arenas stay until it
 /// allocates again, calls [`release_free_memory`], or exits.
