@@ -135,8 +135,8 @@ pub(crate) struct Heap {
 /// thread freed, kept for its next `malloc`s of the class. A stack of
 /// pointers, so neither `free` nor `malloc` touches the block or its pool
 /// while it is here; to their pools they are still handed out. The first
-/// `cached` entries are set; the rest are never read, and stay unwritten (so
-/// a class the thread never frees costs it no memory). The cache is reached
+/// `cached` entries are set; the rest are never read, and stay unwritten
+/// until a block goes there. The cache is reached
 /// from a slot pointer with the heap's provenance ([`ClassSlot::cache`]),
 /// never through a reference to the slot, which would not cover it.
 #[repr(C)]
@@ -255,8 +255,7 @@ unsafe impl Sync for Heap {}
 impl Heap {
     /// Makes `heap` a fresh heap, field by field in place: a `Heap` built on
     /// the stack and moved would take 23 KiB of the new thread's stack, and
-    /// writing the caches would make them resident before any block is
-    /// cached.
+    /// the caches need no writing before a block is cached.
     ///
     /// # Safety
     ///
