@@ -11,8 +11,8 @@ use super::malloc::{SMALL, calloc_up_to_with, malloc_up_to_with, resize_with};
 
 /// The pools behind one lock: a heap that every thread holding the lock
 /// allocates from, as CPython's pymalloc serves every thread holding the
-/// GIL. Blocks are those of the mem and object families: from the pools up
-/// to 512 bytes, from the C library past that.
+/// GIL. Blocks are the pools' own, as [`pymalloc`](super::pymalloc) gives
+/// them: from the pools up to 512 bytes, from the C library past that.
 ///
 /// The pools' own functions ([`pymalloc`](super::pymalloc)) give each
 /// thread a heap of its own, which is what a program with no lock wants.
@@ -24,10 +24,11 @@ use super::malloc::{SMALL, calloc_up_to_with, malloc_up_to_with, resize_with};
 ///
 /// Its functions are `unsafe` for that contract: calls on one
 /// `SerializedHeap` never overlap, each one ordered after the one before (a
-/// mutex that each caller holds across the call orders them). A block may
-/// be freed by any free of the families (a block of this heap freed by
-/// another goes back as a block freed by another thread does), and the
-/// families' blocks by [`SerializedHeap::free`].
+/// mutex that each caller holds across the call orders them). Its blocks
+/// and [`pymalloc`](super::pymalloc)'s are one kind: either's `free` takes
+/// the other's (a block of this heap freed elsewhere goes back as a block
+/// freed by another thread does). Not the families' (`object_malloc` and
+/// the rest), which may be under the debug hooks or another allocator.
 ///
 /// ```
 /// use std::sync::Mutex;
@@ -67,7 +68,7 @@ impl SerializedHeap {
     }
 
     /// A block of `size` bytes aligned to [`ALIGNMENT`](super::ALIGNMENT),
-    /// as [`mem_malloc`](super::mem_malloc) gives one; null if the memory
+    /// as [`pymalloc::malloc`](super::pymalloc::malloc) gives one; null if the memory
     /// could not be had or `size > isize::MAX`.
     ///
     /// # Safety
@@ -121,8 +122,8 @@ impl SerializedHeap {
     /// # Safety
     ///
     /// - As [`malloc`](Self::malloc);
-    /// - `p` is null or a live block of a `SerializedHeap` or of the mem or
-    ///   object family; on success it is no longer valid.
+    /// - `p` is null or a live block of a `SerializedHeap` or of
+    ///   [`pymalloc`](super::pymalloc); on success it is no longer valid.
     ///
     /// ```
     /// let heap = objimpl::alloc::SerializedHeap::new();
@@ -140,7 +141,7 @@ impl SerializedHeap {
     #[inline]
     #[must_use = "on success the old pointer is dangling: use the returned one"]
     pub unsafe fn realloc(&self, p: *mut u8, size: usize) -> *mut u8 {
-        // SAFETY: as the caller guarantees; the families' blocks hold at
+        // SAFETY: as the caller guarantees; the pools' blocks hold at
         // most their class.
         unsafe { resize_with::<SMALL>(self, p, usize::MAX, size) }
     }
@@ -150,13 +151,13 @@ impl SerializedHeap {
     /// # Safety
     ///
     /// - As [`malloc`](Self::malloc);
-    /// - `p` is null or a live block of a `SerializedHeap` or of the mem or
-    ///   object family, not freed before.
+    /// - `p` is null or a live block of a `SerializedHeap` or of
+    ///   [`pymalloc`](super::pymalloc), not freed before.
     ///
     /// ```
     /// let heap = objimpl::alloc::SerializedHeap::new();
-    /// // A block of the object family, freed here.
-    /// let p = objimpl::alloc::object_malloc(16);
+    /// // A block of the pools' own functions, freed here.
+    /// let p = objimpl::alloc::pymalloc::malloc(16);
     /// // SAFETY: one thread calls `heap`; `p` is live and freed once.
     /// unsafe { heap.free(p) };
     /// ```
@@ -270,9 +271,9 @@ mod tests {
         unsafe { HEAP.free(again.0) };
     }
 
-    /// Blocks cross between the heap and the families both ways: a block of
-    /// the heap freed by a thread's own `free`, a thread's block freed by the
-    /// heap, and `realloc` across the pools and the C library.
+    /// Blocks cross between the heap and the threads' heaps both ways: a
+    /// block of the heap freed by a thread's own `free`, a thread's block
+    /// freed by the heap, and `realloc` across the pools and the C library.
     #[test]
     fn blocks_cross_between_the_heap_and_the_threads_heaps() {
         let heap = SerializedHeap::new();
