@@ -254,8 +254,21 @@ fn a_free_that_learns_of_a_reclaim_from_the_slot_table_alone_reads_an_initialise
     for h in holders {
         h.join().unwrap();
     }
+    // Every block comes back, though not always at the first collect: a
+    // pool that the freer queued on the orphan's heap, recycled meanwhile,
+    // is passed on to its arena's owner by one collect (`forward_stale`,
+    // the last of its steps) and taken back by the next, or by the reclaim
+    // after it if that owner exited too. (Under Miri, seen with 9 blocks
+    // at the first reading and none at the second.)
     alloc::release_free_memory();
-    let after = alloc::stats();
+    let mut after = alloc::stats();
+    for _ in 0..3 {
+        if after.blocks_in_use() == before.blocks_in_use() {
+            break;
+        }
+        alloc::release_free_memory();
+        after = alloc::stats();
+    }
     assert_eq!(after.blocks_in_use(), before.blocks_in_use());
     assert!(after.arenas_current <= before.arenas_current + 4);
 }
