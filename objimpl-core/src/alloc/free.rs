@@ -67,9 +67,9 @@ pub(crate) unsafe fn free_with(servicer: impl Servicer, p: *mut u8) {
         // SAFETY: `p` is a live block of one of our arenas, given up by the caller.
         return unsafe { heap::free_remote_slow(p) };
     }
-    // SAFETY: `block` is a live block of a pool of the heap the caller
-    // services, of the slot's class, with its arena's provenance, given up
-    // by the caller.
+    // The block is of a pool of the heap the caller services, of the slot's
+    // class, with its arena's provenance.
+    // SAFETY: as just said; a live block, given up by the caller.
     unsafe { give_own(slot, block) }
 }
 

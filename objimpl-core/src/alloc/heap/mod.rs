@@ -436,9 +436,9 @@ impl ClassSlot {
     /// - `slot` came from [`Heap::slot`] (with its heap's provenance).
     #[inline(always)]
     pub(super) unsafe fn cache(slot: *const ClassSlot) -> *mut *mut u8 {
-        // SAFETY: `CachedSlot` is `repr(C)`, its cache right after the slot
-        // (asserted above); `slot`'s provenance covers it, and the cache is
-        // an `UnsafeCell`.
+        // `CachedSlot` is `repr(C)`, its cache right after the slot (asserted
+        // above), an `UnsafeCell`.
+        // SAFETY: in bounds of the `CachedSlot`, which `slot`'s provenance covers.
         unsafe { slot.add(1).cast::<*mut u8>().cast_mut() }
     }
 
